@@ -1,0 +1,1 @@
+"""Subcommands of the `cp2image` CLI, one module each."""

@@ -1,0 +1,397 @@
+"""The dataset directory every stage reads and writes.
+
+A dataset is a directory holding
+- `images.npy`   uint8 (N, 3, H, W), channel order DNA, β-tubulin, F-actin, opened
+                 memory-mapped so that datasets larger than RAM work;
+- `cells.parquet` one row per image (row i ↔ image i): `Metadata_*` columns and
+                 CellProfiler-named feature columns (`Nuclei_AreaShape_Area`, ...);
+- `dataset.json` channel names, crop size, pixel size, feature list, normalisation
+                 statistics and provenance.
+
+A bundled dataset may ship `images.npz` (compressed) instead of `images.npy`; it is
+unpacked once into the user cache and memory-mapped from there.
+
+Writes are atomic: everything goes to a hidden temporary directory next to the
+target which is renamed into place only when complete, so an interrupted write
+never leaves a directory that opens as valid.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cp2image.channels import CHANNELS, CROP_SIZE, PIXEL_SIZE_UM
+from cp2image.data.columns import feature_columns, metadata_columns
+
+FORMAT_VERSION = 1
+IMAGES_FILE = "images.npy"
+PACKED_IMAGES_FILE = "images.npz"
+CELLS_FILE = "cells.parquet"
+META_FILE = "dataset.json"
+REQUIRED_METADATA: tuple[str, ...] = (
+    "Metadata_Plate",
+    "Metadata_Well",
+    "Metadata_Compound",
+    "Metadata_Concentration",
+)
+
+
+class DatasetError(ValueError):
+    """A dataset directory or its contents is invalid; the message names what and where."""
+
+
+@dataclass
+class Dataset:
+    """An opened dataset: memory-mapped images, the per-cell table and its metadata."""
+
+    path: Path
+    images: np.ndarray  # (N, 3, H, W) uint8, usually a read-only memmap
+    cells: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Features in model order: `meta["features"]` when stored, else by prefix."""
+        stored = self.meta.get("features")
+        return list(stored) if stored else feature_columns(self.cells)
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.meta.get("channels", CHANNELS))
+
+    def split_indices(self, split: str) -> np.ndarray:
+        """Row indices of one split ("train", "val" or "test")."""
+        if "Metadata_Split" not in self.cells.columns:
+            raise DatasetError(f"{self.path}: no Metadata_Split column; assign splits first")
+        mask = self.cells["Metadata_Split"].to_numpy() == split
+        return np.flatnonzero(mask)
+
+    def subset(self, indices: np.ndarray) -> "Dataset":
+        """An in-memory view of some rows (images are copied out of the memmap)."""
+        indices = np.asarray(indices)
+        return Dataset(
+            path=self.path,
+            images=np.asarray(self.images[indices]),
+            cells=self.cells.iloc[indices].reset_index(drop=True),
+            meta=dict(self.meta),
+        )
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def validate_arrays(images: np.ndarray, cells: pd.DataFrame, *, where: str = "dataset") -> None:
+    """Check the image array and cell table agree; raise DatasetError naming the problem."""
+    if images.dtype != np.uint8:
+        raise DatasetError(f"{where}: {IMAGES_FILE} has dtype {images.dtype}, expected uint8")
+    if images.ndim != 4 or images.shape[1] != len(CHANNELS):
+        raise DatasetError(
+            f"{where}: {IMAGES_FILE} has shape {images.shape}, expected (N, {len(CHANNELS)}, H, W)"
+        )
+    if images.shape[2] != images.shape[3]:
+        raise DatasetError(f"{where}: crops must be square, got {images.shape[2]}×{images.shape[3]}")
+    if len(cells) != images.shape[0]:
+        raise DatasetError(
+            f"{where}: {CELLS_FILE} has {len(cells)} rows but {IMAGES_FILE} has {images.shape[0]} images"
+        )
+    missing = [c for c in REQUIRED_METADATA if c not in cells.columns]
+    if missing:
+        raise DatasetError(f"{where}: {CELLS_FILE} lacks required metadata column(s) {missing}")
+    if cells.columns.duplicated().any():
+        dup = sorted(set(cells.columns[cells.columns.duplicated()]))
+        raise DatasetError(f"{where}: {CELLS_FILE} has duplicated column(s) {dup}")
+
+
+def _default_meta(images: np.ndarray, cells: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "channels": list(CHANNELS),
+        "crop_size": int(images.shape[-1]) if images.ndim == 4 else CROP_SIZE,
+        "pixel_size_um": PIXEL_SIZE_UM,
+        "features": feature_columns(cells),
+        "normalisation": None,
+        "provenance": {},
+    }
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _fresh_temp_dir(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+
+
+def _commit_dir(tmp: Path, target: Path, *, overwrite: bool) -> None:
+    """Move a finished temp dir into place; the old one, if replaced, goes last."""
+    if target.exists():
+        if not overwrite:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        trash = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, trash)
+        os.replace(tmp, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def _write_meta(path: Path, meta: dict[str, Any]) -> None:
+    path.write_text(json.dumps(meta, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_dataset(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    cells: pd.DataFrame,
+    meta: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+    packed: bool = False,
+) -> Path:
+    """Write a complete dataset atomically and return its path.
+
+    `meta` entries override the defaults (channels, crop size, feature list, ...).
+    `packed=True` stores images compressed (`images.npz`) for bundling.
+    """
+    target = Path(path)
+    images = np.asarray(images)
+    cells = cells.reset_index(drop=True)
+    validate_arrays(images, cells, where=str(target))
+    full_meta = _default_meta(images, cells)
+    full_meta.update(meta or {})
+    tmp = _fresh_temp_dir(target)
+    try:
+        if packed:
+            np.savez_compressed(tmp / PACKED_IMAGES_FILE, images=images)
+        else:
+            np.save(tmp / IMAGES_FILE, images)
+        cells.to_parquet(tmp / CELLS_FILE, index=False)
+        _write_meta(tmp / META_FILE, full_meta)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _commit_dir(tmp, target, overwrite=overwrite)
+    return target
+
+
+class DatasetWriter:
+    """Stream images into a dataset without holding them in memory.
+
+    Use as a context manager: `append` batches of images and rows, and the
+    dataset appears at `path` only when the block exits without error. The
+    image count must be known up front (it sizes the memmap); `close` trims
+    to what was written.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        capacity: int,
+        *,
+        crop_size: int = CROP_SIZE,
+        meta: dict[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} exists; pass overwrite=True to replace it")
+        self.capacity = int(capacity)
+        self.overwrite = overwrite
+        self.meta = dict(meta or {})
+        self._tmp = _fresh_temp_dir(self.path)
+        self._images = np.lib.format.open_memmap(
+            self._tmp / IMAGES_FILE, mode="w+", dtype=np.uint8,
+            shape=(self.capacity, len(CHANNELS), crop_size, crop_size),
+        )
+        self._frames: list[pd.DataFrame] = []
+        self.count = 0
+
+    def append(self, images: np.ndarray, cells: pd.DataFrame) -> None:
+        if len(images) != len(cells):
+            raise DatasetError(f"append: {len(images)} images but {len(cells)} rows")
+        end = self.count + len(images)
+        if end > self.capacity:
+            raise DatasetError(f"append: capacity {self.capacity} exceeded ({end} images)")
+        self._images[self.count:end] = images
+        self._frames.append(cells.reset_index(drop=True))
+        self.count = end
+
+    def close(self) -> Path:
+        """Finish the dataset and move it into place."""
+        self._images.flush()
+        del self._images
+        cells = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame()
+        if self.count < self.capacity:
+            full = np.load(self._tmp / IMAGES_FILE, mmap_mode="r")
+            trimmed_path = self._tmp / "images.trim.npy"
+            out = np.lib.format.open_memmap(trimmed_path, mode="w+", dtype=np.uint8,
+                                            shape=(self.count, *full.shape[1:]))
+            for start in range(0, self.count, 4096):
+                stop = min(start + 4096, self.count)
+                out[start:stop] = full[start:stop]
+            out.flush()
+            del out, full
+            os.replace(trimmed_path, self._tmp / IMAGES_FILE)
+        images = np.load(self._tmp / IMAGES_FILE, mmap_mode="r")
+        validate_arrays(images, cells, where=str(self.path))
+        meta = _default_meta(images, cells)
+        meta.update(self.meta)
+        del images
+        cells.to_parquet(self._tmp / CELLS_FILE, index=False)
+        _write_meta(self._tmp / META_FILE, meta)
+        _commit_dir(self._tmp, self.path, overwrite=self.overwrite)
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        self.__dict__.pop("_images", None)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _cache_root() -> Path:
+    root = os.environ.get("CP2IMAGE_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "cp2image"
+
+
+def _unpack_images(packed: Path) -> Path:
+    """Unpack `images.npz` once into the cache (keyed by content hash) and return the .npy."""
+    digest = hashlib.sha256()
+    with open(packed, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    out = _cache_root() / "unpacked" / digest.hexdigest()[:16] / IMAGES_FILE
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with np.load(packed) as archive:
+            if "images" not in archive.files:
+                raise DatasetError(f"{packed}: no 'images' array inside")
+            array = archive["images"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DatasetError(f"{packed}: cannot read packed images ({err})") from err
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, out)
+    return out
+
+
+def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> Dataset:
+    """Open a dataset directory, memory-mapping its images, and validate it."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a dataset directory (it does not exist or is a file)")
+    meta_path = root / META_FILE
+    if not meta_path.exists():
+        raise DatasetError(f"{root}: missing {META_FILE}; is this a cp2image dataset?")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{meta_path}: not valid JSON ({err})") from err
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{meta_path}: expected a JSON object")
+
+    images_path = root / IMAGES_FILE
+    if not images_path.exists():
+        packed = root / PACKED_IMAGES_FILE
+        if not packed.exists():
+            raise DatasetError(f"{root}: missing {IMAGES_FILE}")
+        images_path = _unpack_images(packed)
+    try:
+        images = np.load(images_path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise DatasetError(f"{images_path}: cannot memory-map images ({err}); the file may be truncated") from err
+
+    cells_path = root / CELLS_FILE
+    if not cells_path.exists():
+        raise DatasetError(f"{root}: missing {CELLS_FILE}")
+    try:
+        cells = pd.read_parquet(cells_path)
+    except Exception as err:  # pyarrow raises several unrelated types for corrupt files
+        raise DatasetError(f"{cells_path}: cannot read parquet ({type(err).__name__}: {err})") from err
+
+    if validate:
+        validate_arrays(images, cells, where=str(root))
+        stored = meta.get("features") or []
+        absent = [f for f in stored if f not in cells.columns]
+        if absent:
+            raise DatasetError(
+                f"{root}: {META_FILE} lists {len(absent)} feature(s) missing from {CELLS_FILE}, "
+                f"e.g. {absent[:5]}"
+            )
+    return Dataset(path=root, images=images, cells=cells, meta=meta)
+
+
+def update_meta(path: str | os.PathLike, **entries: Any) -> None:
+    """Atomically update keys of a dataset's `dataset.json`."""
+    meta_path = Path(path) / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta.update(entries)
+    tmp = meta_path.with_name(f".{META_FILE}.{uuid.uuid4().hex[:8]}")
+    _write_meta(tmp, meta)
+    os.replace(tmp, meta_path)
+
+
+def replace_cells(path: str | os.PathLike, cells: pd.DataFrame, **meta_entries: Any) -> None:
+    """Atomically replace `cells.parquet` (same row count) and update metadata."""
+    root = Path(path)
+    images = np.load(root / IMAGES_FILE, mmap_mode="r") if (root / IMAGES_FILE).exists() else None
+    if images is not None:
+        validate_arrays(images, cells.reset_index(drop=True), where=str(root))
+    tmp = root / f".{CELLS_FILE}.{uuid.uuid4().hex[:8]}"
+    cells.reset_index(drop=True).to_parquet(tmp, index=False)
+    os.replace(tmp, root / CELLS_FILE)
+    if meta_entries:
+        update_meta(root, **meta_entries)
+
+
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "DatasetWriter",
+    "open_dataset",
+    "write_dataset",
+    "update_meta",
+    "replace_cells",
+    "validate_arrays",
+    "metadata_columns",
+]

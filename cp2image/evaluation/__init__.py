@@ -1,0 +1,1 @@
+"""cp2image.evaluation"""

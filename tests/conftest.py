@@ -1,0 +1,35 @@
+"""Shared test settings: where the real BBBC021 data lives and the slow/real-data gates."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("CP2IMAGE_SHARED", REPO_ROOT.parent / "shared"))
+REAL_CELLS_NPZ = SHARED_DIR / "data" / "bbbc021-cells" / "bbbc021_cells_68x68.npz"
+BBBC021_METADATA_DIR = SHARED_DIR / "data" / "bbbc021-metadata"
+
+
+@pytest.fixture(scope="session")
+def real_cells_npz() -> Path:
+    """Path to the real BBBC021 crops; skips the test when ../shared is absent."""
+    if not REAL_CELLS_NPZ.exists():
+        pytest.skip(f"real BBBC021 crops not available at {REAL_CELLS_NPZ}")
+    return REAL_CELLS_NPZ
+
+
+@pytest.fixture(scope="session")
+def bbbc021_metadata_dir() -> Path:
+    if not (BBBC021_METADATA_DIR / "BBBC021_v1_moa.csv").exists():
+        pytest.skip(f"BBBC021 metadata not available at {BBBC021_METADATA_DIR}")
+    return BBBC021_METADATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep unpacked datasets and Hub downloads out of the user's home during tests."""
+    cache = tmp_path_factory.getbasetemp() / "cp2image-cache"
+    monkeypatch.setenv("CP2IMAGE_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
