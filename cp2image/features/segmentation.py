@@ -1,0 +1,189 @@
+"""Segment the central cell of single-cell crops: nucleus, cell and cytoplasm.
+
+Mirrors a classic CellProfiler pipeline on crops, vectorised over a batch so
+that thousands of 68×68 crops per second are possible:
+
+1. **Nuclei** (IdentifyPrimaryObjects): Gaussian-smoothed DNA channel,
+   per-crop Otsu threshold, holes filled, objects smaller than
+   ``min_nucleus_area`` removed. The *central* nucleus is the object that
+   contains, or lies nearest to, the crop centre (crops are centred on a
+   nucleus, as in BBBC021 / the paper).
+2. **Cells** (IdentifySecondaryObjects, propagation-like): every nucleus in the
+   crop seeds a watershed on the inverted, smoothed actin + tubulin image,
+   restricted to a foreground mask (per-crop Otsu on that image, scaled by
+   ``cell_threshold_factor``, union the nuclei). Seeding from all nuclei keeps a
+   neighbouring cell from being swallowed by the central one.
+3. **Cytoplasm** (IdentifyTertiaryObjects): cell minus nucleus.
+
+A crop fails (``ok=False``) when its DNA channel has no contrast, no nucleus
+lies within ``max_centre_distance`` of the centre, or the cytoplasm is empty.
+Failing never raises: callers get empty masks and the flag.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.segmentation import watershed
+
+# 2-D connectivity inside each crop of an (N, H, W) stack, none across crops.
+_STACK_4 = np.zeros((3, 3, 3), dtype=bool)
+_STACK_4[1] = ndi.generate_binary_structure(2, 1)
+_STACK_8 = np.zeros((3, 3, 3), dtype=bool)
+_STACK_8[1] = True
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """Parameters of the crop segmentation (pixel units, intensities in [0, 1])."""
+
+    smoothing_sigma: float = 1.0  # Gaussian sigma before thresholding (px)
+    min_nucleus_area: int = 20  # smaller DNA objects are debris (px)
+    max_centre_distance: float = 12.0  # central nucleus must reach this close to the centre (px)
+    min_dna_contrast: float = 0.02  # DNA max - min below this → empty crop
+    cell_threshold_factor: float = 0.6  # × Otsu on actin+tubulin; <1 keeps dim cell edges
+    min_cytoplasm_area: int = 5  # a cell must be at least this much bigger than its nucleus (px)
+
+
+@dataclass
+class Segmentation:
+    """Masks of one crop's central cell; all False when ``ok`` is False."""
+
+    nucleus: np.ndarray  # bool (H, W)
+    cell: np.ndarray  # bool (H, W)
+    cytoplasm: np.ndarray  # bool (H, W)
+    ok: bool
+
+
+@dataclass
+class BatchSegmentation:
+    """Masks for a batch of crops, each (N, H, W) bool, and ``ok`` (N,) bool."""
+
+    nucleus: np.ndarray
+    cell: np.ndarray
+    cytoplasm: np.ndarray
+    ok: np.ndarray
+
+    def __getitem__(self, i: int) -> Segmentation:
+        return Segmentation(self.nucleus[i], self.cell[i], self.cytoplasm[i], bool(self.ok[i]))
+
+
+def _as_float_batch(images: np.ndarray) -> np.ndarray:
+    """(N, 3, H, W) → float32 in [0, 1]; uint8 is divided by 255."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(
+            f"images must have shape (N, 3, H, W) in channel order DNA, Tubulin, Actin; got {images.shape}"
+        )
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    if np.issubdtype(images.dtype, np.floating):
+        return images.astype(np.float32, copy=False)
+    raise ValueError(f"images must be uint8 (0-255) or float in [0, 1]; got dtype {images.dtype}")
+
+
+def otsu_thresholds(stack: np.ndarray, *, bins: int = 256) -> np.ndarray:
+    """Otsu threshold of every image in an (N, H, W) stack with values in [0, 1].
+
+    Vectorised over the batch: one histogram per image, then the threshold that
+    maximises the between-class variance ω0·ω1·(μ0 − μ1)².
+    """
+    n = stack.shape[0]
+    q = np.clip((stack.reshape(n, -1) * (bins - 1) + 0.5).astype(np.int64), 0, bins - 1)
+    hist = np.bincount((q + np.arange(n)[:, None] * bins).ravel(), minlength=n * bins).reshape(n, bins)
+    hist = hist.astype(np.float64)
+    centres = np.arange(bins) / (bins - 1)
+    w0 = np.cumsum(hist, axis=1)
+    m0 = np.cumsum(hist * centres, axis=1)
+    total_w = w0[:, -1:]
+    total_m = m0[:, -1:]
+    w1 = total_w - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (m0 * total_w - total_m * w0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1.0
+    k = np.argmax(between, axis=1)
+    # threshold halfway between bin k and k+1: pixels > t are foreground
+    return (centres[k] + 0.5 / (bins - 1)).astype(np.float32)
+
+
+def _central_labels(labels: np.ndarray, n_labels: int, max_dist: float) -> np.ndarray:
+    """For each crop, the label id of the object nearest the centre (0 = none)."""
+    n, h, w = labels.shape
+    out = np.zeros(n, dtype=np.int64)
+    if n_labels == 0:
+        return out
+    yy, xx = np.mgrid[:h, :w]
+    dist = np.hypot(yy - (h - 1) / 2.0, xx - (w - 1) / 2.0)
+    ids = np.arange(1, n_labels + 1)
+    dist_stack = np.broadcast_to(dist, labels.shape)
+    mind = np.asarray(ndi.minimum(dist_stack, labels, ids), dtype=np.float64)
+    # which crop each label lives in: first pixel of the label
+    flat = labels.ravel()
+    nz = np.flatnonzero(flat)
+    first = np.full(n_labels + 1, -1, dtype=np.int64)
+    first[flat[nz][::-1]] = nz[::-1]
+    crop_of = first[1:] // (h * w)
+    order = np.lexsort((mind, crop_of))  # by crop, then distance
+    crop_sorted = crop_of[order]
+    is_first = np.r_[True, crop_sorted[1:] != crop_sorted[:-1]]
+    best = order[is_first]
+    keep = mind[best] <= max_dist
+    out[crop_of[best][keep]] = ids[best][keep]
+    return out
+
+
+def segment_batch(images: np.ndarray, *, config: SegmentationConfig | None = None) -> BatchSegmentation:
+    """Segment the central nucleus, cell and cytoplasm of every crop in (N, 3, H, W)."""
+    cfg = config or SegmentationConfig()
+    x = _as_float_batch(images)
+    n, _, h, w = x.shape
+    empty = np.zeros((n, h, w), dtype=bool)
+    if n == 0:
+        return BatchSegmentation(empty, empty.copy(), empty.copy(), np.zeros(0, dtype=bool))
+    sigma = (0.0, cfg.smoothing_sigma, cfg.smoothing_sigma)
+    dna = ndi.gaussian_filter(x[:, 0], sigma)  # (N, H, W)
+    dna_range = dna.reshape(n, -1).max(1) - dna.reshape(n, -1).min(1)
+    contrast_ok = dna_range >= cfg.min_dna_contrast
+    # nuclei foreground; pad an empty crop at both ends so hole filling never
+    # treats the first/last crop as "touching the border" along the batch axis
+    fg = dna > otsu_thresholds(dna)[:, None, None]
+    fg &= contrast_ok[:, None, None]
+    fg = np.pad(fg, ((1, 1), (0, 0), (0, 0)))
+    fg = ndi.binary_fill_holes(fg, structure=_STACK_4)[1:-1]
+    labels, n_labels = ndi.label(fg, structure=_STACK_4)
+    if n_labels:
+        sizes = np.bincount(labels.ravel(), minlength=n_labels + 1)
+        small = sizes < cfg.min_nucleus_area
+        small[0] = False
+        if small.any():
+            labels[small[labels]] = 0
+            labels, n_labels = ndi.label(labels > 0, structure=_STACK_4)
+    central = _central_labels(labels, n_labels, cfg.max_centre_distance)
+    has_nucleus = central > 0
+    nucleus = (labels == central[:, None, None]) & has_nucleus[:, None, None]
+
+    # cells: watershed from all nuclei on inverted actin+tubulin, inside foreground
+    cyto = ndi.gaussian_filter(x[:, 1] + x[:, 2], sigma) / 2.0
+    cyto_thr = otsu_thresholds(np.clip(cyto, 0.0, 1.0)) * cfg.cell_threshold_factor
+    cell_fg = (cyto > cyto_thr[:, None, None]) | (labels > 0)
+    ws = watershed(-cyto, markers=labels, connectivity=_STACK_8, mask=cell_fg)
+    cell = (ws == central[:, None, None]) & has_nucleus[:, None, None]
+    cell = np.pad(cell, ((1, 1), (0, 0), (0, 0)))
+    cell = ndi.binary_fill_holes(cell, structure=_STACK_4)[1:-1]
+    cell |= nucleus
+    cytoplasm = cell & ~nucleus
+    cyto_area = cytoplasm.reshape(n, -1).sum(1)
+    ok = has_nucleus & (cyto_area >= cfg.min_cytoplasm_area)
+    nucleus &= ok[:, None, None]
+    cell &= ok[:, None, None]
+    cytoplasm &= ok[:, None, None]
+    return BatchSegmentation(nucleus, cell, cytoplasm, ok)
+
+
+def segment(image: np.ndarray, *, config: SegmentationConfig | None = None) -> Segmentation:
+    """Segment one crop (3, H, W) — DNA, Tubulin, Actin — into nucleus, cell, cytoplasm."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must have shape (3, H, W) (DNA, Tubulin, Actin); got {image.shape}")
+    return segment_batch(image[None], config=config)[0]
