@@ -1,0 +1,278 @@
+"""CP2Image: CellProfiler feature vector → single-cell image (paper section 3).
+
+The saved model is the generator only (the discriminator is a training aid and
+lives in training checkpoints). Its config is the constructor argument and holds
+everything needed to turn *raw* CellProfiler measurements into an image:
+feature names in model order, the normalisation statistics fitted on the training
+split, channel names, image size and training provenance.
+
+Pixel convention: the network works on floats in [0, 1] (a dataset's per-image-max
+normalised uint8 divided by 255; the generator ends in a sigmoid); `generate`
+returns uint8 (N, 3, H, W) = round(255 × output).
+
+Input convention: `generate` takes raw feature values, standardises them with the
+stored mean/scale, and clips standardised values to ±`clip_sigma` (10 by default)
+with a warning, because the network has never seen values that far out and would
+otherwise extrapolate to saturated or blank images.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from torch import nn
+
+from cp2image.channels import CHANNELS, CROP_SIZE
+from cp2image.models.generator import Generator, GeneratorConfig
+from cp2image.models.weights import load_safetensors_strict
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class CP2ImageConfig:
+    """Architecture, feature contract and provenance of a CP2Image model (→ config.json)."""
+
+    feature_names: list[str]  # CellProfiler feature columns, in model input order
+    feature_mean: list[float]  # per-feature mean on the training split (raw units)
+    feature_scale: list[float]  # per-feature standard deviation on the training split (> 0)
+    channels: list[str] = field(default_factory=lambda: list(CHANNELS))  # output channel order
+    image_size: int = CROP_SIZE  # output edge in pixels
+    base_filters: int = 32  # reference config: 32
+    kernel_size: int = 5  # reference config: 5
+    generator_channel_mults: list[float] = field(default_factory=lambda: [1.0, 2.0, 2.0, 1.0, 0.5])
+    discriminator_channel_mults: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 4.0])
+    batch_norm: bool = True
+    upsample_mode: str = "nearest"
+    clip_sigma: float = 10.0  # standardised inputs are clipped to ±clip_sigma (with a warning)
+    pixel_range: str = "[0, 1] float; uint8 = round(255 * x); per-image-max normalised crops"
+    provenance: dict[str, Any] = field(default_factory=dict)  # data, command, steps, date, ...
+
+    def __post_init__(self) -> None:
+        p = len(self.feature_names)
+        if p == 0:
+            raise ValueError("CP2ImageConfig: feature_names is empty")
+        if len(set(self.feature_names)) != p:
+            dup = sorted({f for f in self.feature_names if self.feature_names.count(f) > 1})
+            raise ValueError(f"CP2ImageConfig: duplicated feature names {dup[:5]}")
+        for name in ("feature_mean", "feature_scale"):
+            values = getattr(self, name)
+            if len(values) != p:
+                raise ValueError(f"CP2ImageConfig: {name} has {len(values)} entries for {p} features")
+            if not all(math.isfinite(float(v)) for v in values):
+                raise ValueError(f"CP2ImageConfig: {name} contains NaN or inf")
+        if any(float(s) <= 0 for s in self.feature_scale):
+            raise ValueError("CP2ImageConfig: feature_scale entries must be > 0")
+        if not self.clip_sigma > 0:
+            raise ValueError(f"CP2ImageConfig: clip_sigma must be > 0, got {self.clip_sigma}")
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def generator_config(self) -> GeneratorConfig:
+        return GeneratorConfig(
+            in_features=self.n_features, image_size=self.image_size,
+            out_channels=len(self.channels), base_filters=self.base_filters,
+            kernel_size=self.kernel_size, channel_mults=list(self.generator_channel_mults),
+            batch_norm=self.batch_norm, upsample_mode=self.upsample_mode,
+        )
+
+
+class CP2Image(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="cp2image",
+    license="mit",
+    tags=["cell-painting", "cellprofiler", "image-generation", "bbbc021"],
+):
+    """Generate single-cell images from CellProfiler profiles.
+
+    >>> model = CP2Image.from_pretrained("assets/models/cp2image-sim")   # or a Hub repo id
+    >>> images = model.generate(cells)  # DataFrame with the model's feature columns
+    """
+
+    def __init__(self, config: CP2ImageConfig) -> None:
+        super().__init__()
+        if isinstance(config, dict):  # tolerate a plain dict (e.g. read from JSON by hand)
+            config = CP2ImageConfig(**config)
+        self.config = config
+        self.generator = Generator(config.generator_config())
+        self.register_buffer("feature_mean", torch.tensor(config.feature_mean, dtype=torch.float32),
+                             persistent=False)
+        self.register_buffer("feature_scale", torch.tensor(config.feature_scale, dtype=torch.float32),
+                             persistent=False)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.config.feature_names)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.config.image_size)
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.config.channels)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ------------------------------------------------------------------ network
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Standardised features (B, p) → images (B, C, H, W) in [0, 1]."""
+        return self.generator(z)
+
+    # ------------------------------------------------------------------ inputs
+    def raw_matrix(self, profiles: pd.DataFrame | pd.Series | np.ndarray) -> np.ndarray:
+        """Raw feature values (N, p) float64 in model order, validated.
+
+        DataFrame/Series: columns matched by name (extras ignored, missing → error).
+        Array: must already have p columns in model order.
+        """
+        names = self.feature_names
+        if isinstance(profiles, pd.Series):
+            profiles = profiles.to_frame().T
+        if isinstance(profiles, pd.DataFrame):
+            missing = [f for f in names if f not in profiles.columns]
+            if missing:
+                shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+                raise ValueError(
+                    f"profiles lack {len(missing)} of the model's {len(names)} features: {shown}. "
+                    "Measure them with cp2image.features.measure or use a model trained on your features."
+                )
+            try:
+                matrix = profiles[names].to_numpy(dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"profile feature columns must be numeric ({err})") from err
+        else:
+            matrix = np.asarray(profiles)
+            if matrix.ndim == 1:
+                matrix = matrix[None, :]
+            if matrix.ndim != 2:
+                raise ValueError(f"profiles array must be 2-D (N, {len(names)}), got shape {matrix.shape}")
+            if matrix.shape[1] != len(names):
+                raise ValueError(
+                    f"profiles array has {matrix.shape[1]} columns but the model expects {len(names)} "
+                    "features in model order (model.feature_names); pass a DataFrame to match by name"
+                )
+            if not np.issubdtype(matrix.dtype, np.number) and matrix.dtype != bool:
+                raise ValueError(f"profiles array must be numeric, got dtype {matrix.dtype}")
+            matrix = matrix.astype(np.float64)
+        bad = ~np.isfinite(matrix)
+        if bad.any():
+            rows, cols = np.nonzero(bad)
+            which = sorted({names[c] for c in cols})[:5]
+            raise ValueError(
+                f"profiles contain {int(bad.sum())} NaN/inf value(s) in {len(set(rows))} row(s), "
+                f"e.g. features {which}; drop or impute those rows first"
+            )
+        return matrix
+
+    def normalise(self, profiles: pd.DataFrame | pd.Series | np.ndarray, *, warn: bool = True) -> np.ndarray:
+        """Raw profiles → standardised, clipped model inputs (N, p) float32."""
+        matrix = self.raw_matrix(profiles)
+        mean = np.asarray(self.config.feature_mean, dtype=np.float64)
+        scale = np.asarray(self.config.feature_scale, dtype=np.float64)
+        z = (matrix - mean) / scale
+        limit = float(self.config.clip_sigma)
+        outside = np.abs(z) > limit
+        if outside.any():
+            if warn:
+                cols = sorted({self.feature_names[c] for c in np.nonzero(outside)[1]})
+                warnings.warn(
+                    f"{int(outside.sum())} input value(s) lie beyond ±{limit:g} training standard deviations "
+                    f"(e.g. {cols[:3]}); clipped to ±{limit:g}σ",
+                    stacklevel=3,
+                )
+            z = np.clip(z, -limit, limit)
+        return z.astype(np.float32)
+
+    # ------------------------------------------------------------------ generation
+    @torch.inference_mode()
+    def generate_from_normalised(self, z: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        """Standardised inputs (N, p) → uint8 images (N, C, H, W); eval mode, batched."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.config.n_features:
+            raise ValueError(f"expected standardised inputs of shape (N, {self.config.n_features}), got {z.shape}")
+        n, size = z.shape[0], self.image_size
+        out = np.empty((n, len(self.channels), size, size), dtype=np.uint8)
+        was_training = self.training
+        self.eval()
+        try:
+            device = self.device
+            for start in range(0, n, batch_size):
+                batch = torch.from_numpy(z[start:start + batch_size]).to(device)
+                images = self(batch).float()
+                if not torch.isfinite(images).all():
+                    raise ValueError("the model produced NaN/inf pixels; its weights are corrupt or diverged")
+                out[start:start + len(batch)] = (
+                    images.clamp_(0, 1).mul_(255).round_().to(torch.uint8).cpu().numpy()
+                )
+        finally:
+            self.train(was_training)
+        return out
+
+    def generate(self, profiles: pd.DataFrame | pd.Series | np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        """Raw CellProfiler profiles → uint8 images (N, C, H, W).
+
+        DataFrame columns are matched by name (missing → ValueError listing them; extra
+        columns ignored); an array must have `len(feature_names)` columns in model order.
+        Inputs are standardised with the stored statistics and clipped to ±clip_sigma.
+        """
+        return self.generate_from_normalised(self.normalise(profiles), batch_size=batch_size)
+
+    # ------------------------------------------------------------------ hub I/O
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, strict: bool = True,
+                        **kwargs: Any) -> "CP2Image":
+        """Load from a local directory or a Hub repo id; weights are checked key for key and
+        shape for shape against config.json (strict by default)."""
+        try:
+            return super().from_pretrained(str(pretrained_model_name_or_path), strict=strict, **kwargs)
+        except TypeError as err:  # the config lacks or mistypes a required field
+            raise ValueError(
+                f"{pretrained_model_name_or_path}: config.json is not a valid CP2Image config ({err})"
+            ) from err
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: Any,
+                         force_download: bool, local_files_only: bool, token: Any,
+                         map_location: str = "cpu", strict: bool = True, **model_kwargs: Any) -> "CP2Image":
+        config = model_kwargs.pop("config", None)
+        if config is None:
+            raise ValueError(f"{model_id}: no {CONFIG_FILE} found; is this a CP2Image model folder or repo?")
+        if isinstance(config, dict):
+            config = CP2ImageConfig(**config)
+        model = cls(config, **model_kwargs)
+        if os.path.isdir(model_id):
+            weights = Path(model_id) / WEIGHTS_FILE
+            if not weights.exists():
+                raise FileNotFoundError(f"{model_id}: missing {WEIGHTS_FILE}")
+        else:
+            weights = Path(hf_hub_download(
+                repo_id=model_id, filename=WEIGHTS_FILE, revision=revision, cache_dir=cache_dir,
+                force_download=force_download, token=token, local_files_only=local_files_only,
+            ))
+        load_safetensors_strict(model, weights, strict=strict, device=map_location)
+        model.eval()
+        return model
+
+
+__all__ = ["CP2Image", "CP2ImageConfig", "WEIGHTS_FILE", "CONFIG_FILE"]
