@@ -1,13 +1,96 @@
-"""`cp2image ingest` (placeholder until its issue lands)."""
+"""`cp2image ingest fields|crops`: turn real images into a cp2image dataset.
+
+    cp2image ingest fields --image-table BBBC021_v1_image.csv --objects Nuclei.csv \\
+        --root IMAGES/ --out DATASET [--moa-table BBBC021_v1_moa.csv --moa-only]
+    cp2image ingest crops --npz bbbc021_cells_68x68.npz --out DATASET
+    cp2image ingest crops --folder CROPS/ --metadata crops.csv --out DATASET
+"""
 from __future__ import annotations
 
 import argparse
+import logging
+
+FIELDS_EPILOG = """\
+ImageNumber in the objects table joins to (TableNumber,) ImageNumber of the image table
+when it has that column, else to its 1-based data-row order (as CellProfiler numbers
+image sets). Crops are centred on Nuclei_Location_Center_X/Y; cells too close to the
+border are skipped and counted. Measurement columns (Nuclei_*, Cells_*, Cytoplasm_*)
+are carried over by name as features.
+"""
+
+
+def _add_common(p: argparse.ArgumentParser, *, split_default: str) -> None:
+    p.add_argument("--out", required=True, help="dataset directory to create")
+    p.add_argument("--moa-table", default=None, help="MoA table (compound, concentration, moa), e.g. BBBC021_v1_moa.csv")
+    p.add_argument("--moa-only", action="store_true", help="keep only cells whose treatment has an MoA")
+    p.add_argument("--normalise", choices=("max", "percentile"), default="max",
+                   help="16-bit → uint8: divide by the per-image max (original work) or stretch percentiles")
+    p.add_argument("--percentiles", type=float, nargs=2, default=(0.1, 99.9), metavar=("LOW", "HIGH"),
+                   help="percentiles mapped to 0 and 255 with --normalise percentile (default 0.1 99.9)")
+    p.add_argument("--split-by", choices=("well", "plate"), default=split_default,
+                   help=f"Metadata_Split groups: no well/plate spans two splits (default {split_default})")
+    p.add_argument("--seed", type=int, default=0, help="seed for split assignment (and --subset)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ingest", help="(not implemented yet)")
-    p.set_defaults(run=run)
+    p = sub.add_parser("ingest", help="build a dataset from TIFF fields + CellProfiler CSVs, or from crops",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    kinds = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
+
+    f = kinds.add_parser("fields", help="BBBC021-style TIFF fields + image table + CellProfiler per-object CSV",
+                         epilog=FIELDS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    f.add_argument("--image-table", required=True, help="per-field table, e.g. BBBC021_v1_image.csv")
+    f.add_argument("--objects", required=True, help="CellProfiler per-object CSV, e.g. Nuclei.csv")
+    f.add_argument("--root", required=True, help="folder the Image_PathName_* columns are relative to")
+    f.add_argument("--crop", type=int, default=68, help="crop edge in pixels (default 68)")
+    f.add_argument("--scope", choices=("field", "crop"), default="field",
+                   help="compute intensity limits per field of view (default) or per crop")
+    f.add_argument("--object-name", default=None,
+                   help="prefix for unprefixed measurement columns (default: file stem if Nuclei/Cells/Cytoplasm)")
+    _add_common(f, split_default="well")
+    f.set_defaults(run=run)
+
+    c = kinds.add_parser("crops", help="ready-made crops (.npz or folder of .npy + metadata CSV); measures features")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--npz", help="archive with 'images' (N,H,W,3) raw crops + 1-D metadata arrays")
+    src.add_argument("--folder", help="folder of .npy crops (H,W,3 or 3,H,W), listed in --metadata")
+    c.add_argument("--metadata", help="CSV for --folder: crop_file, plate, well, compound, concentration, ...")
+    c.add_argument("--subset", type=int, default=None, help="ingest only this many crops (seeded sample)")
+    c.add_argument("--n-jobs", type=int, default=None, help="feature-measurement processes (-1 = all cores)")
+    c.add_argument("--no-measure", action="store_true", help="skip feature measurement (images + metadata only)")
+    _add_common(c, split_default="plate")
+    c.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("cp2image ingest is not implemented yet")
+    from cp2image.data.intensity import IntensityConfig
+
+    logging.basicConfig(level=logging.WARNING)
+    intensity = IntensityConfig(method=args.normalise, low_percentile=args.percentiles[0],
+                                high_percentile=args.percentiles[1])
+    if args.source == "fields":
+        from cp2image.data.ingest_fields import FieldIngestConfig, ingest_fields
+
+        config = FieldIngestConfig(
+            crop_size=args.crop, intensity=intensity, scope=args.scope, moa_only=args.moa_only,
+            split_by=args.split_by, seed=args.seed, object_name=args.object_name,
+            progress=not args.no_progress, overwrite=args.overwrite,
+        )
+        summary = ingest_fields(args.image_table, args.objects, args.out, root=args.root,
+                                moa_table=args.moa_table, config=config)
+    else:
+        from cp2image.data.ingest_crops import CropIngestConfig, folder_source, ingest_crops, npz_source
+
+        if args.folder and not args.metadata:
+            raise ValueError("--folder needs --metadata (a CSV listing the crops)")
+        source = npz_source(args.npz) if args.npz else folder_source(args.folder, args.metadata)
+        config = CropIngestConfig(
+            intensity=intensity, split_by=args.split_by, seed=args.seed, subset=args.subset,
+            moa_only=args.moa_only, measure=not args.no_measure, n_jobs=args.n_jobs,
+            progress=not args.no_progress, overwrite=args.overwrite,
+        )
+        summary = ingest_crops(source, args.out, moa_table=args.moa_table, config=config)
+    print("\n".join(summary.lines()))
+    return 0

@@ -1,0 +1,172 @@
+"""Pieces both ingestion paths share: the error type, the summary, MoA look-up and splits.
+
+Kept apart from `ingest_fields` (TIFF fields + CellProfiler tables) and
+`ingest_crops` (ready-made crops) so that neither imports the other.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from cp2image.data.dataset import DatasetError
+from cp2image.data.splits import assign_splits_by_well
+
+log = logging.getLogger(__name__)
+
+SplitBy = Literal["well", "plate"]
+SPLIT_BY: tuple[str, ...] = ("well", "plate")
+MOA_COLUMNS: tuple[str, ...] = ("compound", "concentration", "moa")
+
+
+class IngestError(DatasetError):
+    """Input to `cp2image ingest` is unusable; the message names the file, column and fix."""
+
+
+@dataclass
+class IngestSummary:
+    """What an ingestion run read, wrote and skipped (printed by the CLI)."""
+
+    out: Path
+    source: str  # "fields" or "crops"
+    n_images: int = 0  # fields of view (fields) or crops (crops) read
+    n_objects: int = 0  # candidate cells (object rows / crops) before filtering
+    n_written: int = 0
+    n_skipped_border: int = 0  # crop window would leave the field
+    n_skipped_no_centre: int = 0  # NaN nucleus centre
+    n_skipped_moa: int = 0  # dropped by --moa-only (no MoA annotation)
+    n_features: int = 0
+    n_segmentation_failed: int | None = None  # only when features were measured
+    splits: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def segmentation_success_rate(self) -> float | None:
+        if self.n_segmentation_failed is None or self.n_written == 0:
+            return None
+        return 1.0 - self.n_segmentation_failed / self.n_written
+
+    def lines(self) -> list[str]:
+        unit = "fields of view" if self.source == "fields" else "crops"
+        out = [
+            f"wrote {self.n_written} cells to {self.out}",
+            f"  read {self.n_images} {unit}, {self.n_objects} candidate cells",
+        ]
+        if self.source == "fields":
+            out.append(f"  skipped {self.n_skipped_border} cells too close to the field border")
+            out.append(f"  skipped {self.n_skipped_no_centre} cells without a nucleus centre (NaN)")
+        out.append(f"  skipped {self.n_skipped_moa} cells without an MoA annotation (--moa-only)")
+        out.append(f"  {self.n_features} feature columns")
+        rate = self.segmentation_success_rate
+        if rate is not None:
+            out.append(
+                f"  segmentation succeeded on {self.n_written - (self.n_segmentation_failed or 0)}"
+                f"/{self.n_written} cells ({100 * rate:.1f}%)"
+            )
+        if self.splits:
+            out.append("  splits: " + ", ".join(f"{k}={v}" for k, v in self.splits.items()))
+        return out
+
+
+# ----------------------------------------------------------------------------- MoA table
+
+
+def concentration_key(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Concentrations rounded to 6 significant digits, so 0.003 == 0.003000 when joining."""
+    arr = np.asarray(values, dtype=np.float64)
+    return np.array([float(f"{v:.6g}") if np.isfinite(v) else np.nan for v in arr])
+
+
+def read_moa_table(path: str | Path) -> pd.DataFrame:
+    """Read BBBC021_v1_moa.csv-style `compound, concentration, moa` (one MoA per treatment)."""
+    path = Path(path)
+    table = read_csv(path)
+    missing = [c for c in MOA_COLUMNS if c not in table.columns]
+    if missing:
+        raise IngestError(f"{path}: MoA table lacks column(s) {missing}; expected columns {list(MOA_COLUMNS)}")
+    table = table[list(MOA_COLUMNS)].copy()
+    table["concentration"] = numeric_column(table["concentration"], path=path, column="concentration")
+    table["_conc_key"] = concentration_key(table["concentration"])
+    dup = table.duplicated(["compound", "_conc_key"], keep=False)
+    conflicting = table[dup].groupby(["compound", "_conc_key"])["moa"].nunique()
+    if (conflicting > 1).any():
+        first = conflicting[conflicting > 1].index[0]
+        raise IngestError(f"{path}: treatment {first[0]} at {first[1]} µM has more than one MoA")
+    return table.drop_duplicates(["compound", "_conc_key"])
+
+
+def annotate_moa(compound: pd.Series, concentration: pd.Series, moa_table: pd.DataFrame) -> pd.Series:
+    """MoA of each (compound, concentration); NaN where the table has no entry."""
+    keys = pd.DataFrame({"compound": compound.to_numpy(), "_conc_key": concentration_key(concentration)})
+    merged = keys.merge(moa_table[["compound", "_conc_key", "moa"]], on=["compound", "_conc_key"], how="left")
+    return pd.Series(merged["moa"].to_numpy(), index=compound.index, name="Metadata_MoA")
+
+
+# ----------------------------------------------------------------------------- CSV helpers
+
+
+def read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    """pandas.read_csv with errors that name the file."""
+    if not path.exists():
+        raise IngestError(f"{path}: file not found")
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise IngestError(f"{path}: cannot parse CSV ({err})") from err
+
+
+def numeric_column(values: pd.Series, *, path: Path, column: str) -> pd.Series:
+    """Column as float, or an error naming the file, column and first bad value."""
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = converted.isna() & values.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise IngestError(
+            f"{path}: column {column} must be numeric, found {values.iloc[row]!r} (data row {row + 1})"
+        )
+    return converted.astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- splits
+
+
+def assign_splits(
+    cells: pd.DataFrame, *, by: SplitBy, seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> pd.Series:
+    """`Metadata_Split` by well (default) or by whole plate.
+
+    By plate, plates are shuffled within groups that hold the same set of
+    treatments, so a plate carrying a treatment no other plate has (BBBC021's
+    cycloheximide plate, say) is never the one held out, and DMSO-only plates
+    are spread over train/val/test. No plate spans two splits.
+    """
+    if by not in SPLIT_BY:
+        raise ValueError(f"split_by must be one of {SPLIT_BY}, got {by!r}")
+    if by == "well":
+        return assign_splits_by_well(cells, fractions=fractions, seed=seed)
+    treatments = cells["Metadata_Compound"].astype(str) + "@" + pd.Series(
+        concentration_key(cells["Metadata_Concentration"]), index=cells.index
+    ).astype(str)
+    content = treatments.groupby(cells["Metadata_Plate"]).agg(lambda t: "+".join(sorted(set(t))))
+    plates = pd.DataFrame({"Metadata_Plate": cells["Metadata_Plate"].to_numpy()}, index=cells.index)
+    plates["Metadata_Compound"] = plates["Metadata_Plate"].map(content)
+    return assign_splits_by_well(plates, fractions=fractions, seed=seed, group_columns=("Metadata_Plate",))
+
+
+def split_counts(splits: pd.Series) -> dict[str, int]:
+    counts = splits.value_counts()
+    return {name: int(counts.get(name, 0)) for name in ("train", "val", "test")}
+
+
+__all__ = [
+    "IngestError",
+    "IngestSummary",
+    "SPLIT_BY",
+    "read_moa_table",
+    "annotate_moa",
+    "concentration_key",
+    "assign_splits",
+]

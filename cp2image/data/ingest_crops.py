@@ -1,0 +1,332 @@
+"""Ready-made single-cell crops (raw 16-bit) → a cp2image dataset with measured features.
+
+Two input forms, both holding crops already centred on a nucleus:
+
+- an ``.npz`` archive like ``bbbc021_cells_68x68.npz``: ``images`` (N, H, W, 3)
+  or (N, 3, H, W) raw intensities plus one 1-D array per metadata field
+  (``plate``, ``well``, ``site``, ``compound``, ``concentration``, ``moa``,
+  ``replicate``, ...), read with ``allow_pickle=False``;
+- a folder of ``.npy`` crops, one per cell, plus a metadata CSV whose
+  ``crop_file`` (or ``file``) column names each crop relative to the folder.
+
+Metadata names map to ``Metadata_*`` (``plate`` → ``Metadata_Plate``, ``moa`` →
+``Metadata_MoA``, ...; names that already start with ``Metadata_`` are kept).
+``Metadata_ReplicateID`` is ``<plate>/<well>``: the replicate well, the unit that
+cell profiles are aggregated over. Intensities become uint8 per crop and channel
+(``max`` by default, as in the original work); features are then measured on
+the uint8 crops by `cp2image.features.measure`, so real crops get exactly the
+feature set the models and the simulator use. Crops are processed in batches
+and streamed into a `DatasetWriter`.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cp2image.channels import CHANNELS
+from cp2image.data.dataset import DatasetWriter, open_dataset
+from cp2image.data.ingest_common import (
+    IngestError,
+    IngestSummary,
+    SplitBy,
+    annotate_moa,
+    assign_splits,
+    numeric_column,
+    read_csv,
+    read_moa_table,
+    split_counts,
+)
+from cp2image.data.intensity import IntensityConfig, batch_to_uint8
+
+log = logging.getLogger(__name__)
+
+# lower-case metadata names (as in the BBBC021 crops archive) → dataset columns
+METADATA_NAMES: dict[str, str] = {
+    "plate": "Metadata_Plate",
+    "well": "Metadata_Well",
+    "site": "Metadata_Site",
+    "replicate": "Metadata_Replicate",
+    "compound": "Metadata_Compound",
+    "concentration": "Metadata_Concentration",
+    "moa": "Metadata_MoA",
+    "cell_index": "Metadata_CellIndex",
+    "crop_file": "Metadata_Crop_File",
+    "source_dapi_file": "Metadata_Source_File",
+}
+REQUIRED: tuple[str, ...] = ("Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_Concentration")
+FILE_COLUMNS: tuple[str, ...] = ("crop_file", "file", "Metadata_Crop_File")
+SITE_TEXT = re.compile(r"^\s*s?(\d+)\s*$", re.IGNORECASE)
+
+
+@dataclass
+class CropIngestConfig:
+    """Options of `ingest_crops`."""
+
+    intensity: IntensityConfig = field(default_factory=IntensityConfig)  # per-crop max or percentile
+    split_by: SplitBy = "plate"  # Metadata_Split groups: "plate" (default here) or "well"
+    seed: int = 0  # split shuffling and --subset sampling
+    subset: int | None = None  # keep this many crops, sampled with `seed` (quick runs, tests)
+    moa_only: bool = False  # keep only crops with an MoA annotation
+    measure: bool = True  # measure CellProfiler-style features on the uint8 crops
+    n_jobs: int | None = None  # worker processes for measure (None = in process, -1 = all cores)
+    batch_size: int = 512  # crops normalised, measured and written at a time
+    progress: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.subset is not None and self.subset < 1:
+            raise ValueError(f"subset must be a positive number of crops, got {self.subset}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+
+
+@dataclass
+class CropSource:
+    """Crops and their metadata; `load(indices)` returns raw (n, 3, H, W) crops."""
+
+    description: str  # where the crops came from (for errors and provenance)
+    metadata: pd.DataFrame  # one row per crop, Metadata_* columns
+    load: Callable[[np.ndarray], np.ndarray]
+    crop_size: int
+    provenance: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- metadata
+
+
+def _metadata_frame(columns: dict[str, np.ndarray] | pd.DataFrame, *, where: str) -> pd.DataFrame:
+    """Rename metadata to Metadata_* and check types; errors name `where` and the column."""
+    frame = pd.DataFrame({k: np.asarray(v) for k, v in columns.items()}) if isinstance(columns, dict) else columns
+    renamed = {}
+    for col in frame.columns:
+        if col in METADATA_NAMES:
+            renamed[col] = METADATA_NAMES[col]
+        elif str(col).startswith("Metadata_"):
+            renamed[col] = col
+        elif str(col).lower() in METADATA_NAMES:
+            renamed[col] = METADATA_NAMES[str(col).lower()]
+    frame = frame[list(renamed)].rename(columns=renamed)
+    if frame.columns.duplicated().any():
+        dup = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise IngestError(f"{where}: metadata given twice under different names: {dup}")
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        wanted = {v: k for k, v in METADATA_NAMES.items()}
+        raise IngestError(
+            f"{where}: metadata lacks {[wanted.get(c, c) for c in missing]} (or {missing}); "
+            "every crop needs plate, well, compound and concentration (µM)"
+        )
+    frame = frame.copy()
+    for col in ("Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_Replicate", "Metadata_MoA"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(str)
+    frame["Metadata_Concentration"] = numeric_column(
+        frame["Metadata_Concentration"], path=Path(where), column="concentration"
+    )
+    if "Metadata_Site" in frame.columns:
+        frame["Metadata_Site"] = [_site_number(v) for v in frame["Metadata_Site"]]
+    frame["Metadata_ReplicateID"] = frame["Metadata_Plate"] + "/" + frame["Metadata_Well"]
+    return frame.reset_index(drop=True)
+
+
+def _site_number(value: object) -> float:
+    """BBBC021 sites are written `s1`..`s4`; store the number."""
+    match = SITE_TEXT.match(str(value))
+    return float(match.group(1)) if match else np.nan
+
+
+def _to_chw(raw: np.ndarray, *, where: str) -> np.ndarray:
+    """(n, H, W, 3) or (n, 3, H, W) → (n, 3, H, W); anything else is an error naming `where`."""
+    if raw.ndim != 4:
+        raise IngestError(f"{where}: expected crops of shape (N, H, W, 3) or (N, 3, H, W), got {raw.shape}")
+    n_ch = len(CHANNELS)
+    if raw.shape[-1] == n_ch and raw.shape[1] != n_ch:
+        raw = np.moveaxis(raw, -1, 1)
+    elif raw.shape[1] != n_ch:
+        raise IngestError(
+            f"{where}: expected {n_ch} channels ({', '.join(CHANNELS)}) first or last, got shape {raw.shape}"
+        )
+    if raw.shape[2] != raw.shape[3]:
+        raise IngestError(f"{where}: crops must be square, got {raw.shape[2]}×{raw.shape[3]}")
+    if raw.dtype.kind not in "ui":
+        raise IngestError(f"{where}: expected raw integer intensities (e.g. uint16), got dtype {raw.dtype}")
+    return raw
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def npz_source(path: str | Path) -> CropSource:
+    """Crops from an `.npz` archive with an `images` array and 1-D metadata arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: file not found")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise IngestError(f"{path}: cannot read as .npz ({err})") from err
+    with archive:
+        if "images" not in archive.files:
+            raise IngestError(f"{path}: no 'images' array (found {archive.files})")
+        try:
+            images = _to_chw(archive["images"], where=f"{path} [images]")
+            columns = {k: archive[k] for k in archive.files if k != "images"}
+        except ValueError as err:  # object arrays refuse to load without pickle
+            if isinstance(err, IngestError):
+                raise
+            raise IngestError(f"{path}: an array needs pickle to load ({err}); store plain strings/numbers") from err
+    bad = [k for k, v in columns.items() if v.ndim != 1 or len(v) != len(images)]
+    if bad:
+        raise IngestError(f"{path}: metadata array(s) {bad} must be 1-D with one entry per crop ({len(images)})")
+    metadata = _metadata_frame(columns, where=str(path))
+    return CropSource(
+        description=str(path),
+        metadata=metadata,
+        load=lambda idx: images[idx],
+        crop_size=int(images.shape[-1]),
+        provenance={"source": "crops-npz", "path": str(path), "sha256": _sha256(path)},
+    )
+
+
+def folder_source(folder: str | Path, metadata_csv: str | Path) -> CropSource:
+    """Crops from a folder of `.npy` files listed in a metadata CSV (column crop_file or file)."""
+    folder, metadata_csv = Path(folder), Path(metadata_csv)
+    if not folder.is_dir():
+        raise IngestError(f"{folder}: crop folder not found")
+    table = read_csv(metadata_csv)
+    file_col = next((c for c in FILE_COLUMNS if c in table.columns), None)
+    if file_col is None:
+        raise IngestError(f"{metadata_csv}: no crop file column; add one of {list(FILE_COLUMNS)}")
+    files = [folder / str(name) for name in table[file_col]]
+    missing = [(i, f) for i, f in enumerate(files) if not f.is_file()]
+    if missing:
+        i, f = missing[0]
+        raise IngestError(f"{metadata_csv}: column {file_col}, data row {i + 1}: crop {f} not found "
+                          f"({len(missing)} missing in all)")
+    if file_col != "Metadata_Crop_File":
+        table = table.rename(columns={file_col: "crop_file"})
+    metadata = _metadata_frame(table, where=str(metadata_csv))
+    first = _read_npy(files[0], column=file_col)
+
+    def load(idx: np.ndarray) -> np.ndarray:
+        crops = []
+        for i in np.asarray(idx):
+            crop = _read_npy(files[i], column=file_col)
+            if crop.shape != first.shape or crop.dtype != first.dtype:
+                raise IngestError(
+                    f"{files[i]} ({file_col} of {metadata_csv}): shape {crop.shape} {crop.dtype} differs from "
+                    f"the first crop's {first.shape} {first.dtype}"
+                )
+            crops.append(crop)
+        return _to_chw(np.stack(crops), where=f"{files[idx[0]]} ({file_col} of {metadata_csv})")
+
+    probe = _to_chw(first[None], where=f"{files[0]} ({file_col} of {metadata_csv})")
+    return CropSource(
+        description=f"{folder} + {metadata_csv}",
+        metadata=metadata,
+        load=load,
+        crop_size=int(probe.shape[-1]),
+        provenance={"source": "crops-folder", "folder": str(folder), "metadata": str(metadata_csv)},
+    )
+
+
+def _read_npy(path: Path, *, column: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise IngestError(f"{path} ({column}): unreadable .npy crop ({err})") from err
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def ingest_crops(
+    source: CropSource,
+    out: str | Path,
+    *,
+    moa_table: str | Path | None = None,
+    config: CropIngestConfig | None = None,
+) -> IngestSummary:
+    """Normalise, measure and write the crops of `source` as a dataset at `out`."""
+    config = config or CropIngestConfig()
+    out = Path(out)
+    cells = source.metadata.copy()
+    if moa_table is not None:
+        cells["Metadata_MoA"] = annotate_moa(
+            cells["Metadata_Compound"], cells["Metadata_Concentration"], read_moa_table(moa_table)
+        )
+    summary = IngestSummary(out=out, source="crops", n_objects=len(cells))
+    index = np.arange(len(cells))
+    if config.moa_only:
+        if "Metadata_MoA" not in cells.columns:
+            raise IngestError(f"{source.description}: --moa-only needs an moa column or --moa-table")
+        annotated = cells["Metadata_MoA"].notna() & ~cells["Metadata_MoA"].isin(["", "nan", "None"])
+        index = index[annotated.to_numpy()]
+        summary.n_skipped_moa = len(cells) - len(index)
+    if config.subset is not None and config.subset < len(index):
+        rng = np.random.default_rng(config.seed)
+        index = np.sort(rng.choice(index, size=config.subset, replace=False))
+    if len(index) == 0:
+        raise IngestError(f"{source.description}: no crops left to ingest")
+    cells = cells.iloc[index].reset_index(drop=True)
+    cells["Metadata_Split"] = assign_splits(cells, by=config.split_by, seed=config.seed)
+    summary.n_images = len(index)
+
+    meta = {
+        "intensity": {**asdict(config.intensity), "scope": "crop"},
+        "provenance": {
+            **source.provenance,
+            "moa_table": str(moa_table) if moa_table is not None else None,
+            "subset": config.subset,
+            "moa_only": config.moa_only,
+            "split_by": config.split_by,
+            "seed": config.seed,
+            "features": "cp2image.features.measure" if config.measure else None,
+        },
+    }
+    measure = _measure_fn() if config.measure else None
+    from tqdm.auto import tqdm
+
+    failed = 0
+    with DatasetWriter(out, len(index), crop_size=source.crop_size, meta=meta, overwrite=config.overwrite) as writer:
+        starts = range(0, len(index), config.batch_size)
+        for start in tqdm(starts, desc="ingest", unit="batch", disable=not config.progress):
+            stop = min(start + config.batch_size, len(index))
+            images = batch_to_uint8(source.load(index[start:stop]), config.intensity)
+            batch = cells.iloc[start:stop].reset_index(drop=True)
+            if measure is not None:
+                features = measure(images, n_jobs=config.n_jobs)
+                failed += int(features["Metadata_Segmentation_Failed"].sum())
+                batch = pd.concat([batch, features.reset_index(drop=True)], axis=1)
+            writer.append(images, batch)
+    written = open_dataset(out)
+    summary.n_written = len(written)
+    summary.n_features = len(written.feature_names)
+    summary.n_segmentation_failed = failed if measure is not None else None
+    summary.splits = split_counts(written.cells["Metadata_Split"])
+    log.info("ingested %d crops from %s into %s", summary.n_written, source.description, out)
+    return summary
+
+
+def _measure_fn() -> Callable[..., pd.DataFrame]:
+    from cp2image.features import measure
+
+    return measure
+
+
+__all__ = ["CropIngestConfig", "CropSource", "npz_source", "folder_source", "ingest_crops"]

@@ -1,0 +1,516 @@
+"""BBBC021-style TIFF fields + CellProfiler per-object table → a cp2image dataset.
+
+Inputs (the layout of the BBBC021 release and CellProfiler's exports):
+
+- image table (``BBBC021_v1_image.csv``): one row per field of view with
+  ``Image_FileName_{DAPI,Tubulin,Actin}``, ``Image_PathName_{DAPI,Tubulin,Actin}``
+  (relative to ``root`` unless absolute), ``Image_Metadata_Plate_DAPI``,
+  ``Image_Metadata_Well_DAPI``, ``Image_Metadata_Compound``,
+  ``Image_Metadata_Concentration`` (µM); optional ``Replicate``,
+  ``Image_Metadata_Site`` (else parsed from ``_s<N>_`` in the DAPI file name),
+  ``TableNumber``, ``ImageNumber``.
+- per-object table (e.g. ``Nuclei.csv``): ``ImageNumber``, ``ObjectNumber``,
+  ``Nuclei_Location_Center_X/Y`` (pixels, 0-based column/row as CellProfiler
+  reports them) and measurement columns. Columns with a compartment prefix
+  (``Nuclei_``, ``Cells_``, ``Cytoplasm_``) become feature columns under the same
+  name. ExportToSpreadsheet writes them unprefixed (``AreaShape_Area``); those get
+  the object name (``object_name``, or the file stem ``Nuclei``/``Cells``/
+  ``Cytoplasm``) as prefix. Bookkeeping columns (``*_Location_*``,
+  ``*_Number_Object_Number``, ``*_Parent_*``) are not features: position in the
+  field says nothing about the crop. The centre is kept as ``Metadata_Center_X/Y``.
+- optional MoA table (``BBBC021_v1_moa.csv``: compound, concentration, moa).
+
+How ``ImageNumber`` joins objects to fields (as CellProfiler numbers images):
+1. both tables have ``TableNumber`` and the image table has ``ImageNumber`` →
+   join on (TableNumber, ImageNumber) — BBBC021's image table restarts
+   ImageNumber per TableNumber;
+2. the image table has a unique ``ImageNumber`` column → join on it;
+3. otherwise ImageNumber *k* is the image table's *k*-th data row (1-based),
+   which is how CellProfiler numbers the image sets of a LoadData CSV.
+
+Crops: the nucleus centre is rounded to the nearest pixel (halves up) and
+lands on crop pixel ``(crop_size // 2, crop_size // 2)``; a cell whose window
+would leave the field is skipped and counted. Intensities become uint8 by
+`cp2image.data.intensity` per field (default: each channel of a field divided
+by its maximum, as in the original work) or per crop.
+
+The objects table is streamed in chunks and each field is read once per run
+of its objects, so only one field and one chunk are in memory; crops go to a
+`DatasetWriter`, which leaves nothing behind if anything fails.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from cp2image.channels import CHANNELS, CROP_SIZE
+from cp2image.data.columns import FEATURE_PREFIXES, METADATA_PREFIX
+from cp2image.data.dataset import DatasetWriter
+from cp2image.data.ingest_common import (
+    IngestError,
+    IngestSummary,
+    SplitBy,
+    annotate_moa,
+    assign_splits,
+    numeric_column,
+    read_csv,
+    read_moa_table,
+    split_counts,
+)
+from cp2image.data.intensity import IntensityConfig, apply_limits, batch_to_uint8, channel_limits
+
+log = logging.getLogger(__name__)
+
+# BBBC021 names the DNA channel after its stain (DAPI); order follows CHANNELS.
+TABLE_CHANNELS: dict[str, str] = {"DNA": "DAPI", "Tubulin": "Tubulin", "Actin": "Actin"}
+PLATE_COLUMN = "Image_Metadata_Plate_DAPI"
+WELL_COLUMN = "Image_Metadata_Well_DAPI"
+COMPOUND_COLUMN = "Image_Metadata_Compound"
+CONCENTRATION_COLUMN = "Image_Metadata_Concentration"
+SITE_COLUMN = "Image_Metadata_Site"
+REPLICATE_COLUMN = "Replicate"
+REQUIRED_IMAGE_COLUMNS: tuple[str, ...] = (
+    *(f"Image_FileName_{c}" for c in TABLE_CHANNELS.values()),
+    *(f"Image_PathName_{c}" for c in TABLE_CHANNELS.values()),
+    PLATE_COLUMN,
+    WELL_COLUMN,
+    COMPOUND_COLUMN,
+    CONCENTRATION_COLUMN,
+)
+CENTER_X = "Nuclei_Location_Center_X"
+CENTER_Y = "Nuclei_Location_Center_Y"
+REQUIRED_OBJECT_COLUMNS: tuple[str, ...] = ("ImageNumber", "ObjectNumber", CENTER_X, CENTER_Y)
+NOT_FEATURES = re.compile(r"^(Nuclei|Cells|Cytoplasm)_(Location_|Number_Object_Number$|Parent_)")
+SITE_IN_NAME = re.compile(r"_s(\d+)_")
+
+Scope = Literal["field", "crop"]
+
+
+@dataclass
+class FieldIngestConfig:
+    """Options of `ingest_fields` (defaults reproduce the original work's crops)."""
+
+    crop_size: int = CROP_SIZE  # crop edge in pixels, centred on the nucleus
+    intensity: IntensityConfig = field(default_factory=IntensityConfig)  # max or percentile
+    scope: Scope = "field"  # intensity limits per field of view or per crop
+    moa_only: bool = False  # keep only treatments the MoA table annotates
+    split_by: SplitBy = "well"  # Metadata_Split groups: "well" or "plate"
+    seed: int = 0  # split shuffling
+    object_name: str | None = None  # prefix for unprefixed measurement columns
+    chunk_rows: int = 20_000  # object rows read per chunk
+    progress: bool = False  # tqdm bar over object rows
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.crop_size < 4:
+            raise ValueError(f"crop_size must be at least 4 pixels, got {self.crop_size}")
+        if self.scope not in ("field", "crop"):
+            raise ValueError(f"scope must be 'field' or 'crop', got {self.scope!r}")
+        if self.chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be positive, got {self.chunk_rows}")
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def read_image_table(path: str | Path) -> pd.DataFrame:
+    """Read and validate the per-field image table; adds `_image_number` (the join key)."""
+    path = Path(path)
+    table = read_csv(path)
+    missing = [c for c in REQUIRED_IMAGE_COLUMNS if c not in table.columns]
+    if missing:
+        raise IngestError(
+            f"{path}: image table lacks column(s) {missing}; expected the BBBC021_v1_image.csv layout "
+            f"({', '.join(REQUIRED_IMAGE_COLUMNS)})"
+        )
+    table[CONCENTRATION_COLUMN] = numeric_column(table[CONCENTRATION_COLUMN], path=path, column=CONCENTRATION_COLUMN)
+    for col in REQUIRED_IMAGE_COLUMNS:
+        if col != CONCENTRATION_COLUMN and table[col].isna().any():
+            row = int(np.flatnonzero(table[col].isna().to_numpy())[0])
+            raise IngestError(f"{path}: column {col} is empty in data row {row + 1}")
+    return table
+
+
+def _join_columns(image_table: pd.DataFrame, object_columns: list[str], *, image_path: Path, objects_path: Path) -> list[str]:
+    """Which columns join objects to fields (see the module docstring)."""
+    if "ImageNumber" in image_table.columns:
+        if "TableNumber" in image_table.columns and "TableNumber" in object_columns:
+            keys = ["TableNumber", "ImageNumber"]
+        else:
+            keys = ["ImageNumber"]
+        dup = image_table.duplicated(keys)
+        if dup.any():
+            hint = (
+                " (it restarts per TableNumber: add the TableNumber column to the objects table)"
+                if keys == ["ImageNumber"] and "TableNumber" in image_table.columns
+                else ""
+            )
+            raise IngestError(
+                f"{image_path}: column(s) {keys} repeat, e.g. {image_table.loc[dup, keys].iloc[0].tolist()}, "
+                f"so objects in {objects_path} cannot be matched to one field{hint}"
+            )
+        return keys
+    image_table["ImageNumber"] = np.arange(1, len(image_table) + 1)
+    return ["ImageNumber"]
+
+
+def _canonical_names(columns: list[str], *, object_name: str | None, path: Path) -> dict[str, str]:
+    """Map raw object-table column names to CellProfiler `<Object>_<Measurement>` names."""
+    inferred = object_name or (path.stem if path.stem in ("Nuclei", "Cells", "Cytoplasm") else None)
+    keys = {"ImageNumber", "ObjectNumber", "TableNumber"}
+    rename: dict[str, str] = {}
+    for col in columns:
+        if col in keys or col.startswith(FEATURE_PREFIXES) or col.startswith(METADATA_PREFIX):
+            rename[col] = col
+        elif inferred is not None:
+            rename[col] = f"{inferred}_{col}"
+    return rename
+
+
+@dataclass
+class _Plan:
+    """Pass-1 result: which object rows become cells and with which metadata."""
+
+    keep: np.ndarray  # bool per object row
+    field_index: np.ndarray  # image-table row per object row (-1 where unmatched)
+    split_of_field: dict[int, str]  # image-table row → split
+    moa_of_field: pd.Series  # image-table row → MoA (NaN when unannotated)
+    n_skipped_moa: int
+    n_rows: int
+
+
+def _object_reader(path: Path, usecols: list[str] | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        yield from pd.read_csv(path, usecols=usecols, chunksize=chunk_rows)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise IngestError(f"{path}: cannot parse CSV ({err})") from err
+
+
+def _plan(
+    image_table: pd.DataFrame,
+    objects_path: Path,
+    rename: dict[str, str],
+    keys: list[str],
+    *,
+    image_path: Path,
+    root: Path,
+    moa_table: pd.DataFrame | None,
+    config: FieldIngestConfig,
+) -> _Plan:
+    """Read the join keys of every object, check them and the TIFF paths, choose splits."""
+    inverse = {v: k for k, v in rename.items()}
+    raw_keys = [inverse[k] for k in keys]
+    table_keys = [numeric_column(image_table[k], path=image_path, column=k) for k in keys]
+    if any(k.isna().any() for k in table_keys):
+        raise IngestError(f"{image_path}: column(s) {keys} have empty values")
+    lookup = {key: row for row, key in enumerate(zip(*(k.astype(np.int64) for k in table_keys)))}
+    joined_to = (
+        f"column {'/'.join(keys)} of the image table"
+        if "ImageNumber" in _original_columns(image_table)
+        else "the 1-based row order of the image table"
+    )
+    rows: list[np.ndarray] = []
+    for chunk in _object_reader(objects_path, raw_keys, config.chunk_rows):
+        chunk = chunk.rename(columns=rename)
+        values = []
+        for k in keys:
+            col = numeric_column(chunk[k], path=objects_path, column=k)
+            if col.isna().any():
+                raise IngestError(f"{objects_path}: column {k} has empty values")
+            values.append(col.astype(np.int64).to_numpy())
+        found = np.array([lookup.get(key, -1) for key in zip(*values)], dtype=np.int64)
+        if (found < 0).any():
+            bad = sorted({key for key, f in zip(zip(*values), found) if f < 0})[:5]
+            bad_text = [int(b[0]) if len(b) == 1 else [int(v) for v in b] for b in bad]
+            raise IngestError(
+                f"{objects_path}: column {'/'.join(keys)} value(s) {bad_text} have no matching row in the "
+                f"image table {image_path} (objects join to {joined_to})"
+            )
+        rows.append(found)
+    field_index = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+
+    moa = (
+        annotate_moa(image_table[COMPOUND_COLUMN], image_table[CONCENTRATION_COLUMN], moa_table)
+        if moa_table is not None
+        else pd.Series(np.nan, index=image_table.index, dtype=object)
+    )
+    keep = np.ones(len(field_index), dtype=bool)
+    if config.moa_only:
+        if moa_table is None:
+            raise IngestError("--moa-only needs an MoA table (--moa-table BBBC021_v1_moa.csv)")
+        keep &= moa.notna().to_numpy()[field_index]
+    n_skipped_moa = int((~keep).sum())
+
+    used = np.unique(field_index[keep])
+    for row in used:
+        for table_channel in TABLE_CHANNELS.values():
+            p = _channel_path(image_table, row, table_channel, root)
+            if not p.is_file():
+                raise IngestError(
+                    f"{image_path}: Image_FileName_{table_channel} of data row {row + 1} points to a missing file {p}"
+                )
+
+    fields = image_table.iloc[used]
+    meta = pd.DataFrame(
+        {
+            "Metadata_Plate": fields[PLATE_COLUMN].astype(str).to_numpy(),
+            "Metadata_Well": fields[WELL_COLUMN].astype(str).to_numpy(),
+            "Metadata_Compound": fields[COMPOUND_COLUMN].astype(str).to_numpy(),
+            "Metadata_Concentration": fields[CONCENTRATION_COLUMN].to_numpy(),
+        },
+        index=used,
+    )
+    splits = assign_splits(meta, by=config.split_by, seed=config.seed) if len(meta) else pd.Series(dtype=object)
+    return _Plan(
+        keep=keep,
+        field_index=field_index,
+        split_of_field=dict(zip(used.tolist(), splits.tolist())),
+        moa_of_field=moa,
+        n_skipped_moa=n_skipped_moa,
+        n_rows=len(field_index),
+    )
+
+
+def _original_columns(table: pd.DataFrame) -> list[str]:
+    return list(table.attrs.get("original_columns", table.columns))
+
+
+# ----------------------------------------------------------------------------- fields
+
+
+def _channel_path(image_table: pd.DataFrame, row: int, table_channel: str, root: Path) -> Path:
+    folder = str(image_table[f"Image_PathName_{table_channel}"].iat[row])
+    name = str(image_table[f"Image_FileName_{table_channel}"].iat[row])
+    return root / folder / name
+
+
+def read_field(image_table: pd.DataFrame, row: int, *, root: Path, image_path: Path) -> np.ndarray:
+    """The raw (3, H, W) field of image-table row `row`, channels in CHANNELS order.
+
+    Each channel must be a single-plane unsigned-integer TIFF (BBBC021: 16-bit)
+    and all three must have the same shape; errors name the file and column.
+    """
+    import tifffile
+
+    planes = []
+    for channel in CHANNELS:
+        table_channel = TABLE_CHANNELS[channel]
+        column = f"Image_FileName_{table_channel}"
+        p = _channel_path(image_table, row, table_channel, root)
+        where = f"{p} ({column}, data row {row + 1} of {image_path})"
+        try:
+            plane = tifffile.imread(p)
+        except FileNotFoundError as err:
+            raise IngestError(f"{where}: file not found") from err
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError) as err:
+            raise IngestError(f"{where}: unreadable TIFF ({type(err).__name__}: {err})") from err
+        plane = np.asarray(plane)
+        if plane.ndim != 2:
+            squeezed = plane.squeeze()
+            if squeezed.ndim != 2:
+                raise IngestError(
+                    f"{where}: expected one grayscale plane (H, W), got shape {plane.shape}; "
+                    "export one TIFF per channel"
+                )
+            plane = squeezed
+        if plane.dtype.kind != "u":
+            raise IngestError(
+                f"{where}: expected an unsigned-integer (e.g. 16-bit) grayscale TIFF, got dtype {plane.dtype}"
+            )
+        if planes and plane.shape != planes[0].shape:
+            raise IngestError(
+                f"{where}: shape {plane.shape} differs from the {CHANNELS[0]} channel's {planes[0].shape}"
+            )
+        planes.append(plane)
+    return np.stack(planes)
+
+
+def crop_windows(
+    centres_x: np.ndarray, centres_y: np.ndarray, *, height: int, width: int, crop_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Top-left corners of centred crops and which fit inside the field.
+
+    Returns (x0, y0, inside, finite): centre pixel = floor(c + 0.5), corner =
+    centre - crop_size // 2; `inside` is False where the window leaves the
+    field, `finite` False for NaN centres.
+    """
+    cx = np.asarray(centres_x, dtype=np.float64)
+    cy = np.asarray(centres_y, dtype=np.float64)
+    finite = np.isfinite(cx) & np.isfinite(cy)
+    half = crop_size // 2
+    x0 = np.where(finite, np.floor(np.where(finite, cx, 0) + 0.5), 0).astype(np.int64) - half
+    y0 = np.where(finite, np.floor(np.where(finite, cy, 0) + 0.5), 0).astype(np.int64) - half
+    inside = finite & (x0 >= 0) & (y0 >= 0) & (x0 + crop_size <= width) & (y0 + crop_size <= height)
+    return x0, y0, inside, finite
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _site(image_table: pd.DataFrame, row: int) -> float:
+    if SITE_COLUMN in image_table.columns:
+        value = pd.to_numeric(pd.Series([image_table[SITE_COLUMN].iat[row]]), errors="coerce").iat[0]
+        return float(value)
+    match = SITE_IN_NAME.search(str(image_table["Image_FileName_DAPI"].iat[row]))
+    return float(match.group(1)) if match else np.nan
+
+
+def ingest_fields(
+    image_table: str | Path,
+    objects: str | Path,
+    out: str | Path,
+    *,
+    root: str | Path,
+    moa_table: str | Path | None = None,
+    config: FieldIngestConfig | None = None,
+) -> IngestSummary:
+    """Crop every object of `objects` out of its field and write a dataset at `out`.
+
+    Raises `IngestError` (a ValueError) naming the file and column for bad
+    input; in that case no dataset (and no temporary directory) is left.
+    """
+    config = config or FieldIngestConfig()
+    image_path, objects_path, root, out = Path(image_table), Path(objects), Path(root), Path(out)
+    table = read_image_table(image_path)
+    table.attrs["original_columns"] = list(table.columns)
+    moa = read_moa_table(moa_table) if moa_table is not None else None
+
+    header = list(read_csv(objects_path, nrows=0).columns)
+    rename = _canonical_names(header, object_name=config.object_name, path=objects_path)
+    renamed = set(rename.values())
+    missing = [c for c in REQUIRED_OBJECT_COLUMNS if c not in renamed]
+    if missing:
+        raise IngestError(
+            f"{objects_path}: objects table lacks column(s) {missing}; CellProfiler per-object tables carry "
+            f"{list(REQUIRED_OBJECT_COLUMNS)} (unprefixed ExportToSpreadsheet columns need --object-name Nuclei)"
+        )
+    keys = _join_columns(table, list(renamed), image_path=image_path, objects_path=objects_path)
+    feature_names = [rename[c] for c in header if c in rename and rename[c].startswith(FEATURE_PREFIXES)
+                     and not NOT_FEATURES.match(rename[c])]
+    plan = _plan(table, objects_path, rename, keys, image_path=image_path, root=root,
+                 moa_table=moa, config=config)
+
+    summary = IngestSummary(out=out, source="fields", n_objects=plan.n_rows, n_skipped_moa=plan.n_skipped_moa,
+                            n_features=len(feature_names))
+    meta = {
+        "features": feature_names,
+        "intensity": {**asdict(config.intensity), "scope": config.scope},
+        "provenance": {
+            "source": "cellprofiler-fields",
+            "image_table": str(image_path),
+            "objects": str(objects_path),
+            "moa_table": str(moa_table) if moa_table is not None else None,
+            "root": str(root),
+            "crop_size": config.crop_size,
+            "join": keys if "ImageNumber" in _original_columns(table) else "row order (1-based)",
+            "moa_only": config.moa_only,
+            "split_by": config.split_by,
+            "seed": config.seed,
+        },
+    }
+    n_keep = int(plan.keep.sum())
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=plan.n_rows, desc="ingest", unit="cell", disable=not config.progress)
+    cached: tuple[int, np.ndarray, tuple[np.ndarray, np.ndarray] | None] | None = None
+    fields_seen: set[int] = set()
+    try:
+        with DatasetWriter(out, max(n_keep, 1), crop_size=config.crop_size, meta=meta,
+                           overwrite=config.overwrite) as writer:
+            start = 0
+            usecols = [c for c in header if c in rename and (rename[c] in keys or rename[c] in
+                       ("ObjectNumber", CENTER_X, CENTER_Y) or rename[c] in feature_names)]
+            for chunk in _object_reader(objects_path, usecols, config.chunk_rows):
+                chunk = chunk.rename(columns=rename).reset_index(drop=True)
+                stop = start + len(chunk)
+                keep = plan.keep[start:stop]
+                rows_of = plan.field_index[start:stop]
+                start = stop
+                chunk, rows_of = chunk[keep].reset_index(drop=True), rows_of[keep]
+                if chunk.empty:
+                    bar.update(len(keep))
+                    continue
+                for col in (CENTER_X, CENTER_Y, "ObjectNumber", *feature_names):
+                    chunk[col] = numeric_column(chunk[col], path=objects_path, column=col)
+                if chunk["ObjectNumber"].isna().any():
+                    raise IngestError(f"{objects_path}: column ObjectNumber has empty values")
+                crops: list[np.ndarray] = []
+                cells: list[pd.DataFrame] = []
+                # consecutive runs of objects from the same field
+                boundaries = np.flatnonzero(np.diff(rows_of)) + 1
+                for run in np.split(np.arange(len(rows_of)), boundaries):
+                    row = int(rows_of[run[0]])
+                    if cached is None or cached[0] != row:
+                        raw = read_field(table, row, root=root, image_path=image_path)
+                        limits = channel_limits(raw, config.intensity) if config.scope == "field" else None
+                        cached = (row, raw, limits)
+                        fields_seen.add(row)
+                    _, raw, limits = cached
+                    part = chunk.iloc[run]
+                    x0, y0, inside, finite = crop_windows(
+                        part[CENTER_X].to_numpy(), part[CENTER_Y].to_numpy(),
+                        height=raw.shape[1], width=raw.shape[2], crop_size=config.crop_size,
+                    )
+                    summary.n_skipped_no_centre += int((~finite).sum())
+                    summary.n_skipped_border += int((finite & ~inside).sum())
+                    if not inside.any():
+                        continue
+                    s = config.crop_size
+                    stack = np.stack([raw[:, y:y + s, x:x + s] for x, y in zip(x0[inside], y0[inside])])
+                    if limits is not None:
+                        stack = apply_limits(stack, limits[0], limits[1], channel_axis=1)
+                    else:
+                        stack = batch_to_uint8(stack, config.intensity)
+                    crops.append(stack)
+                    cells.append(_cell_rows(table, row, part[inside], feature_names, plan))
+                if crops:
+                    batch_cells = pd.concat(cells, ignore_index=True)
+                    writer.append(np.concatenate(crops), batch_cells)
+                    summary.n_written += len(batch_cells)
+                bar.update(len(keep))
+            if summary.n_written == 0:
+                raise IngestError(
+                    f"{objects_path}: no cell could be cropped ({summary.n_skipped_border} too close to the border, "
+                    f"{summary.n_skipped_no_centre} without a centre, {summary.n_skipped_moa} without MoA)"
+                )
+    finally:
+        bar.close()
+    summary.n_images = len(fields_seen)
+    from cp2image.data.dataset import open_dataset
+
+    summary.splits = split_counts(open_dataset(out).cells["Metadata_Split"])
+    log.info("ingested %d cells from %d fields into %s", summary.n_written, summary.n_images, out)
+    return summary
+
+
+def _cell_rows(table: pd.DataFrame, row: int, objects: pd.DataFrame, feature_names: list[str], plan: _Plan) -> pd.DataFrame:
+    """Metadata + carried features for the cropped objects of one field."""
+    n = len(objects)
+    meta = {
+        "Metadata_Plate": [str(table[PLATE_COLUMN].iat[row])] * n,
+        "Metadata_Well": [str(table[WELL_COLUMN].iat[row])] * n,
+        "Metadata_Site": np.full(n, _site(table, row)),
+        "Metadata_Replicate": [str(table[REPLICATE_COLUMN].iat[row]) if REPLICATE_COLUMN in table.columns else None] * n,
+        "Metadata_Compound": [str(table[COMPOUND_COLUMN].iat[row])] * n,
+        "Metadata_Concentration": np.full(n, float(table[CONCENTRATION_COLUMN].iat[row])),
+        "Metadata_MoA": [plan.moa_of_field.iat[row]] * n,
+        "Metadata_ImageNumber": objects["ImageNumber"].to_numpy(dtype=np.int64),
+        "Metadata_ObjectNumber": objects["ObjectNumber"].to_numpy(dtype=np.int64),
+        "Metadata_Center_X": objects[CENTER_X].to_numpy(dtype=np.float64),
+        "Metadata_Center_Y": objects[CENTER_Y].to_numpy(dtype=np.float64),
+        "Metadata_Source_File": [str(table["Image_FileName_DAPI"].iat[row])] * n,
+        "Metadata_Split": [plan.split_of_field[row]] * n,
+    }
+    frame = pd.DataFrame(meta)
+    features = objects[feature_names].reset_index(drop=True).astype(np.float64)
+    return pd.concat([frame, features], axis=1)
+
+
+__all__ = ["FieldIngestConfig", "ingest_fields", "read_image_table", "read_field", "crop_windows"]
