@@ -1,0 +1,248 @@
+"""Bad profiles in, clear errors out: property tests over profile-CSV ingestion and
+`model.generate`.
+
+Every mutation of a valid upload (missing / duplicated / reordered / extra columns,
+NaN, ±inf, huge values, text in numeric columns, empty files, non-UTF-8, 0 or 1 rows)
+either gives a `ProfileUploadError` naming the problem, or a table whose values are
+exactly the uploaded ones in model order; generation never returns NaN and clips
+extreme inputs to the documented ±clip_sigma with a warning.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from reliability_helpers import PROPERTY
+
+from cp2image.app_support.profile_upload import ProfileUploadError, UploadLimits, read_profiles_csv
+from cp2image.models.testing import tiny_model
+
+FEATURES = ["Nuclei_AreaShape_Area", "Cells_Intensity_MeanIntensity_Actin", "Cytoplasm_AreaShape_Area"]
+MEAN = [300.0, 0.2, 900.0]
+SCALE = [50.0, 0.05, 120.0]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model(FEATURES, seed=3, feature_mean=MEAN, feature_scale=SCALE)
+
+
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def profile_frames(draw, min_rows: int = 1, max_rows: int = 6) -> pd.DataFrame:
+    n = draw(st.integers(min_rows, max_rows))
+    data = {f: draw(st.lists(finite, min_size=n, max_size=n)) for f in FEATURES}
+    frame = pd.DataFrame(data)
+    frame.insert(0, "Metadata_Compound", [f"cpd{i}" for i in range(n)])
+    return frame
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _shuffle_columns(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    cols = list(frame.columns)
+    np.random.default_rng(seed).shuffle(cols)
+    return frame[cols]
+
+
+# ----------------------------------------------------------------------------- good uploads
+
+
+@PROPERTY
+@given(frame=profile_frames(), seed=st.integers(0, 1000), n_extra=st.integers(0, 3))
+def test_reordered_columns_and_extras_are_matched_by_name(frame, seed, n_extra):
+    upload = frame.copy()
+    for i in range(n_extra):
+        upload[f"Extra_Column_{i}"] = "anything"
+    upload = _shuffle_columns(upload, seed)
+    table = read_profiles_csv(_csv(upload), FEATURES)
+    assert list(table.features.columns) == FEATURES
+    np.testing.assert_allclose(table.features.to_numpy(), frame[FEATURES].to_numpy(), rtol=1e-12)
+    assert sorted(table.ignored_columns) == sorted(f"Extra_Column_{i}" for i in range(n_extra))
+    assert table.labels["Metadata_Compound"].tolist() == frame["Metadata_Compound"].tolist()
+
+
+def test_a_single_row_upload_works(model):
+    frame = pd.DataFrame([MEAN], columns=FEATURES)
+    table = read_profiles_csv(_csv(frame), FEATURES)
+    images = model.generate(table.features)
+    assert images.shape == (1, 3, 68, 68) and images.dtype == np.uint8
+
+
+def test_utf8_bom_from_excel_is_accepted():
+    frame = pd.DataFrame([MEAN], columns=FEATURES)
+    table = read_profiles_csv(b"\xef\xbb\xbf" + _csv(frame), FEATURES)
+    assert list(table.features.columns) == FEATURES
+
+
+# ----------------------------------------------------------------------------- bad uploads
+
+
+@PROPERTY
+@given(frame=profile_frames(), drop=st.sets(st.sampled_from(FEATURES), min_size=1))
+def test_missing_feature_columns_are_listed(frame, drop):
+    with pytest.raises(ProfileUploadError, match=rf"{len(drop)} of the model's 3 features are missing"):
+        read_profiles_csv(_csv(frame.drop(columns=sorted(drop))), FEATURES)
+
+
+@PROPERTY
+@given(frame=profile_frames(), dup=st.sampled_from(FEATURES))
+def test_duplicated_columns_are_named(frame, dup):
+    text = frame.to_csv(index=False)
+    header, rest = text.split("\n", 1)
+    column = frame[dup].astype(str).tolist()
+    rows = [line + "," + v for line, v in zip(rest.strip("\n").split("\n"), column)]
+    data = "\n".join([header + "," + dup] + rows) + "\n"
+    with pytest.raises(ProfileUploadError, match=rf"more than once: {dup}"):
+        read_profiles_csv(data.encode(), FEATURES)
+
+
+@PROPERTY
+@given(frame=profile_frames(), col=st.sampled_from(FEATURES), row=st.integers(0, 5),
+       bad=st.sampled_from(["", "NaN", "nan", "NA", "null"]))
+def test_nan_cells_are_refused_naming_column_and_line(frame, col, row, bad):
+    row = row % len(frame)
+    upload = frame.astype({col: object})
+    upload.loc[row, col] = bad
+    with pytest.raises(ProfileUploadError, match=rf"{col}.*empty or NaN values on line\(s\) {row + 2}"):
+        read_profiles_csv(_csv(upload), FEATURES)
+
+
+@PROPERTY
+@given(frame=profile_frames(), col=st.sampled_from(FEATURES), row=st.integers(0, 5),
+       bad=st.sampled_from(["inf", "-inf", "Infinity", "1e400", "-1e999"]))
+def test_infinite_and_overflowing_values_are_refused(frame, col, row, bad):
+    row = row % len(frame)
+    upload = frame.astype({col: object})
+    upload.loc[row, col] = bad
+    with pytest.raises(ProfileUploadError, match=rf"{col}.*infinite values on line\(s\) {row + 2}"):
+        read_profiles_csv(_csv(upload), FEATURES)
+
+
+@PROPERTY
+@given(frame=profile_frames(), col=st.sampled_from(FEATURES), row=st.integers(0, 5),
+       word=st.text(alphabet="abcxyzé µ-/#", min_size=1, max_size=8))
+def test_text_in_a_numeric_column_is_refused_naming_it(frame, col, row, word):
+    word = word.strip()
+    assume(word and word.lower() not in {"nan", "na", "null", "inf", "infinity"})
+    assume(not word.startswith("#"))  # a leading '#' stays text too, but keeps the match simple
+    row = row % len(frame)
+    upload = frame.astype({col: object})
+    upload.loc[row, col] = word
+    with pytest.raises(ProfileUploadError, match=rf"Column '{col}' holds text that is not a number"):
+        read_profiles_csv(_csv(upload), FEATURES)
+
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"", r"file is empty"),
+        (b"\n\n", r"no header row"),
+        (",".join(FEATURES).encode() + b"\n", r"header but no rows"),
+        ("Nuclei_AreaShape_Area,é\n1,2\n".encode("latin-1"), r"not UTF-8"),
+        (b"\xff\xfe" + "a,b\n".encode("utf-16-le"), r"not UTF-8"),
+        (b"a,b\x00,c\n1,2,3\n", r"NUL bytes"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", r"not UTF-8|NUL bytes"),
+    ],
+    ids=["empty", "blank-lines", "zero-rows", "latin-1", "utf-16", "nul", "png"],
+)
+def test_files_that_are_not_profile_csvs_are_refused(data, problem):
+    with pytest.raises(ProfileUploadError, match=problem):
+        read_profiles_csv(data, FEATURES)
+
+
+def test_upload_size_and_row_limits_are_enforced():
+    frame = pd.DataFrame(np.tile(MEAN, (11, 1)), columns=FEATURES)
+    with pytest.raises(ProfileUploadError, match=r"more than 10 rows"):
+        read_profiles_csv(_csv(frame), FEATURES, limits=UploadLimits(max_rows=10))
+    with pytest.raises(ProfileUploadError, match=r"the limit is"):
+        read_profiles_csv(_csv(frame), FEATURES, limits=UploadLimits(max_bytes=100))
+
+
+@PROPERTY
+@given(data=st.binary(max_size=400))
+def test_arbitrary_bytes_never_crash_the_reader(data):
+    try:
+        table = read_profiles_csv(data, FEATURES)
+    except ProfileUploadError:
+        return
+    assert list(table.features.columns) == FEATURES  # only a real profile table gets through
+    assert np.isfinite(table.features.to_numpy()).all()
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+@PROPERTY
+@given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=3, max_size=3))
+def test_generate_never_returns_nan_and_refuses_non_finite_input(model, values):
+    array = np.array([values])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not np.isfinite(array).all():
+            with pytest.raises(ValueError, match=r"NaN/inf value"):
+                model.generate(array)
+            return
+        images = model.generate(array)
+    assert images.dtype == np.uint8 and images.shape == (1, 3, 68, 68)
+
+
+@pytest.mark.parametrize("sigma", [20.0, -20.0, 1e6])
+def test_extreme_inputs_are_clipped_to_the_documented_range_with_a_warning(model, sigma):
+    limit = model.config.clip_sigma
+    extreme = np.array(MEAN) + sigma * np.array(SCALE)
+    at_limit = np.array(MEAN) + np.sign(sigma) * limit * np.array(SCALE)
+    with pytest.warns(UserWarning, match=rf"beyond ±{limit:g} training standard deviations"):
+        images = model.generate(extreme[None])
+    np.testing.assert_array_equal(images, model.generate(at_limit[None]))
+
+
+def test_frame_columns_are_matched_by_name_and_missing_ones_listed(model):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(MEAN, SCALE, size=(4, 3)), columns=FEATURES)
+    shuffled = frame[FEATURES[::-1]].assign(Metadata_Well="B02", Extra=1.0)
+    np.testing.assert_array_equal(model.generate(frame), model.generate(shuffled))
+    with pytest.raises(ValueError, match=r"lack 1 of the model's 3 features: Cytoplasm_AreaShape_Area"):
+        model.generate(frame.drop(columns=["Cytoplasm_AreaShape_Area"]))
+
+
+@pytest.mark.parametrize(
+    "array, problem",
+    [
+        (np.zeros((2, 4)), r"has 4 columns but the model expects 3"),
+        (np.zeros((2, 3, 1)), r"must be 2-D"),
+        (np.array([["a", "b", "c"]]), r"must be numeric"),
+    ],
+    ids=["wrong-width", "3-d", "strings"],
+)
+def test_arrays_of_the_wrong_shape_or_type_are_refused(model, array, problem):
+    with pytest.raises(ValueError, match=problem):
+        model.generate(array)
+
+
+def test_frames_with_text_values_are_refused(model):
+    frame = pd.DataFrame([MEAN], columns=FEATURES).astype(object)
+    frame.iloc[0, 1] = "high"
+    with pytest.raises(ValueError, match=r"must be numeric"):
+        model.generate(frame)
+
+
+def test_zero_rows_give_zero_images(model):
+    out = model.generate(pd.DataFrame(columns=FEATURES, dtype=float))
+    assert out.shape == (0, 3, 68, 68) and out.dtype == np.uint8
+
+
+def test_uploaded_table_flows_into_generation(model):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(MEAN, SCALE, size=(5, 3)), columns=FEATURES)
+    table = read_profiles_csv(io.BytesIO(_csv(frame)).getvalue(), FEATURES)
+    np.testing.assert_array_equal(model.generate(table.features), model.generate(frame))
