@@ -58,7 +58,8 @@ class IngestSummary:
         if self.source == "fields":
             out.append(f"  skipped {self.n_skipped_border} cells too close to the field border")
             out.append(f"  skipped {self.n_skipped_no_centre} cells without a nucleus centre (NaN)")
-        out.append(f"  skipped {self.n_skipped_moa} cells without an MoA annotation (--moa-only)")
+        if self.n_skipped_moa:
+            out.append(f"  skipped {self.n_skipped_moa} cells without an MoA annotation (--moa-only)")
         out.append(f"  {self.n_features} feature columns")
         rate = self.segmentation_success_rate
         if rate is not None:

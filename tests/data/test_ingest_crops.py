@@ -1,0 +1,252 @@
+"""`cp2image ingest crops`: raw 16-bit single-cell crops (.npz or .npy folder) → dataset.
+
+Synthetic archives written by the tests pin the conversion rules; the real BBBC021
+crops (`real_cells_npz`, skipped when ../shared is absent) are used on a 64-cell
+subset to check the whole path including feature measurement.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cp2image.cli import main
+from cp2image.data import open_dataset
+from cp2image.data.ingest_common import IngestError, assign_splits
+from cp2image.data.ingest_crops import CropIngestConfig, folder_source, ingest_crops, npz_source
+from cp2image.features import FAILED_COLUMN, feature_names
+
+N, S = 6, 20
+
+
+def _metadata() -> dict[str, np.ndarray]:
+    return {
+        "crop_file": np.array([f"c{i}.npy" for i in range(N)]),
+        "plate": np.array(["P1", "P1", "P2", "P2", "P3", "P3"]),
+        "well": np.array(["B02", "B02", "B02", "B03", "B02", "B02"]),
+        "site": np.array(["s1", "s2", "s1", "s1", "s4", "s4"]),
+        "compound": np.array(["DMSO", "DMSO", "DMSO", "cyclohexamide", "DMSO", "DMSO"]),
+        "concentration": np.array([0.0, 0.0, 0.0, 15.0, 0.0, 0.0]),
+        "moa": np.array(["DMSO", "DMSO", "DMSO", "Protein synthesis", "DMSO", "DMSO"]),
+        "replicate": np.array(["1", "1", "2", "2", "3", "3"]),
+    }
+
+
+def _raw_crops() -> np.ndarray:
+    """(N, S, S, 3) uint16 with channel c of crop i peaking at 1000 * (i + 1) * (c + 1) at its centre."""
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 500, size=(N, S, S, 3), dtype=np.uint16)
+    for i in range(N):
+        for c in range(3):
+            crops[i, S // 2, S // 2, c] = 1000 * (i + 1) * (c + 1)
+    return crops
+
+
+@pytest.fixture
+def npz_path(tmp_path: Path) -> Path:
+    path = tmp_path / "crops.npz"
+    np.savez_compressed(path, images=_raw_crops(), **_metadata())
+    return path
+
+
+def _no_measure(**kwargs) -> CropIngestConfig:
+    return CropIngestConfig(measure=False, **kwargs)
+
+
+def test_npz_crops_become_channel_first_uint8_divided_by_their_own_maximum(npz_path, tmp_path):
+    ingest_crops(npz_source(npz_path), tmp_path / "ds", config=_no_measure())
+    ds = open_dataset(tmp_path / "ds")
+    raw = _raw_crops().transpose(0, 3, 1, 2).astype(float)  # (N, 3, S, S)
+    expected = np.floor(raw / raw.max(axis=(2, 3), keepdims=True) * 255 + 0.5).astype(np.uint8)
+    assert ds.images.shape == (N, 3, S, S) and ds.images.dtype == np.uint8
+    np.testing.assert_array_equal(ds.images, expected)
+    assert (ds.images[:, :, S // 2, S // 2] == 255).all()
+
+
+def test_metadata_is_mapped_to_metadata_columns(npz_path, tmp_path):
+    ingest_crops(npz_source(npz_path), tmp_path / "ds", config=_no_measure())
+    cells = open_dataset(tmp_path / "ds").cells
+    meta = _metadata()
+    assert cells["Metadata_Plate"].tolist() == meta["plate"].tolist()
+    assert cells["Metadata_Well"].tolist() == meta["well"].tolist()
+    assert cells["Metadata_Site"].tolist() == [1.0, 2.0, 1.0, 1.0, 4.0, 4.0]
+    assert cells["Metadata_Compound"].tolist() == meta["compound"].tolist()
+    assert cells["Metadata_Concentration"].tolist() == meta["concentration"].tolist()
+    assert cells["Metadata_MoA"].tolist() == meta["moa"].tolist()
+    assert cells["Metadata_Replicate"].tolist() == meta["replicate"].tolist()
+    assert cells["Metadata_ReplicateID"].tolist() == ["P1/B02", "P1/B02", "P2/B02", "P2/B03", "P3/B02", "P3/B02"]
+    assert cells["Metadata_Crop_File"].tolist() == meta["crop_file"].tolist()
+
+
+def test_split_by_plate_never_splits_a_plate(npz_path, tmp_path):
+    ingest_crops(npz_source(npz_path), tmp_path / "ds", config=_no_measure(split_by="plate"))
+    cells = open_dataset(tmp_path / "ds").cells
+    assert (cells.groupby("Metadata_Plate")["Metadata_Split"].nunique() == 1).all()
+    # P2 is the only plate with cycloheximide: it is never held out
+    assert set(cells.loc[cells["Metadata_Plate"] == "P2", "Metadata_Split"]) == {"train"}
+
+
+def test_plate_split_spreads_same_content_plates_and_keeps_unique_ones_in_train():
+    cells = pd.DataFrame({
+        "Metadata_Plate": ["A", "B", "C", "D", "D"],
+        "Metadata_Compound": ["DMSO", "DMSO", "DMSO", "DMSO", "cyclohexamide"],
+        "Metadata_Concentration": [0.0, 0.0, 0.0, 0.0, 5.0],
+    })
+    splits = assign_splits(cells, by="plate", seed=0)
+    assert splits.iloc[3] == splits.iloc[4] == "train"
+    assert sorted(splits.iloc[:3]) == ["test", "train", "val"]
+
+
+def test_moa_table_annotates_and_moa_only_filters(npz_path, tmp_path):
+    moa = tmp_path / "moa.csv"
+    pd.DataFrame({"compound": ["DMSO"], "concentration": [0.0], "moa": ["DMSO"]}).to_csv(moa, index=False)
+    summary = ingest_crops(npz_source(npz_path), tmp_path / "ds", moa_table=moa, config=_no_measure(moa_only=True))
+    cells = open_dataset(tmp_path / "ds").cells
+    assert len(cells) == 5 and summary.n_skipped_moa == 1
+    assert set(cells["Metadata_Compound"]) == {"DMSO"}
+
+
+def test_subset_is_a_seeded_sample_in_original_order(npz_path, tmp_path):
+    ingest_crops(npz_source(npz_path), tmp_path / "a", config=_no_measure(subset=3, seed=5))
+    ingest_crops(npz_source(npz_path), tmp_path / "b", config=_no_measure(subset=3, seed=5))
+    a, b = open_dataset(tmp_path / "a").cells, open_dataset(tmp_path / "b").cells
+    files = a["Metadata_Crop_File"].tolist()
+    assert len(files) == 3 and files == sorted(files, key=lambda f: int(f[1:-4]))
+    assert files == b["Metadata_Crop_File"].tolist()
+
+
+def test_folder_of_npy_crops_matches_the_npz(npz_path, tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    raw, meta = _raw_crops(), _metadata()
+    for i, name in enumerate(meta["crop_file"]):
+        np.save(folder / name, raw[i])
+    pd.DataFrame(meta).to_csv(tmp_path / "crops.csv", index=False)
+    ingest_crops(folder_source(folder, tmp_path / "crops.csv"), tmp_path / "from_folder", config=_no_measure())
+    ingest_crops(npz_source(npz_path), tmp_path / "from_npz", config=_no_measure())
+    a, b = open_dataset(tmp_path / "from_folder"), open_dataset(tmp_path / "from_npz")
+    np.testing.assert_array_equal(a.images, b.images)
+    cols = [c for c in b.cells.columns]
+    pd.testing.assert_frame_equal(a.cells[cols], b.cells[cols], check_dtype=False)
+
+
+def test_measured_features_and_failure_flag_are_added(npz_path, tmp_path):
+    summary = ingest_crops(npz_source(npz_path), tmp_path / "ds", config=CropIngestConfig())
+    ds = open_dataset(tmp_path / "ds")
+    assert ds.feature_names == feature_names()
+    assert FAILED_COLUMN in ds.cells.columns
+    assert summary.n_features == len(feature_names())
+    assert summary.n_segmentation_failed == int(ds.cells[FAILED_COLUMN].sum())
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _assert_fails_cleanly(source_fn, tmp_path: Path, *patterns: str, config=None) -> None:
+    out = tmp_path / "ds"
+    with pytest.raises(IngestError) as info:
+        ingest_crops(source_fn(), out, config=config or _no_measure())
+    for pattern in patterns:
+        assert pattern in str(info.value), f"{pattern!r} not in: {info.value}"
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ds")]
+
+
+def test_float_crops_are_rejected_naming_the_array(tmp_path):
+    path = tmp_path / "f.npz"
+    np.savez(path, images=_raw_crops().astype(np.float32), **_metadata())
+    _assert_fails_cleanly(lambda: npz_source(path), tmp_path, "f.npz", "images", "float32")
+
+
+def test_wrong_shape_is_rejected(tmp_path):
+    path = tmp_path / "s.npz"
+    np.savez(path, images=_raw_crops()[..., :2], **_metadata())
+    _assert_fails_cleanly(lambda: npz_source(path), tmp_path, "s.npz", "images", f"({N}, {S}, {S}, 2)")
+
+
+def test_missing_metadata_is_named(tmp_path):
+    path = tmp_path / "m.npz"
+    meta = _metadata()
+    del meta["well"]
+    np.savez(path, images=_raw_crops(), **meta)
+    _assert_fails_cleanly(lambda: npz_source(path), tmp_path, "m.npz", "well")
+
+
+def test_metadata_of_wrong_length_is_named(tmp_path):
+    path = tmp_path / "l.npz"
+    meta = _metadata()
+    meta["plate"] = meta["plate"][:4]
+    np.savez(path, images=_raw_crops(), **meta)
+    _assert_fails_cleanly(lambda: npz_source(path), tmp_path, "l.npz", "plate")
+
+
+def test_missing_npy_crop_is_named_with_its_column(tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i, name in enumerate(_metadata()["crop_file"][:-1]):
+        np.save(folder / name, _raw_crops()[i])
+    pd.DataFrame(_metadata()).to_csv(tmp_path / "crops.csv", index=False)
+    _assert_fails_cleanly(lambda: folder_source(folder, tmp_path / "crops.csv"), tmp_path,
+                          "crops.csv", "crop_file", "c5.npy")
+
+
+def test_npy_crop_of_another_shape_is_named(tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i, name in enumerate(_metadata()["crop_file"]):
+        np.save(folder / name, _raw_crops()[i] if i != 4 else _raw_crops()[i, :10])
+    pd.DataFrame(_metadata()).to_csv(tmp_path / "crops.csv", index=False)
+    _assert_fails_cleanly(lambda: folder_source(folder, tmp_path / "crops.csv"), tmp_path,
+                          "c4.npy", "crop_file", "(10, 20, 3)", config=_no_measure(batch_size=2))
+
+
+# ----------------------------------------------------------------------------- real BBBC021 crops
+
+
+@pytest.fixture(scope="module")
+def real_subset(real_cells_npz: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("real") / "ds"
+    summary = ingest_crops(npz_source(real_cells_npz), out, config=CropIngestConfig(subset=64, seed=0))
+    return summary, open_dataset(out)
+
+
+@pytest.mark.real_data
+def test_real_crops_are_normalised_from_the_raw_16_bit_crops(real_cells_npz, real_subset):
+    _, ds = real_subset
+    with np.load(real_cells_npz, allow_pickle=False) as archive:
+        files = archive["crop_file"]
+        plates = archive["plate"]
+        where = {(p, f): i for i, (p, f) in enumerate(zip(plates, files))}
+        index = [where[(p, f)] for p, f in zip(ds.cells["Metadata_Plate"], ds.cells["Metadata_Crop_File"])]
+        raw = archive["images"][index].transpose(0, 3, 1, 2).astype(float)
+        compounds = archive["compound"][index]
+    expected = np.floor(raw / raw.max(axis=(2, 3), keepdims=True) * 255 + 0.5).astype(np.uint8)
+    assert ds.images.shape == (64, 3, 68, 68)
+    np.testing.assert_array_equal(ds.images, expected)
+    assert ds.cells["Metadata_Compound"].tolist() == compounds.tolist()
+
+
+@pytest.mark.real_data
+def test_real_crops_get_measured_features_and_plate_splits(real_subset):
+    summary, ds = real_subset
+    assert ds.feature_names == feature_names()
+    failed = ds.cells[FAILED_COLUMN].to_numpy()
+    assert summary.segmentation_success_rate == pytest.approx(1 - failed.mean())
+    assert failed.mean() < 0.2  # real DMSO/cycloheximide nuclei are mostly segmentable
+    measured = ds.cells.loc[~failed, "Nuclei_AreaShape_Area"]
+    assert measured.notna().all() and (measured > 20).all()
+    assert (ds.cells.groupby("Metadata_Plate")["Metadata_Split"].nunique() == 1).all()
+    cyclo = ds.cells["Metadata_Compound"] == "cyclohexamide"
+    assert set(ds.cells.loc[cyclo, "Metadata_Split"]) <= {"train"}
+
+
+@pytest.mark.real_data
+def test_cli_ingests_real_crops_and_prints_success_rate(real_cells_npz, tmp_path, capsys):
+    code = main(["ingest", "crops", "--npz", str(real_cells_npz), "--out", str(tmp_path / "ds"),
+                 "--subset", "16", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "wrote 16 cells" in out and "segmentation succeeded on" in out
+    assert len(open_dataset(tmp_path / "ds")) == 16
