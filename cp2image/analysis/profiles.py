@@ -1,0 +1,159 @@
+"""Read and check a user's CellProfiler profiles against a model's feature list.
+
+For "generate images from your own profiles" (app page, `cp2image generate`): a CSV is
+accepted only within size and row limits; its columns are matched to the model's
+features *by name* (extra columns ignored, missing ones listed with close-name
+suggestions); rows with NaN/inf (or unparsable text) in a model feature are reported by
+row and column, and can be dropped with `ProfileCheck.usable()`.
+"""
+from __future__ import annotations
+
+import difflib
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+MAX_BYTES = 50 * 1024 * 1024  # default upload limit (50 MiB)
+MAX_ROWS = 10_000  # default row limit: images are generated for every row
+
+
+@dataclass
+class ProfileCheck:
+    """The outcome of checking profiles: what is usable and what is wrong, by name and row."""
+
+    frame: pd.DataFrame  # the input rows; model features coerced to float
+    feature_names: list[str]
+    missing: list[str]  # model features absent from the columns
+    extra: list[str]  # columns that are not model features (ignored; Metadata_* kept for labels)
+    bad_rows: list  # index labels of rows with a NaN/inf/unparsable model feature
+    bad_cells: pd.DataFrame = field(repr=False)  # row, column, value for each non-finite entry (first 1000)
+    suggestions: dict[str, list[str]] = field(default_factory=dict)  # missing feature → close column names
+
+    @property
+    def ok(self) -> bool:
+        """True when every model feature is present and every row is finite."""
+        return not self.missing and not self.bad_rows
+
+    def messages(self) -> list[str]:
+        """Human-readable problems, most important first (empty when ok)."""
+        out = []
+        if self.missing:
+            shown = []
+            for name in self.missing[:10]:
+                hint = self.suggestions.get(name)
+                shown.append(f"{name} (close: {', '.join(hint)})" if hint else name)
+            more = f" and {len(self.missing) - 10} more" if len(self.missing) > 10 else ""
+            out.append(f"{len(self.missing)} of the model's {len(self.feature_names)} features are missing: "
+                       + "; ".join(shown) + more)
+        if self.bad_rows:
+            first = ", ".join(map(str, self.bad_rows[:10]))
+            out.append(f"{len(self.bad_rows)} of {len(self.frame)} rows have NaN/inf or non-numeric feature values "
+                       f"(rows {first}{' ...' if len(self.bad_rows) > 10 else ''})")
+        return out
+
+    def usable(self) -> pd.DataFrame:
+        """Rows with all model features finite, columns = model features (model order) + Metadata_*.
+
+        Raises ValueError when features are missing or no row is usable.
+        """
+        if self.missing:
+            raise ValueError(self.messages()[0])
+        keep = self.frame.drop(index=self.bad_rows)
+        if keep.empty:
+            raise ValueError("no row has finite values for every model feature")
+        meta = [c for c in keep.columns if str(c).startswith("Metadata_")]
+        return keep.loc[:, list(self.feature_names) + meta]
+
+    def raise_for_problems(self) -> None:
+        """ValueError listing every problem, for callers that accept only clean input."""
+        if not self.ok:
+            raise ValueError(" | ".join(self.messages()))
+
+
+def validate_profiles(
+    frame: pd.DataFrame,
+    feature_names: Sequence[str],
+    *,
+    max_rows: int = MAX_ROWS,
+) -> ProfileCheck:
+    """Check a DataFrame of raw profiles against the model's features (see module docstring)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"profiles must be a pandas DataFrame; got {type(frame).__name__}")
+    if len(frame) == 0:
+        raise ValueError("the profiles table has no rows")
+    if len(frame) > max_rows:
+        raise ValueError(f"the profiles table has {len(frame)} rows; the limit is {max_rows} (split the file)")
+    names = list(feature_names)
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    dup = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if dup:
+        raise ValueError(f"duplicate column names: {', '.join(dup[:10])}")
+    columns = list(frame.columns)
+    missing = [f for f in names if f not in frame.columns]
+    extra = [c for c in columns if c not in set(names)]
+    candidates = [c for c in extra if not c.startswith("Metadata_")]
+    suggestions = {}
+    for name in missing:
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        if close:
+            suggestions[name] = close
+    present = [f for f in names if f in frame.columns]
+    bad_rows: list = []
+    bad_cells = pd.DataFrame(columns=["row", "column", "value"])
+    if present:
+        original = frame[present]
+        numeric = original.apply(pd.to_numeric, errors="coerce").astype(np.float64)
+        frame[present] = numeric
+        bad = ~np.isfinite(numeric.to_numpy())
+        bad_rows = list(frame.index[bad.any(axis=1)])
+        r, c = np.nonzero(bad)
+        r, c = r[:1000], c[:1000]
+        bad_cells = pd.DataFrame(
+            {"row": frame.index[r], "column": [present[j] for j in c],
+             "value": [original.iat[i, j] for i, j in zip(r, c)]}
+        )
+    return ProfileCheck(frame, names, missing, extra, bad_rows, bad_cells, suggestions)
+
+
+def read_profiles_csv(
+    source: str | os.PathLike | bytes | BinaryIO,
+    feature_names: Sequence[str],
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_rows: int = MAX_ROWS,
+) -> ProfileCheck:
+    """Read a CSV (path, bytes or binary file object) within limits and check it.
+
+    Raises ValueError for an over-size file, more than `max_rows` rows, or text that
+    is not a CSV table; column and value problems are reported in the result instead.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"profiles file not found: {path}")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"{path.name} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+        data = path.read_bytes()
+    else:
+        data = source.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"the profiles file is larger than the {max_bytes / 2**20:.0f} MiB limit")
+    if not data.strip():
+        raise ValueError("the profiles file is empty")
+    try:
+        frame = pd.read_csv(io.BytesIO(data), nrows=max_rows + 1, low_memory=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"could not read the profiles as CSV: {exc}") from exc
+    if len(frame) > max_rows:
+        raise ValueError(f"the profiles file has more than {max_rows} rows; split it or raise max_rows")
+    return validate_profiles(frame, feature_names, max_rows=max_rows)

@@ -1,0 +1,107 @@
+"""panels + export: the same panel as PNG (150/300 dpi), SVG, PDF and CSV, offline."""
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from cp2image.analysis import export, panels
+from cp2image.analysis.interpolate import interpolate_to_moa
+from cp2image.analysis.perturb import sweep_feature
+from cp2image.analysis.trajectory import CompoundTrajectory
+from cp2image.channels import PIXEL_SIZE_UM
+
+
+@pytest.fixture(scope="module")
+def crops() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, size=(4, 3, 68, 68), dtype=np.uint8)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_strip_exports_to_every_format(crops):
+    panel = panels.image_strip(crops, ["a", "b", "c", "d"], title="strip")
+    png = export.to_png(panel)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert ET.fromstring(export.to_svg(panel)).tag.endswith("svg")
+    assert export.to_pdf(panel)[:5] == b"%PDF-"
+    table = pd.read_csv(io.BytesIO(export.to_csv(panel)))
+    assert list(table["caption"]) == ["a", "b", "c", "d"]
+
+
+def test_300_dpi_png_has_twice_the_pixels_of_150(crops):
+    panel = panels.image_strip(crops, None)
+    w150, h150 = png_size(export.to_png(panel, dpi=150))
+    w300, h300 = png_size(export.to_png(panel, dpi=300))
+    assert abs(w300 - 2 * w150) <= 2 and abs(h300 - 2 * h150) <= 2
+
+
+def test_vector_exports_are_byte_identical_when_repeated(crops):
+    panel = panels.image_strip(crops, ["1", "2", "3", "4"])
+    assert export.to_svg(panel) == export.to_svg(panel)
+    assert export.to_pdf(panel) == export.to_pdf(panel)
+
+
+def test_save_is_atomic_and_picks_the_format_from_the_suffix(crops, tmp_path):
+    panel = panels.image_strip(crops, None)
+    for suffix in ("png", "svg", "pdf", "csv"):
+        path = export.save(panel, tmp_path / "out" / f"panel.{suffix}")
+        assert path.read_bytes() == export.to_bytes(panel, suffix)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["panel.csv", "panel.pdf", "panel.png", "panel.svg"]
+    with pytest.raises(ValueError, match="unknown export format 'tiff'"):
+        export.save(panel, tmp_path / "panel.tiff")
+
+
+def test_scale_bar_length_follows_the_pixel_size(crops):
+    panel = panels.image_strip(crops, None, scale_bar_um=10)
+    assert panel.meta["scale_bar_px"] == pytest.approx(10 / PIXEL_SIZE_UM)
+    with pytest.raises(ValueError, match="must fit in a 68 px crop"):
+        panels.image_strip(crops, None, scale_bar_um=100)
+
+
+def test_caption_count_must_match_the_images(crops):
+    with pytest.raises(ValueError, match="3 captions for 4 images"):
+        panels.image_strip(crops, ["a", "b", "c"])
+
+
+def test_grid_rows_may_differ_in_length_and_name_their_channels(crops):
+    panel = panels.image_grid([crops, crops[:2]], row_labels=["real", "generated"], row_channels=[None, "Actin"])
+    assert len(panel.data) == 6
+    assert panel.meta["channels"] == ["DNA (DAPI) blue, β-tubulin red, F-actin green", "F-actin (grey)"]
+
+
+def test_channel_views_show_merge_and_each_channel(crops):
+    panel = panels.channel_views(crops[:2], ["x", "y"])
+    assert list(panel.data["row_label"].unique()) == ["merge", "DNA (DAPI)", "β-tubulin", "F-actin"]
+
+
+def test_analysis_panels_carry_their_numbers(tiny, cells, disc_model):
+    sweep = sweep_feature(disc_model, cells.iloc[0], "Nuclei_AreaShape_Area", values=[100, 300, 500])
+    p = panels.perturbation_panel(sweep, scale_bar_um=10)
+    assert list(p.data["requested"]) == [100, 300, 500] and "Spearman ρ = 1.00" in p.title
+    chart = panels.requested_vs_measured(sweep.table(), rho=sweep.spearman_rho)
+    assert chart.kind == "chart" and list(chart.data["measured"]) == list(sweep.measured)
+
+    interp = interpolate_to_moa(tiny, cells, target_moa="Actin disruptors",
+                                real_images=np.zeros((len(cells), 3, 68, 68), np.uint8))
+    p = panels.interpolation_panel(interp)
+    assert list(p.data["cosine"]) == list(interp.cosine)
+    curve = panels.cosine_curve(interp.table())
+    assert list(curve.data.columns) == ["step", "n_replaced", "cosine", "cosine_uncentred"]
+
+    traj = CompoundTrajectory.fit(cells, features=list(tiny.feature_names))
+    line = traj.line(n_points=5)
+    scatter = panels.pca_scatter(traj.scores, line=line, point=(1.0, 2.0))
+    assert (scatter.data["kind"] == "line").sum() == 5 and (scatter.data["kind"] == "cell").sum() == len(traj.scores)
+    real = [(f"{c:g} µM", np.zeros((2, 3, 68, 68), np.uint8)) for c in [0, *traj.concentrations]]
+    grid = panels.trajectory_panel(real, line, tiny.generate(line[traj.features]))
+    assert list(grid.data["row"]) == ["real"] * 5 + ["generated"] * 5
+    for panel in (p, curve, scatter, grid):
+        assert export.to_png(panel)[:4] == b"\x89PNG"

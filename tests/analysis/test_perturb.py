@@ -1,0 +1,132 @@
+"""perturb.sweep_feature: one feature swept, the rest fixed, images measured back."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cp2image.analysis import perturb
+from cp2image.assets import bundled_dataset_dir, bundled_model_dir
+
+
+
+def test_sd_sweep_requests_base_plus_linspace_times_reference_sd(tiny, cells, features):
+    profile = cells.iloc[3]
+    ref = cells.loc[cells["Metadata_Compound"] == "DMSO"]
+    res = perturb.sweep_feature(tiny, profile, "Nuclei_AreaShape_Area", n_steps=5, span=2.0, reference=ref,
+                                measure_back=False)
+    sd = ref["Nuclei_AreaShape_Area"].std(ddof=1)
+    np.testing.assert_allclose(res.requested, profile["Nuclei_AreaShape_Area"] + np.array([-2, -1, 0, 1, 2]) * sd)
+    assert res.sd == pytest.approx(sd) and res.unit == "sd"
+    assert res.images.shape == (5, 3, 68, 68) and res.images.dtype == np.uint8
+    others = [f for f in features if f != "Nuclei_AreaShape_Area"]
+    np.testing.assert_array_equal(res.profiles[others].to_numpy(), np.tile(profile[others].to_numpy(float), (5, 1)))
+    assert list(res.profiles.columns) == features
+    assert res.measured is None and res.spearman_rho is None
+
+
+def test_sd_sweep_without_reference_uses_the_model_scale(tiny, cells, features):
+    res = perturb.sweep_feature(tiny, cells.iloc[0], "Cells_AreaShape_Area", n_steps=3, span=1.0, measure_back=False)
+    j = features.index("Cells_AreaShape_Area")
+    assert res.sd == pytest.approx(tiny.config.feature_scale[j])
+    assert res.sd_source == "model normalisation scale"
+
+
+def test_raw_sweep_and_explicit_values(tiny, cells):
+    base = cells.iloc[0]["Nuclei_AreaShape_Area"]
+    raw = perturb.sweep_feature(tiny, cells.iloc[0], "Nuclei_AreaShape_Area", n_steps=3, span=50, unit="raw",
+                                measure_back=False)
+    np.testing.assert_allclose(raw.requested, base + np.array([-50, 0, 50]))
+    vals = perturb.sweep_feature(tiny, cells.iloc[0], "Nuclei_AreaShape_Area", values=[100, 200], measure_back=False)
+    np.testing.assert_allclose(vals.requested, [100, 200])
+    np.testing.assert_allclose(vals.offsets, [100 - base, 200 - base])
+
+
+def test_measure_back_recovers_a_disc_area_exactly_monotone(disc_model, cells):
+    """A model that draws the requested nucleus area: measured ≈ requested and ρ = 1."""
+    values = [60, 120, 200, 300, 400, 500, 600, 700, 800]
+    res = perturb.sweep_feature(disc_model, cells.iloc[0], "Nuclei_AreaShape_Area", values=values)
+    assert res.spearman_rho == pytest.approx(1.0)
+    np.testing.assert_allclose(res.measured, values, rtol=0.05)  # digitised disc area within 5 %
+    table = res.table()
+    assert list(table.columns) == ["feature", "step", "offset_raw", "requested", "measured", "segmentation_failed"]
+    assert not table["segmentation_failed"].any()
+
+
+def test_failed_segmentations_are_nan_and_excluded_from_rho(cells, disc_model):
+    def measurer(images):
+        return pd.DataFrame({"Nuclei_AreaShape_Area": [1.0, 2.0, 99.0, 4.0, 5.0],
+                             "Metadata_Segmentation_Failed": [False, False, True, False, False]})
+
+    res = perturb.sweep_feature(disc_model, cells.iloc[0], "Nuclei_AreaShape_Area", values=[1, 2, 3, 4, 5],
+                                measurer=measurer)
+    assert np.isnan(res.measured[2])
+    assert res.spearman_rho == pytest.approx(1.0)  # would be 0.7 if the failed 99 counted
+
+
+def test_feature_the_measurement_lacks_is_reported_not_invented(cells, disc_model):
+    res = perturb.sweep_feature(disc_model, cells.iloc[0], "Cytoplasm_Texture_Padding_000",
+                                unit="raw", measurer=lambda im: pd.DataFrame({"Nuclei_AreaShape_Area": np.ones(len(im))}))
+    assert res.measured is None and res.spearman_rho is None
+    assert "not among the measured features" in res.note
+
+
+def test_unknown_feature_suggests_close_names(tiny, cells):
+    with pytest.raises(ValueError, match=r"unknown feature 'Nuclei_AreaShape_Aera'.*Did you mean: Nuclei_AreaShape_Area"):
+        perturb.sweep_feature(tiny, cells.iloc[0], "Nuclei_AreaShape_Aera", measure_back=False)
+
+
+def test_feature_names_match_case_insensitively(tiny, cells):
+    res = perturb.sweep_feature(tiny, cells.iloc[0], "nuclei_areashape_area", n_steps=2, measure_back=False)
+    assert res.feature == "Nuclei_AreaShape_Area"
+
+
+def test_sd_unit_needs_a_scale_source(cells, disc_model):
+    with pytest.raises(ValueError, match="unit='sd' needs reference="):
+        perturb.sweep_feature(disc_model, cells.iloc[0], "Nuclei_AreaShape_Area", measure_back=False)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_steps": 1}, "n_steps must be at least 2"),
+    ({"span": 0.0}, "span must be a positive number"),
+    ({"unit": "pixels"}, "unit must be 'sd' or 'raw'"),
+])
+def test_bad_sweep_settings_are_rejected(tiny, cells, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        perturb.sweep_feature(tiny, cells.iloc[0], "Nuclei_AreaShape_Area", measure_back=False, **kwargs)
+
+
+def test_profile_missing_or_non_finite_features_is_rejected(tiny, cells):
+    with pytest.raises(ValueError, match="profile lacks 1 of the model's"):
+        perturb.sweep_feature(tiny, cells.iloc[0].drop("Cells_AreaShape_Area"), "Nuclei_AreaShape_Area")
+    bad = cells.iloc[0].copy()
+    bad["Cells_AreaShape_Area"] = np.inf
+    with pytest.raises(ValueError, match="non-finite values for 1 features: Cells_AreaShape_Area"):
+        perturb.sweep_feature(tiny, bad, "Nuclei_AreaShape_Area")
+
+
+def test_spearman_is_undefined_for_constant_or_short_input():
+    assert perturb.spearman(np.arange(5.0), np.ones(5)) == (None, None)
+    assert perturb.spearman(np.arange(2.0), np.arange(2.0)) == (None, None)
+    rho, _ = perturb.spearman(np.arange(5.0), -np.arange(5.0) ** 3)
+    assert rho == pytest.approx(-1.0)
+
+
+def test_bundled_model_honours_nucleus_area():
+    """Issue 7 acceptance: on the bundled model a nucleus-area sweep is monotone when measured (ρ ≥ 0.9)."""
+    model_dir, data_dir = bundled_model_dir(), bundled_dataset_dir()
+    if not (model_dir / "model.safetensors").exists():
+        pytest.skip(f"bundled model not built yet ({model_dir / 'model.safetensors'} missing)")
+    from cp2image.analysis.interpolate import closest_to_mean
+    from cp2image.analysis.space import feature_space
+    from cp2image.data.dataset import open_dataset
+    from cp2image.models import CP2Image
+
+    model = CP2Image.from_pretrained(model_dir)
+    cells = open_dataset(data_dir).cells
+    dmso = cells.loc[(cells["Metadata_Compound"] == "DMSO")].dropna(subset=model.feature_names)
+    space = feature_space(model, dmso)
+    profile = dmso.iloc[closest_to_mean(space.transform(dmso))]
+    res = perturb.sweep_feature(model, profile, "Nuclei_AreaShape_Area", n_steps=9, span=2.0, reference=dmso)
+    assert np.isfinite(res.measured).sum() >= 7, res.table()
+    assert res.spearman_rho >= 0.9, res.table()

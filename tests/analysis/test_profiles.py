@@ -1,0 +1,68 @@
+"""profiles: a user's CSV checked against the model's features, by name, within limits."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cp2image.analysis.profiles import read_profiles_csv, validate_profiles
+
+NAMES = ["Nuclei_AreaShape_Area", "Nuclei_AreaShape_Perimeter", "Cells_AreaShape_Area"]
+
+
+def test_clean_profiles_pass_and_keep_model_order_plus_metadata():
+    csv = b"Metadata_Well,Cells_AreaShape_Area,Nuclei_AreaShape_Area,Nuclei_AreaShape_Perimeter,Other\nA01,900,300,70,x\n"
+    check = read_profiles_csv(csv, NAMES)
+    assert check.ok and check.messages() == []
+    assert check.extra == ["Metadata_Well", "Other"]
+    assert list(check.usable().columns) == NAMES + ["Metadata_Well"]
+
+
+def test_missing_columns_are_listed_with_close_names():
+    csv = b"Nuclei_AreaShape_Area,Nuclei_AreaShap_Perimeter\n1,2\n"
+    check = read_profiles_csv(csv, NAMES)
+    assert check.missing == ["Nuclei_AreaShape_Perimeter", "Cells_AreaShape_Area"]
+    assert check.suggestions == {"Nuclei_AreaShape_Perimeter": ["Nuclei_AreaShap_Perimeter"]}
+    assert "2 of the model's 3 features are missing: Nuclei_AreaShape_Perimeter (close: Nuclei_AreaShap_Perimeter)" \
+        in check.messages()[0]
+    with pytest.raises(ValueError, match="features are missing"):
+        check.usable()
+
+
+def test_nan_inf_and_text_rows_are_reported_by_row_and_column():
+    frame = pd.DataFrame({"Nuclei_AreaShape_Area": [1.0, np.nan, 3.0, 4.0],
+                          "Nuclei_AreaShape_Perimeter": [1.0, 2.0, np.inf, 4.0],
+                          "Cells_AreaShape_Area": ["5", "6", "7", "big"]})
+    check = validate_profiles(frame, NAMES)
+    assert check.bad_rows == [1, 2, 3]
+    assert list(zip(check.bad_cells["row"], check.bad_cells["column"])) == [
+        (1, "Nuclei_AreaShape_Area"), (2, "Nuclei_AreaShape_Perimeter"), (3, "Cells_AreaShape_Area")]
+    assert check.bad_cells["value"].iloc[2] == "big"
+    assert "3 of 4 rows have NaN/inf" in check.messages()[0]
+    usable = check.usable()
+    assert list(usable.index) == [0] and usable.iloc[0].tolist() == [1.0, 1.0, 5.0]
+    with pytest.raises(ValueError, match="3 of 4 rows"):
+        check.raise_for_problems()
+
+
+def test_size_and_row_limits_are_enforced(tmp_path):
+    big = b"Nuclei_AreaShape_Area\n" + b"1\n" * 20
+    with pytest.raises(ValueError, match="more than 10 rows"):
+        read_profiles_csv(big, NAMES, max_rows=10)
+    with pytest.raises(ValueError, match="larger than"):
+        read_profiles_csv(big, NAMES, max_bytes=10)
+    path = tmp_path / "p.csv"
+    path.write_bytes(big)
+    with pytest.raises(ValueError, match="p.csv is 0.0 MiB; the limit"):
+        read_profiles_csv(path, NAMES, max_bytes=10)
+
+
+def test_empty_and_unreadable_input_are_errors(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        read_profiles_csv(b"  \n", NAMES)
+    with pytest.raises(ValueError, match="not found"):
+        read_profiles_csv(tmp_path / "nope.csv", NAMES)
+    with pytest.raises(ValueError, match="no rows"):
+        read_profiles_csv(b"Nuclei_AreaShape_Area\n", NAMES)
+    with pytest.raises(ValueError, match="duplicate column names: a"):
+        validate_profiles(pd.DataFrame([[1, 2]], columns=["a", "a"]), NAMES)
