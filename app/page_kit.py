@@ -1,0 +1,205 @@
+"""Streamlit glue shared by the pages: cached model and dataset, guard clauses, downloads.
+
+Lives beside `Home.py` (Streamlit puts the entry script's folder on `sys.path`, so
+every page can `import page_kit`). Only widgets and caching here; computation goes in
+`cp2image.analysis`, `cp2image.evaluation` and `cp2image.app_support`.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from cp2image.app_support.model_spec import ModelChoice, parse_model_choice
+from cp2image.assets import assets_dir, bundled_dataset_dir
+
+log = logging.getLogger(__name__)
+
+APP_DIR = Path(__file__).resolve().parent
+REPO_ROOT = APP_DIR.parent
+PAGES_DIR = REPO_ROOT / "pages"
+MODEL_SPEC_KEY = "model_spec"
+CHANNEL_VIEW_KEY = "channel_view"
+SCALE_BAR_UM = 10.0  # scale bar on exported image panels (15 px at 0.65 µm/px)
+CHANNEL_VIEWS: dict[str, list[str] | None] = {
+    "Composite (DNA · tubulin · actin)": None,
+    "DNA": ["DNA"],
+    "β-tubulin": ["Tubulin"],
+    "F-actin": ["Actin"],
+}
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load_model_cached(spec: str | None, assets_root: str) -> Any:
+    """One model per (spec, assets folder) per process, shared read-only by every session."""
+    from cp2image.models.hub import load_model
+
+    loaded = load_model(spec)
+    loaded.model.eval()
+    return loaded
+
+
+def sidebar_model_field() -> None:
+    """The sidebar text field for choosing weights (rendered once, by Home.py, on every page)."""
+    st.sidebar.text_input(
+        "Model weights",
+        key=MODEL_SPEC_KEY,
+        placeholder="default (CP2IMAGE_MODEL or bundled)",
+        help="Leave empty for the default weights, or enter a Hugging Face Hub id like 'org/name' "
+        "or the name of a bundled model (e.g. 'cp2image-sim'). Local paths are not accepted here; "
+        "set CP2IMAGE_MODEL on the server instead.",
+    )
+
+
+def current_choice() -> tuple[ModelChoice, str | None]:
+    """The validated model choice and, if the typed text was refused, why."""
+    try:
+        return parse_model_choice(st.session_state.get(MODEL_SPEC_KEY, "")), None
+    except ValueError as err:
+        return parse_model_choice(""), str(err)
+
+
+def load_current_model() -> tuple[Any | None, str | None]:
+    """(LoadedModel or None, problem message or None); falls back to the default on a bad choice."""
+    choice, refused = current_choice()
+    problems = [refused] if refused else []
+    try:
+        return _load_model_cached(choice.spec, str(assets_dir())), "; ".join(problems) or None
+    except Exception as err:  # any loader failure must become a message, never a traceback
+        log.warning("model %s failed to load: %s", choice.label, err)
+        problems.append(f"Could not load model '{choice.label}': {type(err).__name__}: {err}")
+    if choice.spec is not None:  # the user asked for something else: fall back to the default
+        try:
+            loaded = _load_model_cached(None, str(assets_dir()))
+            problems.append("Showing the default model instead.")
+            return loaded, " ".join(problems)
+        except Exception as err:
+            problems.append(f"The default model could not be loaded either: {type(err).__name__}: {err}")
+    return None, " ".join(problems)
+
+
+def require_model() -> Any:
+    """The loaded model (a `LoadedModel`), or a page message and `st.stop()`."""
+    loaded, problem = load_current_model()
+    if problem:
+        st.error(problem)
+    if loaded is None:
+        st.info(
+            "No model weights are available. Put trained weights in "
+            f"`{assets_dir() / 'models' / 'cp2image-sim'}` or set CP2IMAGE_MODEL, then reload."
+        )
+        st.stop()
+    if getattr(loaded, "notice", None):
+        st.warning(loaded.notice)
+    return loaded
+
+
+def sidebar_model_status() -> None:
+    """Where the weights came from, shown in the sidebar under the field."""
+    loaded, problem = load_current_model()
+    if problem:
+        st.sidebar.error(problem)
+    if loaded is not None:
+        st.sidebar.caption(f"Weights: **{loaded.source}**")
+        if getattr(loaded, "notice", None):
+            st.sidebar.warning(loaded.notice)
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+@st.cache_resource(show_spinner="Opening the dataset…", max_entries=2)
+def _open_dataset_cached(path: str) -> Any:
+    from cp2image.data.dataset import open_dataset
+
+    return open_dataset(path)
+
+
+def dataset_or_problem() -> tuple[Any | None, str | None]:
+    path = bundled_dataset_dir()
+    try:
+        return _open_dataset_cached(str(path)), None
+    except Exception as err:  # DatasetError, OSError: shown on the page, never a traceback
+        return None, f"The bundled dataset could not be opened ({type(err).__name__}: {err})."
+
+
+def require_dataset() -> Any:
+    """The bundled `Dataset`, or a page message and `st.stop()`."""
+    dataset, problem = dataset_or_problem()
+    if dataset is None:
+        st.error(problem)
+        st.info("Build it with `cp2image simulate` (see the README), or set CP2IMAGE_ASSETS to a folder holding it.")
+        st.stop()
+    return dataset
+
+
+# ----------------------------------------------------------------------------- display
+
+
+def channel_view(*, key: str = CHANNEL_VIEW_KEY) -> list[str] | None:
+    """A compact picker for composite or one channel; returns the channels for `render.composite`."""
+    label = st.segmented_control("Channels", list(CHANNEL_VIEWS), key=key, default=next(iter(CHANNEL_VIEWS)))
+    return CHANNEL_VIEWS.get(label or next(iter(CHANNEL_VIEWS)))
+
+
+def show_images(images: np.ndarray, captions: Sequence[str], *, channels: list[str] | None = None,
+                width: int = 136) -> None:
+    """Crops side by side with their captions, enlarged without smoothing."""
+    from cp2image.analysis.render import composite
+    from cp2image.app_support.image_bundle import upscale
+
+    rgb = composite(images, channels)
+    factor = max(1, round(width / max(rgb.shape[2], 1)))
+    st.image(list(upscale(rgb, factor)), caption=list(captions), width=width)
+
+
+def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
+                 formats: Sequence[str] = ("png", "svg", "pdf", "csv")) -> None:
+    """PNG / SVG / PDF / CSV buttons for one panel; each file is made only when clicked."""
+    from cp2image.analysis import export
+
+    makers = {
+        "png": (lambda: export.to_png(build_panel(), dpi=300), "image/png", "PNG (300 dpi)"),
+        "svg": (lambda: export.to_svg(build_panel()), "image/svg+xml", "SVG"),
+        "pdf": (lambda: export.to_pdf(build_panel()), "application/pdf", "PDF"),
+        "csv": (lambda: export.to_csv(build_panel()), "text/csv", "CSV (numbers)"),
+    }
+    columns = st.columns(len(formats))
+    for column, fmt in zip(columns, formats):
+        make, mime, label = makers[fmt]
+        column.download_button(
+            label, data=make, file_name=f"{stem}.{fmt}", mime=mime, key=f"{key}_{fmt}",
+            on_click="ignore", icon=":material/download:",
+        )
+
+
+def warnings_to_page(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call `func`, showing any warnings it raises (e.g. clipped extreme values) on the page."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = func(*args, **kwargs)
+    for item in caught:
+        st.warning(str(item.message))
+    return result
+
+
+def model_directory(loaded: Any) -> Path | None:
+    """The local folder the weights came from (bundled or local path), or None for Hub models."""
+    for attribute in ("path", "directory", "model_dir"):
+        value = getattr(loaded, attribute, None)
+        if value:
+            return Path(value)
+    source = str(getattr(loaded, "source", ""))
+    kind, _, rest = source.partition(":")
+    if kind.strip() in ("bundled", "local") and rest.strip():
+        path = Path(rest.strip())
+        return path if path.is_absolute() else REPO_ROOT / path
+    return None

@@ -1,0 +1,160 @@
+"""Plotly figures for the app, built from the same DataFrames the export panels use.
+
+Each builder takes plain tables (PCA scores, a correlation table, a long table of
+real/generated pairs, a perturbation table) and returns a `go.Figure` in the app's
+template, so the interactive chart and the downloadable matplotlib panel always
+show the same numbers.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from cp2image.app_support.plot_theme import (
+    CONTROL_COLOUR,
+    LINE_COLOUR,
+    OKABE_ITO,
+    TEMPLATE_NAME,
+    concentration_colours,
+)
+
+LINE_TRACE_NAME = "DMSO → top-dose line"
+
+
+def _subsample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    if len(frame) <= n:
+        return frame
+    return frame.sample(n=n, random_state=seed).sort_index()
+
+
+def pca_scatter(
+    scores: pd.DataFrame,
+    line: pd.DataFrame | None = None,
+    *,
+    group_means: pd.DataFrame | None = None,
+    max_points_per_group: int = 600,
+    explained: Sequence[float] | None = None,
+    line_name: str = LINE_TRACE_NAME,
+    seed: int = 0,
+) -> go.Figure:
+    """Cells in PC1/PC2 coloured by group, group means, and the clickable red line.
+
+    Point `customdata` is the row label in `scores` (cells) or the line parameter t
+    (line points), so a click maps back to a cell or a place on the line. The line is
+    drawn with many small markers so that clicking anywhere along it selects a point.
+    """
+    for column in ("PC1", "PC2", "group", "concentration"):
+        if column not in scores.columns:
+            raise ValueError(f"scores need a {column!r} column (CompoundTrajectory.scores); got {list(scores.columns)[:8]}")
+    colours = concentration_colours(scores["concentration"].to_numpy())
+    fig = go.Figure()
+    order = scores.groupby("group", sort=False)["concentration"].first().sort_values()
+    for k, (group, dose) in enumerate(order.items()):
+        members = _subsample(scores.loc[scores["group"] == group], max_points_per_group, seed + k)
+        colour = colours.get(float(dose), OKABE_ITO[k % len(OKABE_ITO)])
+        fig.add_trace(
+            go.Scattergl(
+                x=members["PC1"], y=members["PC2"], mode="markers", name=str(group),
+                marker=dict(size=5, color=colour, opacity=0.6),
+                customdata=np.asarray(members.index), legendgroup=str(group),
+                hovertemplate=f"{group}<br>PC1 %{{x:.2f}}, PC2 %{{y:.2f}}<extra>cell %{{customdata}}</extra>",
+            )
+        )
+    if group_means is not None and len(group_means):
+        fig.add_trace(
+            go.Scatter(
+                x=group_means["PC1"], y=group_means["PC2"], mode="markers", name="group means",
+                marker=dict(size=13, symbol="diamond", color=[colours.get(float(c), CONTROL_COLOUR) for c in group_means["concentration"]],
+                            line=dict(color="black", width=1.5)),
+                text=[str(g) for g in group_means["group"]],
+                customdata=np.full(len(group_means), -1),
+                hovertemplate="mean of %{text}<extra></extra>",
+            )
+        )
+    if line is not None and len(line):
+        fig.add_trace(
+            go.Scatter(
+                x=line["PC1"], y=line["PC2"], mode="lines+markers", name=line_name,
+                line=dict(color=LINE_COLOUR, width=3), marker=dict(size=8, color=LINE_COLOUR, opacity=0.35),
+                customdata=np.asarray(line["t"]),
+                hovertemplate="t = %{customdata:.2f}<br>click to generate<extra></extra>",
+            )
+        )
+    x_title, y_title = "PC1", "PC2"
+    if explained is not None and len(explained) >= 2:
+        x_title = f"PC1 ({100 * explained[0]:.0f}% of variance)"
+        y_title = f"PC2 ({100 * explained[1]:.0f}% of variance)"
+    fig.update_layout(
+        template=TEMPLATE_NAME, xaxis_title=x_title, yaxis_title=y_title, height=520,
+        clickmode="event+select", dragmode="pan", legend=dict(itemsizing="constant"),
+    )
+    return fig
+
+
+def correlation_histogram(table: pd.DataFrame, *, column: str = "pearson_r", threshold: float = 0.5) -> go.Figure:
+    """Histogram of per-feature r with the threshold marked and the fraction above it in the title."""
+    if column not in table.columns:
+        raise ValueError(f"correlation table has no {column!r} column; columns are {list(table.columns)[:8]}")
+    r = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+    r = r[np.isfinite(r)]
+    fraction = float(np.mean(r > threshold)) if r.size else float("nan")
+    fig = go.Figure(go.Histogram(x=r, xbins=dict(start=-1.0, end=1.0, size=0.05), marker_color=OKABE_ITO[0],
+                                 hovertemplate="r %{x}<br>%{y} features<extra></extra>"))
+    fig.add_vline(x=threshold, line=dict(color=LINE_COLOUR, dash="dash", width=2))
+    fig.update_layout(
+        template=TEMPLATE_NAME, height=360, bargap=0.05,
+        xaxis_title="Pearson r (real vs generated, per feature)", yaxis_title="features",
+        title=f"{100 * fraction:.0f}% of {r.size} features have r > {threshold:g}",
+    )
+    fig.update_xaxes(range=[-1, 1])
+    return fig
+
+
+def feature_scatter(pairs: pd.DataFrame, feature: str, *, r: float | None = None, max_points: int = 3000) -> go.Figure:
+    """Real vs generated value of one feature over held-out cells, with the identity line."""
+    for column in ("real", "generated"):
+        if column not in pairs.columns:
+            raise ValueError(f"pairs need a {column!r} column; got {list(pairs.columns)}")
+    data = pairs[np.isfinite(pairs["real"].to_numpy(float)) & np.isfinite(pairs["generated"].to_numpy(float))]
+    data = _subsample(data, max_points, 0)
+    fig = go.Figure(go.Scattergl(x=data["real"], y=data["generated"], mode="markers",
+                                 marker=dict(size=5, color=OKABE_ITO[0], opacity=0.5),
+                                 hovertemplate="real %{x:.3g}<br>generated %{y:.3g}<extra></extra>", name="cells"))
+    if len(data):
+        lo = float(min(data["real"].min(), data["generated"].min()))
+        hi = float(max(data["real"].max(), data["generated"].max()))
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
+                                 line=dict(color="#555555", dash="dot", width=1.5), hoverinfo="skip"))
+    title = feature if r is None or not np.isfinite(r) else f"{feature}   (r = {r:.2f})"
+    fig.update_layout(template=TEMPLATE_NAME, height=420, title=title,
+                      xaxis_title="measured on real cell", yaxis_title="measured on generated cell", showlegend=False)
+    return fig
+
+
+def sweep_chart(table: pd.DataFrame, *, feature: str, rho: float | None = None) -> go.Figure:
+    """Requested vs measured value of the swept feature (the model honours it when they rise together)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=table["requested"], y=table["requested"], mode="lines", name="requested (y = x)",
+                             line=dict(color="#555555", dash="dot", width=1.5)))
+    if "measured" in table.columns:
+        fig.add_trace(go.Scatter(x=table["requested"], y=table["measured"], mode="lines+markers",
+                                 name="measured on generated image", marker=dict(size=9, color=OKABE_ITO[0]),
+                                 line=dict(color=OKABE_ITO[0], width=2)))
+    title = "requested vs measured" if rho is None or not np.isfinite(rho) else f"requested vs measured (Spearman ρ = {rho:.2f})"
+    fig.update_layout(template=TEMPLATE_NAME, height=340, title=title,
+                      xaxis_title=f"requested {feature}", yaxis_title=f"measured {feature}")
+    return fig
+
+
+def cosine_chart(tables: dict[str, pd.DataFrame]) -> go.Figure:
+    """Cosine similarity to the target against interpolation step, one line per target MoA."""
+    fig = go.Figure()
+    for k, (moa, table) in enumerate(tables.items()):
+        fig.add_trace(go.Scatter(x=table["step"], y=table["cosine"], mode="lines+markers", name=moa,
+                                 line=dict(color=OKABE_ITO[k % len(OKABE_ITO)], width=2)))
+    fig.update_layout(template=TEMPLATE_NAME, height=320, xaxis_title="step", yaxis_title="cosine to target",
+                      yaxis_range=[-0.05, 1.05])
+    return fig

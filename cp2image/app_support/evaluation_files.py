@@ -1,0 +1,89 @@
+"""Read a model's saved evaluation (`<model dir>/evaluation/`) for the correlation report page.
+
+Files written by `cp2image evaluate` (see `cp2image.evaluation`):
+- `metrics.json`     summary numbers (FID, KID, fraction of features with r > 0.5, ...);
+- `correlation.csv`  one row per feature: feature, pearson_r, ...;
+- `pairs.parquet`    long table (cell, feature, real, generated) for scatter plots.
+Only `correlation.csv` is required; the others add to the page when present.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+METRICS_FILE = "metrics.json"
+CORRELATION_FILE = "correlation.csv"
+PAIRS_FILE = "pairs.parquet"
+
+
+@dataclass
+class EvaluationFiles:
+    """What a model's evaluation folder holds."""
+
+    directory: Path
+    correlation: pd.DataFrame  # feature, pearson_r, … sorted by r descending (NaN last)
+    metrics: dict[str, Any]
+    pairs_path: Path | None
+
+    def numeric_metrics(self) -> dict[str, float]:
+        """Top-level finite numbers of metrics.json (nested sections are skipped)."""
+        out = {}
+        for key, value in self.metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value)):
+                out[key] = float(value)
+        return out
+
+    def features_with_pairs(self) -> list[str]:
+        """Features that have real/generated pairs to plot."""
+        if self.pairs_path is None:
+            return []
+        import pyarrow.parquet as pq
+
+        column = pq.read_table(self.pairs_path, columns=["feature"]).column("feature")
+        return [str(v) for v in column.unique().to_pylist()]
+
+
+def read_evaluation(directory: str | Path) -> EvaluationFiles:
+    """Load an evaluation folder; FileNotFoundError / ValueError say what is missing and how to make it."""
+    root = Path(directory)
+    table_path = root / CORRELATION_FILE
+    if not table_path.is_file():
+        raise FileNotFoundError(
+            f"no {CORRELATION_FILE} in {root}; run `cp2image evaluate --model <weights> --data <dataset> --out {root}`"
+        )
+    table = pd.read_csv(table_path)
+    for column in ("feature", "pearson_r"):
+        if column not in table.columns:
+            raise ValueError(f"{table_path} has no {column!r} column (columns: {list(table.columns)[:8]})")
+    table["pearson_r"] = pd.to_numeric(table["pearson_r"], errors="coerce")
+    table = table.sort_values("pearson_r", ascending=False, na_position="last").reset_index(drop=True)
+    metrics: dict[str, Any] = {}
+    if (root / METRICS_FILE).is_file():
+        try:
+            loaded = json.loads((root / METRICS_FILE).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{root / METRICS_FILE} is not valid JSON ({err})") from err
+        metrics = loaded if isinstance(loaded, dict) else {}
+    pairs = root / PAIRS_FILE
+    return EvaluationFiles(root, table, metrics, pairs if pairs.is_file() else None)
+
+
+def feature_pairs(pairs_path: str | Path, feature: str) -> pd.DataFrame:
+    """Rows of one feature from the long pairs table (read with a parquet filter, not whole)."""
+    frame = pd.read_parquet(pairs_path, filters=[("feature", "==", feature)])
+    missing = {"real", "generated"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{pairs_path} lacks column(s) {sorted(missing)}")
+    frame["feature"] = frame["feature"].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def defined(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a finite r."""
+    return table[np.isfinite(table["pearson_r"].to_numpy(float))]

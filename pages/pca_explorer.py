@@ -1,0 +1,129 @@
+"""PCA explorer (paper Fig. 5b/c): DMSO and a compound's doses in PCA; click to generate a cell."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import page_kit
+from cp2image.analysis import panels
+from cp2image.analysis.trajectory import CompoundTrajectory
+from cp2image.app_support import charts
+from cp2image.app_support.pca_click import clicked_point, nearest_groups
+
+CHART_KEY = "pca_chart"
+DEFAULT_COMPOUND = "latrunculin B"
+LINE_POINTS = 41  # markers along the red line: clicking anywhere on it selects one
+
+
+@st.cache_resource(show_spinner="Fitting the PCA…", max_entries=16)
+def fit_trajectory(_cells: pd.DataFrame, dataset_key: str, compound: str, features: tuple[str, ...]) -> CompoundTrajectory:
+    return CompoundTrajectory.fit(_cells, compound=compound, control="DMSO", features=list(features))
+
+
+@st.cache_data(show_spinner="Generating along the line…", max_entries=32)
+def line_images(_model, model_key: str, _trajectory: CompoundTrajectory, trajectory_key: str, end: float,
+                n_points: int) -> tuple[pd.DataFrame, np.ndarray]:
+    line = _trajectory.line(n_points=n_points, end_concentration=end)
+    return line, _model.generate(line[list(_model.feature_names)])
+
+
+st.title("PCA explorer")
+st.caption("Cells of DMSO and one compound's concentrations in the first two principal components of their "
+           "CellProfiler profiles. The red line runs from the DMSO mean to the chosen concentration's mean; "
+           "click any point on it, or any cell, to generate that profile.")
+loaded = page_kit.require_model()
+model = loaded.model
+dataset = page_kit.require_dataset()
+cells = dataset.cells
+features = tuple(model.feature_names)
+missing = [f for f in features if f not in cells.columns]
+if missing:
+    st.error(f"The dataset lacks {len(missing)} of the model's features (e.g. {', '.join(missing[:3])}).")
+    st.stop()
+
+compounds = sorted(c for c in cells["Metadata_Compound"].astype(str).unique() if c != "DMSO")
+if not compounds or "DMSO" not in set(cells["Metadata_Compound"].astype(str)):
+    st.info("This dataset needs DMSO controls and at least one compound for a PCA trajectory.")
+    st.stop()
+top = st.columns([2, 2, 2, 3])
+compound = top[0].selectbox("Compound", compounds, key="pca_compound",
+                            index=compounds.index(DEFAULT_COMPOUND) if DEFAULT_COMPOUND in compounds else 0)
+try:
+    trajectory = fit_trajectory(cells, str(dataset.path), compound, features)
+except ValueError as err:
+    st.error(f"Cannot fit a PCA for {compound}: {err}")
+    st.stop()
+doses = trajectory.concentrations
+end = top[1].selectbox("Line ends at (µM)", doses, index=len(doses) - 1, key="pca_end", format_func=lambda c: f"{c:g}")
+method = top[2].radio("Off-line clicks", ["residual", "line"], key="pca_method", horizontal=True,
+                      help="residual: inverse PCA of the click plus the nearest real cell's off-plane detail; "
+                           "line: project the click onto the red line.")
+with top[3]:
+    channels = page_kit.channel_view(key="pca_channels")
+
+line = trajectory.line(n_points=LINE_POINTS, end_concentration=end)
+figure = charts.pca_scatter(trajectory.scores, line[["t", "PC1", "PC2"]], group_means=trajectory.group_means,
+                            explained=trajectory.explained_variance_ratio,
+                            line_name=f"DMSO → {end:g} µM line")
+line_curve = len(figure.data) - 1
+chart_col, cell_col = st.columns([3, 2], gap="large")
+with chart_col:
+    event = st.plotly_chart(figure, on_select="rerun", selection_mode="points", key=CHART_KEY)
+click = clicked_point(event, line_curve=line_curve)
+with cell_col:
+    if click is None:
+        st.info("Click a point on the red line (or any cell) to generate the cell at that place.")
+    else:
+        use = "line" if click.on_line else method
+        profile = trajectory.profile_at(click.pc1, click.pc2, method=use, end_concentration=end)
+        generated = model.generate(profile.to_frame().T[list(features)])
+        t = trajectory.line_parameter(click.pc1, click.pc2, end)
+        nearest = nearest_groups(trajectory.group_means, click.pc1, click.pc2, k=2)
+        where = f"t = {t:.2f} on the line" if click.on_line else f"PC ({click.pc1:.2f}, {click.pc2:.2f})"
+        st.subheader("Generated cell")
+        st.caption(f"{where} · method: {use}")
+        real_sets = []
+        for dose in nearest:
+            labels = trajectory.real_examples(dose, n=3, seed=0)
+            real_sets.append((dose, dataset.images[cells.index.get_indexer(labels)]))
+        page_kit.show_images(generated, ["generated"], channels=channels, width=170)
+        for dose, crops in real_sets:
+            label = "DMSO" if dose == 0 else f"{compound} {dose:g} µM"
+            st.markdown(f"Real cells · **{label}**")
+            page_kit.show_images(crops, [label] * len(crops), channels=channels, width=100)
+
+        def click_panel():
+            rows = [generated] + [crops for _, crops in real_sets]
+            caps = [["generated"]] + [[("DMSO" if d == 0 else f"{d:g} µM")] * len(c) for d, c in real_sets]
+            data = pd.DataFrame([{"PC1": click.pc1, "PC2": click.pc2, "t": t, "method": use,
+                                  "nearest_concentrations_uM": ";".join(f"{d:g}" for d in nearest)}])
+            data = pd.concat([data, profile.to_frame().T.reset_index(drop=True)], axis=1)
+            return panels.image_grid(rows, captions=caps, row_labels=["generated"] + [
+                "DMSO" if d == 0 else f"{d:g} µM" for d, _ in real_sets], channels=channels, data=data,
+                title=f"{compound}: {where}")
+
+        page_kit.download_row(click_panel, stem="pca_generated_cell", key="dl_pca_cell")
+with chart_col:
+    page_kit.download_row(
+        lambda: panels.pca_scatter(trajectory.scores, line=line,
+                                   point=None if click is None else (click.pc1, click.pc2),
+                                   title=f"DMSO and {compound}"),
+        stem=f"pca_{compound}", key="dl_pca_chart")
+
+st.subheader(f"Along the line: DMSO → {compound} {end:g} µM")
+n_points = st.slider("Generated points", 3, 15, 9, key="pca_strip_points")
+strip_line, strip_images = line_images(model, loaded.source, trajectory, f"{dataset.path}|{compound}", end, int(n_points))
+real_rows = []
+for dose in [0.0, *doses]:
+    labels = trajectory.real_examples(dose, n=1, seed=1)
+    real_rows.append(("DMSO" if dose == 0 else f"{dose:g} µM", dataset.images[cells.index.get_indexer(labels)]))
+st.markdown("Real cells, one per concentration")
+page_kit.show_images(np.concatenate([c for _, c in real_rows]), [label for label, _ in real_rows],
+                     channels=channels, width=100)
+st.markdown("Generated from profiles on the red line")
+page_kit.show_images(strip_images, [f"t = {t:.2f}" for t in strip_line["t"]], channels=channels, width=100)
+page_kit.download_row(
+    lambda: panels.trajectory_panel(real_rows, strip_line, strip_images, channels=channels, scale_bar_um=page_kit.SCALE_BAR_UM,
+                                    title=f"DMSO → {compound} {end:g} µM"),
+    stem=f"trajectory_{compound}", key="dl_pca_strip")
