@@ -49,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="compute intensity limits per field of view (default) or per crop")
     f.add_argument("--object-name", default=None,
                    help="prefix for unprefixed measurement columns (default: file stem if Nuclei/Cells/Cytoplasm)")
+    f.add_argument("--features", choices=("carried", "measured"), default="carried",
+                   help="carry the objects table's CellProfiler columns (default) or measure features on the crops")
+    f.add_argument("--n-jobs", type=int, default=None, help="processes for --features measured (-1 = all cores)")
     _add_common(f, split_default="well")
     f.set_defaults(run=run)
 
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         config = FieldIngestConfig(
             crop_size=args.crop, intensity=intensity, scope=args.scope, moa_only=args.moa_only,
             split_by=args.split_by, seed=args.seed, object_name=args.object_name,
+            features=args.features, n_jobs=args.n_jobs,
             progress=not args.no_progress, overwrite=args.overwrite,
         )
         summary = ingest_fields(args.image_table, args.objects, args.out, root=args.root,

@@ -104,6 +104,8 @@ class FieldIngestConfig:
     split_by: SplitBy = "well"  # Metadata_Split groups: "well" or "plate"
     seed: int = 0  # split shuffling
     object_name: str | None = None  # prefix for unprefixed measurement columns
+    features: Literal["carried", "measured"] = "carried"  # CellProfiler's columns, or measure() on the crops
+    n_jobs: int | None = None  # worker processes for measure() (features="measured")
     chunk_rows: int = 20_000  # object rows read per chunk
     progress: bool = False  # tqdm bar over object rows
     overwrite: bool = False
@@ -113,6 +115,8 @@ class FieldIngestConfig:
             raise ValueError(f"crop_size must be at least 4 pixels, got {self.crop_size}")
         if self.scope not in ("field", "crop"):
             raise ValueError(f"scope must be 'field' or 'crop', got {self.scope!r}")
+        if self.features not in ("carried", "measured"):
+            raise ValueError(f"features must be 'carried' or 'measured', got {self.features!r}")
         if self.chunk_rows < 1:
             raise ValueError(f"chunk_rows must be positive, got {self.chunk_rows}")
 
@@ -394,13 +398,20 @@ def ingest_fields(
     keys = _join_columns(table, list(renamed), image_path=image_path, objects_path=objects_path)
     feature_names = [rename[c] for c in header if c in rename and rename[c].startswith(FEATURE_PREFIXES)
                      and not NOT_FEATURES.match(rename[c])]
+    measure = None
+    if config.features == "measured":
+        from cp2image.features import feature_names as measured_names, measure
+
+        feature_names = []  # CellProfiler's columns are not carried; measure() supplies features
     plan = _plan(table, objects_path, rename, keys, image_path=image_path, root=root,
                  moa_table=moa, config=config)
 
+    stored_features = feature_names if measure is None else measured_names()
     summary = IngestSummary(out=out, source="fields", n_objects=plan.n_rows, n_skipped_moa=plan.n_skipped_moa,
-                            n_features=len(feature_names))
+                            n_features=len(stored_features),
+                            n_segmentation_failed=None if measure is None else 0)
     meta = {
-        "features": feature_names,
+        "features": stored_features,
         "intensity": {**asdict(config.intensity), "scope": config.scope},
         "provenance": {
             "source": "cellprofiler-fields",
@@ -413,6 +424,7 @@ def ingest_fields(
             "moa_only": config.moa_only,
             "split_by": config.split_by,
             "seed": config.seed,
+            "features": "carried from the objects table" if measure is None else "cp2image.features.measure",
         },
     }
     n_keep = int(plan.keep.sum())
@@ -471,8 +483,13 @@ def ingest_fields(
                     crops.append(stack)
                     cells.append(_cell_rows(table, row, part[inside], feature_names, plan))
                 if crops:
+                    batch_images = np.concatenate(crops)
                     batch_cells = pd.concat(cells, ignore_index=True)
-                    writer.append(np.concatenate(crops), batch_cells)
+                    if measure is not None:
+                        measured = measure(batch_images, n_jobs=config.n_jobs)
+                        summary.n_segmentation_failed += int(measured["Metadata_Segmentation_Failed"].sum())
+                        batch_cells = pd.concat([batch_cells, measured.reset_index(drop=True)], axis=1)
+                    writer.append(batch_images, batch_cells)
                     summary.n_written += len(batch_cells)
                 bar.update(len(keep))
             if summary.n_written == 0:

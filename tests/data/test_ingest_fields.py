@@ -332,3 +332,59 @@ def test_existing_output_is_not_overwritten_without_permission(screen, tmp_path)
         _ingest(screen, tmp_path / "ds")
     _ingest(screen, tmp_path / "ds", overwrite=True)
     assert len(open_dataset(tmp_path / "ds")) == 4
+
+
+# ----------------------------------------------------------------------------- options and real tables
+
+
+def test_measured_features_replace_the_carried_ones(screen, tmp_path):
+    from cp2image.features import FAILED_COLUMN, feature_names
+
+    summary = _ingest(screen, tmp_path / "ds", features="measured")
+    ds = open_dataset(tmp_path / "ds")
+    assert ds.feature_names == feature_names()
+    assert "Cells_Intensity_MeanIntensity_Actin" in ds.cells  # now measured, not carried
+    assert ds.cells["Cells_Intensity_MeanIntensity_Actin"].tolist() != [0.25, 0.75, 0.10, 0.30]
+    assert summary.n_segmentation_failed == int(ds.cells[FAILED_COLUMN].sum())
+    assert ds.meta["provenance"]["features"] == "cp2image.features.measure"
+
+
+@pytest.mark.real_data
+def test_official_bbbc021_image_table_joins_on_table_and_image_number(bbbc021_metadata_dir, tmp_path):
+    """The real BBBC021_v1_image.csv restarts ImageNumber per TableNumber; objects carry both."""
+    table = pd.read_csv(bbbc021_metadata_dir / "BBBC021_v1_image.csv")
+    assert table["ImageNumber"].duplicated().any()  # why TableNumber is needed
+    picked = table[table["Image_Metadata_Compound"].isin(["latrunculin B", "DMSO"])].groupby(
+        "Image_Metadata_Compound").head(1)
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    objects = []
+    for _, row in picked.iterrows():
+        for stain in STAINS:
+            folder = root / row[f"Image_PathName_{stain}"]
+            folder.mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(folder / row[f"Image_FileName_{stain}"],
+                             rng.integers(0, 4000, size=(H, W), dtype=np.uint16))
+        objects.append({"TableNumber": row["TableNumber"], "ImageNumber": row["ImageNumber"], "ObjectNumber": 1,
+                        "Nuclei_Location_Center_X": 30.0, "Nuclei_Location_Center_Y": 20.0,
+                        "Nuclei_AreaShape_Area": 123.0})
+    pd.DataFrame(objects).to_csv(tmp_path / "Nuclei.csv", index=False)
+    ingest_fields(bbbc021_metadata_dir / "BBBC021_v1_image.csv", tmp_path / "Nuclei.csv", tmp_path / "ds",
+                  root=root, moa_table=bbbc021_metadata_dir / "BBBC021_v1_moa.csv", config=_config())
+    ds = open_dataset(tmp_path / "ds")
+    assert ds.meta["provenance"]["join"] == ["TableNumber", "ImageNumber"]
+    assert ds.cells["Metadata_Compound"].tolist() == picked["Image_Metadata_Compound"].tolist()
+    assert ds.cells["Metadata_Plate"].tolist() == picked["Image_Metadata_Plate_DAPI"].tolist()
+    expected_moa = ["Actin disruptors" if c == "latrunculin B" else "DMSO" for c in picked["Image_Metadata_Compound"]]
+    conc = picked["Image_Metadata_Concentration"].tolist()
+    annotated = [m if (c != "latrunculin B" or k in (1.0, 3.0)) else None
+                 for m, c, k in zip(expected_moa, picked["Image_Metadata_Compound"], conc)]
+    assert [m if isinstance(m, str) else None for m in ds.cells["Metadata_MoA"]] == annotated
+
+
+def test_objects_without_table_number_against_repeating_image_numbers_are_refused(screen, tmp_path):
+    table = pd.read_csv(screen.image_table)
+    table["ImageNumber"] = [1, 2, 1]
+    table["TableNumber"] = [1, 1, 2]
+    table.to_csv(screen.image_table, index=False)
+    _assert_fails_cleanly(screen, tmp_path, "BBBC021_v1_image.csv", "TableNumber")
