@@ -113,7 +113,10 @@ def image_grid(
         for j in range(len(r)):
             canvas[i * row_h: i * row_h + h, j * (w + gap): j * (w + gap) + w] = rgb[j]
 
-    label_in = LABEL_INCHES if row_labels is not None else 0.0
+    label_in = 0.0
+    if row_labels is not None:
+        longest = max((len(line) for label in row_labels for line in str(label).split("\n")), default=0)
+        label_in = max(LABEL_INCHES, 0.065 * longest + 0.15)
     title_in = 0.35 if title else 0.0
     px_per_in = w / TILE_INCHES
     width_in = canvas.shape[1] / px_per_in + label_in + 0.1
@@ -131,7 +134,7 @@ def image_grid(
                 ax.text(j * (w + gap) + w / 2, i * row_h + h + 1, str(text), ha="center", va="top", fontsize=7)
     if row_labels is not None:
         for i, label in enumerate(row_labels):
-            ax.text(-6, i * row_h + h / 2, str(label), ha="right", va="center", fontsize=8)
+            ax.text(-6, i * row_h + h / 2, str(label), ha="right", va="center", fontsize=7)
     meta: dict = {"channels": [_channel_note(v) for v in views]}
     if scale_bar_um is not None:
         meta["scale_bar_px"] = _draw_scale_bar(ax, (len(rows[0]) - 1) * (w + gap), 0, w, scale_bar_um, pixel_size_um)
@@ -198,12 +201,7 @@ def channel_views(
 def perturbation_panel(result, *, channels=None, scale_bar_um: float | None = None, stretch: bool = False) -> Panel:
     """Fig. 4c row: the sweep with requested (and measured) values under each crop."""
     table = result.table()
-    caps = []
-    for _, row in table.iterrows():
-        text = f"{row['requested']:.3g}"
-        if "measured" in table.columns:
-            text += "\nmeas. " + ("n/a" if not np.isfinite(row["measured"]) else f"{row['measured']:.3g}")
-        caps.append(text)
+    caps = _sweep_captions(table)
     title = f"{result.feature}"
     if result.spearman_rho is not None:
         title += f"  (Spearman ρ = {result.spearman_rho:.2f})"
@@ -211,17 +209,59 @@ def perturbation_panel(result, *, channels=None, scale_bar_um: float | None = No
                        data=table, stretch=stretch)
 
 
-def interpolation_panel(result, *, channels=None, scale_bar_um: float | None = None, stretch: bool = False) -> Panel:
-    """Fig. 5a row: (real start), generated steps with cosine to the target, (real target)."""
+def _sweep_captions(table: pd.DataFrame) -> list[str]:
+    caps = []
+    for _, row in table.iterrows():
+        text = f"{row['requested']:.3g}"
+        if "measured" in table.columns:
+            text += "\nmeas. " + ("n/a" if not np.isfinite(row["measured"]) else f"{row['measured']:.3g}")
+        caps.append(text)
+    return caps
+
+
+def perturbation_grid(results: Sequence, *, channels=None, scale_bar_um: float | None = None, title: str | None = None,
+                      stretch: bool = False) -> Panel:
+    """Fig. 4c: one row per swept feature, requested (and measured) values under each crop."""
+    if not results:
+        raise ValueError("perturbation_grid needs at least one PerturbationResult")
+    labels = []
+    for r in results:
+        label = r.feature.replace("_", " ", 1)
+        if r.spearman_rho is not None:
+            label += f"\nSpearman ρ = {r.spearman_rho:.2f}"
+        labels.append(label)
+    tables = [r.table().assign(spearman_rho=r.spearman_rho) for r in results]
+    return image_grid([r.images for r in results], captions=[_sweep_captions(t) for t in tables], row_labels=labels,
+                      channels=channels, scale_bar_um=scale_bar_um, title=title,
+                      data=pd.concat(tables, ignore_index=True), stretch=stretch)
+
+
+def _interpolation_row(result) -> tuple[np.ndarray, list[str]]:
     table = result.table()
-    images = [result.images]
     caps = [f"step {s}\ncos {c:.2f}" for s, c in zip(table["step"], table["cosine"])]
     if result.source_image is not None and result.target_image is not None:
-        images = [result.source_image[None], result.images, result.target_image[None]]
-        caps = [f"real\n{result.control}"] + caps + [f"real\n{result.target_moa}"]
+        images = np.concatenate([result.source_image[None], result.images, result.target_image[None]])
+        return images, [f"real\n{result.control}"] + caps + ["real\ntarget"]
+    return result.images, caps
+
+
+def interpolation_grid(results: Sequence, *, channels=None, scale_bar_um: float | None = None, title: str | None = None,
+                       stretch: bool = False) -> Panel:
+    """Fig. 5a: one row per target MoA; generated steps with the cosine to the target."""
+    if not results:
+        raise ValueError("interpolation_grid needs at least one InterpolationResult")
+    rows, caps = zip(*(_interpolation_row(r) for r in results))
+    data = pd.concat([r.table().assign(target_moa=r.target_moa) for r in results], ignore_index=True)
+    return image_grid(list(rows), captions=list(caps), row_labels=[r.target_moa for r in results], channels=channels,
+                      scale_bar_um=scale_bar_um, title=title, data=data, stretch=stretch)
+
+
+def interpolation_panel(result, *, channels=None, scale_bar_um: float | None = None, stretch: bool = False) -> Panel:
+    """Fig. 5a row: (real start), generated steps with cosine to the target, (real target)."""
+    images, caps = _interpolation_row(result)
     title = f"{result.control} → {result.target_moa}  ({result.dims_per_step} features per step)"
-    return image_strip(np.concatenate(images), caps, channels=channels, scale_bar_um=scale_bar_um,
-                       title=title, data=table, stretch=stretch)
+    return image_strip(images, caps, channels=channels, scale_bar_um=scale_bar_um,
+                       title=title, data=result.table(), stretch=stretch)
 
 
 def trajectory_panel(
@@ -280,7 +320,7 @@ def pca_scatter(
     need = {"PC1", "PC2", "group", "concentration"}
     if not need <= set(scores.columns):
         raise ValueError(f"scores need columns {sorted(need)}; missing {sorted(need - set(scores.columns))}")
-    fig, ax = _chart()
+    fig, ax = _chart(5.6, 3.4)
     import matplotlib
 
     order = scores.groupby("group", sort=False)["concentration"].first().sort_values()
@@ -303,9 +343,9 @@ def pca_scatter(
         drawn.append(pd.DataFrame({"PC1": [point[0]], "PC2": [point[1]], "kind": ["selected"]}))
     ax.set_xlabel("PC1")
     ax.set_ylabel("PC2")
-    ax.legend(fontsize=6, markerscale=2, frameon=False)
+    ax.legend(fontsize=6, markerscale=2, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8, wrap=True)
     return Panel(fig, pd.concat(drawn, ignore_index=True), title=title, kind="chart")
 
 

@@ -8,6 +8,9 @@ z-scoring and PCA are affine, the straight line between the two means in the ful
 raw feature space is also a straight line between their projections, so every point
 of the drawn line has an exact full-space profile the model can render.
 
+PC1's sign is chosen so the highest dose lies to the right of the control (PCA signs
+are arbitrary; this makes every plot read left → right with dose).
+
 A clicked 2-D point (pc1, pc2) becomes a full profile by one of two documented methods
 (`profile_at(..., method=)`):
 - "residual" (default): the PCA inverse transform of the click plus the residual of the
@@ -113,7 +116,11 @@ class CompoundTrajectory:
         scaled = scaler.transform(values)
         if not np.any(np.ptp(scaled, axis=0) > 0):
             raise ValueError("all fitted cells have identical features: the PCA is degenerate")
-        pca = PCA(n_components=2, svd_solver="full").fit(scaled)
+        pca = PCA(n_components=2, svd_solver="covariance_eigh").fit(scaled)  # exact; fast for n ≫ p
+        top = conc == conc.max()
+        if pca.transform(scaled[top].mean(axis=0, keepdims=True))[0, 0] < pca.transform(
+                scaled[ctrl].mean(axis=0, keepdims=True))[0, 0]:
+            pca.components_[0] *= -1  # orient PC1 so the dose response runs left → right
         pcs = pca.transform(scaled)
         groups = np.where(ctrl, control, [f"{compound} {_fmt_conc(c)}" for c in conc])
         scores = pd.DataFrame({"PC1": pcs[:, 0], "PC2": pcs[:, 1]}, index=subset.index)

@@ -105,3 +105,18 @@ def test_analysis_panels_carry_their_numbers(tiny, cells, disc_model):
     assert list(grid.data["row"]) == ["real"] * 5 + ["generated"] * 5
     for panel in (p, curve, scatter, grid):
         assert export.to_png(panel)[:4] == b"\x89PNG"
+
+
+def test_example_panels_build_and_write_on_a_tiny_model(tiny, cells, tmp_path):
+    from cp2image.analysis.examples import ExampleConfig, build_example_panels, write_example_panels
+
+    images = np.random.default_rng(0).integers(0, 255, size=(len(cells), 3, 68, 68), dtype=np.uint8)
+    cfg = ExampleConfig(n_steps=3, perturb_features=("Nuclei_AreaShape_Area", "Not_A_Feature"),
+                        target_moas=("Actin disruptors",))
+    built = build_example_panels(tiny, cells, images, config=cfg)
+    assert sorted(built) == ["panel-interpolation", "panel-interpolation-cosine", "panel-latrunculin-line",
+                             "panel-latrunculin-pca", "panel-perturbation", "panel-perturbation-measured"]
+    line = built["panel-latrunculin-line"].data
+    assert list(line["label"][line["row"] == "real"]) == ["DMSO", "0.1 µM", "0.3 µM", "1 µM", "3 µM"]
+    paths = write_example_panels({"panel-perturbation": built["panel-perturbation"]}, tmp_path, formats=("png", "csv"))
+    assert [p.name for p in paths] == ["panel-perturbation.png", "panel-perturbation.csv"]

@@ -128,3 +128,8 @@ def test_non_finite_rows_are_dropped_before_fitting(cells, features):
 
 def test_default_features_are_the_cellprofiler_columns(cells, features):
     assert CompoundTrajectory.fit(cells).features == features
+
+
+def test_pc1_points_from_control_towards_the_highest_dose(traj):
+    gm = traj.group_means.set_index("concentration")
+    assert gm.loc[3.0, "PC1"] > gm.loc[0.0, "PC1"]

@@ -1,0 +1,153 @@
+"""Build the example figure panels (paper Fig. 4c, 5a, 5b/c) from a model and a dataset.
+
+`python -m cp2image.analysis.examples --out docs` writes, for the bundled model and
+dataset by default:
+- panel-perturbation        four features swept ±2 SD on the DMSO cell nearest the DMSO mean,
+                            requested and measured values, Spearman ρ per row (Fig. 4c)
+- panel-perturbation-measured  requested vs measured nucleus area
+- panel-interpolation       DMSO → three MoAs, 50 features a step, cosine under each (Fig. 5a)
+- panel-interpolation-cosine   the cosine curves
+- panel-latrunculin-pca     PCA of DMSO + latrunculin B doses with the red DMSO → 3 µM line (Fig. 5b)
+- panel-latrunculin-line    real cells per dose over images generated along the line (Fig. 5c)
+each as PNG (150 dpi), SVG and CSV.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cp2image.analysis import export, panels
+from cp2image.analysis.interpolate import closest_to_mean, interpolate_to_moa
+from cp2image.analysis.perturb import sweep_feature
+from cp2image.analysis.space import feature_space
+from cp2image.analysis.trajectory import CompoundTrajectory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExampleConfig:
+    """What the example panels show."""
+
+    perturb_features: tuple[str, ...] = (  # the paper's Fig. 4c rows
+        "Nuclei_AreaShape_Area", "Nuclei_AreaShape_Orientation",
+        "Nuclei_Intensity_MeanIntensity_DNA", "Cytoplasm_AreaShape_Area",
+    )
+    n_steps: int = 9  # crops per sweep / line
+    span_sd: float = 2.0  # sweep ± this many SDs of the DMSO cells
+    target_moas: tuple[str, ...] = ("Actin disruptors", "Microtubule stabilizers", "Eg5 inhibitors")
+    dims_per_step: int = 50
+    compound: str = "latrunculin B"
+    end_concentration: float = 3.0
+    scale_bar_um: float = 10.0
+    seed: int = 0  # which real cells are shown per dose
+
+
+def _positions(cells: pd.DataFrame, labels) -> np.ndarray:
+    pos = cells.index.get_indexer(labels)
+    if (pos < 0).any():
+        raise ValueError("some cell labels are not in the cells table")
+    return pos
+
+
+def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
+                         config: ExampleConfig | None = None) -> dict[str, panels.Panel]:
+    """The example panels by name; `images` aligned with `cells` rows by position."""
+    cfg = config or ExampleConfig()
+    names = list(model.feature_names)
+    dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"].dropna(subset=names)
+    if dmso.empty:
+        raise ValueError("the dataset has no DMSO cells with finite features")
+    space = feature_space(model, dmso)
+    profile = dmso.iloc[closest_to_mean(space.transform(dmso))]
+    out: dict[str, panels.Panel] = {}
+
+    feats = [f for f in cfg.perturb_features if f in names]
+    if len(feats) < len(cfg.perturb_features):
+        log.warning("model lacks %s; not swept", sorted(set(cfg.perturb_features) - set(feats)))
+    sweeps = [sweep_feature(model, profile, f, n_steps=cfg.n_steps, span=cfg.span_sd, reference=dmso) for f in feats]
+    out["panel-perturbation"] = panels.perturbation_grid(
+        sweeps, scale_bar_um=cfg.scale_bar_um,
+        title=f"One feature swept ±{cfg.span_sd:g} SD (DMSO SD), all others fixed; measured back on each image")
+    if sweeps and sweeps[0].measured is not None:
+        out["panel-perturbation-measured"] = panels.requested_vs_measured(sweeps[0].table(), rho=sweeps[0].spearman_rho)
+
+    moas = set(cells["Metadata_MoA"].dropna().astype(str))
+    targets = [m for m in cfg.target_moas if m in moas]
+    walks = [interpolate_to_moa(model, cells, target_moa=m, dims_per_step=cfg.dims_per_step, space=space,
+                                real_images=images) for m in targets]
+    if walks:
+        out["panel-interpolation"] = panels.interpolation_grid(
+            walks, scale_bar_um=cfg.scale_bar_um,
+            title=f"DMSO → MoA, {cfg.dims_per_step} features replaced per step (cosine: origin at the DMSO cell)")
+        curves = pd.concat([w.table().assign(target_moa=w.target_moa) for w in walks], ignore_index=True)
+        out["panel-interpolation-cosine"] = _cosine_curves(curves)
+
+    traj = CompoundTrajectory.fit(cells, compound=cfg.compound, features=names)
+    line = traj.line(cfg.n_steps, end_concentration=cfg.end_concentration)
+    out["panel-latrunculin-pca"] = panels.pca_scatter(
+        traj.scores, line=line, title=f"PCA: DMSO + {cfg.compound}; red: DMSO mean → {cfg.end_concentration:g} µM mean")
+    real_rows = []
+    for c in [0.0, *traj.concentrations]:
+        labels = traj.real_examples(c, 1, seed=cfg.seed)
+        real_rows.append(("DMSO" if c == 0 else f"{c:g} µM", np.asarray(images[_positions(cells, labels)])))
+    out["panel-latrunculin-line"] = panels.trajectory_panel(
+        real_rows, line, model.generate(line[names]), scale_bar_um=cfg.scale_bar_um,
+        title=f"{cfg.compound}: real cells per dose (top) and images generated along the DMSO → "
+              f"{cfg.end_concentration:g} µM line (bottom)")
+    return out
+
+
+def _cosine_curves(table: pd.DataFrame) -> panels.Panel:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    for moa, g in table.groupby("target_moa", sort=False):
+        ax.plot(g["step"], g["cosine"], marker="o", label=moa)
+    ax.set_xlabel("step")
+    ax.set_ylabel("cosine similarity to target")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(fontsize=7, frameon=False)
+    return panels.Panel(fig, table[["target_moa", "step", "n_replaced", "cosine", "cosine_uncentred"]], kind="chart")
+
+
+def write_example_panels(built: dict[str, panels.Panel], out_dir: str | Path, *,
+                         formats: tuple[str, ...] = ("png", "svg", "csv"), dpi: int = 150) -> list[Path]:
+    """Write every panel in every format atomically; returns the paths."""
+    paths = []
+    for name, panel in built.items():
+        for fmt in formats:
+            paths.append(export.save(panel, Path(out_dir) / f"{name}.{fmt}", dpi=dpi))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cp2image.assets import bundled_dataset_dir, bundled_model_dir
+    from cp2image.data.dataset import open_dataset
+    from cp2image.models import CP2Image
+
+    parser = argparse.ArgumentParser(description="Write the example analysis panels.")
+    parser.add_argument("--model", type=Path, default=bundled_model_dir())
+    parser.add_argument("--dataset", type=Path, default=bundled_dataset_dir())
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    model = CP2Image.from_pretrained(args.model)
+    ds = open_dataset(args.dataset)
+    built = build_example_panels(model, ds.cells, ds.images)
+    for path in write_example_panels(built, args.out):
+        log.info("wrote %s", path)
+    for name in ("panel-perturbation",):
+        for _, row in built[name].data.groupby("feature", sort=False).first().iterrows():
+            log.info("Spearman ρ %s: %s", row.name, row["spearman_rho"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
