@@ -19,55 +19,136 @@ import numpy as np
 import pandas as pd
 
 from ..channels import CHANNELS
+from .correlation import correlation_columns, measure_correlation
+from .granularity import GranularityConfig, granularity_columns, measure_granularity
 from .intensity import intensity_columns, measure_intensity
-from .mosaic import build_mosaic
-from .segmentation import SegmentationConfig, _as_float_batch, segment_batch
+from .mosaic import Mosaic, build_mosaic
+from .radial import measure_radial, radial_columns
+from .segmentation import SegmentationConfig, segment_batch
 from .shape import measure_shape, shape_columns
+from .texture import measure_texture, texture_columns
 
 log = logging.getLogger(__name__)
 
 COMPARTMENTS: tuple[str, ...] = ("Nuclei", "Cells", "Cytoplasm")
 FAILED_COLUMN = "Metadata_Segmentation_Failed"
+ALL_GROUPS: tuple[str, ...] = ("AreaShape", "Intensity", "Texture", "Granularity", "RadialDistribution", "Correlation")
 
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """What to measure and how to split the work."""
+    """What to measure and how to split the work. The defaults are the frozen feature set."""
 
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
-    groups: tuple[str, ...] = ("AreaShape", "Intensity")  # measurement groups to run
-    chunk_size: int = 256  # crops per mosaic / per task
+    groups: tuple[str, ...] = ALL_GROUPS  # measurement groups to run, in output order
+    texture_scale: int = 3  # Haralick pixel offset
+    texture_directions: tuple[int, ...] = (0,)  # CellProfiler direction indexes (0 = horizontal)
+    granularity: GranularityConfig = field(default_factory=GranularityConfig)
+    granularity_compartments: tuple[str, ...] = ("Cells",)
+    radial_bins: int = 4
+    radial_compartments: tuple[str, ...] = ("Cells",)
+    correlation_measures: tuple[str, ...] = ("Correlation", "Slope", "Overlap", "Manders", "RWC")
+    correlation_threshold: float = 15.0  # % of the object's max, CellProfiler's default
+    zernike_compartments: tuple[str, ...] = ("Nuclei", "Cells")
+    chunk_size: int = 256  # crops per vectorised batch / per task
+
+
+class _Batch:
+    """One chunk's successfully segmented crops, in the forms the groups need."""
+
+    def __init__(self, images: np.ndarray, masks: dict[str, np.ndarray]):
+        self.q = images  # uint8 (n, 3, H, W)
+        self.masks = masks  # compartment → bool (n, H, W)
+        self._x: np.ndarray | None = None
+        self._mosaic: Mosaic | None = None
+
+    @property
+    def x(self) -> np.ndarray:
+        """float64 in [0, 1], as CellProfiler scales 8-bit images."""
+        if self._x is None:
+            self._x = self.q.astype(np.float64) / 255.0
+        return self._x
+
+    @property
+    def mosaic(self) -> Mosaic:
+        if self._mosaic is None:
+            self._mosaic = build_mosaic(self.x, self.masks)
+        return self._mosaic
+
+
+def _pick(masks: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {c: masks[c] for c in COMPARTMENTS if c in names}
+
+
+def _areashape(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for comp in COMPARTMENTS:
+        out.update(measure_shape(b.mosaic, comp, zernike=comp in cfg.zernike_compartments))
+    return out
+
+
+def _intensity(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for comp in COMPARTMENTS:
+        out.update(measure_intensity(b.mosaic, comp, CHANNELS))
+    return out
+
+
+def _texture(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
+    return measure_texture(b.q, b.masks, CHANNELS, scale=cfg.texture_scale, directions=cfg.texture_directions)
+
+
+def _granularity(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
+    return measure_granularity(b.x, _pick(b.masks, cfg.granularity_compartments), CHANNELS, cfg.granularity)
+
+
+def _radial(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
+    return measure_radial(b.x, _pick(b.masks, cfg.radial_compartments), CHANNELS, bins=cfg.radial_bins)
+
+
+def _correlation(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
+    return measure_correlation(
+        b.q, b.masks, CHANNELS, measures=cfg.correlation_measures, thr=cfg.correlation_threshold
+    )
 
 
 GroupColumns = Callable[[MeasureConfig], list[str]]
-
-
-def _areashape_columns(cfg: MeasureConfig) -> list[str]:
-    return [c for comp in COMPARTMENTS for c in shape_columns(comp)]
-
-
-def _intensity_columns(cfg: MeasureConfig) -> list[str]:
-    return [c for comp in COMPARTMENTS for c in intensity_columns(comp, CHANNELS)]
-
-
-def _areashape(mosaic, cfg: MeasureConfig) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for comp in COMPARTMENTS:
-        out.update(measure_shape(mosaic, comp))
-    return out
-
-
-def _intensity(mosaic, cfg: MeasureConfig) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for comp in COMPARTMENTS:
-        out.update(measure_intensity(mosaic, comp, CHANNELS))
-    return out
-
-
-GROUPS: dict[str, tuple[GroupColumns, Callable]] = {
-    "AreaShape": (_areashape_columns, _areashape),
-    "Intensity": (_intensity_columns, _intensity),
+GROUPS: dict[str, tuple[GroupColumns, Callable[[_Batch, MeasureConfig], dict[str, np.ndarray]]]] = {
+    "AreaShape": (
+        lambda cfg: [c for comp in COMPARTMENTS for c in shape_columns(comp, zernike=comp in cfg.zernike_compartments)],
+        _areashape,
+    ),
+    "Intensity": (lambda cfg: [c for comp in COMPARTMENTS for c in intensity_columns(comp, CHANNELS)], _intensity),
+    "Texture": (
+        lambda cfg: [
+            c
+            for comp in COMPARTMENTS
+            for c in texture_columns(comp, CHANNELS, scale=cfg.texture_scale, directions=cfg.texture_directions)
+        ],
+        _texture,
+    ),
+    "Granularity": (
+        lambda cfg: [
+            c for comp in COMPARTMENTS if comp in cfg.granularity_compartments
+            for c in granularity_columns(comp, CHANNELS, cfg.granularity)
+        ],
+        _granularity,
+    ),
+    "RadialDistribution": (
+        lambda cfg: [
+            c for comp in COMPARTMENTS if comp in cfg.radial_compartments
+            for c in radial_columns(comp, CHANNELS, bins=cfg.radial_bins)
+        ],
+        _radial,
+    ),
+    "Correlation": (
+        lambda cfg: [
+            c for comp in COMPARTMENTS for c in correlation_columns(comp, CHANNELS, measures=cfg.correlation_measures)
+        ],
+        _correlation,
+    ),
 }
+assert tuple(GROUPS) == ALL_GROUPS
 
 
 def feature_names(config: MeasureConfig | None = None) -> list[str]:
@@ -87,14 +168,13 @@ def _measure_chunk(images: np.ndarray, cfg: MeasureConfig) -> pd.DataFrame:
     values = np.full((n, len(names)), np.nan, dtype=np.float64)
     ok_idx = np.flatnonzero(seg.ok)
     if ok_idx.size:
-        x = _as_float_batch(images[ok_idx])
         masks = {"Nuclei": seg.nucleus[ok_idx], "Cells": seg.cell[ok_idx], "Cytoplasm": seg.cytoplasm[ok_idx]}
-        mosaic = build_mosaic(x, masks)
+        batch = _Batch(images[ok_idx], masks)
         col = {name: i for i, name in enumerate(names)}
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             for g in cfg.groups:
-                for name, v in GROUPS[g][1](mosaic, cfg).items():
+                for name, v in GROUPS[g][1](batch, cfg).items():
                     v = np.asarray(v, dtype=np.float64)
                     if v.shape != (ok_idx.size,):
                         raise RuntimeError(f"group {g} returned {v.shape} values for {name}; expected {ok_idx.size}")

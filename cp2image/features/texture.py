@@ -1,0 +1,141 @@
+"""Texture: Haralick features of each object's grey-level co-occurrence matrix.
+
+A vectorised re-implementation of CellProfiler's MeasureTexture (which calls
+mahotas.features.haralick per object, ~2 ms per object and channel). Here all
+objects of a batch are handled at once: pixel pairs at offset ``scale`` inside
+each object are counted into a *sparse* co-occurrence matrix per object
+(``np.unique`` over packed (object, i, j) codes), and the 13 Haralick features
+are sums over those sparse entries and over the marginals. Conventions follow
+CellProfiler 3+/mahotas exactly: 256 grey levels from uint8, symmetric matrix,
+pairs containing grey level 0 ignored, mahotas' definitions (including
+DifferenceVariance as the variance of the vector p_{x−y} over ``max level + 1``
+entries). `tests/features/test_agreement_with_cp_measure.py` checks agreement
+with cp_measure to 1e-9.
+
+Names: ``{Compartment}_Texture_{Feature}_{Channel}_{scale}_{direction:02d}_{levels}``,
+direction index as in CellProfiler (00 = horizontal (0, 1), 01 = (1, 1),
+02 = vertical (1, 0), 03 = (1, −1)).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+HARALICK: tuple[str, ...] = (
+    "AngularSecondMoment", "Contrast", "Correlation", "Variance", "InverseDifferenceMoment",
+    "SumAverage", "SumVariance", "SumEntropy", "Entropy", "DifferenceVariance",
+    "DifferenceEntropy", "InfoMeas1", "InfoMeas2",
+)
+DIRECTIONS: tuple[tuple[int, int], ...] = ((0, 1), (1, 1), (1, 0), (1, -1))
+LEVELS = 256
+
+
+def texture_columns(compartment: str, channels: tuple[str, ...], *, scale: int, directions: tuple[int, ...]) -> list[str]:
+    return [
+        f"{compartment}_Texture_{f}_{ch}_{scale}_{d:02d}_{LEVELS}"
+        for ch in channels
+        for d in directions
+        for f in HARALICK
+    ]
+
+
+def _pairs(q: np.ndarray, mask: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(object, first level, second level) of every in-object pixel pair at offset (dy, dx)."""
+    n, h, w = q.shape
+    ys_a = slice(0, h - dy)
+    ys_b = slice(dy, h)
+    if dx >= 0:
+        xs_a, xs_b = slice(0, w - dx), slice(dx, w)
+    else:
+        xs_a, xs_b = slice(-dx, w), slice(0, w + dx)
+    a = q[:, ys_a, xs_a]
+    b = q[:, ys_b, xs_b]
+    valid = mask[:, ys_a, xs_a] & mask[:, ys_b, xs_b] & (a > 0) & (b > 0)
+    obj = np.nonzero(valid)[0]
+    return obj, a[valid].astype(np.int64), b[valid].astype(np.int64)
+
+
+def _entropy_rows(p: np.ndarray) -> np.ndarray:
+    """−Σ p log2 p along the last axis, 0·log 0 = 0 (mahotas' convention)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
+    return -t.sum(axis=-1)
+
+
+def haralick(q: np.ndarray, mask: np.ndarray, *, scale: int = 3, direction: int = 0) -> np.ndarray:
+    """13 Haralick features for each of N objects → (N, 13); NaN where no valid pairs.
+
+    Args:
+        q: uint8 grey levels (N, H, W).
+        mask: bool (N, H, W), one object per crop.
+    """
+    n = q.shape[0]
+    L = LEVELS
+    dy, dx = (scale * s for s in DIRECTIONS[direction])
+    obj, a, b = _pairs(q, mask, dy, dx)
+    out = np.full((n, len(HARALICK)), np.nan)
+    if obj.size == 0:
+        return out
+    # symmetric co-occurrence: count (a, b) and (b, a)
+    obj2 = np.concatenate([obj, obj])
+    i2 = np.concatenate([a, b])
+    j2 = np.concatenate([b, a])
+    codes, counts = np.unique((obj2 * L + i2) * L + j2, return_counts=True)
+    o = codes // (L * L)
+    i = (codes // L) % L
+    j = codes % L
+    total = np.bincount(o, weights=counts, minlength=n)
+    has = total > 0
+    p = counts / total[o]
+    k = np.arange(L, dtype=np.float64)
+    px = np.bincount(o * L + i, weights=p, minlength=n * L).reshape(n, L)  # = py (symmetric)
+    ux = px @ k
+    vx = px @ (k * k) - ux**2
+    diff = np.abs(i - j)
+    p_minus = np.bincount(o * L + diff, weights=p, minlength=n * L).reshape(n, L)
+    p_plus = np.bincount(o * 2 * L + (i + j), weights=p, minlength=n * 2 * L).reshape(n, 2 * L)
+    sum_obj = lambda v: np.bincount(o, weights=v, minlength=n)  # noqa: E731
+    asm = sum_obj(p * p)
+    contrast = p_minus @ (k * k)
+    sxsy = vx  # sx * sy with sx = sy for a symmetric matrix
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(sxsy > 0, (sum_obj(i * j * p) - ux * ux) / sxsy, 1.0)
+    idm = sum_obj(p / (1.0 + diff**2))
+    tk = np.arange(2 * L, dtype=np.float64)
+    sum_avg = p_plus @ tk
+    sum_var = p_plus @ (tk * tk) - sum_avg**2
+    sum_ent = _entropy_rows(p_plus)
+    ent = -sum_obj(p * np.log2(p))
+    # mahotas: var of the p_{x-y} vector over max level + 1 entries (object's max grey level)
+    maxv = np.where(mask, q, 0).reshape(n, -1).max(1).astype(np.float64) + 1.0
+    diff_var = (p_minus**2).sum(1) / maxv - (1.0 / maxv) ** 2
+    diff_ent = _entropy_rows(p_minus)
+    hx = _entropy_rows(px)
+    hxy1 = -sum_obj(p * (np.log2(px[o, i]) + np.log2(px[o, j])))
+    hxy2 = 2.0 * hx
+    with np.errstate(divide="ignore", invalid="ignore"):
+        info1 = np.where(hx > 0, (ent - hxy1) / hx, ent - hxy1)
+    info2 = np.sqrt(np.maximum(0.0, 1.0 - np.exp(-2.0 * (hxy2 - ent))))
+    feats = np.stack(
+        [asm, contrast, corr, vx, idm, sum_avg, sum_var, sum_ent, ent, diff_var, diff_ent, info1, info2], axis=1
+    )
+    out[has] = feats[has]
+    return out
+
+
+def measure_texture(
+    q: np.ndarray,
+    masks: dict[str, np.ndarray],
+    channels: tuple[str, ...],
+    *,
+    scale: int = 3,
+    directions: tuple[int, ...] = (0,),
+) -> dict[str, np.ndarray]:
+    """Texture columns for every compartment in ``masks`` and channel of q (N, C, H, W) uint8."""
+    out: dict[str, np.ndarray] = {}
+    for comp, mask in masks.items():
+        for c, ch in enumerate(channels):
+            for d in directions:
+                f = haralick(q[:, c], mask, scale=scale, direction=d)
+                for k, name in enumerate(HARALICK):
+                    out[f"{comp}_Texture_{name}_{ch}_{scale}_{d:02d}_{LEVELS}"] = f[:, k]
+    return out
