@@ -120,3 +120,15 @@ def test_example_panels_build_and_write_on_a_tiny_model(tiny, cells, tmp_path):
     assert list(line["label"][line["row"] == "real"]) == ["DMSO", "0.1 µM", "0.3 µM", "1 µM", "3 µM"]
     paths = write_example_panels({"panel-perturbation": built["panel-perturbation"]}, tmp_path, formats=("png", "csv"))
     assert [p.name for p in paths] == ["panel-perturbation.png", "panel-perturbation.csv"]
+
+
+def test_pca_scatter_subsamples_large_groups_reproducibly():
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame({"PC1": rng.standard_normal(300), "PC2": rng.standard_normal(300),
+                           "group": ["DMSO"] * 200 + ["x 1 µM"] * 100, "concentration": [0.0] * 200 + [1.0] * 100})
+    a = panels.pca_scatter(scores, max_points_per_group=50)
+    b = panels.pca_scatter(scores, max_points_per_group=50)
+    assert (a.data["group"] == "DMSO").sum() == 50 and (a.data["group"] == "x 1 µM").sum() == 50
+    pd.testing.assert_frame_equal(a.data, b.data)
+    with pytest.raises(ValueError, match="missing \\['concentration', 'group'\\]"):
+        panels.pca_scatter(scores[["PC1", "PC2"]])

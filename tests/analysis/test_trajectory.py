@@ -133,3 +133,12 @@ def test_default_features_are_the_cellprofiler_columns(cells, features):
 def test_pc1_points_from_control_towards_the_highest_dose(traj):
     gm = traj.group_means.set_index("concentration")
     assert gm.loc[3.0, "PC1"] > gm.loc[0.0, "PC1"]
+
+
+def test_bad_clicks_and_methods_are_rejected(traj):
+    with pytest.raises(ValueError, match="must be finite"):
+        traj.profile_at(float("nan"), 0.0)
+    with pytest.raises(ValueError, match="method must be 'residual' or 'line'"):
+        traj.profile_at(0.0, 0.0, method="nearest")
+    with pytest.raises(ValueError, match="not the control"):
+        traj.line(end_concentration=0.0)
