@@ -32,6 +32,8 @@ def _add_common(p: argparse.ArgumentParser, *, split_default: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for split assignment (and --subset)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--report", default=None, metavar="MD",
+                   help="also write a Markdown report (counts, segmentation success, feature families)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -97,4 +99,21 @@ def run(args: argparse.Namespace) -> int:
         )
         summary = ingest_crops(source, args.out, moa_table=args.moa_table, config=config)
     print("\n".join(summary.lines()))
+    if args.report:
+        _write_report(args, summary)
     return 0
+
+
+def _write_report(args: argparse.Namespace, summary) -> None:
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from cp2image.data import open_dataset
+    from cp2image.data.ingest_report import ingest_report
+
+    command = "cp2image " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    text = ingest_report(open_dataset(args.out), summary, command=command)
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(text + "\n")
+    print(f"report written to {args.report}")

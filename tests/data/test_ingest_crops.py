@@ -250,3 +250,15 @@ def test_cli_ingests_real_crops_and_prints_success_rate(real_cells_npz, tmp_path
     assert code == 0
     assert "wrote 16 cells" in out and "segmentation succeeded on" in out
     assert len(open_dataset(tmp_path / "ds")) == 16
+
+
+def test_cli_report_counts_cells_per_plate_and_features(npz_path, tmp_path, capsys):
+    report = tmp_path / "docs" / "report.md"
+    code = main(["ingest", "crops", "--npz", str(npz_path), "--out", str(tmp_path / "ds"), "--no-progress",
+                 "--report", str(report)])
+    assert code == 0
+    text = report.read_text()
+    assert "| P2 | cyclohexamide | 15 | Protein synthesis | train | 1 |" in text
+    assert "| P1 | DMSO | 0 | DMSO |" in text and "| 2 |" in text
+    assert f"{len(feature_names())} feature columns" in text
+    assert "segmentation succeeded on" in text
