@@ -70,7 +70,7 @@ def current_choice() -> tuple[ModelChoice, str | None]:
 def load_current_model() -> tuple[Any | None, str | None]:
     """(LoadedModel or None, problem message or None); falls back to the default on a bad choice."""
     choice, refused = current_choice()
-    problems = [refused] if refused else []
+    problems = [f"{refused} Showing the default model instead."] if refused else []
     try:
         return _load_model_cached(choice.spec, str(assets_dir())), "; ".join(problems) or None
     except Exception as err:  # any loader failure must become a message, never a traceback

@@ -23,7 +23,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def png_bytes(rgb: np.ndarray) -> bytes:
     """(H, W, 3) uint8 → PNG file bytes."""
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB").save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

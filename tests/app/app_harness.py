@@ -109,3 +109,21 @@ def zip_names(data: bytes) -> list[str]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.testzip() is None
         return archive.namelist()
+
+
+def plotly_spec(at: AppTest, index: int = 0) -> dict:
+    """The JSON figure of the index-th Plotly chart on the page."""
+    import json
+
+    return json.loads(elements(at, "plotly_chart")[index].proto.spec)
+
+
+def trace_values(value: Any) -> list:
+    """A trace array from Plotly JSON: plain list, or plotly's typed array {'dtype', 'bdata'}."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
+    return list(value)

@@ -1,0 +1,256 @@
+"""Every page driven through `streamlit.testing.v1.AppTest` on the tiny fixture assets.
+
+The app is started from app/Home.py exactly as `streamlit run` does and each page is
+reached through its st.navigation entry. Downloads are fetched by running the button's
+(deferred) callable the way the server does on a click, then parsed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app_fixture_assets import FEATURES, GROUPS
+from app_harness import (
+    PAGES,
+    csv_frame,
+    download,
+    download_keys,
+    elements,
+    image_captions,
+    open_page,
+    pdf_pages,
+    plotly_spec,
+    png_size,
+    start_app,
+    svg_root_tag,
+    trace_values,
+    zip_names,
+)
+
+pytestmark = pytest.mark.usefixtures("app_env")
+N_CELLS = sum(len(doses) * n for _, _, doses, n in GROUPS)
+
+
+def test_home_shows_dataset_model_and_citation():
+    at = start_app()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["cells"] == f"{N_CELLS:,}"
+    assert metrics["compounds"] == str(len(GROUPS))
+    assert metrics["input features"] == str(len(FEATURES))
+    assert any("bundled" in c.value or "local" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any("CP2Image" in code.value for code in at.code)
+    assert not at.error
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_with_a_title_and_no_error(page):
+    at = open_page(start_app(), page)
+    assert len(at.title) == 1
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_perturbation_sweeps_the_chosen_feature_into_one_image_per_step():
+    at = open_page(start_app(), "feature_perturbation")
+    assert at.selectbox(key="pert_feature").value == "Nuclei_AreaShape_Area"
+    assert {"pert_compound", "pert_dose", "pert_feature"} <= {s.key for s in at.selectbox}
+    assert at.slider(key="pert_steps").value == 9
+    captions = image_captions(at)
+    assert captions[0] == "real cell"
+    assert len(captions) == 1 + 9
+    at.slider(key="pert_steps").set_value(5).run()
+    assert not at.exception
+    captions = image_captions(at)
+    assert len(captions) == 1 + 5
+    requested = [float(c.split(" → ")[0]) for c in captions[1:]]
+    assert requested == sorted(requested) and requested[0] < requested[-1]
+    assert at.metric[0].label.startswith("Spearman")
+
+
+def test_perturbation_downloads_are_valid_png_svg_pdf_csv():
+    at = open_page(start_app(), "feature_perturbation")
+    at.slider(key="pert_steps").set_value(5).run()
+    width, height = png_size(download(at, "dl_pert_strip_png"))
+    assert width > 5 * 68 and height > 68  # 300 dpi: a strip of 5 crops
+    assert svg_root_tag(download(at, "dl_pert_strip_svg")).endswith("svg")
+    assert pdf_pages(download(at, "dl_pert_strip_pdf")) >= 1
+    table = csv_frame(download(at, "dl_pert_strip_csv"))
+    assert len(table) == 5 and set(table["feature"]) == {"Nuclei_AreaShape_Area"}
+    assert np.all(np.diff(table["requested"]) > 0)
+
+
+def _click(point: dict) -> dict:
+    return {"selection": {"points": [point], "point_indices": [point.get("point_index", 0)], "box": [], "lasso": []}}
+
+
+def test_pca_page_starts_with_latrunculin_and_asks_for_a_click():
+    at = open_page(start_app(), "pca_explorer")
+    assert at.selectbox(key="pca_compound").value == "latrunculin B"
+    assert at.selectbox(key="pca_end").value == 3.0
+    assert any("Click a point" in i.value for i in at.info)
+    assert len(elements(at, "plotly_chart")) == 1
+
+
+def test_pca_click_on_the_line_generates_a_cell_beside_real_cells_of_nearest_doses():
+    at = open_page(start_app(), "pca_explorer")
+    assert "generated" not in image_captions(at)
+    spec = plotly_spec(at)
+    line = [t for t in spec["data"] if t.get("name", "").startswith("DMSO →")][0]
+    curve = spec["data"].index(line)
+    x, y, t = (trace_values(line[k]) for k in ("x", "y", "customdata"))
+    k = len(x) // 2
+    assert t[k] == 0.5
+    at.session_state["pca_chart"] = _click({"curve_number": curve, "point_number": k, "point_index": k,
+                                            "x": x[k], "y": y[k], "customdata": t[k]})
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    captions = image_captions(at)
+    assert captions[0] == "generated"
+    assert any("t = 0.50 on the line" in c.value for c in at.caption)
+    real = [c for c in captions[1:7] if c != "generated"]
+    assert len(real) == 6 and all("DMSO" in c or "latrunculin B" in c for c in real)
+    png_size(download(at, "dl_pca_cell_png"))
+    assert "PC1" in csv_frame(download(at, "dl_pca_cell_csv")).columns
+
+
+def test_pca_click_on_a_cell_uses_the_residual_method():
+    at = open_page(start_app(), "pca_explorer")
+    at.session_state["pca_chart"] = _click({"curve_number": 0, "point_number": 0, "point_index": 0,
+                                            "x": 0.5, "y": -0.25, "customdata": 3})
+    at.run()
+    assert not at.exception
+    assert image_captions(at)[0] == "generated"
+    assert any("method: residual" in c.value for c in at.caption)
+
+
+def test_pca_line_strip_and_chart_downloads():
+    at = open_page(start_app(), "pca_explorer")
+    captions = image_captions(at)
+    assert sum(c.startswith("t = ") for c in captions) == 9
+    assert [c for c in captions if "µM" in c or c == "DMSO"][:2] == ["DMSO", "0.1 µM"]
+    svg = download(at, "dl_pca_chart_svg")
+    assert svg_root_tag(svg).endswith("svg")
+    chart_csv = csv_frame(download(at, "dl_pca_chart_csv"))
+    assert {"PC1", "PC2"} <= set(chart_csv.columns) and len(chart_csv) > N_CELLS // 2
+    assert pdf_pages(download(at, "dl_pca_strip_pdf")) >= 1
+
+
+def test_moa_interpolation_shows_cosine_under_each_step_rising_to_one():
+    at = open_page(start_app(), "moa_interpolation")
+    assert at.multiselect(key="moa_targets").value == ["Actin disruptors", "Microtubule stabilizers"]
+    at.slider(key="moa_dims").set_value(5).run()
+    captions = image_captions(at)
+    strip = captions[: captions.index("real Actin disruptors") + 1]
+    cosines = [float(c.split()[1]) for c in strip if c.startswith("cos ")]
+    assert len(cosines) == 1 + int(np.ceil(len(FEATURES) / 5))  # ceil(p / dims) steps + the start
+    assert cosines[0] == 0.0 and cosines[-1] == 1.0
+    assert all(b >= a for a, b in zip(cosines, cosines[1:]))
+    table = csv_frame(download(at, "dl_moa_cosine_csv"))
+    assert set(table["target_moa"]) == {"Actin disruptors", "Microtubule stabilizers"}
+    png_size(download(at, "dl_moa_0_png"))
+
+
+def test_correlation_report_histogram_ranking_and_feature_scatter():
+    at = open_page(start_app(), "correlation_report")
+    assert len(elements(at, "plotly_chart")) == 2
+    assert {"dl_corr_hist_png", "dl_corr_scatter_csv", "dl_corr_top_pdf"} <= set(download_keys(at))
+    at.selectbox(key="corr_feature").set_value("Cells_AreaShape_Area").run()
+    pairs = csv_frame(download(at, "dl_corr_scatter_csv"))
+    assert set(pairs["feature"]) == {"Cells_AreaShape_Area"} and len(pairs) == 40
+    hist = csv_frame(download(at, "dl_corr_hist_csv"))
+    assert list(hist["pearson_r"]) == sorted(hist["pearson_r"], reverse=True)
+    assert png_size(download(at, "dl_corr_top_png"))[0] > 0
+
+
+def _csv(rows: list[dict]) -> bytes:
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_csv(index=False).encode()
+
+
+def _profiles(n: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    return [{"Metadata_Compound": f"c{i}", **{f: float(rng.normal(100, 10)) for f in FEATURES}} for i in range(n)]
+
+
+def test_generate_from_uploaded_csv_gives_gallery_and_zip():
+    at = open_page(start_app(), "generate_profiles")
+    at.file_uploader(key="gen_upload").upload("mine.csv", _csv(_profiles(5)), "text/csv")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert image_captions(at) == [f"line {i + 2}: c{i}" for i in range(5)]
+    names = zip_names(download(at, "gen_zip"))
+    assert sum(n.endswith(".png") for n in names) == 5 and {"profiles.csv", "images.npy"} <= set(names)
+    assert len(csv_frame(download(at, "dl_gen_grid_csv"))) == 5
+    template = csv_frame(download(at, "gen_template"))
+    assert list(template.columns[-len(FEATURES):]) == FEATURES
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty"),
+        (b"Nuclei_AreaShape_Area,Foo\n1,2\n", "missing"),
+        (b"\xff\xfe\x00\x01garbage", "CSV"),
+    ],
+)
+def test_bad_csv_gets_a_message_naming_the_fix_not_a_traceback(content, expected):
+    at = open_page(start_app(), "generate_profiles")
+    at.file_uploader(key="gen_upload").upload("bad.csv", content, "text/csv")
+    at.run()
+    assert not at.exception
+    assert at.error and expected in at.error[0].value, [e.value for e in at.error]
+    assert not image_captions(at)
+
+
+def test_nan_rows_are_reported_and_can_be_skipped():
+    rows = _profiles(4)
+    rows[1]["Cells_AreaShape_Area"] = float("nan")
+    at = open_page(start_app(), "generate_profiles")
+    at.file_uploader(key="gen_upload").upload("nan.csv", _csv(rows), "text/csv")
+    at.run()
+    assert at.warning and "1 of 4 rows" in at.warning[0].value
+    assert not image_captions(at)
+    at.toggle(key="gen_drop").set_value(True).run()
+    assert image_captions(at) == ["line 2: c0", "line 4: c2", "line 5: c3"]
+
+
+def test_duplicated_columns_are_refused():
+    at = open_page(start_app(), "generate_profiles")
+    header = ",".join(FEATURES + [FEATURES[0]])
+    at.file_uploader(key="gen_upload").upload("dup.csv", (header + "\n" + ",".join(["1"] * (len(FEATURES) + 1))).encode(), "text/csv")
+    at.run()
+    assert at.error and "more than once" in at.error[0].value
+
+
+def test_model_card_shows_facts_and_card_text():
+    at = open_page(start_app(), "model_card")
+    assert any("Test model" in m.value for m in at.markdown)
+    facts = csv_frame(download(at, "card_facts_download")).astype(str)
+    assert dict(zip(facts["fact"], facts["value"]))["input features"] == str(len(FEATURES))
+    assert download(at, "card_download").startswith(b"---")
+
+
+@pytest.mark.parametrize("typed", ["/etc/passwd", "../assets/models/cp2image-sim", "not a hub id!", "org/missing-model"])
+def test_bad_model_choice_shows_a_message_and_falls_back_to_the_default(typed):
+    at = start_app()
+    at.text_input(key="model_spec").input(typed).run()
+    assert not at.exception
+    assert at.error, "a refused or unloadable model must be reported on the page"
+    assert "default" in at.error[0].value
+    assert {m.label: m.value for m in at.metric}["input features"] == str(len(FEATURES))
+
+
+def test_bundled_model_name_is_accepted_in_the_sidebar():
+    at = start_app()
+    at.text_input(key="model_spec").input("cp2image-sim").run()
+    assert not at.error
+
+
+def test_one_sessions_bad_input_leaves_another_session_alone():
+    broken = start_app()
+    broken.text_input(key="model_spec").input("org/does-not-exist").run()
+    assert broken.error
+    healthy = start_app()
+    assert not healthy.error
+    open_page(healthy, "feature_perturbation")
+    assert len(image_captions(healthy)) == 10 and not healthy.error

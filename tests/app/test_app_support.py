@@ -1,0 +1,228 @@
+"""Unit tests of cp2image.app_support: the computation behind the pages, without a server."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cp2image.app_support import charts, report_panels
+from cp2image.app_support.evaluation_files import feature_pairs, read_evaluation
+from cp2image.app_support.image_bundle import images_zip, safe_name, upscale
+from cp2image.app_support.model_card import card_sections, model_facts
+from cp2image.app_support.model_spec import parse_model_choice
+from cp2image.app_support.pca_click import clicked_point, nearest_groups
+from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours, group_label
+from cp2image.app_support.upload_checks import duplicated_header_names, template_csv
+
+
+# -- model choice allowlist ------------------------------------------------------------------
+@pytest.fixture
+def assets_with_models(tmp_path, monkeypatch):
+    for name in ("cp2image-sim", "cp2image-bbbc021-real"):
+        (tmp_path / "models" / name).mkdir(parents=True)
+        (tmp_path / "models" / name / "config.json").write_text("{}")
+    (tmp_path / "models" / "no-config").mkdir()
+    monkeypatch.setenv("CP2IMAGE_ASSETS", str(tmp_path))
+    return tmp_path
+
+
+def test_empty_model_field_means_the_default(assets_with_models):
+    assert parse_model_choice("  ").spec is None
+    assert parse_model_choice(None).kind == "default"
+
+
+def test_bundled_model_name_maps_to_its_folder(assets_with_models):
+    choice = parse_model_choice("cp2image-bbbc021-real")
+    assert choice.kind == "bundled"
+    assert choice.spec == str(assets_with_models / "models" / "cp2image-bbbc021-real")
+
+
+def test_hub_ids_are_accepted_as_typed(assets_with_models):
+    choice = parse_model_choice("my-lab/cp2image_v1.2")
+    assert (choice.kind, choice.spec) == ("hub", "my-lab/cp2image_v1.2")
+
+
+@pytest.mark.parametrize("typed", ["/etc/passwd", "../assets/models/x", "./weights", "~/weights", "C:\\weights",
+                                   "http://example.com/m", "file:///tmp/x"])
+def test_paths_and_urls_are_refused(assets_with_models, typed):
+    with pytest.raises(ValueError, match="path or URL"):
+        parse_model_choice(typed)
+
+
+@pytest.mark.parametrize("typed", ["no-config", "single", "a--b/c", "org/.hidden", "org/name.git", "org/na me",
+                                   "org/a..b", "a/b/c", "x" * 97 + "/y", "org/name-"])
+def test_malformed_hub_ids_are_refused(assets_with_models, typed):
+    with pytest.raises(ValueError, match="not a Hugging Face Hub id"):
+        parse_model_choice(typed)
+
+
+# -- upload checks ----------------------------------------------------------------------------
+def test_repeated_header_names_are_found_before_pandas_renames_them():
+    data = b"\xef\xbb\xbfa, b ,c,b,a\n1,2,3,4,5\n"
+    assert duplicated_header_names(data) == ["a", "b"]
+    assert pd.read_csv(io.BytesIO(data)).columns.tolist()[-1] != "a"  # why the raw header is needed
+    assert duplicated_header_names(b"a,b\n1,2\n") == []
+
+
+def test_template_puts_metadata_then_model_features_in_model_order():
+    example = pd.DataFrame({"f2": [1.0], "Metadata_Compound": ["DMSO"], "f1": [2.0], "other": [0]})
+    frame = pd.read_csv(io.BytesIO(template_csv(["f1", "f2"], example)))
+    assert frame.columns.tolist() == ["Metadata_Compound", "f1", "f2"]
+    assert frame.iloc[0].tolist() == ["DMSO", 2.0, 1.0]
+    assert pd.read_csv(io.BytesIO(template_csv(["f1", "f2"]))).columns.tolist() == ["f1", "f2"]
+    with pytest.raises(ValueError, match="lack model features"):
+        template_csv(["f1", "f3"], example)
+
+
+# -- PCA clicks --------------------------------------------------------------------------------
+def _event(point):
+    return {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
+
+
+def test_no_selection_is_no_click():
+    assert clicked_point(None) is None
+    assert clicked_point({"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}}) is None
+    assert clicked_point(_event({"x": float("nan"), "y": 1.0})) is None
+
+
+def test_a_click_on_the_line_carries_its_t():
+    click = clicked_point(_event({"curve_number": 4, "x": 1.5, "y": -2.0, "customdata": [0.25]}), line_curve=4)
+    assert (click.pc1, click.pc2, click.on_line, click.t, click.cell) == (1.5, -2.0, True, 0.25, None)
+
+
+def test_a_click_on_a_cell_carries_its_row_label():
+    click = clicked_point(_event({"curve_number": 1, "x": 0.0, "y": 3.0, "customdata": 17}), line_curve=4)
+    assert (click.on_line, click.t, click.cell) == (False, None, 17)
+    mean_click = clicked_point(_event({"curve_number": 3, "x": 0.0, "y": 3.0, "customdata": -1}), line_curve=4)
+    assert mean_click.cell is None
+
+
+def test_nearest_groups_orders_group_means_by_distance():
+    means = pd.DataFrame({"PC1": [0.0, 1.0, 5.0], "PC2": [0.0, 0.0, 0.0], "concentration": [0.0, 0.3, 3.0]})
+    assert nearest_groups(means, 0.9, 0.1, k=2) == [0.3, 0.0]
+    assert nearest_groups(means, 4.0, 0.0, k=1) == [3.0]
+    with pytest.raises(ValueError, match="no groups"):
+        nearest_groups(means.iloc[:0], 0.0, 0.0)
+
+
+# -- image bundles ------------------------------------------------------------------------------
+def test_zip_holds_one_png_per_cell_the_raw_array_and_the_table():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(3, 3, 8, 8), dtype=np.uint8)
+    table = pd.DataFrame({"Metadata_Compound": ["a", "a", "b"], "f": [1.0, 2.0, 3.0]})
+    data = images_zip(images, table, names=["a 1", "a 1", "b/µ"], readme="hi")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = sorted(archive.namelist())
+        assert names == ["README.txt", "images.npy", "images/a_1.png", "images/a_1_00001.png", "images/b.png",
+                         "profiles.csv"]
+        np.testing.assert_array_equal(np.load(io.BytesIO(archive.read("images.npy")), allow_pickle=False), images)
+        assert pd.read_csv(io.BytesIO(archive.read("profiles.csv")))["f"].tolist() == [1.0, 2.0, 3.0]
+        assert archive.read("images/b.png")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_zip_refuses_mismatched_inputs():
+    with pytest.raises(ValueError, match="2 images but 1 table rows"):
+        images_zip(np.zeros((2, 3, 4, 4), np.uint8), pd.DataFrame({"f": [1]}))
+    with pytest.raises(ValueError, match="uint8"):
+        images_zip(np.zeros((1, 3, 4, 4), np.float32), pd.DataFrame({"f": [1]}))
+
+
+def test_safe_names_and_nearest_neighbour_upscale():
+    assert safe_name("latrunculin B 3 µM") == "latrunculin_B_3_M"
+    assert safe_name("../..") == "cell"
+    rgb = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(1, 2, 2, 3)
+    big = upscale(rgb, 3)
+    assert big.shape == (1, 6, 6, 3)
+    np.testing.assert_array_equal(big[0, :3, :3], np.broadcast_to(rgb[0, 0, 0], (3, 3, 3)))
+
+
+# -- theme and charts ---------------------------------------------------------------------------
+def test_control_is_grey_and_doses_get_distinct_colours():
+    colours = concentration_colours([0.0, 3.0, 0.1, 0.1, 1.0])
+    assert colours[0.0] == CONTROL_COLOUR
+    assert len({colours[d] for d in (0.1, 1.0, 3.0)}) == 3
+    assert group_label("DMSO", 0) == "DMSO" and group_label("taxol", 0.30) == "taxol 0.3 µM"
+
+
+def _scores():
+    return pd.DataFrame({"PC1": [0.0, 0.1, 1.0, 1.1], "PC2": [0.0, 0.1, 1.0, 0.9],
+                         "group": ["DMSO", "DMSO", "x 3 µM", "x 3 µM"], "concentration": [0.0, 0.0, 3.0, 3.0]},
+                        index=[10, 11, 12, 13])
+
+
+def test_pca_chart_has_one_trace_per_group_then_means_then_the_clickable_line():
+    line = pd.DataFrame({"t": np.linspace(0, 1, 5), "PC1": np.linspace(0, 1, 5), "PC2": np.linspace(0, 1, 5)})
+    means = pd.DataFrame({"group": ["DMSO", "x 3 µM"], "concentration": [0.0, 3.0], "PC1": [0.05, 1.05], "PC2": [0.05, 0.95]})
+    fig = charts.pca_scatter(_scores(), line, group_means=means, explained=[0.6, 0.25], line_name="L")
+    assert [t.name for t in fig.data] == ["DMSO", "x 3 µM", "group means", "L"]
+    assert list(fig.data[0].customdata) == [10, 11]
+    assert list(fig.data[-1].customdata) == list(line["t"])
+    assert fig.layout.xaxis.title.text == "PC1 (60% of variance)"
+    with pytest.raises(ValueError, match="'group'"):
+        charts.pca_scatter(_scores().drop(columns="group"))
+
+
+def test_histogram_title_states_the_fraction_above_threshold():
+    table = pd.DataFrame({"feature": list("abcde"), "pearson_r": [0.9, 0.6, 0.2, -0.1, np.nan]})
+    fig = charts.correlation_histogram(table, threshold=0.5)
+    assert fig.layout.title.text == "50% of 4 features have r > 0.5"
+    panel = report_panels.correlation_histogram_panel(table, threshold=0.5)
+    assert panel.meta["fraction_above"] == 0.5
+
+
+def test_feature_scatter_drops_non_finite_pairs_and_draws_identity():
+    pairs = pd.DataFrame({"real": [1.0, 2.0, np.nan, 4.0], "generated": [1.5, np.inf, 3.0, 3.0]})
+    fig = charts.feature_scatter(pairs, "f", r=0.42)
+    assert list(fig.data[0].x) == [1.0, 4.0]
+    assert (list(fig.data[1].x), list(fig.data[1].y)) == ([1.0, 4.0], [1.0, 4.0])
+    assert fig.layout.title.text.endswith("(r = 0.42)")
+
+
+def test_ranked_and_cosine_panels_carry_their_numbers():
+    ranked = pd.DataFrame({"feature": ["a", "b"], "pearson_r": [0.8, -0.2]})
+    assert report_panels.ranked_features_panel(ranked, title="t").data.equals(ranked)
+    tables = {"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0], "replaced_features": ["", "f"]}),
+              "B": pd.DataFrame({"step": [0, 1, 2], "cosine": [0.0, 0.5, 1.0], "replaced_features": ["", "f", "g"]})}
+    data = report_panels.cosine_curves_panel(tables).data
+    assert data["target_moa"].tolist() == ["A", "A", "B", "B", "B"] and "replaced_features" not in data
+
+
+# -- evaluation files and model cards ------------------------------------------------------------
+def test_evaluation_folder_is_read_sorted_and_pairs_filtered(tmp_path):
+    pd.DataFrame({"feature": ["a", "b", "c"], "pearson_r": [0.1, np.nan, 0.7]}).to_csv(tmp_path / "correlation.csv", index=False)
+    pd.DataFrame({"cell": [0, 1, 0], "feature": ["a", "a", "c"], "real": [1.0, 2.0, 3.0],
+                  "generated": [1.1, 2.1, 2.9]}).to_parquet(tmp_path / "pairs.parquet")
+    (tmp_path / "metrics.json").write_text(json.dumps({"fid": 12.5, "ok": True, "nested": {"x": 1}, "bad": None}))
+    report = read_evaluation(tmp_path)
+    assert report.correlation["feature"].tolist() == ["c", "a", "b"]
+    assert report.numeric_metrics() == {"fid": 12.5}
+    assert sorted(report.features_with_pairs()) == ["a", "c"]
+    assert feature_pairs(report.pairs_path, "a")["real"].tolist() == [1.0, 2.0]
+
+
+def test_missing_evaluation_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cp2image evaluate"):
+        read_evaluation(tmp_path)
+    pd.DataFrame({"feature": ["a"], "r": [0.1]}).to_csv(tmp_path / "correlation.csv", index=False)
+    with pytest.raises(ValueError, match="'pearson_r'"):
+        read_evaluation(tmp_path)
+
+
+def test_card_front_matter_is_split_from_the_body():
+    meta, body = card_sections("---\nlicense: mit\ntags: [a, b]\n---\n# Title\ntext\n")
+    assert meta == {"license": "mit", "tags": ["a", "b"]} and body == "# Title\ntext\n"
+    assert card_sections("# Plain\n") == ({}, "# Plain\n")
+
+
+def test_model_facts_count_parameters_of_a_tiny_model():
+    from cp2image.models.testing import tiny_model
+
+    model = tiny_model(["f1", "f2", "f3"], 0)
+    facts = dict(model_facts(model).itertuples(index=False))
+    assert facts["input features"] == "3"
+    assert facts["parameters"] == f"{sum(p.numel() for p in model.parameters()):,}"
+    assert facts["provenance: trained"] == "False"
