@@ -25,10 +25,8 @@ except ImportError:  # pragma: no cover - exercised only without numba
     HAS_NUMBA = False
 
 
-def _reconstruct_one(J: np.ndarray, mask: np.ndarray, queue: np.ndarray) -> np.ndarray:
-    """In-place reconstruction of marker J under mask (both (H, W) float64)."""
+def _forward(J: np.ndarray, mask: np.ndarray) -> None:
     H, W = J.shape
-    # forward scan: neighbours above and to the left
     for y in range(H):
         for x in range(W):
             v = J[y, x]
@@ -38,6 +36,30 @@ def _reconstruct_one(J: np.ndarray, mask: np.ndarray, queue: np.ndarray) -> np.n
                 v = J[y, x - 1]
             m = mask[y, x]
             J[y, x] = v if v < m else m
+
+
+def _backward(J: np.ndarray, mask: np.ndarray) -> None:
+    H, W = J.shape
+    for y in range(H - 1, -1, -1):
+        for x in range(W - 1, -1, -1):
+            v = J[y, x]
+            if y < H - 1 and J[y + 1, x] > v:
+                v = J[y + 1, x]
+            if x < W - 1 and J[y, x + 1] > v:
+                v = J[y, x + 1]
+            m = mask[y, x]
+            J[y, x] = v if v < m else m
+
+
+def _reconstruct_one(J: np.ndarray, mask: np.ndarray, queue: np.ndarray, n_scans: int) -> np.ndarray:
+    """In-place reconstruction of marker J under mask (both (H, W) float64)."""
+    H, W = J.shape
+    # raster scans: forward (neighbours above/left) then backward (below/right);
+    # extra scan pairs are cheap and leave far fewer pixels for the FIFO phase
+    for _ in range(n_scans - 1):
+        _forward(J, mask)
+        _backward(J, mask)
+    _forward(J, mask)
     # backward scan: neighbours below and to the right; seed the FIFO
     head = 0
     tail = 0
@@ -89,18 +111,23 @@ def _reconstruct_one(J: np.ndarray, mask: np.ndarray, queue: np.ndarray) -> np.n
     return J
 
 
-def _reconstruct_stack(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _reconstruct_stack(seed: np.ndarray, mask: np.ndarray, n_scans: int) -> np.ndarray:
     n, h, w = seed.shape
     out = np.minimum(seed, mask)
     queue = np.empty(4 * h * w, dtype=np.int64)
     for i in range(n):
-        _reconstruct_one(out[i], mask[i], queue)
+        _reconstruct_one(out[i], mask[i], queue, n_scans)
     return out
 
 
 if HAS_NUMBA:
+    _forward = numba.njit(cache=True, nogil=True)(_forward)
+    _backward = numba.njit(cache=True, nogil=True)(_backward)
     _reconstruct_one = numba.njit(cache=True, nogil=True)(_reconstruct_one)
     _reconstruct_stack = numba.njit(cache=True, nogil=True)(_reconstruct_stack)
+
+
+N_SCANS = 3  # raster-scan pairs before the FIFO phase (tuned on 34×34 crops)
 
 
 def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray, *, use_numba: bool | None = None) -> np.ndarray:
@@ -117,7 +144,7 @@ def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray, *, use_numba: bo
     if use_numba:
         if not HAS_NUMBA:
             raise RuntimeError("numba is not installed; pip install numba or pass use_numba=False")
-        return _reconstruct_stack(seed, mask)
+        return _reconstruct_stack(seed, mask, N_SCANS)
     from skimage.morphology import reconstruction
 
     _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
