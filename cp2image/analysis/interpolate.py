@@ -153,10 +153,23 @@ def interpolate_to_moa(
     if target_moa == control:
         raise ValueError(f"target_moa and control are both {control!r}; choose a treatment MoA")
     names = list(model.feature_names)
-    x_all = profile_matrix(cells, names)
-    finite = np.all(np.isfinite(x_all), axis=1)
-    if not finite.all():
-        log.info("ignoring %d cells with non-finite features", int((~finite).sum()))
+    missing = [f for f in names if f not in cells.columns]
+    if missing:
+        profile_matrix(cells.iloc[:0], names)  # raises the standard "lacks N features" error
+    control_rows = _group_mask(cells, control, ("Metadata_Compound", "Metadata_MoA")).to_numpy()
+    target_rows = _group_mask(cells, target_moa, ("Metadata_MoA",)).to_numpy()
+    if source_index is not None and source_index in cells.index:
+        control_rows = control_rows | cells.index.isin([source_index])
+    if target_index is not None and target_index in cells.index:
+        target_rows = target_rows | cells.index.isin([target_index])
+    used = np.flatnonzero(control_rows | target_rows)  # only these rows are read: big tables stay cheap
+    x_used = cells.iloc[used][names].to_numpy(dtype=np.float64)
+    finite = np.zeros(len(cells), dtype=bool)
+    finite[used] = np.all(np.isfinite(x_used), axis=1)
+    if not finite[used].all():
+        log.info("ignoring %d cells with non-finite features", int((~finite[used]).sum()))
+    x_all = np.full((len(cells), len(names)), np.nan)
+    x_all[used] = x_used
 
     control_mask = _group_mask(cells, control, ("Metadata_Compound", "Metadata_MoA")).to_numpy() & finite
     target_mask = _group_mask(cells, target_moa, ("Metadata_MoA",)).to_numpy() & finite
@@ -170,7 +183,8 @@ def interpolate_to_moa(
             f"no cells (with finite features) for MoA {target_moa!r}; MoAs present: {_available(cells, 'Metadata_MoA')}"
         )
     space = space or feature_space(model, cells.loc[control_mask])
-    norm = space.transform(x_all)  # (N, p)
+    norm = np.full_like(x_all, np.nan)
+    norm[used] = space.transform(x_used)  # (N, p); NaN outside the two groups
 
     def pick(mask: np.ndarray, label: object | None, what: str) -> int:
         if label is None:

@@ -152,3 +152,8 @@ def test_reported_cosine_is_monotone_for_many_real_cell_pairs(tiny, cells):
             tiny, cells, target_moa="Actin disruptors", source_index=rng.choice(dmso), target_index=rng.choice(other),
             dims_per_step=int(rng.integers(1, 60)), generate=False)
         assert np.all(np.diff(res.cosine) >= -1e-12) and res.cosine[-1] == pytest.approx(1.0)
+
+
+def test_cells_missing_model_features_are_rejected_by_name(tiny, cells):
+    with pytest.raises(ValueError, match="cells lacks 1 of the model's 121 features: Cells_AreaShape_Area"):
+        interpolate.interpolate_to_moa(tiny, cells.drop(columns="Cells_AreaShape_Area"), target_moa="Actin disruptors")
