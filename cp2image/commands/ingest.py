@@ -44,7 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f = kinds.add_parser("fields", help="BBBC021-style TIFF fields + image table + CellProfiler per-object CSV",
                          epilog=FIELDS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("--image-table", required=True, help="per-field table, e.g. BBBC021_v1_image.csv")
-    f.add_argument("--objects", required=True, help="CellProfiler per-object CSV, e.g. Nuclei.csv")
+    f.add_argument("--objects", required=True, nargs="+", metavar="CSV",
+                   help="CellProfiler per-object CSV(s): Nuclei.csv first (centres), then optionally Cells.csv, "
+                        "Cytoplasm.csv whose features join on (ImageNumber, ObjectNumber)")
     f.add_argument("--root", required=True, help="folder the Image_PathName_* columns are relative to")
     f.add_argument("--crop", type=int, default=68, help="crop edge in pixels (default 68)")
     f.add_argument("--scope", choices=("field", "crop"), default="field",

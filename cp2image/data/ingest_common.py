@@ -39,6 +39,7 @@ class IngestSummary:
     n_skipped_border: int = 0  # crop window would leave the field
     n_skipped_no_centre: int = 0  # NaN nucleus centre
     n_skipped_moa: int = 0  # dropped by --moa-only (no MoA annotation)
+    n_unmatched_related: int = 0  # nuclei without a row in a related table (Cells.csv, ...): NaN features
     n_features: int = 0
     n_segmentation_failed: int | None = None  # only when features were measured
     splits: dict[str, int] = field(default_factory=dict)
@@ -58,6 +59,8 @@ class IngestSummary:
         if self.source == "fields":
             out.append(f"  skipped {self.n_skipped_border} cells too close to the field border")
             out.append(f"  skipped {self.n_skipped_no_centre} cells without a nucleus centre (NaN)")
+        if self.n_unmatched_related:
+            out.append(f"  {self.n_unmatched_related} cells had no row in a related objects table (NaN features)")
         if self.n_skipped_moa:
             out.append(f"  skipped {self.n_skipped_moa} cells without an MoA annotation (--moa-only)")
         out.append(f"  {self.n_features} feature columns")

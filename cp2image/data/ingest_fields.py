@@ -18,6 +18,9 @@ Inputs (the layout of the BBBC021 release and CellProfiler's exports):
   ``Cytoplasm``) as prefix. Bookkeeping columns (``*_Location_*``,
   ``*_Number_Object_Number``, ``*_Parent_*``) are not features: position in the
   field says nothing about the crop. The centre is kept as ``Metadata_Center_X/Y``.
+  Related tables (``Cells.csv``, ``Cytoplasm.csv``) may follow; their features
+  join to the nuclei on (ImageNumber, ObjectNumber), as CellProfiler numbers a
+  cell like the nucleus it was grown from.
 - optional MoA table (``BBBC021_v1_moa.csv``: compound, concentration, moa).
 
 How ``ImageNumber`` joins objects to fields (as CellProfiler numbers images):
@@ -355,6 +358,68 @@ def crop_windows(
     return x0, y0, inside, finite
 
 
+# ----------------------------------------------------------------------------- object tables
+
+
+@dataclass
+class _ObjectTable:
+    """One per-object CSV: its raw header, canonical names and carried feature columns."""
+
+    path: Path
+    header: list[str]
+    rename: dict[str, str]  # raw → canonical (only columns we understand)
+    features: list[str]  # canonical feature names carried from this table
+
+
+def _object_table(path: Path, *, object_name: str | None, primary: bool) -> _ObjectTable:
+    header = [str(c) for c in read_csv(path, nrows=0).columns]
+    rename = _canonical_names(header, object_name=object_name, path=path)
+    renamed = set(rename.values())
+    required = REQUIRED_OBJECT_COLUMNS if primary else ("ImageNumber", "ObjectNumber")
+    missing = [c for c in required if c not in renamed]
+    if missing:
+        raise IngestError(
+            f"{path}: objects table lacks column(s) {missing}; CellProfiler per-object tables carry "
+            f"{list(required)} (unprefixed ExportToSpreadsheet columns need --object-name Nuclei "
+            "or a file named Nuclei.csv/Cells.csv/Cytoplasm.csv)"
+        )
+    features = [rename[c] for c in header if c in rename and rename[c].startswith(FEATURE_PREFIXES)
+                and not NOT_FEATURES.match(rename[c])]
+    if not primary and not features:
+        raise IngestError(f"{path}: no feature columns found; name the file Cells.csv or Cytoplasm.csv "
+                          "(unprefixed columns take the file name as prefix) or prefix its columns")
+    return _ObjectTable(path=path, header=header, rename=rename, features=features)
+
+
+def _related_features(tables: list[_ObjectTable], keys: list[str], *, taken: set[str]) -> pd.DataFrame | None:
+    """Features of the related tables (Cells.csv, Cytoplasm.csv), indexed by (keys..., ObjectNumber).
+
+    CellProfiler numbers a cell and its cytoplasm like the nucleus they grew
+    from, so these join to the nuclei on (ImageNumber, ObjectNumber). They are
+    held in memory (features only), unlike the streamed primary table.
+    """
+    frames = []
+    for t in tables:
+        clash = sorted(taken & set(t.features))
+        if clash:
+            raise IngestError(f"{t.path}: feature column(s) {clash[:5]} already come from another objects table")
+        taken |= set(t.features)
+        inverse = {v: k for k, v in t.rename.items()}
+        index_cols = [*keys, "ObjectNumber"]
+        if any(k not in inverse for k in index_cols):
+            raise IngestError(f"{t.path}: needs column(s) {index_cols} to join to the nuclei")
+        frame = read_csv(t.path, usecols=[inverse[c] for c in (*index_cols, *t.features)]).rename(columns=t.rename)
+        for col in (*index_cols, *t.features):
+            frame[col] = numeric_column(frame[col], path=t.path, column=col)
+        frame = frame.dropna(subset=index_cols)
+        frame[index_cols] = frame[index_cols].astype(np.int64)
+        dup = frame.duplicated(index_cols)
+        if dup.any():
+            raise IngestError(f"{t.path}: {index_cols} {frame.loc[dup, index_cols].iloc[0].tolist()} appears twice")
+        frames.append(frame.set_index(index_cols)[t.features])
+    return pd.concat(frames, axis=1) if frames else None
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -366,47 +431,76 @@ def _site(image_table: pd.DataFrame, row: int) -> float:
     return float(match.group(1)) if match else np.nan
 
 
+class _FieldCropper:
+    """Reads each field once per run of its objects and cuts normalised crops."""
+
+    def __init__(self, table: pd.DataFrame, *, root: Path, image_path: Path, config: FieldIngestConfig) -> None:
+        self.table, self.root, self.image_path, self.config = table, root, image_path, config
+        self._cached: tuple[int, np.ndarray, tuple[np.ndarray, np.ndarray] | None] | None = None
+        self.fields_seen: set[int] = set()
+
+    def crops(self, row: int, objects: pd.DataFrame, summary: IngestSummary) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 crops (n, 3, s, s) of the objects that fit, and the boolean mask of those objects."""
+        if self._cached is None or self._cached[0] != row:
+            raw = read_field(self.table, row, root=self.root, image_path=self.image_path)
+            limits = channel_limits(raw, self.config.intensity) if self.config.scope == "field" else None
+            self._cached = (row, raw, limits)
+            self.fields_seen.add(row)
+        _, raw, limits = self._cached
+        s = self.config.crop_size
+        x0, y0, inside, finite = crop_windows(objects[CENTER_X].to_numpy(), objects[CENTER_Y].to_numpy(),
+                                              height=raw.shape[1], width=raw.shape[2], crop_size=s)
+        summary.n_skipped_no_centre += int((~finite).sum())
+        summary.n_skipped_border += int((finite & ~inside).sum())
+        if not inside.any():
+            return np.zeros((0, len(CHANNELS), s, s), dtype=np.uint8), inside
+        stack = np.stack([raw[:, y:y + s, x:x + s] for x, y in zip(x0[inside], y0[inside])])  # (n, 3, s, s)
+        if limits is not None:
+            return apply_limits(stack, limits[0], limits[1], channel_axis=1), inside
+        return batch_to_uint8(stack, self.config.intensity), inside
+
+
 def ingest_fields(
     image_table: str | Path,
-    objects: str | Path,
+    objects: str | Path | list[str | Path],
     out: str | Path,
     *,
     root: str | Path,
     moa_table: str | Path | None = None,
     config: FieldIngestConfig | None = None,
 ) -> IngestSummary:
-    """Crop every object of `objects` out of its field and write a dataset at `out`.
+    """Crop every nucleus of the objects table out of its field and write a dataset at `out`.
 
+    `objects` is one per-object CSV with the nucleus centres (e.g. Nuclei.csv),
+    or a list whose first entry is that table and whose others (Cells.csv,
+    Cytoplasm.csv) add features joined on (ImageNumber, ObjectNumber).
     Raises `IngestError` (a ValueError) naming the file and column for bad
     input; in that case no dataset (and no temporary directory) is left.
     """
     config = config or FieldIngestConfig()
-    image_path, objects_path, root, out = Path(image_table), Path(objects), Path(root), Path(out)
+    object_paths = [Path(p) for p in (objects if isinstance(objects, (list, tuple)) else [objects])]
+    if not object_paths:
+        raise IngestError("no objects table given")
+    image_path, root, out = Path(image_table), Path(root), Path(out)
     table = read_image_table(image_path)
     table.attrs["original_columns"] = list(table.columns)
     moa = read_moa_table(moa_table) if moa_table is not None else None
 
-    header = list(read_csv(objects_path, nrows=0).columns)
-    rename = _canonical_names(header, object_name=config.object_name, path=objects_path)
-    renamed = set(rename.values())
-    missing = [c for c in REQUIRED_OBJECT_COLUMNS if c not in renamed]
-    if missing:
-        raise IngestError(
-            f"{objects_path}: objects table lacks column(s) {missing}; CellProfiler per-object tables carry "
-            f"{list(REQUIRED_OBJECT_COLUMNS)} (unprefixed ExportToSpreadsheet columns need --object-name Nuclei)"
-        )
-    keys = _join_columns(table, list(renamed), image_path=image_path, objects_path=objects_path)
-    feature_names = [rename[c] for c in header if c in rename and rename[c].startswith(FEATURE_PREFIXES)
-                     and not NOT_FEATURES.match(rename[c])]
+    primary = _object_table(object_paths[0], object_name=config.object_name, primary=True)
+    related = [_object_table(p, object_name=None, primary=False) for p in object_paths[1:]]
+    objects_path = primary.path
+    keys = _join_columns(table, list(primary.rename.values()), image_path=image_path, objects_path=objects_path)
     measure = None
     if config.features == "measured":
         from cp2image.features import feature_names as measured_names, measure
 
-        feature_names = []  # CellProfiler's columns are not carried; measure() supplies features
-    plan = _plan(table, objects_path, rename, keys, image_path=image_path, root=root,
+        primary.features, related = [], []  # CellProfiler's columns are not carried; measure() supplies features
+    related_frame = _related_features(related, keys, taken=set(primary.features))
+    carried = primary.features + [f for t in related for f in t.features]
+    plan = _plan(table, objects_path, primary.rename, keys, image_path=image_path, root=root,
                  moa_table=moa, config=config)
 
-    stored_features = feature_names if measure is None else measured_names()
+    stored_features = carried if measure is None else measured_names()
     summary = IngestSummary(out=out, source="fields", n_objects=plan.n_rows, n_skipped_moa=plan.n_skipped_moa,
                             n_features=len(stored_features),
                             n_segmentation_failed=None if measure is None else 0)
@@ -416,7 +510,7 @@ def ingest_fields(
         "provenance": {
             "source": "cellprofiler-fields",
             "image_table": str(image_path),
-            "objects": str(objects_path),
+            "objects": [str(p) for p in object_paths],
             "moa_table": str(moa_table) if moa_table is not None else None,
             "root": str(root),
             "crop_size": config.crop_size,
@@ -424,74 +518,51 @@ def ingest_fields(
             "moa_only": config.moa_only,
             "split_by": config.split_by,
             "seed": config.seed,
-            "features": "carried from the objects table" if measure is None else "cp2image.features.measure",
+            "features": "carried from the objects tables" if measure is None else "cp2image.features.measure",
         },
     }
-    n_keep = int(plan.keep.sum())
     from tqdm.auto import tqdm
 
+    cropper = _FieldCropper(table, root=root, image_path=image_path, config=config)
+    wanted = {*keys, "ObjectNumber", CENTER_X, CENTER_Y, *primary.features}
+    usecols = [c for c in primary.header if primary.rename.get(c) in wanted]
     bar = tqdm(total=plan.n_rows, desc="ingest", unit="cell", disable=not config.progress)
-    cached: tuple[int, np.ndarray, tuple[np.ndarray, np.ndarray] | None] | None = None
-    fields_seen: set[int] = set()
     try:
-        with DatasetWriter(out, max(n_keep, 1), crop_size=config.crop_size, meta=meta,
+        with DatasetWriter(out, max(int(plan.keep.sum()), 1), crop_size=config.crop_size, meta=meta,
                            overwrite=config.overwrite) as writer:
             start = 0
-            usecols = [c for c in header if c in rename and (rename[c] in keys or rename[c] in
-                       ("ObjectNumber", CENTER_X, CENTER_Y) or rename[c] in feature_names)]
             for chunk in _object_reader(objects_path, usecols, config.chunk_rows):
-                chunk = chunk.rename(columns=rename).reset_index(drop=True)
-                stop = start + len(chunk)
-                keep = plan.keep[start:stop]
-                rows_of = plan.field_index[start:stop]
-                start = stop
-                chunk, rows_of = chunk[keep].reset_index(drop=True), rows_of[keep]
+                chunk = chunk.rename(columns=primary.rename).reset_index(drop=True)
+                keep = plan.keep[start:start + len(chunk)]
+                rows_of = plan.field_index[start:start + len(chunk)][keep]
+                start += len(chunk)
+                bar.update(len(chunk))
+                chunk = chunk[keep].reset_index(drop=True)
                 if chunk.empty:
-                    bar.update(len(keep))
                     continue
-                for col in (CENTER_X, CENTER_Y, "ObjectNumber", *feature_names):
+                for col in (CENTER_X, CENTER_Y, "ObjectNumber", *primary.features):
                     chunk[col] = numeric_column(chunk[col], path=objects_path, column=col)
                 if chunk["ObjectNumber"].isna().any():
                     raise IngestError(f"{objects_path}: column ObjectNumber has empty values")
-                crops: list[np.ndarray] = []
-                cells: list[pd.DataFrame] = []
-                # consecutive runs of objects from the same field
-                boundaries = np.flatnonzero(np.diff(rows_of)) + 1
-                for run in np.split(np.arange(len(rows_of)), boundaries):
-                    row = int(rows_of[run[0]])
-                    if cached is None or cached[0] != row:
-                        raw = read_field(table, row, root=root, image_path=image_path)
-                        limits = channel_limits(raw, config.intensity) if config.scope == "field" else None
-                        cached = (row, raw, limits)
-                        fields_seen.add(row)
-                    _, raw, limits = cached
+                if related_frame is not None:
+                    chunk = _join_related(chunk, related_frame, keys, summary)
+                crops, cells = [], []
+                for run in np.split(np.arange(len(rows_of)), np.flatnonzero(np.diff(rows_of)) + 1):
+                    row = int(rows_of[run[0]])  # a run of consecutive objects from one field
                     part = chunk.iloc[run]
-                    x0, y0, inside, finite = crop_windows(
-                        part[CENTER_X].to_numpy(), part[CENTER_Y].to_numpy(),
-                        height=raw.shape[1], width=raw.shape[2], crop_size=config.crop_size,
-                    )
-                    summary.n_skipped_no_centre += int((~finite).sum())
-                    summary.n_skipped_border += int((finite & ~inside).sum())
-                    if not inside.any():
-                        continue
-                    s = config.crop_size
-                    stack = np.stack([raw[:, y:y + s, x:x + s] for x, y in zip(x0[inside], y0[inside])])
-                    if limits is not None:
-                        stack = apply_limits(stack, limits[0], limits[1], channel_axis=1)
-                    else:
-                        stack = batch_to_uint8(stack, config.intensity)
-                    crops.append(stack)
-                    cells.append(_cell_rows(table, row, part[inside], feature_names, plan))
-                if crops:
-                    batch_images = np.concatenate(crops)
-                    batch_cells = pd.concat(cells, ignore_index=True)
-                    if measure is not None:
-                        measured = measure(batch_images, n_jobs=config.n_jobs)
-                        summary.n_segmentation_failed += int(measured["Metadata_Segmentation_Failed"].sum())
-                        batch_cells = pd.concat([batch_cells, measured.reset_index(drop=True)], axis=1)
-                    writer.append(batch_images, batch_cells)
-                    summary.n_written += len(batch_cells)
-                bar.update(len(keep))
+                    images, inside = cropper.crops(row, part, summary)
+                    if len(images):
+                        crops.append(images)
+                        cells.append(_cell_rows(table, row, part[inside], carried, plan))
+                if not crops:
+                    continue
+                batch_images, batch_cells = np.concatenate(crops), pd.concat(cells, ignore_index=True)
+                if measure is not None:
+                    measured = measure(batch_images, n_jobs=config.n_jobs)
+                    summary.n_segmentation_failed += int(measured["Metadata_Segmentation_Failed"].sum())
+                    batch_cells = pd.concat([batch_cells, measured.reset_index(drop=True)], axis=1)
+                writer.append(batch_images, batch_cells)
+                summary.n_written += len(batch_cells)
             if summary.n_written == 0:
                 raise IngestError(
                     f"{objects_path}: no cell could be cropped ({summary.n_skipped_border} too close to the border, "
@@ -499,12 +570,23 @@ def ingest_fields(
                 )
     finally:
         bar.close()
-    summary.n_images = len(fields_seen)
+    summary.n_images = len(cropper.fields_seen)
     from cp2image.data.dataset import open_dataset
 
     summary.splits = split_counts(open_dataset(out).cells["Metadata_Split"])
+    if summary.n_unmatched_related:
+        log.warning("%d nuclei had no row in a related objects table; their features from it are NaN",
+                    summary.n_unmatched_related)
     log.info("ingested %d cells from %d fields into %s", summary.n_written, summary.n_images, out)
     return summary
+
+
+def _join_related(chunk: pd.DataFrame, related: pd.DataFrame, keys: list[str], summary: IngestSummary) -> pd.DataFrame:
+    """Append the related tables' features to a chunk of nuclei (NaN where no row matches)."""
+    index = pd.MultiIndex.from_frame(chunk[[*keys, "ObjectNumber"]].astype(np.int64))
+    extra = related.reindex(index)
+    summary.n_unmatched_related += int(extra.isna().all(axis=1).sum())
+    return pd.concat([chunk, extra.reset_index(drop=True)], axis=1)
 
 
 def _cell_rows(table: pd.DataFrame, row: int, objects: pd.DataFrame, feature_names: list[str], plan: _Plan) -> pd.DataFrame:

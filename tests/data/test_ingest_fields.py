@@ -388,3 +388,41 @@ def test_objects_without_table_number_against_repeating_image_numbers_are_refuse
     table["TableNumber"] = [1, 1, 2]
     table.to_csv(screen.image_table, index=False)
     _assert_fails_cleanly(screen, tmp_path, "BBBC021_v1_image.csv", "TableNumber")
+
+
+def _write_cells_table(screen: Screen, *, drop_object: tuple[int, int] | None = None) -> Path:
+    """ExportToSpreadsheet-style Cells.csv (unprefixed columns), cell area = 10 × nucleus area."""
+    numbers = [FIELDS[o[0]][6] for o in OBJECTS]
+    frame = pd.DataFrame({"ImageNumber": numbers, "ObjectNumber": [o[1] for o in OBJECTS],
+                          "AreaShape_Area": [10 * o[4] for o in OBJECTS]})
+    if drop_object is not None:
+        frame = frame[~((frame.ImageNumber == FIELDS[drop_object[0]][6]) & (frame.ObjectNumber == drop_object[1]))]
+    path = screen.objects.with_name("Cells.csv")
+    frame.iloc[::-1].to_csv(path, index=False)  # row order must not matter
+    return path
+
+
+def test_related_cells_table_joins_on_image_and_object_number(screen, tmp_path):
+    cells_csv = _write_cells_table(screen)
+    ingest_fields(screen.image_table, [screen.objects, cells_csv], tmp_path / "ds", root=screen.root,
+                  config=_config())
+    ds = open_dataset(tmp_path / "ds")
+    assert ds.feature_names == ["Nuclei_AreaShape_Area", "Cells_Intensity_MeanIntensity_Actin", "Cells_AreaShape_Area"]
+    np.testing.assert_array_equal(ds.cells["Cells_AreaShape_Area"], 10 * ds.cells["Nuclei_AreaShape_Area"])
+
+
+def test_nucleus_without_related_row_gets_nan_and_is_counted(screen, tmp_path):
+    cells_csv = _write_cells_table(screen, drop_object=(0, 3))
+    summary = ingest_fields(screen.image_table, [screen.objects, cells_csv], tmp_path / "ds", root=screen.root,
+                            config=_config())
+    values = open_dataset(tmp_path / "ds").cells["Cells_AreaShape_Area"]
+    assert values.isna().tolist() == [False, True, False, False]
+    assert summary.n_unmatched_related == 1
+
+
+def test_feature_given_by_two_tables_is_refused(screen, tmp_path):
+    clash = screen.objects.with_name("Cells.csv")
+    pd.DataFrame({"ImageNumber": [233], "ObjectNumber": [1], "Intensity_MeanIntensity_Actin": [0.5]}).to_csv(clash, index=False)
+    with pytest.raises(IngestError, match="Cells_Intensity_MeanIntensity_Actin"):
+        ingest_fields(screen.image_table, [screen.objects, clash], tmp_path / "ds", root=screen.root, config=_config())
+    assert not (tmp_path / "ds").exists()
