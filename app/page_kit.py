@@ -193,13 +193,13 @@ def warnings_to_page(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
 
 def model_directory(loaded: Any) -> Path | None:
     """The local folder the weights came from (bundled or local path), or None for Hub models."""
-    for attribute in ("path", "directory", "model_dir"):
-        value = getattr(loaded, attribute, None)
-        if value:
-            return Path(value)
+    from cp2image.assets import bundled_model_dir
+
     source = str(getattr(loaded, "source", ""))
     kind, _, rest = source.partition(":")
-    if kind.strip() in ("bundled", "local") and rest.strip():
-        path = Path(rest.strip())
-        return path if path.is_absolute() else REPO_ROOT / path
+    rest = rest.strip()
+    if kind.strip() == "bundled" and rest:
+        return bundled_model_dir(Path(rest).name)  # shown relative to the assets folder's parent
+    if kind.strip() == "local" and rest:
+        return Path(rest)
     return None

@@ -230,13 +230,22 @@ def test_model_card_shows_facts_and_card_text():
     assert download(at, "card_download").startswith(b"---")
 
 
-@pytest.mark.parametrize("typed", ["/etc/passwd", "../assets/models/cp2image-sim", "not a hub id!", "org/missing-model"])
+@pytest.mark.parametrize("typed", ["/etc/passwd", "../assets/models/cp2image-sim", "not a hub id!", "tests/app"])
 def test_bad_model_choice_shows_a_message_and_falls_back_to_the_default(typed):
     at = start_app()
     at.text_input(key="model_spec").input(typed).run()
     assert not at.exception
     assert at.error, "a refused or unloadable model must be reported on the page"
     assert "default" in at.error[0].value
+    assert {m.label: m.value for m in at.metric}["input features"] == str(len(FEATURES))
+
+
+def test_unreachable_hub_model_gives_a_visible_notice_and_the_bundled_weights():
+    at = start_app()  # tests run with HF_HUB_OFFLINE=1, as a server without network
+    at.text_input(key="model_spec").input("org/missing-model").run()
+    assert not at.exception and not at.error
+    notices = [w.value for w in at.warning] + [w.value for w in at.sidebar.warning]
+    assert any("org/missing-model" in n and "bundled" in n for n in notices), notices
     assert {m.label: m.value for m in at.metric}["input features"] == str(len(FEATURES))
 
 
@@ -248,9 +257,9 @@ def test_bundled_model_name_is_accepted_in_the_sidebar():
 
 def test_one_sessions_bad_input_leaves_another_session_alone():
     broken = start_app()
-    broken.text_input(key="model_spec").input("org/does-not-exist").run()
+    broken.text_input(key="model_spec").input("/etc/passwd").run()
     assert broken.error
     healthy = start_app()
-    assert not healthy.error
+    assert not healthy.error and not healthy.warning
     open_page(healthy, "feature_perturbation")
     assert len(image_captions(healthy)) == 10 and not healthy.error

@@ -38,12 +38,19 @@ def test_empty_model_field_means_the_default(assets_with_models):
 def test_bundled_model_name_maps_to_its_folder(assets_with_models):
     choice = parse_model_choice("cp2image-bbbc021-real")
     assert choice.kind == "bundled"
-    assert choice.spec == str(assets_with_models / "models" / "cp2image-bbbc021-real")
+    assert choice.spec == "bundled:cp2image-bbbc021-real"
 
 
 def test_hub_ids_are_accepted_as_typed(assets_with_models):
     choice = parse_model_choice("my-lab/cp2image_v1.2")
     assert (choice.kind, choice.spec) == ("hub", "my-lab/cp2image_v1.2")
+    assert parse_model_choice("org/name@v1.0").spec == "org/name@v1.0"
+
+
+def test_hub_like_ids_that_name_a_server_folder_are_refused(assets_with_models, monkeypatch):
+    monkeypatch.chdir(assets_with_models)
+    with pytest.raises(ValueError, match="names a folder on the server"):
+        parse_model_choice("models/cp2image-sim")
 
 
 @pytest.mark.parametrize("typed", ["/etc/passwd", "../assets/models/x", "./weights", "~/weights", "C:\\weights",
