@@ -19,26 +19,20 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from torch import nn
 
 from cp2image.channels import CHANNELS, CROP_SIZE
 from cp2image.models.generator import Generator, GeneratorConfig
-from cp2image.models.weights import load_safetensors_strict
+from cp2image.models.hub_io import CONFIG_FILE, WEIGHTS_FILE, StrictHubMixin
 
 log = logging.getLogger(__name__)
-
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 
 
 @dataclass
@@ -93,7 +87,7 @@ class CP2ImageConfig:
 
 class CP2Image(
     nn.Module,
-    PyTorchModelHubMixin,
+    StrictHubMixin,
     library_name="cp2image",
     license="mit",
     tags=["cell-painting", "cellprofiler", "image-generation", "bbbc021"],
@@ -102,7 +96,11 @@ class CP2Image(
 
     >>> model = CP2Image.from_pretrained("assets/models/cp2image-sim")   # or a Hub repo id
     >>> images = model.generate(cells)  # DataFrame with the model's feature columns
+
+    `from_pretrained` loads strictly (every tensor checked against config.json).
     """
+
+    config_class = CP2ImageConfig
 
     def __init__(self, config: CP2ImageConfig) -> None:
         super().__init__()
@@ -237,42 +235,6 @@ class CP2Image(
         Inputs are standardised with the stored statistics and clipped to ±clip_sigma.
         """
         return self.generate_from_normalised(self.normalise(profiles), batch_size=batch_size)
-
-    # ------------------------------------------------------------------ hub I/O
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, strict: bool = True,
-                        **kwargs: Any) -> "CP2Image":
-        """Load from a local directory or a Hub repo id; weights are checked key for key and
-        shape for shape against config.json (strict by default)."""
-        try:
-            return super().from_pretrained(str(pretrained_model_name_or_path), strict=strict, **kwargs)
-        except TypeError as err:  # the config lacks or mistypes a required field
-            raise ValueError(
-                f"{pretrained_model_name_or_path}: config.json is not a valid CP2Image config ({err})"
-            ) from err
-
-    @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: Any,
-                         force_download: bool, local_files_only: bool, token: Any,
-                         map_location: str = "cpu", strict: bool = True, **model_kwargs: Any) -> "CP2Image":
-        config = model_kwargs.pop("config", None)
-        if config is None:
-            raise ValueError(f"{model_id}: no {CONFIG_FILE} found; is this a CP2Image model folder or repo?")
-        if isinstance(config, dict):
-            config = CP2ImageConfig(**config)
-        model = cls(config, **model_kwargs)
-        if os.path.isdir(model_id):
-            weights = Path(model_id) / WEIGHTS_FILE
-            if not weights.exists():
-                raise FileNotFoundError(f"{model_id}: missing {WEIGHTS_FILE}")
-        else:
-            weights = Path(hf_hub_download(
-                repo_id=model_id, filename=WEIGHTS_FILE, revision=revision, cache_dir=cache_dir,
-                force_download=force_download, token=token, local_files_only=local_files_only,
-            ))
-        load_safetensors_strict(model, weights, strict=strict, device=map_location)
-        model.eval()
-        return model
 
 
 __all__ = ["CP2Image", "CP2ImageConfig", "WEIGHTS_FILE", "CONFIG_FILE"]

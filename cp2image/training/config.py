@@ -1,0 +1,112 @@
+"""Training configuration: one dataclass, readable from JSON/TOML and overridable by flags.
+
+Defaults follow the original work (batch 104, Adam 1e-3, 32 base filters, kernel 5).
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+MODEL_KINDS: tuple[str, ...] = ("cp2image", "vae", "vaeplus", "lsgan")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in every checkpoint and model config)."""
+
+    model: str = "cp2image"  # one of MODEL_KINDS
+    steps: int = 20_000  # optimiser steps (each: one discriminator + one generator update)
+    batch_size: int = 104  # global batch (split across DDP processes); the paper's 104
+    lr: float = 1e-3  # Adam learning rate, generator (paper: 1e-3)
+    d_lr: float | None = None  # discriminator learning rate; None → lr
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    # architecture
+    base_filters: int = 32
+    kernel_size: int = 5
+    generator_channel_mults: list[float] = field(default_factory=lambda: [1.0, 2.0, 2.0, 1.0, 0.5])
+    discriminator_channel_mults: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 4.0])
+    batch_norm: bool = True
+    upsample_mode: str = "nearest"
+    latent_dim: int = 128  # VAE / LSGAN latent size
+    # losses: generator = pixel MSE + Σ_i γ_i(t) · MSE(D_i(orig), D_i(gen)); one entry per D block
+    gamma: list[float] = field(default_factory=lambda: [1e-3, 1e-3, 1e-3, 1e-3, 1e-3])
+    gamma_delay: list[int] = field(default_factory=lambda: [2000, 3000, 4000, 5000, 6000])  # step γ_i starts
+    gamma_ramp: list[int] = field(default_factory=lambda: [2000, 2000, 2000, 2000, 2000])  # steps to reach γ_i
+    discriminator_start: int = 0  # first step with discriminator updates (paper: 0)
+    kl_weight: float = 0.02  # VAE: loss = MSE + kl_weight · KL / n_pixels
+    # data
+    features: list[str] | None = None  # None → the dataset's feature list (model order)
+    split: str = "train"  # rows used for training ("all" → every row)
+    max_nonfinite_fraction: float = 0.01  # drop features non-finite in more rows than this
+    max_cells: int | None = None  # use at most this many training cells (quick runs)
+    num_workers: int = 0  # DataLoader workers (each opens the memmap itself)
+    # runtime
+    seed: int = 0
+    device: str = "auto"  # auto → cuda, then mps, then cpu
+    amp: str = "auto"  # auto → bf16 autocast on cuda, off elsewhere; "bf16" or "off"
+    channels_last: str = "auto"  # auto → on for cuda
+    compile: bool = False  # torch.compile the networks
+    num_threads: int = 0  # CPU threads for torch (0 → torch's default); 1 is fastest on a busy machine
+    # DDP on CUDA: batch-norm statistics over the global batch (SyncBatchNorm). PyTorch's
+    # SyncBatchNorm needs GPUs, so CPU/gloo runs normalise per process (see docs of Trainer).
+    sync_batchnorm: bool = True
+    ema_decay: float = 0.0  # > 0 keeps an EMA of generator weights and exports it
+    # monitoring
+    log_every: int = 10
+    grid_every: int = 500
+    checkpoint_every: int = 500
+    grid_cells: int = 8
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
+        for name in ("steps", "batch_size", "log_every", "grid_every", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        n = len(self.gamma)
+        if len(self.gamma_delay) != n or len(self.gamma_ramp) != n:
+            raise ValueError(
+                f"gamma, gamma_delay and gamma_ramp need one entry per discriminator layer; got "
+                f"{n}, {len(self.gamma_delay)}, {len(self.gamma_ramp)}"
+            )
+        if n != len(self.discriminator_channel_mults):
+            raise ValueError(
+                f"gamma has {n} entries but the discriminator has {len(self.discriminator_channel_mults)} blocks"
+            )
+        if any(g < 0 for g in self.gamma) or any(r < 0 for r in self.gamma_ramp) or any(d < 0 for d in self.gamma_delay):
+            raise ValueError("gamma, gamma_delay and gamma_ramp must be ≥ 0")
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ValueError(f"amp must be auto, bf16 or off, got {self.amp!r}")
+        if self.channels_last not in ("auto", "on", "off"):
+            raise ValueError(f"channels_last must be auto, on or off, got {self.channels_last!r}")
+        if len(self.adam_betas) != 2:
+            raise ValueError(f"adam_betas needs two values, got {self.adam_betas}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        """Read a .json or .toml file; `overrides` (e.g. from CLI flags) win."""
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ValueError(f"{path}: config must be .json or .toml")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data)

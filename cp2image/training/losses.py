@@ -1,0 +1,55 @@
+"""Loss terms of CP2Image and the baselines (paper section 3).
+
+generator:      L = MSE(X_gen, X_orig) + Σ_i γ_i · MSE(D_i(X_orig), D_i(X_gen))
+discriminator:  L = BCE(D(X_real), 1) + BCE(D(X_gen), 0), X_real independent of X_orig
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pixel_mse(generated: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over all pixels and channels."""
+    return F.mse_loss(generated.float(), original.float())
+
+
+def hidden_layer_losses(hidden_original: list[torch.Tensor], hidden_generated: list[torch.Tensor]) -> list[torch.Tensor]:
+    """L_i^H = MSE between discriminator activations of original and generated images, per layer."""
+    if len(hidden_original) != len(hidden_generated):
+        raise ValueError(f"{len(hidden_original)} original vs {len(hidden_generated)} generated layers")
+    return [F.mse_loss(g.float(), o.float()) for o, g in zip(hidden_original, hidden_generated)]
+
+
+def weighted_hidden_loss(losses: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
+    """L^H = Σ_i γ_i · L_i^H (layers with γ_i = 0 contribute exactly zero)."""
+    if len(losses) != len(weights):
+        raise ValueError(f"{len(losses)} layer losses but {len(weights)} weights γ_i")
+    total = torch.zeros((), device=losses[0].device) if losses else torch.zeros(())
+    for loss, weight in zip(losses, weights):
+        if weight:
+            total = total + weight * loss
+    return total
+
+
+def discriminator_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """BCE(D(real), 1) + BCE(D(generated), 0) on logits."""
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def lsgan_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Least-squares GAN (Mao et al. 2017): ½(D(real) − 1)² + ½ D(fake)²."""
+    return 0.5 * ((real_scores.float() - 1).pow(2).mean() + fake_scores.float().pow(2).mean())
+
+
+def lsgan_generator(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Least-squares GAN generator loss: ½(D(fake) − 1)²."""
+    return 0.5 * (fake_scores.float() - 1).pow(2).mean()
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, σ²) ‖ N(0, 1)) summed over latent dimensions, averaged over the batch."""
+    mu, logvar = mu.float(), logvar.float()
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()

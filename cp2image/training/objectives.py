@@ -1,0 +1,270 @@
+"""What one training step does for each model kind (the paper's alternating updates).
+
+Every objective owns its networks and optimisers and exposes `step(batch, t)`:
+1. discriminator update (if the kind has one): real batch vs generated (detached);
+2. generator update: the kind's reconstruction/adversarial loss.
+Networks used for gradient-synchronised forward passes are looked up in `self.wrapped`
+(DistributedDataParallel when distributed); the discriminator pass inside the generator
+update uses the raw module with its parameters frozen, so no gradients are all-reduced
+for a network that is not being updated.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from cp2image.models.cp2image import CP2Image, CP2ImageConfig
+from cp2image.models.discriminator import Discriminator, EncoderConfig
+from cp2image.models.lsgan import LSGAN, LSGANConfig
+from cp2image.models.vae import VAE, VAEConfig, VAEplus
+from cp2image.training import losses
+from cp2image.training.config import TrainConfig
+from cp2image.training.runtime import Runtime
+from cp2image.training.schedules import layer_weights
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Temporarily stop gradients into `module`'s parameters (inputs still get gradients)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) → float in [0, 1] (per-image-max normalised crops / 255)."""
+    return images.float().div_(255.0)
+
+
+class Objective:
+    """Base: networks, optimisers, wrapping and the shared discriminator/hidden-loss steps."""
+
+    kind = ""
+    generator_key = "generator"  # the network exported and tracked by EMA
+
+    def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
+        self.config, self.runtime = config, runtime
+        self.nets: dict[str, nn.Module] = {}
+        self.wrapped: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    # -- set-up -----------------------------------------------------------------
+    def discriminator(self, image_size: int, n_channels: int) -> Discriminator:
+        c = self.config
+        return Discriminator(EncoderConfig(
+            image_size=image_size, in_channels=n_channels, base_filters=c.base_filters,
+            kernel_size=c.kernel_size, channel_mults=list(c.discriminator_channel_mults),
+            batch_norm=c.batch_norm, spectral_norm=True,
+        ))
+
+    def finalise(self, wrap) -> None:
+        """Move to device, set memory format, create optimisers, wrap (DDP/compile)."""
+        c, rt = self.config, self.runtime
+        for name, net in self.nets.items():
+            net.to(rt.device)
+            if rt.channels_last:
+                net.to(memory_format=torch.channels_last)
+            lr = c.lr if name == self.generator_key or c.d_lr is None else c.d_lr
+            self.optimizers[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=tuple(c.adam_betas))
+        self.wrapped = {name: wrap(net) for name, net in self.nets.items()}
+
+    def images(self, batch: dict[str, torch.Tensor], key: str) -> torch.Tensor:
+        x = to_float_images(batch[key].to(self.runtime.device, non_blocking=True))
+        return x.contiguous(memory_format=torch.channels_last) if self.runtime.channels_last else x
+
+    # -- shared steps -----------------------------------------------------------
+    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, t: int) -> dict[str, torch.Tensor]:
+        if t < self.config.discriminator_start:
+            return {}
+        opt = self.optimizers["discriminator"]
+        opt.zero_grad(set_to_none=True)
+        with self.runtime.autocast():
+            logits, _ = self.wrapped["discriminator"](torch.cat([real, fake.detach()]))  # (2b,)
+        b = real.shape[0]
+        loss = losses.discriminator_bce(logits[:b], logits[b:])
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            accuracy = ((logits[:b] > 0).float().mean() + (logits[b:] < 0).float().mean()) / 2
+        return {"loss_d": loss.detach(), "d_accuracy": accuracy}
+
+    def hidden_loss(self, original: torch.Tensor, generated: torch.Tensor, t: int
+                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Σ γ_i(t) MSE(D_i(orig), D_i(gen)); one D pass on the concatenated batch (shared BN stats)."""
+        c = self.config
+        weights = layer_weights(t, c.gamma, c.gamma_delay, c.gamma_ramp)
+        zero = torch.zeros((), device=generated.device)
+        if not any(weights):
+            return zero, {}
+        disc = self.nets["discriminator"]
+        b = original.shape[0]
+        with frozen(disc), self.runtime.autocast():
+            _, hidden = disc(torch.cat([original, generated]))
+        per_layer = losses.hidden_layer_losses([h[:b] for h in hidden], [h[b:] for h in hidden])
+        total = losses.weighted_hidden_loss(per_layer, weights)
+        logs = {f"hidden_{i}": v.detach() for i, v in enumerate(per_layer)}
+        logs.update({f"gamma_{i}": torch.tensor(w) for i, w in enumerate(weights)})
+        return total, logs
+
+    # -- per kind ---------------------------------------------------------------
+    def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def preview(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """uint8 images for the progress grid (eval mode)."""
+        raise NotImplementedError
+
+    def export_model(self, net: nn.Module) -> nn.Module:
+        return net
+
+
+class CP2ImageObjective(Objective):
+    """Generator: MSE(G(z), X_orig) + Σ γ_i L_i^H; discriminator: BCE on an independent real batch."""
+
+    kind = "cp2image"
+    generator_key = "generator"
+
+    def __init__(self, config: TrainConfig, runtime: Runtime, model_config: CP2ImageConfig) -> None:
+        super().__init__(config, runtime)
+        self.nets["generator"] = CP2Image(model_config)
+        self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels))
+
+    def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
+        original, real = self.images(batch, "images"), self.images(batch, "real")
+        z = batch["features"].to(self.runtime.device, non_blocking=True)
+        with self.runtime.autocast():
+            fake = self.wrapped["generator"](z)  # (b, 3, H, W) in [0, 1]
+        logs = self.discriminator_step(real, fake, t)
+        opt = self.optimizers["generator"]
+        opt.zero_grad(set_to_none=True)
+        mse = losses.pixel_mse(fake, original)
+        hidden, hidden_logs = self.hidden_loss(original, fake, t)
+        loss = mse + hidden
+        loss.backward()
+        opt.step()
+        return {"loss_g": loss.detach(), "mse": mse.detach(), "loss_hidden": hidden.detach(), **logs, **hidden_logs}
+
+    @torch.no_grad()
+    def preview(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        net = self.nets["generator"]
+        return net.generate_from_normalised(batch["features"].numpy())
+
+
+class VAEObjective(Objective):
+    """ELBO up to constants: MSE + kl_weight · KL / n_pixels."""
+
+    kind = "vae"
+    generator_key = "vae"
+    model_class: type[VAE] = VAE
+
+    def __init__(self, config: TrainConfig, runtime: Runtime, model_config: VAEConfig) -> None:
+        super().__init__(config, runtime)
+        self.nets["vae"] = self.model_class(model_config)
+
+    def reconstruction(self, original: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with self.runtime.autocast():
+            recon, mu, logvar = self.wrapped["vae"](original)
+        mse = losses.pixel_mse(recon, original)
+        kl = losses.gaussian_kl(mu, logvar)
+        n_pixels = original[0].numel()
+        return recon, {"mse": mse, "kl": kl, "loss_vae": mse + self.config.kl_weight * kl / n_pixels}
+
+    def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
+        original = self.images(batch, "images")
+        opt = self.optimizers["vae"]
+        opt.zero_grad(set_to_none=True)
+        _, terms = self.reconstruction(original)
+        terms["loss_vae"].backward()
+        opt.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    @torch.no_grad()
+    def preview(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        return self.nets["vae"].reconstruct(batch["images"].numpy())
+
+
+class VAEplusObjective(VAEObjective):
+    """VAE loss + Σ γ_i hidden-layer losses, against a discriminator trained on real vs reconstruction."""
+
+    kind = "vaeplus"
+    model_class = VAEplus
+
+    def __init__(self, config: TrainConfig, runtime: Runtime, model_config: VAEConfig) -> None:
+        super().__init__(config, runtime, model_config)
+        self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels))
+
+    def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
+        original, real = self.images(batch, "images"), self.images(batch, "real")
+        opt = self.optimizers["vae"]
+        opt.zero_grad(set_to_none=True)
+        recon, terms = self.reconstruction(original)
+        logs = self.discriminator_step(real, recon, t)
+        hidden, hidden_logs = self.hidden_loss(original, recon, t)
+        loss = terms["loss_vae"] + hidden
+        loss.backward()
+        opt.step()
+        return {"loss_g": loss.detach(), **{k: v.detach() for k, v in terms.items()},
+                "loss_hidden": hidden.detach(), **logs, **hidden_logs}
+
+
+class LSGANObjective(Objective):
+    """Unconditional least-squares GAN from noise (CytoGAN-style)."""
+
+    kind = "lsgan"
+    generator_key = "generator"
+
+    def __init__(self, config: TrainConfig, runtime: Runtime, model_config: LSGANConfig) -> None:
+        super().__init__(config, runtime)
+        self.nets["generator"] = LSGAN(model_config)
+        self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels))
+
+    def noise(self, n_local: int, t: int) -> torch.Tensor:
+        """Global-batch noise seeded by step; each rank takes its share (rank::world)."""
+        rt = self.runtime
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + t)
+        z = torch.randn(n_local * rt.world_size, self.config.latent_dim, generator=g)
+        return z[rt.rank::rt.world_size].to(rt.device)
+
+    def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
+        real = self.images(batch, "real")
+        with self.runtime.autocast():
+            fake = self.wrapped["generator"](self.noise(real.shape[0], t))
+        opt_d = self.optimizers["discriminator"]
+        opt_d.zero_grad(set_to_none=True)
+        with self.runtime.autocast():
+            scores, _ = self.wrapped["discriminator"](torch.cat([real, fake.detach()]))
+        b = real.shape[0]
+        loss_d = losses.lsgan_discriminator(scores[:b], scores[b:])
+        loss_d.backward()
+        opt_d.step()
+        opt_g = self.optimizers["generator"]
+        opt_g.zero_grad(set_to_none=True)
+        disc = self.nets["discriminator"]
+        with frozen(disc), self.runtime.autocast():
+            fake_scores, _ = disc(fake)
+        loss_g = losses.lsgan_generator(fake_scores)
+        loss_g.backward()
+        opt_g.step()
+        return {"loss_g": loss_g.detach(), "loss_d": loss_d.detach()}
+
+    @torch.no_grad()
+    def preview(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        return self.nets["generator"].sample(len(batch["images"]), seed=self.config.seed)
+
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "cp2image": CP2ImageObjective,
+    "vae": VAEObjective,
+    "vaeplus": VAEplusObjective,
+    "lsgan": LSGANObjective,
+}

@@ -1,0 +1,312 @@
+"""The training loop: data → objective steps → logs, grids, checkpoints → exported model.
+
+Run layout (`out_dir`):
+    checkpoint.safetensors   latest atomic checkpoint (resume with `resume=True`)
+    metrics.csv              per-interval losses, samples/s
+    grids/step_XXXXXXX.png   originals (top) vs generated (bottom), fixed cells
+    grid_latest.png          the most recent grid
+    features.npy             standardised training features (memory-mapped by workers)
+    train_config.json        the resolved TrainConfig
+    model/                   final `save_pretrained` export (config.json + model.safetensors)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from cp2image.data.dataset import DatasetError, open_dataset
+from cp2image.models.cp2image import CP2ImageConfig
+from cp2image.models.lsgan import LSGANConfig
+from cp2image.models.vae import VAEConfig
+from cp2image.training import checkpoint as ckpt
+from cp2image.training import monitor, runtime as rt_mod
+from cp2image.training.config import TrainConfig
+from cp2image.training.data import (CellBatches, FeatureTable, PairedSampler, StepSampler, grid_rows,
+                                    images_file, prepare_features, summarise_split, training_rows,
+                                    write_feature_matrix)
+from cp2image.training.objectives import OBJECTIVES, Objective
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.safetensors"
+# Options that may change when resuming (they do not alter the maths of finished steps).
+RESUMABLE_CHANGES = {"steps", "log_every", "grid_every", "checkpoint_every", "progress", "num_workers",
+                     "grid_cells", "device", "compile", "amp", "channels_last", "sync_batchnorm",
+                     "num_threads"}
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    wall_seconds: float  # this invocation
+    total_wall_seconds: float  # across resumes
+    samples_per_second: float  # global samples per second in this invocation
+    final_losses: dict[str, float] = field(default_factory=dict)
+    model_dir: Path | None = None
+    grid_path: Path | None = None
+
+
+class Trainer:
+    """Train one model kind on a dataset directory; see module docstring for outputs."""
+
+    def __init__(self, config: TrainConfig, data: str | Path, out_dir: str | Path, *, resume: bool = False,
+                 command: str | None = None) -> None:
+        self.config, self.data_path, self.out = config, Path(data), Path(out_dir)
+        self.resume, self.command = resume, command or " ".join(sys.argv)
+        self.ckpt_path = self.out / CHECKPOINT
+        if self.ckpt_path.exists() and not resume:
+            raise FileExistsError(f"{self.out} already holds a checkpoint; pass --resume or choose another --out")
+
+    # ------------------------------------------------------------------ set-up
+    def _load_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        if not (self.resume and self.ckpt_path.exists()):
+            if self.resume:
+                log.info("no checkpoint in %s; starting from step 0", self.out)
+            return None
+        tensors, state = ckpt.load_checkpoint(self.ckpt_path)
+        saved = TrainConfig.from_dict(state["config"])
+        changed = {k for k, v in saved.to_dict().items() if getattr(self.config, k) != v} - RESUMABLE_CHANGES
+        if changed:
+            raise ValueError(
+                f"--resume with a different config: {sorted(changed)} differ from the checkpoint in {self.out}; "
+                "only steps/monitoring options may change"
+            )
+        return tensors, state
+
+    def _model_config(self, table: FeatureTable, image_size: int, channels: list[str]):
+        c = self.config
+        common = dict(channels=channels, image_size=image_size, base_filters=c.base_filters,
+                      kernel_size=c.kernel_size, batch_norm=c.batch_norm, upsample_mode=c.upsample_mode)
+        if c.model == "cp2image":
+            return CP2ImageConfig(
+                feature_names=table.names, feature_mean=table.mean.tolist(), feature_scale=table.scale.tolist(),
+                generator_channel_mults=list(c.generator_channel_mults),
+                discriminator_channel_mults=list(c.discriminator_channel_mults), **common)
+        if c.model in ("vae", "vaeplus"):
+            return VAEConfig(latent_dim=c.latent_dim, encoder_channel_mults=list(c.discriminator_channel_mults),
+                             decoder_channel_mults=list(c.generator_channel_mults), **common)
+        return LSGANConfig(latent_dim=c.latent_dim, generator_channel_mults=list(c.generator_channel_mults), **common)
+
+    def _wrapper(self, runtime: rt_mod.Runtime):
+        def wrap(net: nn.Module) -> nn.Module:
+            if runtime.distributed:
+                if self.config.sync_batchnorm and runtime.device.type == "cuda":
+                    net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+                ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+                net = DistributedDataParallel(net, device_ids=ids)
+            if self.config.compile:
+                net = torch.compile(net)
+            return net
+        return wrap
+
+    # ------------------------------------------------------------------ state
+    def _state_tensors(self, objective: Objective, ema: AveragedModel | None) -> tuple[dict, dict]:
+        tensors: dict[str, torch.Tensor] = {}
+        optim_meta = {}
+        for name, net in objective.nets.items():
+            tensors.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
+        for name, opt in objective.optimizers.items():
+            t, meta = ckpt.flatten_optimizer(f"optim.{name}", opt)
+            tensors.update(t)
+            optim_meta[name] = meta
+        if ema is not None:
+            tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
+        return tensors, optim_meta
+
+    def _restore(self, objective: Objective, ema: AveragedModel | None, tensors: dict, state: dict) -> None:
+        for name, net in objective.nets.items():
+            prefix = f"net.{name}."
+            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        for name, opt in objective.optimizers.items():
+            ckpt.restore_optimizer(f"optim.{name}", opt, tensors, state["optimizers"][name])
+        if ema is not None:
+            ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and torch.cuda.is_available():
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> TrainResult:
+        c = self.config
+        if c.num_threads > 0:
+            torch.set_num_threads(c.num_threads)
+        runtime = rt_mod.start(device=c.device, amp=c.amp, channels_last=c.channels_last)
+        try:
+            return self._run(runtime)
+        finally:
+            rt_mod.stop(runtime)
+
+    def _run(self, runtime: rt_mod.Runtime) -> TrainResult:
+        c = self.config
+        loaded = self._load_checkpoint()
+        start_step = int(loaded[1]["step"]) if loaded else 0
+        previous_wall = float(loaded[1].get("total_wall_seconds", 0.0)) if loaded else 0.0
+        if start_step >= c.steps:
+            log.info("checkpoint already at step %d ≥ steps %d; exporting only", start_step, c.steps)
+
+        dataset = open_dataset(self.data_path)
+        rows = training_rows(dataset, c.split)
+        if c.max_cells is not None and len(rows) > c.max_cells:
+            rows = np.sort(np.random.default_rng(c.seed).choice(rows, size=c.max_cells, replace=False))
+        table = prepare_features(dataset, rows, features=c.features,
+                                 max_nonfinite_fraction=c.max_nonfinite_fraction)
+        if loaded and c.model == "cp2image" and loaded[1].get("feature_names") != table.names:
+            raise DatasetError(f"{self.data_path}: features differ from those the checkpoint was trained on")
+        self.out.mkdir(parents=True, exist_ok=True)
+        features_path = self.out / "features.npy"
+        if runtime.is_main:
+            write_feature_matrix(features_path, table.standardised)
+            (self.out / "train_config.json").write_text(json.dumps(c.to_dict(), indent=2) + "\n")
+        runtime.barrier()
+
+        image_size, channels = int(dataset.images.shape[-1]), dataset.channels
+        torch.manual_seed(c.seed)
+        objective = OBJECTIVES[c.model](c, runtime, self._model_config(table, image_size, channels))
+        objective.finalise(self._wrapper(runtime))
+        generator = objective.nets[objective.generator_key]
+        ema = (AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(c.ema_decay), use_buffers=True)
+               if c.ema_decay > 0 else None)
+        if loaded:
+            self._restore(objective, ema, *loaded)
+            log.info("resumed from %s at step %d", self.ckpt_path, start_step)
+
+        local_batch = c.batch_size // runtime.world_size
+        sampler = PairedSampler(
+            StepSampler(len(table.rows), global_batch=c.batch_size, start_step=start_step, end_step=c.steps,
+                        seed=c.seed, stream=0, rank=runtime.rank, world_size=runtime.world_size),
+            StepSampler(len(table.rows), global_batch=c.batch_size, start_step=start_step, end_step=c.steps,
+                        seed=c.seed, stream=1, rank=runtime.rank, world_size=runtime.world_size),
+        )
+        batches = CellBatches(images_file(dataset), table.rows, features_path)
+        loader = DataLoader(batches, sampler=sampler, batch_size=None, num_workers=c.num_workers,
+                            pin_memory=runtime.device.type == "cuda",
+                            persistent_workers=False)
+        grid_pos = grid_rows(table, c.grid_cells, seed=c.seed)
+        grid_batch = batches[(grid_pos, grid_pos)]
+
+        metrics = (monitor.MetricsLog(self.out / "metrics.csv", resume_step=start_step if loaded else None,
+                                      tensorboard_dir=self.out / "tensorboard")
+                   if runtime.is_main else None)
+        log.info("training %s on %d cells × %d features (%s, world %d, batch %d/process) steps %d→%d",
+                 c.model, len(table.rows), len(table.names), runtime.device, runtime.world_size, local_batch,
+                 start_step, c.steps)
+
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+        count, interval_start = 0, time.perf_counter()
+        t0 = time.perf_counter()
+        last: dict[str, float] = dict(loaded[1].get("last_losses", {})) if loaded else {}
+        grid_path = None
+        bar = tqdm(total=c.steps, initial=start_step, disable=not (c.progress and runtime.is_main),
+                   desc=f"train {c.model}", dynamic_ncols=True)
+        step = start_step
+        for step_batch in loader:
+            for net in objective.nets.values():
+                net.train()
+            values = objective.step(step_batch, step)
+            if ema is not None:
+                ema.update_parameters(generator)
+            step += 1
+            bar.update(1)
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0) + v.detach().float()
+                counts[k] = counts.get(k, 0) + 1
+            count += 1
+            if step % c.log_every == 0 or step == c.steps:
+                elapsed = time.perf_counter() - interval_start
+                last = {k: float(v) / counts[k] for k, v in sums.items()}
+                if not all(np.isfinite(v) for v in last.values()):
+                    raise FloatingPointError(f"non-finite loss at step {step}: {last}; lower the learning rate")
+                if metrics is not None:
+                    metrics.write(step, {**last, "samples_per_s": count * c.batch_size / max(elapsed, 1e-9)})
+                bar.set_postfix({k: f"{v:.4f}" for k, v in last.items() if k in ("mse", "loss_g", "loss_d")})
+                sums, counts, count, interval_start = {}, {}, 0, time.perf_counter()
+            if runtime.is_main and (step % c.grid_every == 0 or step == c.steps):
+                grid_path = self._grid(objective, ema, grid_batch, step, channels)
+            if step % c.checkpoint_every == 0 or step == c.steps:
+                self._checkpoint(objective, ema, runtime, step, table, last,
+                                 previous_wall + time.perf_counter() - t0)
+        bar.close()
+        wall = time.perf_counter() - t0
+        done = step - start_step
+        result = TrainResult(steps=step, wall_seconds=wall, total_wall_seconds=previous_wall + wall,
+                             samples_per_second=done * c.batch_size / wall if done else 0.0,
+                             final_losses=last, grid_path=grid_path)
+        if runtime.is_main:
+            result.model_dir = self._export(objective, ema, dataset, table, result)
+            if metrics is not None:
+                metrics.close()
+        runtime.barrier()
+        return result
+
+    # ------------------------------------------------------------------ outputs
+    def _export_net(self, objective: Objective, ema: AveragedModel | None) -> nn.Module:
+        return ema.module if ema is not None else objective.nets[objective.generator_key]
+
+    def _grid(self, objective: Objective, ema, grid_batch: dict, step: int, channels: list[str]) -> Path:
+        net = self._export_net(objective, ema)
+        original_net = objective.nets[objective.generator_key]
+        objective.nets[objective.generator_key] = net
+        try:
+            generated = objective.preview(grid_batch)
+        finally:
+            objective.nets[objective.generator_key] = original_net
+        grid = monitor.comparison_grid([grid_batch["images"].numpy(), generated], channels=channels)
+        path = monitor.save_png(grid, self.out / "grids" / f"step_{step:07d}.png")
+        monitor.save_png(grid, self.out / "grid_latest.png")
+        return path
+
+    def _checkpoint(self, objective, ema, runtime, step: int, table: FeatureTable, last: dict,
+                    total_wall: float) -> None:
+        if not runtime.is_main:
+            runtime.barrier()
+            return
+        tensors, optim_meta = self._state_tensors(objective, ema)
+        state = {"step": step, "config": self.config.to_dict(), "optimizers": optim_meta,
+                 "feature_names": table.names, "last_losses": last, "total_wall_seconds": total_wall}
+        ckpt.save_checkpoint(self.ckpt_path, tensors, state)
+        runtime.barrier()
+
+    def _export(self, objective: Objective, ema, dataset, table: FeatureTable, result: TrainResult) -> Path:
+        net = self._export_net(objective, ema)
+        c = self.config
+        provenance = {
+            "dataset": str(self.data_path),
+            "dataset_provenance": dataset.meta.get("provenance", {}),
+            "training_split": c.split,
+            "training_cells": summarise_split(dataset.cells, table.rows),
+            "model_kind": c.model,
+            "steps": result.steps,
+            "batch_size": c.batch_size,
+            "train_config": c.to_dict(),
+            "command": self.command,
+            "wall_seconds": round(result.total_wall_seconds, 1),
+            "final_losses": result.final_losses,
+            "ema_weights": ema is not None,
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        net.config.provenance = provenance
+        out = self.out / "model"
+        net.save_pretrained(out)
+        log.info("exported %s to %s", type(net).__name__, out)
+        return out

@@ -1,0 +1,120 @@
+"""Trainer: exact resume, DDP equivalence, outputs and refusal paths (tiny models, CPU)."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cp2image.models import CP2Image
+from cp2image.training.checkpoint import load_checkpoint
+from cp2image.training.config import TrainConfig
+from cp2image.training.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    base = dict(steps=6, batch_size=8, base_filters=4, kernel_size=3, latent_dim=8, gamma=[0.1] * 5,
+                gamma_delay=[0, 1, 2, 3, 4], gamma_ramp=[2] * 5, log_every=2, grid_every=3,
+                checkpoint_every=3, grid_cells=4, progress=False, seed=0)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def checkpoint_tensors(run: Path) -> dict[str, torch.Tensor]:
+    tensors, _ = load_checkpoint(run / "checkpoint.safetensors")
+    return {k: v for k, v in tensors.items() if k.startswith(("net.", "optim.", "ema."))}
+
+
+def test_twenty_steps_equal_ten_then_resume_then_ten(blob_data, tmp_path):
+    cfg = dict(steps=20, checkpoint_every=10, ema_decay=0.9)
+    straight = Trainer(tiny_config(**cfg), blob_data, tmp_path / "a").run()
+    Trainer(tiny_config(**{**cfg, "steps": 10}), blob_data, tmp_path / "b").run()
+    resumed = Trainer(tiny_config(**cfg), blob_data, tmp_path / "b", resume=True).run()
+    assert straight.steps == resumed.steps == 20
+    a, b = checkpoint_tensors(tmp_path / "a"), checkpoint_tensors(tmp_path / "b")
+    assert a.keys() == b.keys() and any(k.startswith("optim.") for k in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "b" / "metrics.csv"))]
+    assert steps == list(range(2, 21, 2))  # no step logged twice after the resume
+
+
+def test_two_process_gloo_run_matches_one_process_with_same_global_batch(blob_data, tmp_path):
+    """DDP averages gradients over ranks, so 2 × batch 4 must equal 1 × batch 8.
+
+    Batch norm is switched off here: its statistics are per process on CPU (PyTorch's
+    SyncBatchNorm needs CUDA; on GPUs `sync_batchnorm` makes them global). Tolerance:
+    |Δw| ≤ 1e-5 + 1e-4·|w| after 4 Adam steps, from a different float summation order.
+    """
+    cfg = tiny_config(steps=4, batch_norm=False, checkpoint_every=4, grid_every=4)
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
+    Trainer(cfg, blob_data, tmp_path / "single").run()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "cp2image", "train", "--data", str(blob_data), "--out", str(tmp_path / "ddp"),
+             "--config", str(tmp_path / "cfg.json"), "--device", "cpu"],
+            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    single, ddp = checkpoint_tensors(tmp_path / "single"), checkpoint_tensors(tmp_path / "ddp")
+    weights = [k for k in single if k.startswith("net.")]
+    assert weights and single.keys() == ddp.keys()
+    for key in weights:
+        torch.testing.assert_close(ddp[key], single[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
+@pytest.mark.parametrize("kind", ["cp2image", "vae", "vaeplus", "lsgan"])
+def test_every_model_kind_trains_and_exports(blob_data, tmp_path, kind):
+    result = Trainer(tiny_config(model=kind, steps=4), blob_data, tmp_path / kind).run()
+    assert result.steps == 4 and np.isfinite(list(result.final_losses.values())).all()
+    assert (result.model_dir / "model.safetensors").exists()
+    config = json.loads((result.model_dir / "config.json").read_text())
+    assert config["provenance"]["model_kind"] == kind and config["provenance"]["steps"] == 4
+
+
+def test_cp2image_run_writes_metrics_grid_and_loadable_model(blob_data, tmp_path):
+    result = Trainer(tiny_config(steps=6), blob_data, tmp_path / "run").run()
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    assert {"mse", "loss_d", "loss_hidden", "samples_per_s"} <= rows[0].keys()
+    grid = Image.open(result.grid_path)
+    assert grid.size[1] == 2 * (2 * (32 + 2) + 2)  # two rows (original, generated), 2× upscaled
+    assert sorted(p.name for p in (tmp_path / "run" / "grids").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    model = CP2Image.from_pretrained(result.model_dir)
+    assert model.feature_names[:2] == ["Nuclei_AreaShape_Area", "Nuclei_Intensity_MeanIntensity_DNA"]
+    assert model.config.provenance["training_cells"]["cells"] == 40
+
+
+def test_mse_falls_when_training_longer(blob_data, tmp_path):
+    cfg = tiny_config(steps=60, gamma=[0.0] * 5, lr=3e-3, log_every=10, grid_every=60, checkpoint_every=60)
+    result = Trainer(cfg, blob_data, tmp_path / "run").run()
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert float(rows[-1]["mse"]) < 0.6 * float(rows[0]["mse"])
+
+
+def test_existing_run_is_not_overwritten_without_resume(blob_data, tmp_path):
+    Trainer(tiny_config(steps=3), blob_data, tmp_path / "run").run()
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        Trainer(tiny_config(steps=3), blob_data, tmp_path / "run")
+
+
+def test_resume_with_different_maths_is_refused(blob_data, tmp_path):
+    Trainer(tiny_config(steps=3), blob_data, tmp_path / "run").run()
+    with pytest.raises(ValueError, match=r"\['lr'\] differ from the checkpoint"):
+        Trainer(tiny_config(steps=6, lr=0.5), blob_data, tmp_path / "run", resume=True).run()
