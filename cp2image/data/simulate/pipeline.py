@@ -1,0 +1,264 @@
+"""Simulate a screen end to end: render wells, crop, measure, stream to a dataset.
+
+For each well of the plan (`screen.plan_screen`):
+
+1. render fields of view (`render.render_field`) until the well has enough cells;
+2. cut a crop around every primary nucleus centre whose crop fits in the field;
+3. segment and measure the crops with `cp2image.features.measure` — the same code
+   that measures real BBBC021 crops — and drop crops whose segmentation failed
+   (CellProfiler would not have found those cells either), rendering more fields
+   if that leaves the well short;
+4. append crops, metadata, measured features and the simulator's ground truth
+   (`Truth_*`) to a `DatasetWriter`, so memory stays bounded by one well per worker.
+
+Every well has its own random stream derived from (seed, plate, well), so the result
+does not depend on the number of worker processes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cp2image.data.dataset import DatasetWriter, open_dataset, write_dataset
+from cp2image.data.simulate.cells import draw_cells, expected_cell_radius
+from cp2image.data.simulate.phenotypes import PARAMETER_NAMES
+from cp2image.data.simulate.render import PlateEffect, RenderConfig, crop_cells, layout_positions, render_field
+from cp2image.data.simulate.screen import ScreenConfig, WellPlan, plan_screen
+from cp2image.data.splits import assign_splits_by_well
+
+log = logging.getLogger(__name__)
+
+FAILED_COLUMN = "Metadata_Segmentation_Failed"
+MAX_FIELDS_PER_WELL = 10_000  # guards against a well that never yields measurable cells
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything that determines a simulated dataset."""
+
+    screen: ScreenConfig
+    render: RenderConfig = field(default_factory=RenderConfig)
+    measure: bool = True  # False: crops and ground truth only (rendering benchmarks)
+    features_dtype: str = "float32"  # measured features are stored in this dtype (halves the size)
+
+
+def truth_column(name: str) -> str:
+    """`cell_radius` → `Truth_CellRadius`."""
+    return "Truth_" + "".join(part.capitalize() for part in name.split("_"))
+
+
+def _truth_frame(cells: dict[str, np.ndarray], field_area: np.ndarray, nucleus_area: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
+    cols: dict[str, np.ndarray] = {truth_column(n): cells[n][idx] for n in PARAMETER_NAMES if n in cells}
+    cols["Truth_MitoticProbability"] = cells["mitotic_probability"][idx]
+    cols["Truth_Mitotic"] = cells["mitotic"][idx].astype(bool)
+    cols["Truth_NucleusCount"] = cells["n_nuclei"][idx]
+    cols["Truth_Micronucleated"] = cells["micronucleated"][idx].astype(bool)
+    cols["Truth_Response"] = cells["response"][idx]
+    cols["Truth_Susceptibility"] = cells["susceptibility"][idx]
+    cols["Truth_NucleusArea"] = nucleus_area[idx]
+    cols["Truth_CellArea"] = field_area[idx].astype(np.int64)
+    return pd.DataFrame(cols)
+
+
+def _render_until(rng: np.random.Generator, plan: WellPlan, plate: PlateEffect, config: SimulationConfig,
+                  need: int, first_site: int) -> tuple[list[np.ndarray], list[pd.DataFrame], int]:
+    """Render fields until at least `need` crops exist; returns crops, rows and the next site."""
+    t = plan.treatment
+    radius = expected_cell_radius(t.compound, t.concentration)
+    crops_all: list[np.ndarray] = []
+    rows_all: list[pd.DataFrame] = []
+    have, site = 0, first_site
+    while have < need:
+        if site - first_site >= MAX_FIELDS_PER_WELL:
+            raise RuntimeError(f"well {plan.plate}/{plan.well}: no cells after {MAX_FIELDS_PER_WELL} fields")
+        centres = layout_positions(rng, config=config.render, cell_radius=radius)
+        cells = draw_cells(rng, len(centres), compound_name=t.compound, concentration=t.concentration)
+        fov = render_field(rng, cells, centres, config=config.render, plate=plate)
+        crops, keep = crop_cells(fov.image, fov.centres, crop_size=config.render.crop_size)
+        rows = _truth_frame(cells, fov.cell_area, fov.nucleus_area, keep)
+        rows.insert(0, "Metadata_Site", site)
+        rows.insert(1, "Metadata_ObjectNumber", keep + 1)
+        rows.insert(2, "Metadata_Center_X", fov.centres[keep, 0])
+        rows.insert(3, "Metadata_Center_Y", fov.centres[keep, 1])
+        crops_all.append(crops)
+        rows_all.append(rows)
+        have += len(keep)
+        site += 1
+    return crops_all, rows_all, site
+
+
+def simulate_well(plan: WellPlan, *, config: SimulationConfig) -> tuple[np.ndarray, pd.DataFrame]:
+    """Crops (n, 3, S, S) uint8 and their rows (metadata, features, truth) for one well."""
+    seed = config.screen.seed
+    rng = np.random.default_rng([seed, plan.plate_index, plan.index, 1])
+    plate = PlateEffect.draw(np.random.default_rng([seed, plan.plate_index, 2]))
+    images: list[np.ndarray] = []
+    frames: list[pd.DataFrame] = []
+    have, site = 0, 1
+    while have < plan.n_cells:
+        crops_l, rows_l, site = _render_until(rng, plan, plate, config, plan.n_cells - have, site)
+        crops = np.concatenate(crops_l)
+        rows = pd.concat(rows_l, ignore_index=True)
+        need = plan.n_cells - have
+        spare = need + int(np.ceil(0.15 * need)) + 2  # measure a few spare crops for segmentation failures
+        if len(rows) > spare:  # a random subset, so the last field's layout does not bias the well
+            idx = np.sort(rng.choice(len(rows), spare, replace=False))
+            crops, rows = crops[idx], rows.iloc[idx].reset_index(drop=True)
+        if config.measure:
+            from cp2image.features import measure
+
+            feats = measure(crops, n_jobs=1)
+            ok = ~feats[FAILED_COLUMN].to_numpy(bool)
+            feats = feats.drop(columns=[FAILED_COLUMN]).astype(config.features_dtype)
+            rows = pd.concat([rows, feats], axis=1)
+            crops, rows = crops[ok], rows[ok].reset_index(drop=True)
+        take = min(len(rows), need)
+        if take < len(rows):
+            idx = np.sort(rng.choice(len(rows), take, replace=False))
+            crops, rows = crops[idx], rows.iloc[idx].reset_index(drop=True)
+        images.append(crops)
+        frames.append(rows)
+        have += take
+    rows = pd.concat(frames, ignore_index=True)
+    t = plan.treatment
+    meta = pd.DataFrame({
+        "Metadata_Plate": plan.plate,
+        "Metadata_Well": plan.well,
+        "Metadata_Replicate": plan.replicate,
+        "Metadata_Compound": t.compound,
+        "Metadata_Concentration": float(t.concentration),
+        "Metadata_MoA": t.moa,
+    }, index=rows.index)
+    if config.measure:
+        rows[FAILED_COLUMN] = False
+    return np.concatenate(images), pd.concat([meta, rows], axis=1)
+
+
+def _simulate_well_task(args: tuple[WellPlan, SimulationConfig]) -> tuple[np.ndarray, pd.DataFrame]:
+    plan, config = args
+    return simulate_well(plan, config=config)
+
+
+def iter_wells(config: SimulationConfig, *, jobs: int = 1) -> Iterator[tuple[WellPlan, np.ndarray, pd.DataFrame]]:
+    """Yield (plan, crops, rows) well by well in plan order; at most 2·jobs wells in flight."""
+    plans = plan_screen(config.screen)
+    if jobs <= 1:
+        for plan in plans:
+            yield (plan, *simulate_well(plan, config=config))
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pending: deque[tuple[WellPlan, Future]] = deque()
+        todo = iter(plans)
+        for plan in todo:
+            pending.append((plan, pool.submit(_simulate_well_task, (plan, config))))
+            if len(pending) >= 2 * jobs:
+                break
+        while pending:
+            plan, fut = pending.popleft()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(_simulate_well_task, (nxt, config))))
+            yield (plan, *fut.result())
+
+
+def _well_splits(config: ScreenConfig) -> dict[tuple[str, str], str]:
+    plans = plan_screen(config)
+    wells = pd.DataFrame({
+        "Metadata_Plate": [p.plate for p in plans],
+        "Metadata_Well": [p.well for p in plans],
+        "Metadata_Compound": [p.treatment.compound for p in plans],
+        "Metadata_Concentration": [p.treatment.concentration for p in plans],
+    })
+    split = assign_splits_by_well(wells, seed=config.seed)
+    return {(p, w): s for p, w, s in zip(wells["Metadata_Plate"], wells["Metadata_Well"], split)}
+
+
+def simulation_meta(config: SimulationConfig) -> dict[str, Any]:
+    """Provenance stored in dataset.json."""
+    from cp2image import __version__
+
+    return {
+        "provenance": {
+            "source": "cp2image simulate (virtual BBBC021)",
+            "seed": config.screen.seed,
+            "n_cells": config.screen.n_cells,
+            "version": __version__,
+            "screen": asdict(config.screen),
+            "render": asdict(config.render),
+            "features_measured": config.measure,
+        },
+    }
+
+
+def simulate_screen(
+    path: str | os.PathLike,
+    config: SimulationConfig,
+    *,
+    jobs: int = 1,
+    packed: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Simulate the screen into a dataset directory at `path` and return it.
+
+    Images stream into a memory-mapped `images.npy`; with `packed=True` they are
+    compressed into `images.npz` at the end (for the bundled slice).
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
+    splits = _well_splits(config.screen)
+    build = target.parent / f".{target.name}.unpacked-{uuid.uuid4().hex[:8]}" if packed else target
+    meta = simulation_meta(config)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.screen.n_cells, unit="cell", desc="simulating")
+    try:
+        with DatasetWriter(build, config.screen.n_cells, crop_size=config.render.crop_size, meta=meta,
+                           overwrite=overwrite) as writer:
+            for plan, crops, rows in iter_wells(config, jobs=jobs):
+                rows["Metadata_Split"] = splits[(plan.plate, plan.well)]
+                writer.append(crops, rows)
+                if bar is not None:
+                    bar.update(len(rows))
+        _add_normalisation(build)
+        if packed:
+            ds = open_dataset(build)
+            write_dataset(target, ds.images, ds.cells, ds.meta, overwrite=overwrite, packed=True)
+    finally:
+        if bar is not None:
+            bar.close()
+        if packed:
+            shutil.rmtree(build, ignore_errors=True)
+    log.info("simulated %d cells into %s", config.screen.n_cells, target)
+    return target
+
+
+def _add_normalisation(path: Path) -> None:
+    """Store DMSO-robust normalisation statistics when the features package provides them."""
+    try:
+        from cp2image.features import ProfileNormaliser  # type: ignore[attr-defined]
+    except ImportError:
+        log.info("ProfileNormaliser not available; dataset.json keeps normalisation = null")
+        return
+    from cp2image.data.dataset import update_meta
+    from cp2image.data.columns import feature_columns
+
+    cells = pd.read_parquet(path / "cells.parquet")
+    if not feature_columns(cells):
+        return
+    normaliser = ProfileNormaliser().fit(cells)
+    update_meta(path, normalisation=normaliser.to_dict())

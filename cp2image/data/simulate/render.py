@@ -1,0 +1,365 @@
+"""Render fields of view of simulated MCF-7 cells in DNA, β-tubulin and F-actin.
+
+One field is a square image with tens of cells laid out on a jittered hexagonal
+grid dense enough that neighbours touch. Rendering, in order:
+
+1. **Cell territories.** Each cell is an ellipse with a ruffled boundary (a few
+   random Fourier harmonics). A pixel belongs to the cell in whose normalised
+   coordinates it lies deepest (`rho < 1`), so neighbours meet along shared
+   edges; where two cells both reach a pixel the cytoplasm is thicker (overlap).
+2. **Nuclei** (DNA). Soft-edged ellipses with chromatin texture, added up, so
+   touching nuclei overlap; 2-4 nuclei for multinucleate cells, small satellite
+   nuclei for micronucleated ones, small bright condensed DNA in mitosis.
+3. **β-tubulin.** Radial microtubules from the nucleus (a periodic fibre texture
+   sampled in polar coordinates), perinuclear enrichment, optional thick bundles
+   and a perinuclear aggresome; dimmer over the nucleus.
+4. **F-actin.** Cortical rim, stress fibres along the cell's long axis, and
+   puncta that replace filaments when actin is disrupted.
+5. **Microscope.** Per-plate channel gains, a per-field illumination gradient
+   with vignetting, Gaussian blur (point-spread function), background, signal-
+   dependent (shot) plus read noise, 8-bit quantisation.
+
+Everything is vectorised with numpy over pixels; the only Python loop is over cells
+(bounding-box updates), so a field of ~60 cells renders in tens of milliseconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from cp2image.channels import CROP_SIZE
+
+TEXTURE_SEED = 20221021  # fixed: the texture bank is part of the simulator, not of a screen
+N_TILES = 8
+TILE_THETA = 384  # tile rows, sampled by angle around the nucleus (periodic)
+TILE_R = 256  # tile columns, sampled by distance from the nucleus (px)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Field geometry and microscope model; intensities are fractions of 255."""
+
+    field_size: int = 384  # field edge (px); crops come from cells ≥ crop_size/2 from the edge
+    crop_size: int = CROP_SIZE  # crop edge (px)
+    spacing: float = 1.65  # grid spacing in expected cell radii (< 2 → neighbours touch)
+    jitter: float = 0.12  # random displacement of grid positions (fraction of spacing)
+    psf_sigma: tuple[float, float, float] = (1.0, 0.8, 0.8)  # Gaussian blur per channel (px)
+    background: tuple[float, float, float] = (0.035, 0.03, 0.035)  # camera offset + haze
+    shot_noise: float = 2e-4  # variance per unit intensity (signal-dependent noise)
+    read_noise: float = 0.003  # sd of signal-independent noise
+    illumination: float = 0.12  # max relative illumination gradient across a field
+    vignetting: float = 0.15  # relative darkening in the field corners
+
+
+@dataclass(frozen=True)
+class PlateEffect:
+    """Plate-to-plate differences: per-channel staining/exposure gain and offset."""
+
+    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, *, gain_sd: float = 0.08, offset_sd: float = 0.006) -> "PlateEffect":
+        gain = np.exp(gain_sd * rng.standard_normal(3))
+        offset = offset_sd * rng.standard_normal(3)
+        return cls(tuple(float(g) for g in gain), tuple(float(o) for o in offset))
+
+
+@dataclass
+class Field:
+    """A rendered field and where its cells are."""
+
+    image: np.ndarray  # uint8 (3, S, S)
+    centres: np.ndarray  # (K, 2) float, primary nucleus centre (x, y) per cell
+    cell_area: np.ndarray  # (K,) int, pixels owned by each cell after neighbours compete
+    nucleus_area: np.ndarray  # (K,) float, area of the primary nucleus ellipse (px²)
+    layout: dict[str, np.ndarray] = field(default_factory=dict)  # per-cell geometry (angle, ...)
+
+
+# ----------------------------------------------------------------------------- textures
+
+
+def _filtered_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: tuple[float, float]) -> np.ndarray:
+    """Periodic Gaussian-filtered white noise (FFT), zero mean and unit sd."""
+    noise = rng.standard_normal(shape)
+    ky = np.fft.fftfreq(shape[0])[:, None]
+    kx = np.fft.rfftfreq(shape[1])[None, :]
+    kernel = np.exp(-2 * np.pi**2 * ((ky * sigma[0]) ** 2 + (kx * sigma[1]) ** 2))
+    out = np.fft.irfft2(np.fft.rfft2(noise) * kernel, s=shape)
+    out -= out.mean()
+    return out / (out.std() + 1e-12)
+
+
+@lru_cache(maxsize=2)
+def texture_bank(seed: int = TEXTURE_SEED) -> dict[str, np.ndarray]:
+    """Periodic texture tiles (N_TILES, TILE_THETA, TILE_R), each with mean 1.
+
+    - `fibre`: thin filaments elongated along axis 1 (radial microtubules, stress fibres)
+    - `bundle`: sparse, thick, bright filaments (stabilised microtubule bundles)
+    - `chromatin`: blotchy nuclear texture (zero mean, unit sd; used as a contrast)
+    - `puncta`: sparse round dots (F-actin fragments)
+    - `warp`: smooth displacement field (unit sd) that bends straight fibres into curves
+    """
+    rng = np.random.default_rng(seed)
+    shape = (TILE_THETA, TILE_R)
+    bank: dict[str, list[np.ndarray]] = {"fibre": [], "bundle": [], "chromatin": [], "puncta": [], "warp": []}
+    for _ in range(N_TILES):
+        f = np.clip(_filtered_noise(rng, shape, (1.0, 9.0)) + 0.6, 0, None)
+        bank["fibre"].append(f / f.mean())
+        b = np.clip(_filtered_noise(rng, shape, (2.2, 18.0)) - 0.9, 0, None)
+        bank["bundle"].append(b / np.percentile(b, 99.5))
+        bank["chromatin"].append(_filtered_noise(rng, shape, (1.6, 1.6)) * 0.8 + 0.6 * _filtered_noise(rng, shape, (0.7, 0.7)))
+        dots = (rng.random(shape) < 0.006).astype(float) * rng.uniform(0.5, 1.0, shape)
+        p = np.real(np.fft.ifft2(np.fft.fft2(dots) * np.fft.fft2(_gauss_kernel(shape, 0.9))))
+        bank["puncta"].append(p / np.percentile(p, 99.5))
+        bank["warp"].append(_filtered_noise(rng, shape, (7.0, 7.0)))
+    return {k: np.stack(v).astype(np.float32) for k, v in bank.items()}
+
+
+def _gauss_kernel(shape: tuple[int, int], sigma: float) -> np.ndarray:
+    y = np.minimum(np.arange(shape[0]), shape[0] - np.arange(shape[0]))[:, None]
+    x = np.minimum(np.arange(shape[1]), shape[1] - np.arange(shape[1]))[None, :]
+    k = np.exp(-(x**2 + y**2) / (2 * sigma**2))
+    return k / k.max()
+
+
+def _sample(tiles: np.ndarray, tile: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour lookup of per-pixel tile coordinates (a along rows, b along columns)."""
+    ia = np.floor(a).astype(np.int64) % tiles.shape[1]
+    ib = np.floor(b).astype(np.int64) % tiles.shape[2]
+    return tiles[tile, ia, ib]
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def layout_positions(rng: np.random.Generator, *, config: RenderConfig, cell_radius: float) -> np.ndarray:
+    """Jittered hexagonal grid of cell centres (K, 2) covering the field and its edge."""
+    s = config.spacing * cell_radius
+    dy = s * np.sqrt(3) / 2
+    size = config.field_size
+    offset = rng.random(2) * np.array([s, dy])
+    ys = np.arange(-dy, size + dy, dy) + offset[1] - dy / 2
+    pts = []
+    for row, y in enumerate(ys):
+        xs = np.arange(-s, size + s, s) + offset[0] + (s / 2 if row % 2 else 0.0) - s / 2
+        pts.append(np.stack([xs, np.full_like(xs, y)], axis=1))
+    centres = np.concatenate(pts)
+    centres += config.jitter * s * rng.uniform(-1, 1, centres.shape)
+    return centres
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def render_field(
+    rng: np.random.Generator,
+    cells: dict[str, np.ndarray],
+    centres: np.ndarray,
+    *,
+    config: RenderConfig = RenderConfig(),
+    plate: PlateEffect = PlateEffect(),
+) -> Field:
+    """Render the cells `cells` (arrays from `draw_cells`) at `centres` (K, 2) into one field."""
+    k = len(centres)
+    if any(len(v) != k for v in cells.values()):
+        raise ValueError(f"render_field: {k} centres but cell arrays of lengths {sorted({len(v) for v in cells.values()})}")
+    size = config.field_size
+    bank = texture_bank()
+
+    # ---- 1. per-cell geometry
+    angle = rng.uniform(0, np.pi, k)
+    r = cells["cell_radius"]
+    sa = np.sqrt(cells["cell_aspect"])
+    semi_a, semi_b = r * sa, r / sa
+    harm_k = np.array([2, 3, 4, 5, 7])
+    harm_w = rng.dirichlet(np.ones(len(harm_k)), k)  # (K, 5) weights summing to 1
+    harm_phase = rng.uniform(0, 2 * np.pi, (k, len(harm_k)))
+    irregular = cells["cell_irregularity"]
+
+    # nucleus: offset from the cell centre, aligned with the cell (plus noise)
+    rn = cells["nucleus_radius"]
+    na = np.sqrt(cells["nucleus_aspect"])
+    nuc_angle = angle + rng.normal(0, 0.35, k)
+    off_r = 0.12 * r * rng.random(k) * (1 - 0.6 * cells["mitotic"])
+    off_t = rng.uniform(0, 2 * np.pi, k)
+    nucleus_xy = centres + np.stack([off_r * np.cos(off_t), off_r * np.sin(off_t)], 1)
+
+    # ---- 2. territories: best (lowest) normalised radius, runner-up for overlaps
+    best = np.full((size, size), np.inf, np.float32)
+    second = np.full((size, size), np.inf, np.float32)
+    label = np.full((size, size), -1, np.int32)
+    reach = np.ceil(semi_a * (1 + irregular) + 2).astype(int)
+    for i in range(k):
+        x0, y0 = centres[i]
+        xa, xb = max(int(x0) - reach[i], 0), min(int(x0) + reach[i] + 1, size)
+        ya, yb = max(int(y0) - reach[i], 0), min(int(y0) + reach[i] + 1, size)
+        if xa >= xb or ya >= yb:
+            continue
+        dx = (np.arange(xa, xb, dtype=np.float32) - x0)[None, :]
+        dy = (np.arange(ya, yb, dtype=np.float32) - y0)[:, None]
+        c, s = np.cos(angle[i]), np.sin(angle[i])
+        u = (dx * c + dy * s) / semi_a[i]
+        v = (-dx * s + dy * c) / semi_b[i]
+        theta = np.arctan2(v, u)
+        ruffle = np.zeros_like(theta)
+        for j, kk in enumerate(harm_k):
+            ruffle += harm_w[i, j] * np.cos(kk * theta + harm_phase[i, j])
+        rho = np.sqrt(u * u + v * v) / (1 + irregular[i] * ruffle)
+        b = best[ya:yb, xa:xb]
+        sec = second[ya:yb, xa:xb]
+        lab = label[ya:yb, xa:xb]
+        closer = rho < b
+        np.copyto(sec, np.where(closer, b, np.minimum(sec, rho)))
+        np.copyto(b, np.where(closer, rho, b))
+        lab[closer & (rho < 1)] = i
+    label[best >= 1] = -1
+
+    # ---- 3. nuclei (DNA) and a soft nuclear-occupancy map
+    dna = np.zeros((size, size), np.float32)
+    occupancy = np.zeros((size, size), np.float32)
+    chrom = bank["chromatin"]
+    tile_id = rng.integers(0, N_TILES, (k, 3))
+    tile_off = rng.uniform(0, 1000, (k, 6)).astype(np.float32)
+    for i in range(k):
+        nuclei = _nuclei_of_cell(rng, i, cells, nucleus_xy[i], rn[i], na[i], nuc_angle[i])
+        for (nx, ny, ra, rb, ang, bright) in nuclei:
+            reach_n = int(np.ceil(ra + 3))
+            xa, xb = max(int(nx) - reach_n, 0), min(int(nx) + reach_n + 1, size)
+            ya, yb = max(int(ny) - reach_n, 0), min(int(ny) + reach_n + 1, size)
+            if xa >= xb or ya >= yb:
+                continue
+            dx = (np.arange(xa, xb, dtype=np.float32) - nx)[None, :]
+            dy = (np.arange(ya, yb, dtype=np.float32) - ny)[:, None]
+            c, s = np.cos(ang), np.sin(ang)
+            u = (dx * c + dy * s) / ra
+            v = (-dx * s + dy * c) / rb
+            rho = np.sqrt(u * u + v * v)
+            soft = 1.0 / (1.0 + np.exp(np.clip((rho - 1.0) * rb / 0.7, -30, 30)))
+            tex = chrom[tile_id[i, 0], (np.arange(ya, yb)[:, None] + int(tile_off[i, 0])) % TILE_THETA,
+                        (np.arange(xa, xb)[None, :] + int(tile_off[i, 1])) % TILE_R]
+            dome = 1.0 - 0.25 * np.clip(rho, 0, 1) ** 2  # nuclei are thicker in the middle
+            dna[ya:yb, xa:xb] += bright * soft * dome * np.clip(1.0 + cells["chromatin_texture"][i] * tex, 0.2, None)
+            np.maximum(occupancy[ya:yb, xa:xb], soft, out=occupancy[ya:yb, xa:xb])
+
+    # ---- 4./5. cytoplasm channels, computed on foreground pixels only
+    tub = np.zeros((size, size), np.float32)
+    act = np.zeros((size, size), np.float32)
+    fg = np.flatnonzero(label.ravel() >= 0)
+    if fg.size:
+        lab = label.ravel()[fg]
+        py, px = np.divmod(fg, size)
+        px = px.astype(np.float32)
+        py = py.astype(np.float32)
+        rho = best.ravel()[fg]
+        overlap = np.where(second.ravel()[fg] < 1.0, 1.3, 1.0).astype(np.float32)
+        rcell = r[lab].astype(np.float32)
+        free = (1.0 - rho) * rcell  # distance inside the free cell edge (px, approximate)
+        junction = 0.5 * (np.minimum(second.ravel()[fg], 2.0) - rho) * rcell  # to the neighbour's edge
+        edge = np.clip(free / 3.0, 0, 1) ** 0.7  # thin lamella at the free edge
+        warp_a = 3.0 * _sample(bank["warp"], tile_id[lab, 0], py, px)
+        warp_b = 3.0 * _sample(bank["warp"], tile_id[lab, 0], px + 101, py + 57)
+        ndx, ndy = px - nucleus_xy[lab, 0], py - nucleus_xy[lab, 1]
+        dist = np.sqrt(ndx * ndx + ndy * ndy)
+        phi = np.arctan2(ndy, ndx)
+        out_nuc = np.clip(dist - rn[lab], 0, None)
+        shadow = 1.0 - 0.45 * occupancy.ravel()[fg]
+        mesh_angle = rng.uniform(0, np.pi, k)
+        c_mesh, s_mesh = np.cos(mesh_angle).astype(np.float32), np.sin(mesh_angle).astype(np.float32)
+
+        # β-tubulin: radial fibres (polar texture), bundles, perinuclear ring, aggresome
+        twist = 0.004 * (tile_off[lab, 2] - 500) / 500
+        a_idx = (phi + twist * dist + 0.04 * warp_a) * (TILE_THETA / (2 * np.pi)) + tile_off[lab, 3]
+        b_idx = 0.6 * dist + tile_off[lab, 4]
+        radial = _sample(bank["fibre"], tile_id[lab, 1], a_idx, b_idx)
+        wx, wy = px + warp_a, py + warp_b
+        mesh = _sample(bank["fibre"], tile_id[lab, 0], 0.8 * (wx * c_mesh[lab] + wy * s_mesh[lab]) + tile_off[lab, 5],
+                       0.8 * (wy * c_mesh[lab] - wx * s_mesh[lab]))
+        f = cells["tubulin_fibre"][lab]
+        bund = cells["tubulin_bundle"][lab]
+        tex = (1 - f) + f * (0.4 * radial + 0.6 * mesh)
+        tex = (1 - 0.5 * bund) * tex + 2.0 * bund * _sample(bank["bundle"], tile_id[lab, 1], a_idx * 0.5, b_idx + 37)
+        peri = 1.0 + cells["tubulin_perinuclear"][lab] * np.exp(-out_nuc / 7.0)
+        agg_t = off_t[lab] + np.pi + 0.5  # aggresome sits beside the nucleus, away from its offset
+        agg_x = nucleus_xy[lab, 0] + (rn[lab] + 3) * np.cos(agg_t)
+        agg_y = nucleus_xy[lab, 1] + (rn[lab] + 3) * np.sin(agg_t)
+        agg = cells["tubulin_aggresome"][lab] * 3.0 * np.exp(-((px - agg_x) ** 2 + (py - agg_y) ** 2) / (2 * 4.0**2))
+        tub.ravel()[fg] = cells["tubulin_intensity"][lab] * edge * overlap * (shadow * peri * tex + agg) / 1.6
+
+        # F-actin: cortex, stress fibres along the long axis, puncta
+        c, s = np.cos(angle[lab]), np.sin(angle[lab])
+        cx, cy = px - centres[lab, 0], py - centres[lab, 1]
+        along = cx * c + cy * s
+        across = -cx * s + cy * c
+        stress = _sample(bank["fibre"], tile_id[lab, 2], (across + warp_a) * 0.9 + tile_off[lab, 5], 0.5 * (along + warp_b) + 91)
+        fa = cells["actin_fibres"][lab]
+        cortex = cells["actin_cortex"][lab] * (np.exp(-free / 1.8) + 0.35 * np.exp(-junction / 1.5))
+        body = (0.55 + cortex) * ((1 - fa) + fa * stress)
+        p = cells["actin_puncta"][lab]
+        dots = _sample(bank["puncta"], tile_id[lab, 2], py + tile_off[lab, 0], px + tile_off[lab, 1])
+        body = (1 - 0.75 * p) * body + 2.2 * p * dots
+        act.ravel()[fg] = cells["actin_intensity"][lab] * edge * overlap * (0.8 + 0.2 * shadow) * body / 1.2
+
+    image = np.stack([dna, tub, act])  # (3, S, S) float32
+    image = _microscope(rng, image, config=config, plate=plate)
+
+    cell_area = np.bincount(label.ravel()[label.ravel() >= 0], minlength=k)[:k]
+    layout = {"angle": angle, "nucleus_x": nucleus_xy[:, 0], "nucleus_y": nucleus_xy[:, 1]}
+    return Field(image=image, centres=nucleus_xy, cell_area=cell_area, nucleus_area=np.pi * rn * rn, layout=layout)
+
+
+def _nuclei_of_cell(
+    rng: np.random.Generator, i: int, cells: dict[str, np.ndarray], xy: np.ndarray,
+    rn: float, na: float, ang: float,
+) -> list[tuple[float, float, float, float, float, float]]:
+    """(x, y, semi-major, semi-minor, angle, brightness) of each nucleus of cell i; primary first."""
+    bright = float(cells["dna_intensity"][i])
+    out = [(float(xy[0]), float(xy[1]), rn * na, rn / na, ang, bright)]
+    n_extra = int(cells["n_nuclei"][i]) - 1
+    for j in range(n_extra):
+        t = ang + np.pi * (j + 1) * 2 / (n_extra + 1) + rng.normal(0, 0.3)
+        rj = rn * rng.uniform(0.75, 1.0)
+        d = 1.1 * (rn * na + rj * na) + 3.0 + rng.uniform(0, 3)  # separate nuclei, as segmentation sees them
+        out.append((xy[0] + d * np.cos(t), xy[1] + d * np.sin(t), rj * na, rj / na, ang + rng.normal(0, 0.5),
+                    bright * rng.uniform(0.85, 1.05)))
+    if cells["micronucleated"][i]:
+        for _ in range(int(rng.integers(2, 5))):
+            t = rng.uniform(0, 2 * np.pi)
+            rm = rng.uniform(1.8, 3.0)
+            d = rn * na + rm + 3.0 + rng.uniform(0, 4)
+            out.append((xy[0] + d * np.cos(t), xy[1] + d * np.sin(t), rm, rm * 0.85, 0.0, bright * 1.2))
+    return out
+
+
+def _microscope(rng: np.random.Generator, image: np.ndarray, *, config: RenderConfig, plate: PlateEffect) -> np.ndarray:
+    """Illumination, blur, background, noise and 8-bit quantisation: (3, S, S) float → uint8."""
+    size = image.shape[-1]
+    t = (np.arange(size, dtype=np.float32) / (size - 1) - 0.5)
+    gx, gy = config.illumination * rng.uniform(-1, 1, 2)
+    illum = 1.0 + gx * t[None, :] + gy * t[:, None] - config.vignetting * 2 * (t[None, :] ** 2 + t[:, None] ** 2)
+    out = np.empty_like(image)
+    for ch in range(3):
+        blurred = ndi.gaussian_filter(image[ch], config.psf_sigma[ch], mode="nearest")
+        out[ch] = (blurred * plate.gain[ch] + config.background[ch] + plate.offset[ch]) * illum
+    sd = np.sqrt(np.clip(out, 0, None) * config.shot_noise + config.read_noise**2)
+    out += sd * rng.standard_normal(out.shape, dtype=np.float32)
+    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def crop_cells(field_image: np.ndarray, centres: np.ndarray, *, crop_size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Crops (N, 3, crop, crop) around every centre whose crop lies fully inside the field.
+
+    Returns the crops and the indices of the centres used. The centre pixel of a crop
+    is `crop_size // 2`, like crops cut around CellProfiler nucleus centres.
+    """
+    half = crop_size // 2
+    size_y, size_x = field_image.shape[-2:]
+    cx = np.round(centres[:, 0]).astype(int)
+    cy = np.round(centres[:, 1]).astype(int)
+    keep = np.flatnonzero((cx >= half) & (cy >= half) & (cx + crop_size - half <= size_x) & (cy + crop_size - half <= size_y))
+    windows = np.lib.stride_tricks.sliding_window_view(field_image, (crop_size, crop_size), axis=(1, 2))
+    crops = windows[:, cy[keep] - half, cx[keep] - half]  # (3, n, crop, crop)
+    return np.ascontiguousarray(crops.transpose(1, 0, 2, 3)), keep
