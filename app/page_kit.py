@@ -26,11 +26,11 @@ PAGES_DIR = REPO_ROOT / "pages"
 MODEL_SPEC_KEY = "model_spec"
 CHANNEL_VIEW_KEY = "channel_view"
 SCALE_BAR_UM = 10.0  # scale bar on exported image panels (15 px at 0.65 µm/px)
-CHANNEL_VIEWS: dict[str, list[str] | None] = {
-    "Composite (DNA · tubulin · actin)": None,
+CHANNEL_VIEWS: dict[str, list[str] | None] = {  # label → channels for render.composite
+    "Merge": None,
     "DNA": ["DNA"],
-    "β-tubulin": ["Tubulin"],
-    "F-actin": ["Actin"],
+    "Tubulin": ["Tubulin"],
+    "Actin": ["Actin"],
 }
 
 
@@ -146,7 +146,8 @@ def require_dataset() -> Any:
 
 def channel_view(*, key: str = CHANNEL_VIEW_KEY) -> list[str] | None:
     """A compact picker for composite or one channel; returns the channels for `render.composite`."""
-    label = st.segmented_control("Channels", list(CHANNEL_VIEWS), key=key, default=next(iter(CHANNEL_VIEWS)))
+    label = st.segmented_control("Channels", list(CHANNEL_VIEWS), key=key, default=next(iter(CHANNEL_VIEWS)),
+                                 help="Merge: DNA blue, β-tubulin red, F-actin green; or one channel in its colour.")
     return CHANNEL_VIEWS.get(label or next(iter(CHANNEL_VIEWS)))
 
 
@@ -167,10 +168,10 @@ def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
     from cp2image.analysis import export
 
     makers = {
-        "png": (lambda: export.to_png(build_panel(), dpi=300), "image/png", "PNG (300 dpi)"),
+        "png": (lambda: export.to_png(build_panel(), dpi=300), "image/png", "PNG"),
         "svg": (lambda: export.to_svg(build_panel()), "image/svg+xml", "SVG"),
         "pdf": (lambda: export.to_pdf(build_panel()), "application/pdf", "PDF"),
-        "csv": (lambda: export.to_csv(build_panel()), "text/csv", "CSV (numbers)"),
+        "csv": (lambda: export.to_csv(build_panel()), "text/csv", "CSV"),
     }
     columns = st.columns(len(formats))
     for column, fmt in zip(columns, formats):
@@ -178,6 +179,7 @@ def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
         column.download_button(
             label, data=make, file_name=f"{stem}.{fmt}", mime=mime, key=f"{key}_{fmt}",
             on_click="ignore", icon=":material/download:",
+            help={"png": "300 dpi raster", "svg": "vector", "pdf": "vector", "csv": "the numbers in this panel"}[fmt],
         )
 
 

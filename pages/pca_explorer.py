@@ -91,7 +91,8 @@ with cell_col:
         for dose, crops in real_sets:
             label = "DMSO" if dose == 0 else f"{compound} {dose:g} µM"
             st.markdown(f"Real cells · **{label}**")
-            page_kit.show_images(crops, [label] * len(crops), channels=channels, width=100)
+            page_kit.show_images(crops, ["DMSO" if dose == 0 else f"{dose:g} µM"] * len(crops), channels=channels,
+                                 width=100)
 
         def click_panel():
             rows = [generated] + [crops for _, crops in real_sets]

@@ -56,9 +56,10 @@ def pca_scatter(
         members = _subsample(scores.loc[scores["group"] == group], max_points_per_group, seed + k)
         colour = colours.get(float(dose), OKABE_ITO[k % len(OKABE_ITO)])
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=members["PC1"], y=members["PC2"], mode="markers", name=str(group),
                 marker=dict(size=5, color=colour, opacity=0.6),
+                selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=0.6)),
                 customdata=np.asarray(members.index), legendgroup=str(group),
                 hovertemplate=f"{group}<br>PC1 %{{x:.2f}}, PC2 %{{y:.2f}}<extra>cell %{{customdata}}</extra>",
             )
@@ -79,6 +80,8 @@ def pca_scatter(
             go.Scatter(
                 x=line["PC1"], y=line["PC2"], mode="lines+markers", name=line_name,
                 line=dict(color=LINE_COLOUR, width=3), marker=dict(size=8, color=LINE_COLOUR, opacity=0.35),
+                selected=dict(marker=dict(size=14, opacity=1.0, color="black")),
+                unselected=dict(marker=dict(opacity=0.35)),
                 customdata=np.asarray(line["t"]),
                 hovertemplate="t = %{customdata:.2f}<br>click to generate<extra></extra>",
             )
@@ -120,7 +123,7 @@ def feature_scatter(pairs: pd.DataFrame, feature: str, *, r: float | None = None
             raise ValueError(f"pairs need a {column!r} column; got {list(pairs.columns)}")
     data = pairs[np.isfinite(pairs["real"].to_numpy(float)) & np.isfinite(pairs["generated"].to_numpy(float))]
     data = _subsample(data, max_points, 0)
-    fig = go.Figure(go.Scattergl(x=data["real"], y=data["generated"], mode="markers",
+    fig = go.Figure(go.Scatter(x=data["real"], y=data["generated"], mode="markers",
                                  marker=dict(size=5, color=OKABE_ITO[0], opacity=0.5),
                                  hovertemplate="real %{x:.3g}<br>generated %{y:.3g}<extra></extra>", name="cells"))
     if len(data):
