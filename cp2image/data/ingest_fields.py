@@ -563,6 +563,8 @@ def ingest_fields(
                     batch_cells = pd.concat([batch_cells, measured.reset_index(drop=True)], axis=1)
                 writer.append(batch_images, batch_cells)
                 summary.n_written += len(batch_cells)
+                for name, count in split_counts(batch_cells["Metadata_Split"]).items():
+                    summary.splits[name] = summary.splits.get(name, 0) + count
             if summary.n_written == 0:
                 raise IngestError(
                     f"{objects_path}: no cell could be cropped ({summary.n_skipped_border} too close to the border, "
@@ -571,9 +573,6 @@ def ingest_fields(
     finally:
         bar.close()
     summary.n_images = len(cropper.fields_seen)
-    from cp2image.data.dataset import open_dataset
-
-    summary.splits = split_counts(open_dataset(out).cells["Metadata_Split"])
     if summary.n_unmatched_related:
         log.warning("%d nuclei had no row in a related objects table; their features from it are NaN",
                     summary.n_unmatched_related)
