@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from cp2image.channels import CHANNELS
-from cp2image.data.dataset import DatasetWriter, open_dataset
+from cp2image.data.columns import feature_columns
+from cp2image.data.dataset import DatasetWriter
 from cp2image.data.ingest_common import (
     IngestError,
     IngestSummary,
@@ -313,12 +314,13 @@ def ingest_crops(
                 features = measure(images, n_jobs=config.n_jobs)
                 failed += int(features["Metadata_Segmentation_Failed"].sum())
                 batch = pd.concat([batch, features.reset_index(drop=True)], axis=1)
+            if "features" not in writer.meta:  # model order = measure()'s column order
+                writer.meta["features"] = feature_columns(batch)
             writer.append(images, batch)
-    written = open_dataset(out)
-    summary.n_written = len(written)
-    summary.n_features = len(written.feature_names)
+    summary.n_written = len(index)
+    summary.n_features = len(writer.meta.get("features") or [])
     summary.n_segmentation_failed = failed if measure is not None else None
-    summary.splits = split_counts(written.cells["Metadata_Split"])
+    summary.splits = split_counts(cells["Metadata_Split"])
     log.info("ingested %d crops from %s into %s", summary.n_written, source.description, out)
     return summary
 
