@@ -191,7 +191,7 @@ def train_domain_encoder(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
             correct += int((logits.argmax(dim=1) == y).sum())
             seen += len(idx)
         history.append({"epoch": epoch + 1, "loss": total / max(seen, 1), "train_accuracy": correct / max(seen, 1)})

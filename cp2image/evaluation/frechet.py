@@ -6,7 +6,9 @@ This is the formula of Heusel et al. (2017) as the reference FID code evaluates 
 the square root of Σ1 Σ2 comes from `scipy.linalg.sqrtm`; if it is not finite (a
 singular product), ε·I is added to both covariances and it is recomputed; a
 numerically imaginary result is accepted only when the imaginary part of its
-diagonal is negligible (|Im| ≤ 1e-3), and its real part is used. Whatever the
+diagonal is negligible (|Im| ≤ 1e-3), and its real part is used. Where the
+reference code would stop on a larger imaginary part (rank-deficient covariances,
+fewer samples than dimensions), this one first retries once with the ε·I offset. Whatever the
 features (Inception pool, CellProfiler, a domain encoder), the distance is the same
 function; only the Inception one is "FID".
 """
@@ -87,8 +89,13 @@ def frechet_distance(
         logger.warning("(Σ1 Σ2)^½ is singular; adding %g to the covariance diagonals", eps)
         offset = np.eye(d) * eps
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean) and _worst_imaginary(covmean) > IMAGINARY_TOLERANCE:
+        # where the reference code would stop, retry once with the ε·I offset (rank-deficient Σ)
+        logger.warning("(Σ1 Σ2)^½ is complex; retrying with %g added to the covariance diagonals", eps)
+        offset = np.eye(d) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
-        worst = float(np.max(np.abs(np.diagonal(covmean).imag)))
+        worst = _worst_imaginary(covmean)
         if worst > IMAGINARY_TOLERANCE:
             raise ValueError(
                 f"(Σ1 Σ2)^½ has an imaginary diagonal component of {worst:.3g}; the covariances "
@@ -97,6 +104,10 @@ def frechet_distance(
         covmean = covmean.real
     distance = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
     return distance
+
+
+def _worst_imaginary(matrix: np.ndarray) -> float:
+    return float(np.max(np.abs(np.diagonal(matrix).imag)))
 
 
 def frechet_distance_from_features(x: np.ndarray, y: np.ndarray, *, eps: float = 1e-6) -> float:

@@ -1,0 +1,233 @@
+"""The evaluation report: Markdown + HTML pages with PNG and SVG figures.
+
+Figures (each saved as PNG and SVG under `figures/`):
+- correlation_ranked: Pearson r of every feature, ranked, coloured by compartment,
+  with the r = 0.5 threshold (the paper's Fig. 4a);
+- correlation_top6: real vs generated scatter of the six best-kept features (Fig. 4b);
+- correlation_top_bottom: the top and bottom 20 features;
+- examples: original crops above the generated ones;
+- moa_fidelity: per-MoA recall of the real-trained classifier, real vs generated.
+Figures are built on `matplotlib.figure.Figure` (no pyplot state).
+"""
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from cp2image.channels import CHANNEL_COLOURS, CHANNELS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cp2image.evaluation.evaluate import EvaluationResult
+
+logger = logging.getLogger(__name__)
+
+COMPARTMENT_COLOURS = {"Nuclei": "#1f77b4", "Cells": "#2ca02c", "Cytoplasm": "#d62728"}
+N_EXAMPLES = 8
+
+
+def composite(images: np.ndarray, channels: tuple[str, ...] | list[str] = CHANNELS) -> np.ndarray:
+    """uint8 (N, C, H, W) → RGB (N, H, W, 3) with the project's channel colours."""
+    colours = np.array([CHANNEL_COLOURS[c] for c in channels], dtype=np.float32)  # (C, 3)
+    rgb = np.einsum("nchw,cr->nhwr", images.astype(np.float32), colours)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _save(fig: Figure, out: Path, name: str) -> dict[str, str]:
+    folder = out / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for ext, kwargs in (("png", {"dpi": 150}), ("svg", {})):
+        path = folder / f"{name}.{ext}"
+        fig.savefig(path, bbox_inches="tight", **kwargs)
+        paths[ext] = f"figures/{name}.{ext}"
+    return paths
+
+
+def correlation_ranked_figure(table, *, threshold: float = 0.5) -> Figure:
+    defined = table[np.isfinite(table["pearson_r"].to_numpy())].reset_index(drop=True)
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot()
+    colours = [COMPARTMENT_COLOURS.get(c, "grey") for c in defined["compartment"]]
+    ax.bar(np.arange(len(defined)), defined["pearson_r"], width=1.0, color=colours, linewidth=0)
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8)
+    frac = float(np.mean(defined["pearson_r"] > threshold)) if len(defined) else float("nan")
+    ax.set_title(f"Per-feature Pearson r, real vs generated: {frac:.1%} of {len(defined)} features > {threshold:g}")
+    ax.set_xlabel("feature (ranked)")
+    ax.set_ylabel("Pearson r")
+    ax.set_ylim(min(-0.2, float(defined["pearson_r"].min()) - 0.05) if len(defined) else -0.2, 1.0)
+    for name, colour in COMPARTMENT_COLOURS.items():
+        ax.bar([], [], color=colour, label=name)
+    ax.legend(loc="upper right", frameon=False, fontsize=8)
+    return fig
+
+
+def top_scatter_figure(report, *, n: int = 6) -> Figure:
+    top = report.top(n)
+    cols = 3
+    rows = max(1, int(np.ceil(len(top) / cols)))
+    fig = Figure(figsize=(3.2 * cols, 3.0 * rows))
+    for i, row in top.iterrows():
+        ax = fig.add_subplot(rows, cols, i + 1)
+        x = report.real[row["feature"]].to_numpy(dtype=float)
+        y = report.generated[row["feature"]].to_numpy(dtype=float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        ax.scatter(x[ok], y[ok], s=4, alpha=0.4, color="#1f77b4", linewidths=0)
+        lo, hi = np.nanmin(np.r_[x[ok], y[ok]]), np.nanmax(np.r_[x[ok], y[ok]])
+        ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.6, linestyle=":")
+        ax.set_title(f"{row['feature']}\nr = {row['pearson_r']:.2f}", fontsize=7)
+        ax.set_xlabel("measured on original", fontsize=7)
+        ax.set_ylabel("measured on generated", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def top_bottom_figure(report, *, n: int = 20) -> Figure:
+    fig = Figure(figsize=(10, 0.22 * n + 1.2))
+    for k, (title, part) in enumerate((("best kept", report.top(n)), ("worst kept", report.bottom(n)))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        part = part.iloc[::-1]
+        ax.barh(part["feature"], part["pearson_r"],
+                color=[COMPARTMENT_COLOURS.get(c, "grey") for c in part["compartment"]])
+        ax.set_title(f"{n} {title}", fontsize=9)
+        ax.set_xlabel("Pearson r")
+        ax.tick_params(axis="y", labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def examples_figure(real: np.ndarray, generated: np.ndarray, *, paired: bool) -> Figure:
+    n = min(N_EXAMPLES, len(real), len(generated))
+    fig = Figure(figsize=(1.2 * n, 2.6))
+    rgb_real, rgb_gen = composite(real[:n]), composite(generated[:n])
+    for i in range(n):
+        for r, (rgb, label) in enumerate(((rgb_real, "original"), (rgb_gen, "generated"))):
+            ax = fig.add_subplot(2, n, r * n + i + 1)
+            ax.imshow(rgb[i])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_ylabel(label, fontsize=8)
+    fig.suptitle("originals (top) and " + ("their generated images" if paired else "random samples") + " (bottom)",
+                 fontsize=9)
+    return fig
+
+
+def moa_figure(per_class) -> Figure:
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot()
+    x = np.arange(len(per_class))
+    ax.bar(x - 0.2, per_class["real_recall"], width=0.4, label="real held-out", color="#7f7f7f")
+    ax.bar(x + 0.2, per_class["generated_recall"], width=0.4, label="generated", color="#1f77b4")
+    ax.set_xticks(x, per_class["moa"], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("recall")
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("MoA classifier trained on real profiles")
+    return fig
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _metrics_rows(m: dict[str, Any]) -> list[tuple[str, str, str]]:
+    inc, cp, enc = m["inception"], m["cellprofiler_space"], m["encoder_space"]
+    rows = []
+    if inc.get("available"):
+        rows.append(("FID (Inception-v3 pool, 2048-d)", _fmt(inc["fid"]), f"{inc['n_real']} real / {inc['n_generated']} generated"))
+        rows.append(("KID (Inception-v3 pool)", f"{_fmt(inc['kid'])} ± {_fmt(inc['kid_std'], 2)}", f"subsets of {inc['kid_subset_size']}"))
+    else:
+        rows.append(("FID / KID (Inception-v3)", "not computed", inc.get("reason", "")))
+    rows.append(("Fréchet distance, CellProfiler space*", _fmt(cp.get("frechet")),
+                 f"{cp.get('n_features')} standardised features; {cp.get('generated_dropped', 0)} generated crops unmeasurable"))
+    rows.append(("KID, CellProfiler space*", _fmt(cp.get("kid")), ""))
+    rows.append(("Fréchet distance, domain encoder*", _fmt(enc.get("frechet")), enc.get("encoder", enc.get("reason", ""))))
+    rows.append(("KID, domain encoder*", _fmt(enc.get("kid")), ""))
+    corr, moa = m["correlation"], m["moa_fidelity"]
+    if corr.get("available"):
+        rows.append((f"features with r > {corr['threshold']:g}", f"{corr['fraction_above']:.1%}",
+                     f"{corr['n_defined']} of {corr['n_features']} features defined, median r {corr['median_r']:.3f}"))
+    else:
+        rows.append(("feature correlation", "n/a", corr.get("reason", "")))
+    if moa.get("available"):
+        rows.append(("MoA accuracy, generated", f"{moa['generated_accuracy']:.1%}",
+                     f"real held-out {moa['real_accuracy']:.1%}; chance {moa['chance_accuracy']:.1%}; {len(moa['classes'])} classes"))
+    else:
+        rows.append(("MoA fidelity", "n/a", moa.get("reason", "")))
+    return rows
+
+
+def write_report(result: "EvaluationResult", out: Path) -> Path:
+    """Write report.md and report.html (same content) plus figures; return the Markdown path."""
+    m = result.metrics
+    figures: list[tuple[str, dict[str, str]]] = []
+    figures.append(("Originals and generated images",
+                    _save(examples_figure(result.reference.images, result.generated.images,
+                                          paired=result.generated.paired), out, "examples")))
+    corr = result.correlation
+    if corr is not None and len(corr.defined):
+        threshold = m["correlation"]["threshold"]
+        figures.append(("Per-feature correlation (cf. paper Fig. 4a)",
+                        _save(correlation_ranked_figure(corr.table, threshold=threshold), out, "correlation_ranked")))
+        figures.append(("Six best-kept features (cf. paper Fig. 4b)",
+                        _save(top_scatter_figure(corr), out, "correlation_top6")))
+        figures.append(("Best and worst kept features", _save(top_bottom_figure(corr), out, "correlation_top_bottom")))
+    if result.moa is not None and len(result.moa.per_class):
+        figures.append(("MoA fidelity per class", _save(moa_figure(result.moa.per_class), out, "moa_fidelity")))
+
+    title = f"Evaluation of {m['model']['type']} ({m['model']['mode']})"
+    ds = m["dataset"]
+    intro = (f"Dataset `{ds['path']}`, split `{ds['split']}`: {ds['n_evaluated']} of {ds['n_heldout']} held-out cells "
+             f"evaluated ({ds['n_excluded_nonfinite']} excluded for non-finite profiles). Model source: "
+             f"{m['model']['source'] or 'n/a'}.")
+    rows = _metrics_rows(m)
+    note = ("\\* Offline distances are *not comparable with Inception FID* (different feature space); "
+            "compare models only within one column, on the same dataset, split and encoder.")
+
+    md = [f"# {title}", "", intro, "", "| metric | value | details |", "|---|---|---|"]
+    md += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    md += ["", note, ""]
+    if corr is not None:
+        for label, part in (("Top", corr.top(20)), ("Bottom", corr.bottom(20))):
+            md += [f"## {label} 20 features by Pearson r", "", "| rank | feature | r |", "|---|---|---|"]
+            md += [f"| {int(r['rank'])} | {r['feature']} | {r['pearson_r']:.3f} |" for _, r in part.iterrows()]
+            md.append("")
+        md += ["Per-feature values: `correlation.csv`; real/generated pairs: `pairs.parquet`.", ""]
+    for caption, paths in figures:
+        md += [f"## {caption}", "", f"![{caption}]({paths['png']})", "", f"Vector: [{paths['svg']}]({paths['svg']})", ""]
+    md_path = out / "report.md"
+    md_path.write_text("\n".join(md))
+
+    h = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>{html.escape(title)}</title>",
+         "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
+         "td,th{border:1px solid #ccc;padding:4px 8px;font-size:90%}img{max-width:100%}</style></head><body>",
+         f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>",
+         "<table><tr><th>metric</th><th>value</th><th>details</th></tr>"]
+    h += [f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>" for a, b, c in rows]
+    h += ["</table>", f"<p>{html.escape(note.replace(chr(92), ''))}</p>"]
+    if corr is not None:
+        for label, part in (("Top", corr.top(20)), ("Bottom", corr.bottom(20))):
+            h += [f"<h2>{label} 20 features by Pearson r</h2><table><tr><th>rank</th><th>feature</th><th>r</th></tr>"]
+            h += [f"<tr><td>{int(r['rank'])}</td><td>{html.escape(r['feature'])}</td><td>{r['pearson_r']:.3f}</td></tr>"
+                  for _, r in part.iterrows()]
+            h.append("</table>")
+    for caption, paths in figures:
+        h += [f"<h2>{html.escape(caption)}</h2>", f"<img src='{paths['png']}' alt='{html.escape(caption)}'>",
+              f"<p><a href='{paths['svg']}'>SVG</a></p>"]
+    h.append("</body></html>")
+    (out / "report.html").write_text("\n".join(h))
+    logger.info("report written to %s", md_path)
+    return md_path
+
+
+__all__ = ["write_report", "composite", "correlation_ranked_figure", "top_scatter_figure", "examples_figure"]
