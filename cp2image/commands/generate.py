@@ -1,13 +1,87 @@
-"""`cp2image generate` (placeholder until its issue lands)."""
+"""`cp2image generate`: CellProfiler profiles (CSV/parquet) → single-cell images.
+
+    cp2image generate --profiles cells.csv --out generated/ [--model org/name | DIR]
+
+Writes `images.npy` (uint8 (N, 3, H, W), channel order DNA, tubulin, actin) unless
+`--format png`, one colour PNG per row (DNA blue, tubulin red, actin green) unless
+`--format npy`, and `index.csv` mapping input rows to files. Feature columns are
+matched by name; extra columns (Metadata_*, ...) are ignored.
+"""
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="(not implemented yet)")
+    p = sub.add_parser("generate", help="turn CellProfiler profiles into cell images",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profiles", required=True, help="CSV or parquet with the model's feature columns")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--model", default=None,
+                   help="model folder, Hub repo id or 'bundled[:name]' (default: $CP2IMAGE_MODEL, else bundled)")
+    p.add_argument("--format", choices=("png", "npy", "both"), default="both")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--drop-incomplete", action="store_true",
+                   help="skip rows with NaN/inf features instead of failing (they are listed in index.csv)")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.set_defaults(run=run)
 
 
+def _read_profiles(path: Path):
+    import pandas as pd
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such profiles file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("cp2image generate is not implemented yet")
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from cp2image.analysis.render import composite
+    from cp2image.models.hub import load_model
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"{out} is not empty; pass --overwrite or choose another --out")
+    loaded = load_model(args.model)
+    if loaded.notice:
+        print(f"note: {loaded.notice}", file=sys.stderr)
+    model = loaded.model
+    frame = _read_profiles(Path(args.profiles))
+    raw = frame.reindex(columns=model.feature_names)
+    missing = [f for f in model.feature_names if f not in frame.columns]
+    if missing:
+        model.raw_matrix(frame)  # raises the standard error listing the missing features
+    numeric = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    complete = np.isfinite(numeric).all(axis=1)
+    if not complete.all() and not args.drop_incomplete:
+        bad = np.flatnonzero(~complete)
+        raise ValueError(f"{len(bad)} row(s) have missing/non-numeric features (first rows {bad[:5].tolist()}); "
+                         "fix them or pass --drop-incomplete")
+    keep = np.flatnonzero(complete)
+    images = model.generate(numeric[keep], batch_size=args.batch_size)
+    out.mkdir(parents=True, exist_ok=True)
+    index = pd.DataFrame({"row": np.arange(len(frame)), "generated": complete, "image_index": -1, "png": ""})
+    index.loc[keep, "image_index"] = np.arange(len(keep))
+    if args.format in ("npy", "both"):
+        np.save(out / "images.npy", images)
+    if args.format in ("png", "both"):
+        rgb = composite(images)
+        width = max(5, len(str(len(frame))))
+        for i, row in enumerate(keep):
+            name = f"cell_{row:0{width}d}.png"
+            Image.fromarray(rgb[i]).save(out / name)
+            index.loc[row, "png"] = name
+    meta = [c for c in frame.columns if c.startswith("Metadata_")]
+    pd.concat([index, frame[meta].reset_index(drop=True)], axis=1).to_csv(out / "index.csv", index=False)
+    print(f"generated {len(keep)} image(s) of {model.image_size}×{model.image_size} with {loaded.source} → {out}")
+    if len(keep) < len(frame):
+        print(f"skipped {len(frame) - len(keep)} incomplete row(s); see index.csv", file=sys.stderr)
+    return 0

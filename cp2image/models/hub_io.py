@@ -6,6 +6,7 @@ safetensors file or a folder without config.json raises ValueError/FileNotFoundE
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +30,8 @@ class StrictHubMixin(PyTorchModelHubMixin):
         """Load from a local directory or a Hub repo id, checking every tensor against config.json."""
         try:
             return super().from_pretrained(str(pretrained_model_name_or_path), strict=strict, **kwargs)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{pretrained_model_name_or_path}: {CONFIG_FILE} is not valid JSON ({err})") from err
         except TypeError as err:  # config.json lacks or mistypes a required field
             raise ValueError(
                 f"{pretrained_model_name_or_path}: config.json is not a valid {cls.__name__} config ({err})"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cp2image.channels import CHANNEL_COLOURS, CHANNELS
+from cp2image.analysis.render import composite
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,10 @@ class MetricsLog:
             self._tb.close()
 
 
-def composite(images: np.ndarray, channels: list[str] | None = None) -> np.ndarray:
-    """uint8 (N, C, H, W) → RGB uint8 (N, H, W, 3) with the project's channel colours."""
-    channels = list(channels or CHANNELS)
-    x = images.astype(np.float32) / 255.0
-    rgb = np.zeros((x.shape[0], x.shape[2], x.shape[3], 3), dtype=np.float32)
-    for c, name in enumerate(channels):
-        rgb += x[:, c, :, :, None] * np.asarray(CHANNEL_COLOURS[name], dtype=np.float32)
-    return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
-
-
-def comparison_grid(rows: list[np.ndarray], *, channels: list[str] | None = None, pad: int = 2,
-                    scale: int = 2) -> np.ndarray:
-    """Stack image rows (e.g. originals, generated) into one RGB grid, each row (N, C, H, W)."""
-    tiles = [composite(r, channels) for r in rows]
+def comparison_grid(rows: list[np.ndarray], *, pad: int = 2, scale: int = 2) -> np.ndarray:
+    """Stack image rows (e.g. originals, generated) into one RGB grid, each row (N, 3, H, W),
+    coloured with the project's one channel mapping (DNA blue, tubulin red, actin green)."""
+    tiles = [composite(r) for r in rows]
     n, h, w = tiles[0].shape[:3]
     grid = np.full((len(tiles) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, dtype=np.uint8)
     for i, row in enumerate(tiles):

@@ -269,7 +269,7 @@ class Trainer:
             generated = objective.preview(grid_batch)
         finally:
             objective.nets[objective.generator_key] = original_net
-        grid = monitor.comparison_grid([grid_batch["images"].numpy(), generated], channels=channels)
+        grid = monitor.comparison_grid([grid_batch["images"].numpy(), generated])
         path = monitor.save_png(grid, self.out / "grids" / f"step_{step:07d}.png")
         monitor.save_png(grid, self.out / "grid_latest.png")
         return path

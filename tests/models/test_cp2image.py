@@ -187,3 +187,10 @@ def test_tiny_model_is_deterministic_and_leaves_global_rng_alone():
     assert torch.equal(before, after)
     x = np.ones((1, 4))
     np.testing.assert_array_equal(a.generate(x), b.generate(x))
+
+
+def test_config_that_is_not_json_names_the_file(tmp_path):
+    tiny_model(NAMES).save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"config.json is not valid JSON"):
+        CP2Image.from_pretrained(tmp_path)
