@@ -5,9 +5,9 @@ For each well of the plan (`screen.plan_screen`):
 1. render fields of view (`render.render_field`) until the well has enough cells;
 2. cut a crop around every primary nucleus centre whose crop fits in the field;
 3. segment and measure the crops with `cp2image.features.measure` — the same code
-   that measures real BBBC021 crops — and drop crops whose segmentation failed
-   (CellProfiler would not have found those cells either), rendering more fields
-   if that leaves the well short;
+   that measures real BBBC021 crops — and drop crops whose segmentation failed or
+   that have any undefined (NaN/inf) feature, as profiling QC would, rendering more
+   fields if that leaves the well short;
 4. append crops, metadata, measured features and the simulator's ground truth
    (`Truth_*`) to a `DatasetWriter`, so memory stays bounded by one well per worker.
 
@@ -119,8 +119,8 @@ def simulate_well(plan: WellPlan, *, config: SimulationConfig) -> tuple[np.ndarr
             from cp2image.features import measure
 
             feats = measure(crops, n_jobs=1)
-            ok = ~feats[FAILED_COLUMN].to_numpy(bool)
             feats = feats.drop(columns=[FAILED_COLUMN]).astype(config.features_dtype)
+            ok = np.isfinite(feats.to_numpy()).all(axis=1)  # failed segmentation or an undefined feature
             rows = pd.concat([rows, feats], axis=1)
             crops, rows = crops[ok], rows[ok].reset_index(drop=True)
         take = min(len(rows), need)

@@ -76,6 +76,7 @@ class Field:
     centres: np.ndarray  # (K, 2) float, primary nucleus centre (x, y) per cell
     cell_area: np.ndarray  # (K,) int, pixels owned by each cell after neighbours compete
     nucleus_area: np.ndarray  # (K,) float, area of the primary nucleus ellipse (px²)
+    label: np.ndarray | None = None  # int32 (S, S): owning cell per pixel, -1 = background
     layout: dict[str, np.ndarray] = field(default_factory=dict)  # per-cell geometry (angle, ...)
 
 
@@ -308,7 +309,8 @@ def render_field(
 
     cell_area = np.bincount(label.ravel()[label.ravel() >= 0], minlength=k)[:k]
     layout = {"angle": angle, "nucleus_x": nucleus_xy[:, 0], "nucleus_y": nucleus_xy[:, 1]}
-    return Field(image=image, centres=nucleus_xy, cell_area=cell_area, nucleus_area=np.pi * rn * rn, layout=layout)
+    return Field(image=image, centres=nucleus_xy, cell_area=cell_area, nucleus_area=np.pi * rn * rn, label=label,
+                 layout=layout)
 
 
 def _nuclei_of_cell(

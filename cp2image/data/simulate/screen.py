@@ -67,23 +67,30 @@ class ScreenConfig:
     seed: int = 0  # every random choice derives from this
     replicates: int = 3  # plates; each holds one well of every treatment
     dmso_wells_per_plate: int = 6  # as in BBBC021
+    compounds: tuple[str, ...] | None = None  # a subset of SCREEN_CONCENTRATIONS; None = the full screen
 
     def __post_init__(self) -> None:
+        if self.compounds is not None:
+            unknown = sorted(set(self.compounds) - set(SCREEN_CONCENTRATIONS))
+            if unknown:
+                raise ValueError(f"unknown screen compound(s) {unknown}; choose from {sorted(SCREEN_CONCENTRATIONS)}")
         if self.n_cells < 1:
             raise ValueError(f"n_cells must be >= 1, got {self.n_cells}")
         if self.replicates < 1:
             raise ValueError(f"replicates must be >= 1, got {self.replicates}")
         if self.dmso_wells_per_plate < 1:
             raise ValueError("every plate needs at least one DMSO well (dmso_wells_per_plate >= 1)")
-        used = len(screen_treatments()) + self.dmso_wells_per_plate
+        used = len(screen_treatments(self.compounds)) + self.dmso_wells_per_plate
         if used > WELLS_PER_PLATE:
             raise ValueError(f"{used} wells per plate needed but a plate has {WELLS_PER_PLATE}")
 
 
-def screen_treatments() -> list[Treatment]:
-    """Every non-DMSO treatment of the screen, in table order."""
+def screen_treatments(compounds: tuple[str, ...] | None = None) -> list[Treatment]:
+    """Every non-DMSO treatment of the screen (or of `compounds`), in table order."""
     out = []
     for name, concs in SCREEN_CONCENTRATIONS.items():
+        if compounds is not None and name not in compounds:
+            continue
         moa = COMPOUNDS[name].moa
         out.extend(Treatment(name, float(c), moa) for c in concs)
     return out
@@ -102,8 +109,9 @@ def _check_coverage(treatments: list[Treatment]) -> None:
 
 def plan_screen(config: ScreenConfig) -> list[WellPlan]:
     """All wells of the screen, plate by plate, with their treatment and cell quota."""
-    treatments = screen_treatments()
-    _check_coverage(treatments)
+    treatments = screen_treatments(config.compounds)
+    if config.compounds is None:
+        _check_coverage(treatments)
     dmso = Treatment("DMSO", 0.0, "DMSO")
     well_names = [f"{r}{c:02d}" for r in PLATE_ROWS for c in PLATE_COLUMNS]
     rng = np.random.default_rng([config.seed, 7919])
