@@ -32,6 +32,8 @@ def _add_common(p: argparse.ArgumentParser, *, split_default: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for split assignment (and --subset)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--drop-failed", action="store_true",
+                   help="with measured features: drop cells whose segmentation failed (default: keep, flagged)")
     p.add_argument("--report", default=None, metavar="MD",
                    help="also write a Markdown report (counts, segmentation success, feature families)")
 
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         config = FieldIngestConfig(
             crop_size=args.crop, intensity=intensity, scope=args.scope, moa_only=args.moa_only,
             split_by=args.split_by, seed=args.seed, object_name=args.object_name,
-            features=args.features, n_jobs=args.n_jobs,
+            features=args.features, n_jobs=args.n_jobs, drop_failed=args.drop_failed,
             progress=not args.no_progress, overwrite=args.overwrite,
         )
         summary = ingest_fields(args.image_table, args.objects, args.out, root=args.root,
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         source = npz_source(args.npz) if args.npz else folder_source(args.folder, args.metadata)
         config = CropIngestConfig(
             intensity=intensity, split_by=args.split_by, seed=args.seed, subset=args.subset,
-            moa_only=args.moa_only, measure=not args.no_measure, n_jobs=args.n_jobs,
+            moa_only=args.moa_only, measure=not args.no_measure, n_jobs=args.n_jobs, drop_failed=args.drop_failed,
             progress=not args.no_progress, overwrite=args.overwrite,
         )
         summary = ingest_crops(source, args.out, moa_table=args.moa_table, config=config)

@@ -42,13 +42,15 @@ class IngestSummary:
     n_unmatched_related: int = 0  # nuclei without a row in a related table (Cells.csv, ...): NaN features
     n_features: int = 0
     n_segmentation_failed: int | None = None  # only when features were measured
+    n_measured: int = 0  # cells whose features were measured (before any --drop-failed)
+    n_dropped_failed: int = 0  # cells dropped because segmentation failed (--drop-failed)
     splits: dict[str, int] = field(default_factory=dict)
 
     @property
     def segmentation_success_rate(self) -> float | None:
-        if self.n_segmentation_failed is None or self.n_written == 0:
+        if self.n_segmentation_failed is None or self.n_measured == 0:
             return None
-        return 1.0 - self.n_segmentation_failed / self.n_written
+        return 1.0 - self.n_segmentation_failed / self.n_measured
 
     def lines(self) -> list[str]:
         unit = "fields of view" if self.source == "fields" else "crops"
@@ -67,12 +69,43 @@ class IngestSummary:
         rate = self.segmentation_success_rate
         if rate is not None:
             out.append(
-                f"  segmentation succeeded on {self.n_written - (self.n_segmentation_failed or 0)}"
-                f"/{self.n_written} cells ({100 * rate:.1f}%)"
+                f"  segmentation succeeded on {self.n_measured - (self.n_segmentation_failed or 0)}"
+                f"/{self.n_measured} cells ({100 * rate:.1f}%)"
             )
+        if self.n_dropped_failed:
+            out.append(f"  dropped {self.n_dropped_failed} cells whose segmentation failed (--drop-failed)")
         if self.splits:
             out.append("  splits: " + ", ".join(f"{k}={v}" for k, v in self.splits.items()))
         return out
+
+
+# ----------------------------------------------------------------------------- measuring
+
+FAILED_COLUMN = "Metadata_Segmentation_Failed"
+
+
+def measure_and_filter(
+    images: np.ndarray, cells: pd.DataFrame, measure, *, n_jobs: int | None, drop_failed: bool,
+    summary: IngestSummary,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Append measured features to `cells`; count (and optionally drop) failed segmentations."""
+    features = measure(images, n_jobs=n_jobs).reset_index(drop=True)
+    failed = features[FAILED_COLUMN].to_numpy(dtype=bool)
+    summary.n_measured += len(failed)
+    summary.n_segmentation_failed = (summary.n_segmentation_failed or 0) + int(failed.sum())
+    cells = pd.concat([cells.reset_index(drop=True), features], axis=1)
+    if drop_failed and failed.any():
+        summary.n_dropped_failed += int(failed.sum())
+        return images[~failed], cells[~failed].reset_index(drop=True)
+    return images, cells
+
+
+def replicate_values(values: pd.Series) -> pd.Series:
+    """Replicate numbers as integers (like the simulator) when they all are, else strings."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all() and (numeric == numeric.round()).all():
+        return numeric.astype(np.int64)
+    return values.astype(str)
 
 
 # ----------------------------------------------------------------------------- MoA table

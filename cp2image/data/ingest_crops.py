@@ -37,6 +37,8 @@ from cp2image.data.ingest_common import (
     IngestError,
     IngestSummary,
     SplitBy,
+    measure_and_filter,
+    replicate_values,
     annotate_moa,
     assign_splits,
     numeric_column,
@@ -76,6 +78,7 @@ class CropIngestConfig:
     subset: int | None = None  # keep this many crops, sampled with `seed` (quick runs, tests)
     moa_only: bool = False  # keep only crops with an MoA annotation
     measure: bool = True  # measure CellProfiler-style features on the uint8 crops
+    drop_failed: bool = False  # drop crops whose segmentation failed (else kept with NaN features + flag)
     n_jobs: int | None = None  # worker processes for measure (None = in process, -1 = all cores)
     batch_size: int = 512  # crops normalised, measured and written at a time
     progress: bool = False
@@ -125,9 +128,11 @@ def _metadata_frame(columns: dict[str, np.ndarray] | pd.DataFrame, *, where: str
             "every crop needs plate, well, compound and concentration (µM)"
         )
     frame = frame.copy()
-    for col in ("Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_Replicate", "Metadata_MoA"):
+    for col in ("Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_MoA"):
         if col in frame.columns:
             frame[col] = frame[col].astype(str)
+    if "Metadata_Replicate" in frame.columns:
+        frame["Metadata_Replicate"] = replicate_values(frame["Metadata_Replicate"])
     frame["Metadata_Concentration"] = numeric_column(
         frame["Metadata_Concentration"], path=Path(where), column="concentration"
     )
@@ -298,12 +303,12 @@ def ingest_crops(
             "split_by": config.split_by,
             "seed": config.seed,
             "features": "cp2image.features.measure" if config.measure else None,
+            "drop_failed": config.drop_failed,
         },
     }
     measure = _measure_fn() if config.measure else None
     from tqdm.auto import tqdm
 
-    failed = 0
     with DatasetWriter(out, len(index), crop_size=source.crop_size, meta=meta, overwrite=config.overwrite) as writer:
         starts = range(0, len(index), config.batch_size)
         for start in tqdm(starts, desc="ingest", unit="batch", disable=not config.progress):
@@ -311,16 +316,17 @@ def ingest_crops(
             images = batch_to_uint8(source.load(index[start:stop]), config.intensity)
             batch = cells.iloc[start:stop].reset_index(drop=True)
             if measure is not None:
-                features = measure(images, n_jobs=config.n_jobs)
-                failed += int(features["Metadata_Segmentation_Failed"].sum())
-                batch = pd.concat([batch, features.reset_index(drop=True)], axis=1)
+                images, batch = measure_and_filter(images, batch, measure, n_jobs=config.n_jobs,
+                                                   drop_failed=config.drop_failed, summary=summary)
             if "features" not in writer.meta:  # model order = measure()'s column order
                 writer.meta["features"] = feature_columns(batch)
             writer.append(images, batch)
-    summary.n_written = len(index)
+            summary.n_written += len(batch)
+            for name, count in split_counts(batch["Metadata_Split"]).items():
+                summary.splits[name] = summary.splits.get(name, 0) + count
+        if summary.n_written == 0:
+            raise IngestError(f"{source.description}: every crop failed segmentation; nothing to write")
     summary.n_features = len(writer.meta.get("features") or [])
-    summary.n_segmentation_failed = failed if measure is not None else None
-    summary.splits = split_counts(cells["Metadata_Split"])
     log.info("ingested %d crops from %s into %s", summary.n_written, source.description, out)
     return summary
 

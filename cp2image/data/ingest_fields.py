@@ -60,6 +60,7 @@ from cp2image.data.ingest_common import (
     IngestError,
     IngestSummary,
     SplitBy,
+    measure_and_filter,
     annotate_moa,
     assign_splits,
     numeric_column,
@@ -109,6 +110,7 @@ class FieldIngestConfig:
     object_name: str | None = None  # prefix for unprefixed measurement columns
     features: Literal["carried", "measured"] = "carried"  # CellProfiler's columns, or measure() on the crops
     n_jobs: int | None = None  # worker processes for measure() (features="measured")
+    drop_failed: bool = False  # features="measured": drop cells whose segmentation failed
     chunk_rows: int = 20_000  # object rows read per chunk
     progress: bool = False  # tqdm bar over object rows
     overwrite: bool = False
@@ -502,8 +504,7 @@ def ingest_fields(
 
     stored_features = carried if measure is None else measured_names()
     summary = IngestSummary(out=out, source="fields", n_objects=plan.n_rows, n_skipped_moa=plan.n_skipped_moa,
-                            n_features=len(stored_features),
-                            n_segmentation_failed=None if measure is None else 0)
+                            n_features=len(stored_features))
     meta = {
         "features": stored_features,
         "intensity": {**asdict(config.intensity), "scope": config.scope},
@@ -558,16 +559,16 @@ def ingest_fields(
                     continue
                 batch_images, batch_cells = np.concatenate(crops), pd.concat(cells, ignore_index=True)
                 if measure is not None:
-                    measured = measure(batch_images, n_jobs=config.n_jobs)
-                    summary.n_segmentation_failed += int(measured["Metadata_Segmentation_Failed"].sum())
-                    batch_cells = pd.concat([batch_cells, measured.reset_index(drop=True)], axis=1)
+                    batch_images, batch_cells = measure_and_filter(
+                        batch_images, batch_cells, measure, n_jobs=config.n_jobs,
+                        drop_failed=config.drop_failed, summary=summary)
                 writer.append(batch_images, batch_cells)
                 summary.n_written += len(batch_cells)
                 for name, count in split_counts(batch_cells["Metadata_Split"]).items():
                     summary.splits[name] = summary.splits.get(name, 0) + count
             if summary.n_written == 0:
                 raise IngestError(
-                    f"{objects_path}: no cell could be cropped ({summary.n_skipped_border} too close to the border, "
+                    f"{objects_path}: no cell could be cropped or segmented ({summary.n_skipped_border} too close to the border, "
                     f"{summary.n_skipped_no_centre} without a centre, {summary.n_skipped_moa} without MoA)"
                 )
     finally:
@@ -595,7 +596,6 @@ def _cell_rows(table: pd.DataFrame, row: int, objects: pd.DataFrame, feature_nam
         "Metadata_Plate": [str(table[PLATE_COLUMN].iat[row])] * n,
         "Metadata_Well": [str(table[WELL_COLUMN].iat[row])] * n,
         "Metadata_Site": np.full(n, _site(table, row)),
-        "Metadata_Replicate": [str(table[REPLICATE_COLUMN].iat[row]) if REPLICATE_COLUMN in table.columns else None] * n,
         "Metadata_Compound": [str(table[COMPOUND_COLUMN].iat[row])] * n,
         "Metadata_Concentration": np.full(n, float(table[CONCENTRATION_COLUMN].iat[row])),
         "Metadata_MoA": [plan.moa_of_field.iat[row]] * n,
@@ -607,6 +607,8 @@ def _cell_rows(table: pd.DataFrame, row: int, objects: pd.DataFrame, feature_nam
         "Metadata_Split": [plan.split_of_field[row]] * n,
     }
     frame = pd.DataFrame(meta)
+    if REPLICATE_COLUMN in table.columns:
+        frame.insert(3, "Metadata_Replicate", table[REPLICATE_COLUMN].iat[row])
     features = objects[feature_names].reset_index(drop=True).astype(np.float64)
     return pd.concat([frame, features], axis=1)
 

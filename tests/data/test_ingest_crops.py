@@ -75,7 +75,7 @@ def test_metadata_is_mapped_to_metadata_columns(npz_path, tmp_path):
     assert cells["Metadata_Compound"].tolist() == meta["compound"].tolist()
     assert cells["Metadata_Concentration"].tolist() == meta["concentration"].tolist()
     assert cells["Metadata_MoA"].tolist() == meta["moa"].tolist()
-    assert cells["Metadata_Replicate"].tolist() == meta["replicate"].tolist()
+    assert cells["Metadata_Replicate"].tolist() == [1, 1, 2, 2, 3, 3]  # integers, like the simulator
     assert cells["Metadata_ReplicateID"].tolist() == ["P1/B02", "P1/B02", "P2/B02", "P2/B03", "P3/B02", "P3/B02"]
     assert cells["Metadata_Crop_File"].tolist() == meta["crop_file"].tolist()
 
@@ -139,6 +139,23 @@ def test_measured_features_and_failure_flag_are_added(npz_path, tmp_path):
     assert FAILED_COLUMN in ds.cells.columns
     assert summary.n_features == len(feature_names())
     assert summary.n_segmentation_failed == int(ds.cells[FAILED_COLUMN].sum())
+
+
+def test_drop_failed_removes_unsegmentable_crops_but_reports_the_rate(tmp_path):
+    raw = _raw_crops()
+    raw[2] = 0  # an empty crop: nothing to segment
+    path = tmp_path / "e.npz"
+    np.savez(path, images=raw, **_metadata())
+    kept = ingest_crops(npz_source(path), tmp_path / "kept", config=CropIngestConfig())
+    dropped = ingest_crops(npz_source(path), tmp_path / "dropped", config=CropIngestConfig(drop_failed=True))
+    flags = open_dataset(tmp_path / "kept").cells[FAILED_COLUMN].to_numpy()
+    assert flags[2] and kept.n_written == N
+    cells = open_dataset(tmp_path / "dropped").cells
+    assert dropped.n_written == N - int(flags.sum()) == len(cells)
+    assert "c2.npy" not in cells["Metadata_Crop_File"].tolist()
+    assert not cells[FAILED_COLUMN].any()
+    assert dropped.n_dropped_failed == int(flags.sum())
+    assert dropped.segmentation_success_rate == kept.segmentation_success_rate == pytest.approx(1 - flags.mean())
 
 
 # ----------------------------------------------------------------------------- bad input
