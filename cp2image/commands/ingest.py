@@ -33,7 +33,8 @@ def _add_common(p: argparse.ArgumentParser, *, split_default: str) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--drop-failed", action="store_true",
-                   help="with measured features: drop cells whose segmentation failed (default: keep, flagged)")
+                   help="with measured features: drop cells whose segmentation failed or with NaN features "
+                        "(default: keep them, flagged in Metadata_Segmentation_Failed)")
     p.add_argument("--report", default=None, metavar="MD",
                    help="also write a Markdown report (counts, segmentation success, feature families)")
 

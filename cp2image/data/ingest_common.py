@@ -43,7 +43,7 @@ class IngestSummary:
     n_features: int = 0
     n_segmentation_failed: int | None = None  # only when features were measured
     n_measured: int = 0  # cells whose features were measured (before any --drop-failed)
-    n_dropped_failed: int = 0  # cells dropped because segmentation failed (--drop-failed)
+    n_dropped_failed: int = 0  # cells dropped: segmentation failed or a feature undefined (--drop-failed)
     splits: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -73,7 +73,8 @@ class IngestSummary:
                 f"/{self.n_measured} cells ({100 * rate:.1f}%)"
             )
         if self.n_dropped_failed:
-            out.append(f"  dropped {self.n_dropped_failed} cells whose segmentation failed (--drop-failed)")
+            out.append(f"  dropped {self.n_dropped_failed} cells whose segmentation failed or with undefined "
+                       "(NaN) features (--drop-failed)")
         if self.splits:
             out.append("  splits: " + ", ".join(f"{k}={v}" for k, v in self.splits.items()))
         return out
@@ -94,9 +95,12 @@ def measure_and_filter(
     summary.n_measured += len(failed)
     summary.n_segmentation_failed = (summary.n_segmentation_failed or 0) + int(failed.sum())
     cells = pd.concat([cells.reset_index(drop=True), features], axis=1)
-    if drop_failed and failed.any():
-        summary.n_dropped_failed += int(failed.sum())
-        return images[~failed], cells[~failed].reset_index(drop=True)
+    if drop_failed:
+        # NaN features on a segmented cell (e.g. a texture of a tiny object) are as unusable for training
+        bad = failed | features.drop(columns=[FAILED_COLUMN]).isna().any(axis=1).to_numpy()
+        if bad.any():
+            summary.n_dropped_failed += int(bad.sum())
+            return images[~bad], cells[~bad].reset_index(drop=True)
     return images, cells
 
 
