@@ -148,13 +148,15 @@ def test_drop_failed_removes_unsegmentable_crops_but_reports_the_rate(tmp_path):
     np.savez(path, images=raw, **_metadata())
     kept = ingest_crops(npz_source(path), tmp_path / "kept", config=CropIngestConfig())
     dropped = ingest_crops(npz_source(path), tmp_path / "dropped", config=CropIngestConfig(drop_failed=True))
-    flags = open_dataset(tmp_path / "kept").cells[FAILED_COLUMN].to_numpy()
+    all_cells = open_dataset(tmp_path / "kept").cells
+    flags = all_cells[FAILED_COLUMN].to_numpy()
+    unusable = flags | all_cells[feature_names()].isna().any(axis=1).to_numpy()
     assert flags[2] and kept.n_written == N
     cells = open_dataset(tmp_path / "dropped").cells
-    assert dropped.n_written == N - int(flags.sum()) == len(cells)
-    assert "c2.npy" not in cells["Metadata_Crop_File"].tolist()
-    assert not cells[FAILED_COLUMN].any()
-    assert dropped.n_dropped_failed == int(flags.sum())
+    assert dropped.n_written == N - int(unusable.sum()) == len(cells)
+    assert cells["Metadata_Crop_File"].tolist() == all_cells.loc[~unusable, "Metadata_Crop_File"].tolist()
+    assert not cells[FAILED_COLUMN].any() and not cells[feature_names()].isna().any().any()
+    assert dropped.n_dropped_failed == int(unusable.sum())
     assert dropped.segmentation_success_rate == kept.segmentation_success_rate == pytest.approx(1 - flags.mean())
 
 
