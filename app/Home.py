@@ -84,6 +84,7 @@ def home() -> None:
                "images on these pages are not real microscopy unless labelled 'real'.")
 
 
+page_kit.pixelated_images()
 page_kit.sidebar_model_field()
 navigation = st.navigation(
     {

@@ -151,15 +151,29 @@ def channel_view(*, key: str = CHANNEL_VIEW_KEY) -> list[str] | None:
     return CHANNEL_VIEWS.get(label or next(iter(CHANNEL_VIEWS)))
 
 
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of one (H, W, 3) crop, cached by content: the same crop is encoded once per process."""
+    from cp2image.app_support.image_bundle import png_bytes
+
+    return png_bytes(rgb)
+
+
+PIXELATED_CSS = "<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>"
+
+
+def pixelated_images() -> None:
+    """Enlarge crops without smoothing (called once per run by Home.py, for every page)."""
+    st.html(PIXELATED_CSS)
+
+
 def show_images(images: np.ndarray, captions: Sequence[str], *, channels: list[str] | None = None,
                 width: int = 136) -> None:
-    """Crops side by side with their captions, enlarged without smoothing."""
+    """Crops side by side with their captions, sent at native size and enlarged by the browser."""
     from cp2image.analysis.render import composite
-    from cp2image.app_support.image_bundle import upscale
 
     rgb = composite(images, channels)
-    factor = max(1, round(width / max(rgb.shape[2], 1)))
-    st.image(list(upscale(rgb, factor)), caption=list(captions), width=width)
+    st.image([_png(np.ascontiguousarray(x)) for x in rgb], caption=list(captions), width=width)
 
 
 def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,

@@ -21,6 +21,14 @@ def fit_trajectory(_cells: pd.DataFrame, dataset_key: str, compound: str, featur
     return CompoundTrajectory.fit(_cells, compound=compound, control="DMSO", features=list(features))
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def pca_figure(_trajectory: CompoundTrajectory, trajectory_key: str, end: float):
+    """The chart for one compound and line end, built once (Plotly's figure validation is slow)."""
+    line = _trajectory.line(n_points=LINE_POINTS, end_concentration=end)
+    return line, charts.pca_scatter(_trajectory.scores, line[["t", "PC1", "PC2"]], group_means=_trajectory.group_means,
+                                    explained=_trajectory.explained_variance_ratio, line_name=f"DMSO → {end:g} µM line")
+
+
 @st.cache_data(show_spinner="Generating along the line…", max_entries=32)
 def line_images(_model, model_key: str, _trajectory: CompoundTrajectory, trajectory_key: str, end: float,
                 n_points: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -54,6 +62,7 @@ try:
 except ValueError as err:
     st.error(f"Cannot fit a PCA for {compound}: {err}")
     st.stop()
+trajectory_key = f"{dataset.path}|{compound}|{hash(features)}"
 doses = trajectory.concentrations
 end = top[1].selectbox("Line ends at (µM)", doses, index=len(doses) - 1, key="pca_end", format_func=lambda c: f"{c:g}")
 method = top[2].radio("Off-line clicks", ["residual", "line"], key="pca_method", horizontal=True,
@@ -62,10 +71,7 @@ method = top[2].radio("Off-line clicks", ["residual", "line"], key="pca_method",
 with top[3]:
     channels = page_kit.channel_view(key="pca_channels")
 
-line = trajectory.line(n_points=LINE_POINTS, end_concentration=end)
-figure = charts.pca_scatter(trajectory.scores, line[["t", "PC1", "PC2"]], group_means=trajectory.group_means,
-                            explained=trajectory.explained_variance_ratio,
-                            line_name=f"DMSO → {end:g} µM line")
+line, figure = pca_figure(trajectory, trajectory_key, end)
 line_curve = len(figure.data) - 1
 chart_col, cell_col = st.columns([3, 2], gap="large")
 with chart_col:
@@ -114,7 +120,7 @@ with chart_col:
 
 st.subheader(f"Along the line: DMSO → {compound} {end:g} µM")
 n_points = st.slider("Generated points", 3, 15, 9, key="pca_strip_points")
-strip_line, strip_images = line_images(model, loaded.source, trajectory, f"{dataset.path}|{compound}", end, int(n_points))
+strip_line, strip_images = line_images(model, loaded.source, trajectory, trajectory_key, end, int(n_points))
 real_rows = []
 for dose in [0.0, *doses]:
     labels = trajectory.real_examples(dose, n=1, seed=1)

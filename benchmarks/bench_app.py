@@ -1,0 +1,214 @@
+"""App responsiveness: server time of each page's main interaction, and cold start.
+
+    python benchmarks/bench_app.py [--quick]
+
+Each interaction is timed as one `AppTest.run()` (the page script run the server does
+for that click, plus AppTest's small overhead, so the figures are upper bounds), with
+inputs changed every repeat so that no cached result is reused: a new feature to
+sweep, a new point on the PCA line, a new step size, a new feature's scatter, a new
+upload. Cold start is a fresh Python process importing everything, loading the model
+and dataset, and rendering Home (model and dataset caches empty; the bundled dataset's
+one-off unpack into the user cache already done). Uses the bundled assets when they
+exist, else the tests' tiny fixture assets (said in the output).
+
+Targets (issue 8): every interaction ≤ 300 ms server time, cold start < 10 s.
+`measure_interactions` is also called by benchmarks/run.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HOME = REPO_ROOT / "app" / "Home.py"
+TESTS_APP = REPO_ROOT / "tests" / "app"
+TARGET_S = 0.300
+COLD_TARGET_S = 10.0
+
+COLD_START_SCRIPT = f"""
+import time; t0 = time.perf_counter()
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(HOME)!r}, default_timeout=120); at.run()
+assert not at.exception, [e.value for e in at.exception]
+print(time.perf_counter() - t0)
+"""
+
+
+def _assets() -> tuple[Path, str]:
+    """The assets folder to measure on, and a note saying which."""
+    from cp2image.assets import assets_dir, bundled_dataset_dir, bundled_model_dir
+
+    if (bundled_dataset_dir() / "dataset.json").exists() and (bundled_model_dir() / "model.safetensors").exists():
+        return assets_dir(), "bundled assets"
+    sys.path.insert(0, str(TESTS_APP))
+    from app_fixture_assets import make_assets
+
+    root = Path(tempfile.mkdtemp(prefix="bench-app-assets-"))
+    return make_assets(root), "tiny fixture assets (bundled assets absent)"
+
+
+def _timed(at: Any, change: Callable[[Any, int], None], repeats: int) -> list[float]:
+    seconds = []
+    for i in range(repeats):
+        change(at, i)
+        start = time.perf_counter()
+        at.run()
+        seconds.append(time.perf_counter() - start)
+        if at.exception:
+            raise RuntimeError(f"page raised: {[e.message for e in at.exception]}")
+    return seconds
+
+
+def _click(x: float, y: float, t: float, curve: int) -> dict:
+    point = {"curve_number": curve, "point_number": 0, "point_index": 0, "x": x, "y": y, "customdata": t}
+    return {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
+
+
+def _interactions(repeats: int) -> dict[str, dict[str, Any]]:
+    import numpy as np
+    from streamlit.testing.v1 import AppTest
+
+    from cp2image.data.dataset import open_dataset
+    from cp2image.assets import bundled_dataset_dir
+    from cp2image.models.hub import load_model
+
+    model = load_model(None).model
+    cells = open_dataset(bundled_dataset_dir()).cells
+    features = list(model.feature_names)
+    out: dict[str, dict[str, Any]] = {}
+
+    def page(name: str | None) -> Any:
+        at = AppTest.from_file(str(HOME), default_timeout=120)
+        at.run()
+        if name:
+            at.switch_page(f"../pages/{name}.py")
+            at.run()
+        if at.exception:
+            raise RuntimeError(f"{name} raised: {[e.message for e in at.exception]}")
+        return at
+
+    at = page(None)
+    out["Home"] = {"seconds": _timed(at, lambda a, i: None, repeats), "action": "rerun of Home (model, dataset cached)"}
+
+    at = page("feature_perturbation")
+    sweepable = [f for f in features if f != at.selectbox(key="pert_feature").value]
+    out["Feature perturbation"] = {
+        "seconds": _timed(at, lambda a, i: a.selectbox(key="pert_feature").set_value(sweepable[i % len(sweepable)]), repeats),
+        "action": "new feature: 9-image sweep + measure back + strip + chart",
+    }
+
+    at = page("pca_explorer")
+    from cp2image.analysis.trajectory import CompoundTrajectory  # same fit as the page, for click coordinates
+
+    compound = at.selectbox(key="pca_compound").value
+    end = at.selectbox(key="pca_end").value
+    trajectory = CompoundTrajectory.fit(cells, compound=compound, features=features)
+    line = trajectory.line(n_points=41, end_concentration=end)
+    n_traces = trajectory.scores["group"].nunique() + 2  # groups, means, line (as charts.pca_scatter draws)
+    ts = np.linspace(0.1, 0.9, max(repeats, 2))
+
+    def click(a: Any, i: int) -> None:
+        k = int(round(ts[i % len(ts)] * 40))
+        a.session_state["pca_chart"] = _click(float(line["PC1"][k]), float(line["PC2"][k]), float(line["t"][k]),
+                                              n_traces - 1)
+
+    out["PCA explorer"] = {"seconds": _timed(at, click, repeats),
+                           "action": "click on the red line: profile → generate → beside real cells"}
+
+    at = page("moa_interpolation")
+    dims = [d for d in range(10, 205, 5) if d != at.slider(key="moa_dims").value]
+    targets = len(at.multiselect(key="moa_targets").value)
+    out["MoA interpolation"] = {
+        "seconds": _timed(at, lambda a, i: a.slider(key="moa_dims").set_value(dims[i % len(dims)]), repeats),
+        "action": f"new step size: {targets} MoA strips with images and cosines",
+    }
+
+    at = page("correlation_report")
+    names = [o for o in at.selectbox(key="corr_feature").options if o != at.selectbox(key="corr_feature").value]
+    out["Correlation report"] = {
+        "seconds": _timed(at, lambda a, i: a.selectbox(key="corr_feature").set_value(names[i % len(names)]), repeats),
+        "action": "search a feature: its real-vs-generated scatter",
+    }
+
+    at = page("generate_profiles")
+    n_rows = 100
+
+    def upload(a: Any, i: int) -> None:
+        rows = cells.iloc[(i * n_rows) % max(len(cells) - n_rows, 1):][:n_rows]
+        data = rows[["Metadata_Compound", *features]].to_csv(index=False).encode()
+        a.file_uploader(key="gen_upload").set_value((f"bench{i}.csv", data, "text/csv"))
+
+    out["Generate from your profiles"] = {"seconds": _timed(at, upload, repeats),
+                                          "action": f"upload a {n_rows}-row CSV: check + generate + gallery"}
+
+    at = page("model_card")
+    out["Model card"] = {"seconds": _timed(at, lambda a, i: None, repeats), "action": "rerun of the card"}
+    return out
+
+
+def _cold_start(repeats: int) -> list[float]:
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT], cwd=REPO_ROOT, env=os.environ.copy(),
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"cold start failed: {done.stderr[-2000:]}")
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def measure_interactions(*, quick: bool = False, repeats: int | None = None) -> dict[str, dict[str, Any]]:
+    """{page: {"seconds": [...], "action": str}} plus "cold start"; environment restored afterwards."""
+    repeats = repeats or (3 if quick else 7)
+    saved = {k: os.environ.get(k) for k in ("CP2IMAGE_ASSETS", "HF_HUB_OFFLINE", "CP2IMAGE_MODEL")}
+    try:
+        root, note = _assets()
+        os.environ["CP2IMAGE_ASSETS"] = str(root)
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.pop("CP2IMAGE_MODEL", None)
+        results = _interactions(repeats)
+        results["cold start"] = {"seconds": _cold_start(1 if quick else 3),
+                                 "action": "new process: imports + model + dataset + Home"}
+        for entry in results.values():
+            entry["action"] = f"{entry['action']} [{note}]"
+        return results
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 repeats, one cold start")
+    args = parser.parse_args()
+    import logging
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    results = measure_interactions(quick=args.quick)
+    print("| page | interaction | median | max | target | met |")
+    print("|---|---|---|---|---|---|")
+    for page, entry in results.items():
+        seconds = entry["seconds"]
+        cold = page == "cold start"
+        target = COLD_TARGET_S if cold else TARGET_S
+        median, worst = statistics.median(seconds), max(seconds)
+        fmt = (lambda s: f"{s:.2f} s") if cold else (lambda s: f"{1e3 * s:.0f} ms")
+        print(f"| {page} | {entry['action']} | {fmt(median)} | {fmt(worst)} | "
+              f"{'<' if cold else '≤'} {fmt(target)} | {'yes' if median <= target else 'NO'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
