@@ -38,7 +38,8 @@ would leave the field is skipped and counted. Intensities become uint8 by
 by its maximum, as in the original work) or per crop.
 
 The objects table is streamed in chunks and each field is read once per run
-of its objects, so only one field and one chunk are in memory; crops go to a
+of consecutive objects (CellProfiler writes objects grouped by image; an
+unsorted table still works but re-reads fields), so only one field and one chunk are in memory; crops go to a
 `DatasetWriter`, which leaves nothing behind if anything fails.
 """
 from __future__ import annotations
@@ -484,6 +485,8 @@ def ingest_fields(
     if not object_paths:
         raise IngestError("no objects table given")
     image_path, root, out = Path(image_table), Path(root), Path(out)
+    if not root.is_dir():
+        raise IngestError(f"{root}: image root folder not found (the Image_PathName_* columns are relative to it)")
     table = read_image_table(image_path)
     table.attrs["original_columns"] = list(table.columns)
     moa = read_moa_table(moa_table) if moa_table is not None else None

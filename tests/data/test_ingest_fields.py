@@ -426,3 +426,21 @@ def test_feature_given_by_two_tables_is_refused(screen, tmp_path):
     with pytest.raises(IngestError, match="Cells_Intensity_MeanIntensity_Actin"):
         ingest_fields(screen.image_table, [screen.objects, clash], tmp_path / "ds", root=screen.root, config=_config())
     assert not (tmp_path / "ds").exists()
+
+
+def test_missing_image_root_is_named(screen, tmp_path):
+    with pytest.raises(IngestError, match="image root folder not found"):
+        ingest_fields(screen.image_table, screen.objects, tmp_path / "ds", root=tmp_path / "nowhere", config=_config())
+    assert not (tmp_path / "ds").exists()
+
+
+def test_objects_out_of_image_order_give_the_same_crops(screen, tmp_path):
+    _ingest(screen, tmp_path / "sorted")
+    objects = pd.read_csv(screen.objects)
+    objects.iloc[[3, 0, 5, 2, 4, 1, 6]].to_csv(screen.objects, index=False)
+    _ingest(screen, tmp_path / "shuffled")
+    a, b = open_dataset(tmp_path / "sorted"), open_dataset(tmp_path / "shuffled")
+    key = ["Metadata_ImageNumber", "Metadata_ObjectNumber"]
+    position_in_b = {tuple(k): i for i, k in enumerate(b.cells[key].to_numpy().tolist())}
+    order = [position_in_b[tuple(k)] for k in a.cells[key].to_numpy().tolist()]
+    np.testing.assert_array_equal(a.images, b.images[order])
