@@ -122,7 +122,6 @@ def test_config_that_disagrees_with_the_tensors_is_refused(saved, tmp_path, edit
         CP2Image.from_pretrained(folder)
 
 
-@pytest.mark.xfail(strict=True, reason="JSONDecodeError from the Hub mixin is not yet wrapped with the file name")
 def test_config_that_is_not_json_is_refused_naming_the_file(saved, tmp_path):
     folder = _copy(saved, tmp_path)
     (folder / "config.json").write_text("{not json")

@@ -229,12 +229,16 @@ def simulate_screen(
     try:
         with DatasetWriter(build, config.screen.n_cells, crop_size=config.render.crop_size, meta=meta,
                            overwrite=overwrite) as writer:
+            frames: list[pd.DataFrame] = []  # shares memory with the writer's copies (pandas copy-on-write)
             for plan, crops, rows in iter_wells(config, jobs=jobs):
                 rows["Metadata_Split"] = splits[(plan.plate, plan.well)]
                 writer.append(crops, rows)
+                frames.append(rows)
                 if bar is not None:
                     bar.update(len(rows))
-        _add_normalisation(build)
+            # Inside the block, so the dataset appears with its normalisation or not at all.
+            writer.meta["normalisation"] = _normalisation(frames)
+            del frames
         if packed:
             ds = open_dataset(build)
             write_dataset(target, ds.images, ds.cells, ds.meta, overwrite=overwrite, packed=True)
@@ -247,18 +251,15 @@ def simulate_screen(
     return target
 
 
-def _add_normalisation(path: Path) -> None:
-    """Store DMSO-robust normalisation statistics when the features package provides them."""
+def _normalisation(frames: list[pd.DataFrame]) -> dict[str, Any] | None:
+    """DMSO-robust normalisation statistics of the simulated cells (None without features)."""
     try:
         from cp2image.features import ProfileNormaliser  # type: ignore[attr-defined]
     except ImportError:
         log.info("ProfileNormaliser not available; dataset.json keeps normalisation = null")
-        return
-    from cp2image.data.dataset import update_meta
+        return None
     from cp2image.data.columns import feature_columns
 
-    cells = pd.read_parquet(path / "cells.parquet")
-    if not feature_columns(cells):
-        return
-    normaliser = ProfileNormaliser().fit(cells)
-    update_meta(path, normalisation=normaliser.to_dict())
+    if not frames or not feature_columns(frames[0]):
+        return None
+    return ProfileNormaliser().fit(pd.concat(frames, ignore_index=True)).to_dict()
