@@ -152,7 +152,7 @@ def _simulate_well_task(args: tuple[WellPlan, SimulationConfig]) -> tuple[np.nda
 
 def iter_wells(config: SimulationConfig, *, jobs: int = 1) -> Iterator[tuple[WellPlan, np.ndarray, pd.DataFrame]]:
     """Yield (plan, crops, rows) well by well in plan order; at most 2·jobs wells in flight."""
-    plans = plan_screen(config.screen)
+    plans = [p for p in plan_screen(config.screen) if p.n_cells > 0]  # fewer cells than wells: skip empty ones
     if jobs <= 1:
         for plan in plans:
             yield (plan, *simulate_well(plan, config=config))
