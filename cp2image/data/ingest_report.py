@@ -57,9 +57,10 @@ def ingest_report(dataset: Dataset, summary: IngestSummary, *, command: str | No
     ok = ~cells[FAILED_COLUMN].astype(bool) if FAILED_COLUMN in cells.columns else pd.Series(True, index=cells.index)
     values = cells.loc[ok, features]
     nan_cols = int(values.isna().any().sum())
+    nan_cells = int(values.isna().any(axis=1).sum())
     const_cols = int((values.nunique(dropna=True) <= 1).sum())
-    out += [f"Among successfully segmented cells: {nan_cols} feature(s) with any NaN, "
-            f"{const_cols} constant feature(s).", ""]
+    out += [f"Among the {len(values)} successfully segmented cells: {nan_cells} cell(s) with an undefined (NaN) "
+            f"feature, {nan_cols} feature(s) undefined for some cell, {const_cols} constant feature(s).", ""]
 
     glance = [f for f in GLANCE_FEATURES if f in features]
     treat = [c for c in ("Metadata_Compound", "Metadata_Concentration") if c in cells.columns]
