@@ -40,7 +40,7 @@ class TrainConfig:
     # data
     features: list[str] | None = None  # None → the dataset's feature list (model order)
     split: str = "train"  # rows used for training ("all" → every row)
-    max_nonfinite_fraction: float = 0.01  # drop features non-finite in more rows than this
+    max_nonfinite_fraction: float = 0.05  # drop features non-finite in more rows than this
     max_cells: int | None = None  # use at most this many training cells (quick runs)
     num_workers: int = 0  # DataLoader workers (each opens the memmap itself)
     # runtime
