@@ -48,6 +48,8 @@ def _display(path: Path) -> str:
 
 def load_bundled(name: str = BUNDLED_MODEL_NAME) -> LoadedModel:
     """A model shipped under assets/models/<name>."""
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise ValueError(f"{name!r} is not a bundled model name; use a folder name under {assets_dir() / 'models'}")
     folder = bundled_model_dir(name)
     if not (folder / "model.safetensors").exists():
         raise FileNotFoundError(
