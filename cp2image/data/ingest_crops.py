@@ -128,9 +128,14 @@ def _metadata_frame(columns: dict[str, np.ndarray] | pd.DataFrame, *, where: str
             "every crop needs plate, well, compound and concentration (µM)"
         )
     frame = frame.copy()
-    for col in ("Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_MoA"):
-        if col in frame.columns:
-            frame[col] = frame[col].astype(str)
+    for col in ("Metadata_Plate", "Metadata_Well", "Metadata_Compound"):
+        if frame[col].isna().any() or (frame[col].astype(str).str.strip() == "").any():
+            raise IngestError(f"{where}: {col} is empty for some crops; every crop needs plate, well and compound")
+        frame[col] = frame[col].astype(str)
+    if "Metadata_MoA" in frame.columns:  # keep missing MoAs missing (not the text "nan")
+        moa = frame["Metadata_MoA"]
+        frame["Metadata_MoA"] = moa.where(moa.isna() | (moa.astype(str).str.strip() == ""), moa.astype(str))
+        frame.loc[frame["Metadata_MoA"].astype(str).str.strip() == "", "Metadata_MoA"] = None
     if "Metadata_Replicate" in frame.columns:
         frame["Metadata_Replicate"] = replicate_values(frame["Metadata_Replicate"])
     frame["Metadata_Concentration"] = numeric_column(
@@ -273,16 +278,21 @@ def ingest_crops(
     out = Path(out)
     cells = source.metadata.copy()
     if moa_table is not None:
-        cells["Metadata_MoA"] = annotate_moa(
-            cells["Metadata_Compound"], cells["Metadata_Concentration"], read_moa_table(moa_table)
-        )
+        from_table = annotate_moa(cells["Metadata_Compound"], cells["Metadata_Concentration"], read_moa_table(moa_table))
+        if "Metadata_MoA" in cells.columns:  # the table wins; the crops' own MoA fills its gaps
+            given = cells["Metadata_MoA"]
+            disagree = int((from_table.notna() & given.notna() & (from_table != given)).sum())
+            if disagree:
+                log.warning("%s: %d crops have an MoA that differs from %s; using the table's", source.description,
+                            disagree, moa_table)
+            from_table = from_table.fillna(given)
+        cells["Metadata_MoA"] = from_table
     summary = IngestSummary(out=out, source="crops", n_objects=len(cells))
     index = np.arange(len(cells))
     if config.moa_only:
         if "Metadata_MoA" not in cells.columns:
             raise IngestError(f"{source.description}: --moa-only needs an moa column or --moa-table")
-        annotated = cells["Metadata_MoA"].notna() & ~cells["Metadata_MoA"].isin(["", "nan", "None"])
-        index = index[annotated.to_numpy()]
+        index = index[cells["Metadata_MoA"].notna().to_numpy()]
         summary.n_skipped_moa = len(cells) - len(index)
     if config.subset is not None and config.subset < len(index):
         rng = np.random.default_rng(config.seed)

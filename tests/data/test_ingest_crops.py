@@ -99,10 +99,14 @@ def test_plate_split_spreads_same_content_plates_and_keeps_unique_ones_in_train(
     assert sorted(splits.iloc[:3]) == ["test", "train", "val"]
 
 
-def test_moa_table_annotates_and_moa_only_filters(npz_path, tmp_path):
+def test_moa_table_annotates_and_moa_only_filters(tmp_path):
+    meta = _metadata()
+    del meta["moa"]
+    path = tmp_path / "no_moa.npz"
+    np.savez(path, images=_raw_crops(), **meta)
     moa = tmp_path / "moa.csv"
     pd.DataFrame({"compound": ["DMSO"], "concentration": [0.0], "moa": ["DMSO"]}).to_csv(moa, index=False)
-    summary = ingest_crops(npz_source(npz_path), tmp_path / "ds", moa_table=moa, config=_no_measure(moa_only=True))
+    summary = ingest_crops(npz_source(path), tmp_path / "ds", moa_table=moa, config=_no_measure(moa_only=True))
     cells = open_dataset(tmp_path / "ds").cells
     assert len(cells) == 5 and summary.n_skipped_moa == 1
     assert set(cells["Metadata_Compound"]) == {"DMSO"}
@@ -281,3 +285,34 @@ def test_cli_report_counts_cells_per_plate_and_features(npz_path, tmp_path, caps
     assert "| P1 | DMSO | 0 | DMSO |" in text and "| 2 |" in text
     assert f"{len(feature_names())} feature columns" in text
     assert "segmentation succeeded on" in text
+
+
+def test_missing_moa_stays_missing_and_moa_only_drops_it(tmp_path):
+    meta = _metadata()
+    meta["moa"] = np.array(["DMSO", "", "DMSO", "Protein synthesis", "DMSO", ""])
+    path = tmp_path / "m.npz"
+    np.savez(path, images=_raw_crops(), **meta)
+    ingest_crops(npz_source(path), tmp_path / "all", config=_no_measure())
+    assert open_dataset(tmp_path / "all").cells["Metadata_MoA"].isna().tolist() == [False, True, False, False, False, True]
+    summary = ingest_crops(npz_source(path), tmp_path / "moa", config=_no_measure(moa_only=True))
+    assert summary.n_skipped_moa == 2 and summary.n_written == 4
+
+
+def test_moa_table_fills_gaps_and_wins_on_conflict(tmp_path):
+    meta = _metadata()
+    meta["moa"] = np.array(["", "DMSO", "DMSO", "Something else", "DMSO", "DMSO"])
+    path = tmp_path / "m.npz"
+    np.savez(path, images=_raw_crops(), **meta)
+    moa = tmp_path / "moa.csv"
+    pd.DataFrame({"compound": ["DMSO", "cyclohexamide"], "concentration": [0.0, 15.0],
+                  "moa": ["DMSO", "Protein synthesis"]}).to_csv(moa, index=False)
+    ingest_crops(npz_source(path), tmp_path / "ds", moa_table=moa, config=_no_measure())
+    assert open_dataset(tmp_path / "ds").cells["Metadata_MoA"].tolist() == ["DMSO"] * 3 + ["Protein synthesis"] + ["DMSO"] * 2
+
+
+def test_empty_plate_is_refused(tmp_path):
+    meta = _metadata()
+    meta["plate"] = np.array(["P1", "", "P2", "P2", "P3", "P3"])
+    path = tmp_path / "p.npz"
+    np.savez(path, images=_raw_crops(), **meta)
+    _assert_fails_cleanly(lambda: npz_source(path), tmp_path, "p.npz", "Metadata_Plate")
