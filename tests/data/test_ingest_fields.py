@@ -444,3 +444,13 @@ def test_objects_out_of_image_order_give_the_same_crops(screen, tmp_path):
     position_in_b = {tuple(k): i for i, k in enumerate(b.cells[key].to_numpy().tolist())}
     order = [position_in_b[tuple(k)] for k in a.cells[key].to_numpy().tolist()]
     np.testing.assert_array_equal(a.images, b.images[order])
+
+
+def test_cli_reports_bad_input_on_stderr_with_exit_code_2(screen, tmp_path, capsys):
+    _tiff(screen, 0, "DAPI").unlink()
+    code = main(["ingest", "fields", "--image-table", str(screen.image_table), "--objects", str(screen.objects),
+                 "--root", str(screen.root), "--out", str(tmp_path / "ds"), "--crop", str(CROP), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Image_FileName_DAPI" in err and "missing file" in err
+    assert not (tmp_path / "ds").exists()
