@@ -187,7 +187,7 @@ def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
         "pdf": (lambda: export.to_pdf(build_panel()), "application/pdf", "PDF"),
         "csv": (lambda: export.to_csv(build_panel()), "text/csv", "CSV"),
     }
-    columns = st.columns(len(formats))
+    columns = st.columns([1] * len(formats) + [max(1, 7 - 2 * len(formats))], gap="small")
     for column, fmt in zip(columns, formats):
         make, mime, label = makers[fmt]
         column.download_button(

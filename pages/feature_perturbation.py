@@ -68,7 +68,8 @@ with output:
         page_kit.show_images(dataset.images[row:row + 1], ["real cell"], channels=channels)
     with info_col:
         meta = cells.iloc[row]
-        st.markdown(f"**{compound} {dose:g} µM** · plate {meta.get('Metadata_Plate', '?')}, well "
+        group = compound if dose == 0 else f"{compound} {dose:g} µM"
+        st.markdown(f"**{group}** · plate {meta.get('Metadata_Plate', '?')}, well "
                     f"{meta.get('Metadata_Well', '?')} · MoA {meta.get('Metadata_MoA', '?')}  \n"
                     f"{feature} = **{float(meta[feature]):.4g}**")
     try:
@@ -82,13 +83,14 @@ with output:
     if result.measured is not None:
         captions = [f"{c} → {m:.3g}" if np.isfinite(m) else f"{c} → n/a" for c, m in zip(captions, result.measured)]
     st.subheader(f"{feature}: requested → measured")
-    page_kit.show_images(result.images, captions, channels=channels, width=112)
+    page_kit.show_images(result.images, captions, channels=channels, width=max(64, min(112, 860 // len(captions))))
     page_kit.download_row(lambda: panels.perturbation_panel(result, channels=channels, scale_bar_um=page_kit.SCALE_BAR_UM),
                           stem=f"perturbation_{feature}", key="dl_pert_strip")
     if result.measured is not None:
         rho = result.spearman_rho
         a, b = st.columns([1, 3])
-        a.metric("Spearman ρ (requested vs measured)", "n/a" if rho is None else f"{rho:.2f}")
+        a.metric("Spearman ρ", "n/a" if rho is None else f"{rho:.2f}",
+                 help="Rank correlation of requested and measured values over the sweep.")
         a.caption(f"{int(np.sum(result.segmentation_failed))} of {len(table)} images failed segmentation"
                   if result.segmentation_failed is not None else "")
         with b:

@@ -159,5 +159,5 @@ def cosine_chart(tables: dict[str, pd.DataFrame]) -> go.Figure:
         fig.add_trace(go.Scatter(x=table["step"], y=table["cosine"], mode="lines+markers", name=moa,
                                  line=dict(color=OKABE_ITO[k % len(OKABE_ITO)], width=2)))
     fig.update_layout(template=TEMPLATE_NAME, height=320, xaxis_title="step", yaxis_title="cosine to target",
-                      yaxis_range=[-0.05, 1.05])
+                      yaxis_range=[-0.05, 1.05], xaxis=dict(dtick=1))
     return fig

@@ -6,8 +6,16 @@ when a user clicks it, and get the bytes the user would receive.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +26,9 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
 HOME = REPO_ROOT / "app" / "Home.py"
 PAGES = ["feature_perturbation", "pca_explorer", "moa_interpolation", "correlation_report",
          "generate_profiles", "model_card"]
@@ -127,3 +138,71 @@ def trace_values(value: Any) -> list:
     if isinstance(value, dict) and "bdata" in value:
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
     return list(value)
+
+
+# -- a real server, for the browser test and the screenshots ----------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not become healthy at {url} within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def serve_app(assets: Path | None, *, log_path: Path) -> Iterator[str]:
+    """`streamlit run app/Home.py` on a free loopback port, offline; yields its URL, stops it after.
+
+    `assets=None` serves the bundled assets; otherwise CP2IMAGE_ASSETS points at `assets`.
+    """
+    port = _free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("CP2IMAGE_MODEL", None)
+    if assets is not None:
+        env["CP2IMAGE_ASSETS"] = str(assets)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, process)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# Page coordinates of the middle point of the red line, from Plotly's own axis mapping.
+LINE_POINT_JS = """
+() => {
+  const isLine = t => (t.name || '').startsWith('DMSO →');
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g._fullData && g._fullData.some(isLine));
+  if (!gd) return null;
+  const trace = gd._fullData.find(isLine);  // decoded arrays (gd.data may hold base64 typed arrays)
+  const k = Math.floor(trace.x.length / 2);
+  const fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  return {x: box.left + fl._size.l + fl.xaxis.d2p(trace.x[k]), y: box.top + fl._size.t + fl.yaxis.d2p(trace.y[k]),
+          t: trace.customdata[k]};
+}
+"""
+
+

@@ -8,22 +8,11 @@ chromium or playwright is missing; CI installs chromium with apt (.ci/run).
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-from app_harness import REPO_ROOT
+from app_harness import CHROMIUM, CHROMIUM_FLAGS, LINE_POINT_JS, REPO_ROOT, serve_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,63 +20,10 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not become healthy at {url} within {timeout:.0f} s")
-
-
 @pytest.fixture
 def served_app(app_assets, tmp_path):
-    port = _free_port()
-    env = dict(os.environ, CP2IMAGE_ASSETS=str(app_assets), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("CP2IMAGE_MODEL", None)
-    log = open(tmp_path / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
+    with serve_app(app_assets, log_path=tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-# Page coordinates of the middle point of the red line, from Plotly's own axis mapping.
-LINE_POINT_JS = """
-() => {
-  const isLine = t => (t.name || '').startsWith('DMSO →');
-  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g._fullData && g._fullData.some(isLine));
-  if (!gd) return null;
-  const trace = gd._fullData.find(isLine);  // decoded arrays (gd.data may hold base64 typed arrays)
-  const k = Math.floor(trace.x.length / 2);
-  const fl = gd._fullLayout, box = gd.getBoundingClientRect();
-  return {x: box.left + fl._size.l + fl.xaxis.d2p(trace.x[k]), y: box.top + fl._size.t + fl.yaxis.d2p(trace.y[k]),
-          t: trace.customdata[k]};
-}
-"""
 
 
 def test_clicking_the_pca_line_in_a_real_browser_shows_a_generated_cell(served_app):

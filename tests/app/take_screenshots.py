@@ -1,0 +1,132 @@
+"""Screenshot every page in headless Chromium for docs/screenshots/ (not a test).
+
+    .venv/bin/python tests/app/take_screenshots.py [--out docs/screenshots] [--fixture-assets]
+
+Serves the app on a free loopback port (bundled assets by default, offline), opens each
+page, does its main interaction (a click on the PCA line, a CSV upload of real profiles)
+and saves a full-page PNG per page.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from app_harness import CHROMIUM, CHROMIUM_FLAGS, LINE_POINT_JS, REPO_ROOT, serve_app  # noqa: E402
+
+IMAGES_LOADED = "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+PLOT_READY = "() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullData)"
+
+
+RUNNING = "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Stop')"
+CONTENT_HEIGHT = ("() => { const c = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+                  " return c ? c.scrollHeight : document.body.scrollHeight; }")
+
+
+def _settle(page, *, wait_text: str | None = None, timeout_s: float = 120.0) -> None:
+    """Wait for `wait_text`, then until the script is idle, images are loaded and the page stops changing."""
+    if wait_text:
+        page.get_by_text(wait_text).first.wait_for(timeout=timeout_s * 1000)
+    deadline = time.monotonic() + timeout_s
+    previous = None
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        state = (page.evaluate(RUNNING), page.evaluate(IMAGES_LOADED), page.evaluate("() => document.body.innerHTML.length"))
+        if not state[0] and state[1] and state == previous:
+            return
+        previous = state
+    raise TimeoutError("page did not settle")
+
+
+def _profiles_csv(path: Path, assets: Path | None) -> int:
+    """Up to 20 real profiles (two per compound) from the served dataset, as a user's upload; returns the count."""
+    from cp2image.assets import bundled_dataset_dir
+    from cp2image.data.dataset import open_dataset
+
+    dataset = open_dataset(assets / "datasets" / "bbbc021-sim" if assets else bundled_dataset_dir())
+    cells = dataset.cells.groupby("Metadata_Compound").head(2).head(20)
+    cells[["Metadata_Compound", "Metadata_Concentration", *dataset.feature_names]].to_csv(path, index=False)
+    return len(cells)
+
+
+def take(out: Path, assets: Path | None) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="screens-"))
+    upload = work / "my_profiles.csv"
+    n_upload = _profiles_csv(upload, assets)
+    saved = []
+    with serve_app(assets, log_path=work / "streamlit.log") as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+
+        def shot(name: str) -> None:
+            """Grow the viewport to the page's content (Streamlit scrolls an inner container), then capture."""
+            height = int(page.evaluate(CONTENT_HEIGHT)) + 120
+            page.set_viewport_size({"width": 1440, "height": max(900, min(height, 4000))})
+            time.sleep(1.0)
+            path = out / f"{name}.png"
+            page.screenshot(path=str(path))
+            saved.append(path)
+            page.set_viewport_size({"width": 1440, "height": 1000})
+
+        page.goto(url)
+        _settle(page, wait_text="How to cite")
+        shot("home")
+
+        page.goto(f"{url}/feature_perturbation")
+        _settle(page, wait_text="requested → measured")
+        shot("feature_perturbation")
+
+        page.goto(f"{url}/pca_explorer")
+        _settle(page, wait_text="Click a point on the red line")
+        page.wait_for_function(PLOT_READY, timeout=60_000)
+        point = page.evaluate(LINE_POINT_JS)
+        page.mouse.click(point["x"], point["y"])
+        _settle(page, wait_text="Generated cell")
+        shot("pca_explorer")
+
+        page.goto(f"{url}/moa_interpolation")
+        _settle(page, wait_text="Cosine similarity to the target")
+        shot("moa_interpolation")
+
+        page.goto(f"{url}/correlation_report")
+        _settle(page, wait_text="One feature: real vs generated")
+        page.wait_for_function(PLOT_READY, timeout=60_000)
+        shot("correlation_report")
+
+        page.goto(f"{url}/generate_profiles")
+        _settle(page, wait_text="Upload a CSV to start")
+        page.locator("input[type=file]").set_input_files(str(upload))
+        _settle(page, wait_text=f"Generated {n_upload} image(s)")
+        shot("generate_profiles")
+
+        page.goto(f"{url}/model_card")
+        _settle(page, wait_text="Weights from")
+        shot("model_card")
+        browser.close()
+    return saved
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
+    parser.add_argument("--fixture-assets", action="store_true", help="serve the tests' tiny assets instead of bundled")
+    args = parser.parse_args()
+    assets = None
+    if args.fixture_assets:
+        from app_fixture_assets import make_assets
+
+        assets = make_assets(Path(tempfile.mkdtemp(prefix="screens-assets-")))
+    for path in take(args.out, assets):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
