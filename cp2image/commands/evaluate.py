@@ -1,13 +1,76 @@
-"""`cp2image evaluate` (placeholder until its issue lands)."""
+"""`cp2image evaluate`: FID/KID, offline distances, feature correlation and MoA fidelity.
+
+    cp2image evaluate --model M --data DS --out DIR [--split test] [--inception PATH]
+
+M is a model folder, a training run folder (RUN/model), a Hub id or 'bundled[:name]'
+(default: $CP2IMAGE_MODEL, else the bundled model); DS a dataset folder (default: the
+bundled simulated screen). Writes DIR/metrics.json, correlation.csv, pairs.parquet,
+moa_per_class.csv, report.md, report.html and figures/*.png|svg, and the domain
+encoder it trains (DIR/encoder/) unless --encoder names a saved one.
+
+FID/KID need the FID Inception-v3 weights as a TorchScript file (--inception PATH or
+$CP2IMAGE_INCEPTION); nothing is downloaded. Without them FID is skipped with a note
+and the offline distances (CellProfiler space, domain encoder) are still reported.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="(not implemented yet)")
+    p = sub.add_parser("evaluate", help="evaluate a model on a dataset's held-out split (FID/KID, correlation, MoA)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="model folder, run folder, Hub id or 'bundled[:name]'")
+    p.add_argument("--data", default=None, help="dataset folder (default: the bundled simulated screen)")
+    p.add_argument("--out", required=True, help="output folder for metrics and the report")
+    p.add_argument("--split", default="test", help="held-out split (default: test)")
+    p.add_argument("--inception", default=None,
+                   help="FID Inception-v3 TorchScript file (default: $CP2IMAGE_INCEPTION; none → FID skipped)")
+    p.add_argument("--encoder", default=None,
+                   help="saved domain encoder folder to reuse (default: train one into OUT/encoder)")
+    p.add_argument("--max-cells", type=int, default=2000, help="held-out cells evaluated (0 = all; default 2000)")
+    p.add_argument("--max-train-cells", type=int, default=5000,
+                   help="real training cells measured for the MoA classifier (default 5000)")
+    p.add_argument("--jobs", type=int, default=None, help="feature measurement processes (default: 1)")
+    p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("cp2image evaluate is not implemented yet")
+    from cp2image.assets import bundled_dataset_dir
+    from cp2image.evaluation.evaluate import EvaluationConfig, _jsonable, evaluate
+    from cp2image.evaluation.loading import load_for_evaluation
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    out = Path(args.out)
+    data = Path(args.data) if args.data else bundled_dataset_dir()
+    loaded = load_for_evaluation(args.model)
+    if loaded.notice:
+        print(f"note: {loaded.notice}", file=sys.stderr)
+    config = EvaluationConfig(
+        split=args.split,
+        max_cells=None if args.max_cells == 0 else args.max_cells,
+        max_train_cells=args.max_train_cells,
+        n_jobs=args.jobs,
+        kid_subsets=args.kid_subsets,
+        kid_subset_size=args.kid_subset_size,
+        inception=args.inception,
+        encoder_dir=args.encoder or str(out / "encoder"),
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print(f"evaluating {loaded.kind} model ({loaded.source}) on {data} [{args.split}]", file=sys.stderr)
+    metrics = evaluate(loaded.model, data, args.split, out, config=config, model_source=loaded.source)
+    inc = metrics["inception"]
+    if not inc["available"]:
+        print(f"note: FID/KID not computed — {inc['reason']}", file=sys.stderr)
+    print(json.dumps(_jsonable(metrics["headline"]), indent=2))
+    print(f"report: {out / 'report.md'}")
+    return 0

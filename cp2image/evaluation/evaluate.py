@@ -399,6 +399,7 @@ def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
         "kid_cellprofiler": cp.get("kid"),
         "frechet_encoder": enc.get("frechet"),
         "kid_encoder": enc.get("kid"),
+        "generated_unmeasurable_fraction": cp.get("generated_dropped_fraction"),
         "fraction_r_above_0.5": corr.get("fraction_above") if corr.get("available") else None,
         "moa_accuracy_generated": moa.get("generated_accuracy") if moa.get("available") else None,
         "moa_accuracy_real": moa.get("real_accuracy") if moa.get("available") else None,

@@ -15,6 +15,7 @@ function; only the Inception one is "FID".
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,16 +85,16 @@ def frechet_distance(
             raise ValueError(f"{name} contains NaN or inf")
 
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    covmean = _sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         logger.warning("(Σ1 Σ2)^½ is singular; adding %g to the covariance diagonals", eps)
         offset = np.eye(d) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        covmean = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean) and _worst_imaginary(covmean) > IMAGINARY_TOLERANCE:
         # where the reference code would stop, retry once with the ε·I offset (rank-deficient Σ)
         logger.warning("(Σ1 Σ2)^½ is complex; retrying with %g added to the covariance diagonals", eps)
         offset = np.eye(d) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        covmean = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         worst = _worst_imaginary(covmean)
         if worst > IMAGINARY_TOLERANCE:
@@ -104,6 +105,16 @@ def frechet_distance(
         covmean = covmean.real
     distance = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
     return distance
+
+
+def _sqrtm(matrix: np.ndarray) -> np.ndarray:
+    """scipy's sqrtm, with its singular-matrix warning turned into a log line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        root = linalg.sqrtm(matrix)
+    for w in caught:
+        logger.info("sqrtm: %s", w.message)
+    return root
 
 
 def _worst_imaginary(matrix: np.ndarray) -> float:

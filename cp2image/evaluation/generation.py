@@ -56,7 +56,7 @@ def generate_for_cells(
     elif mode == RECONSTRUCTION:
         out = model.reconstruct(np.asarray(images), batch_size=batch_size)
     else:
-        out = model.sample(len(cells), seed=seed, batch_size=batch_size)
+        out = model.sample(len(cells), seed=seed)
     out = np.asarray(out)
     if out.dtype != np.uint8 or out.ndim != 4 or len(out) != len(cells):
         raise ValueError(

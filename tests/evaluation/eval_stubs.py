@@ -75,5 +75,5 @@ class BlankAutoencoder:
 class DrawingSampler:
     """Unconditional stub: draws fresh cells of the same kind."""
 
-    def sample(self, n: int, *, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    def sample(self, n: int, *, seed: int = 0) -> np.ndarray:
         return draw_cells(n, seed=1000 + seed)[0]
