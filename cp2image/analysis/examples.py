@@ -75,7 +75,8 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
         sweeps, scale_bar_um=cfg.scale_bar_um,
         title=f"One feature swept ±{cfg.span_sd:g} SD (DMSO SD), all others fixed; measured back on each image")
     if sweeps and sweeps[0].measured is not None:
-        out["panel-perturbation-measured"] = panels.requested_vs_measured(sweeps[0].table(), rho=sweeps[0].spearman_rho)
+        out["panel-perturbation-measured"] = panels.requested_vs_measured(sweeps[0].table(), rho=sweeps[0].spearman_rho,
+                                                                          slope=sweeps[0].slope)
 
     moas = set(cells["Metadata_MoA"].dropna().astype(str))
     targets = [m for m in cfg.target_moas if m in moas]
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("wrote %s", path)
     for name in ("panel-perturbation",):
         for _, row in built[name].data.groupby("feature", sort=False).first().iterrows():
-            log.info("Spearman ρ %s: %s", row.name, row["spearman_rho"])
+            log.info("%s: Spearman ρ %s, slope %s", row.name, row["spearman_rho"], row["slope"])
     return 0
 
 

@@ -204,7 +204,8 @@ def perturbation_panel(result, *, channels=None, scale_bar_um: float | None = No
     caps = _sweep_captions(table)
     title = f"{result.feature}"
     if result.spearman_rho is not None:
-        title += f"  (Spearman ρ = {result.spearman_rho:.2f})"
+        title += f"  (Spearman ρ = {result.spearman_rho:.2f}"
+        title += f", slope = {result.slope:.2f})" if result.slope is not None else ")"
     return image_strip(result.images, caps, channels=channels, scale_bar_um=scale_bar_um, title=title,
                        data=table, stretch=stretch)
 
@@ -229,8 +230,10 @@ def perturbation_grid(results: Sequence, *, channels=None, scale_bar_um: float |
         label = r.feature.replace("_", " ", 1)
         if r.spearman_rho is not None:
             label += f"\nSpearman ρ = {r.spearman_rho:.2f}"
+        if r.slope is not None:
+            label += f"\nslope = {r.slope:.2f}"
         labels.append(label)
-    tables = [r.table().assign(spearman_rho=r.spearman_rho) for r in results]
+    tables = [r.table().assign(spearman_rho=r.spearman_rho, slope=r.slope) for r in results]
     return image_grid([r.images for r in results], captions=[_sweep_captions(t) for t in tables], row_labels=labels,
                       channels=channels, scale_bar_um=scale_bar_um, title=title,
                       data=pd.concat(tables, ignore_index=True), stretch=stretch)
@@ -367,7 +370,8 @@ def cosine_curve(table: pd.DataFrame, *, title: str | None = None) -> Panel:
     return Panel(fig, table[cols].copy(), title=title, kind="chart")
 
 
-def requested_vs_measured(table: pd.DataFrame, *, rho: float | None = None, title: str | None = None) -> Panel:
+def requested_vs_measured(table: pd.DataFrame, *, rho: float | None = None, slope: float | None = None,
+                          title: str | None = None) -> Panel:
     """Measured feature value on the generated image against the requested value, with y = x."""
     if not {"requested", "measured"} <= set(table.columns):
         raise ValueError("table needs columns requested and measured (PerturbationResult.table() after measuring)")
@@ -385,6 +389,8 @@ def requested_vs_measured(table: pd.DataFrame, *, rho: float | None = None, titl
     label = title or feature
     if rho is not None:
         label += f"\nSpearman ρ = {rho:.3f}"
+    if slope is not None:
+        label += f", slope = {slope:.2f}"
     ax.set_title(label, fontsize=8)
     ax.legend(fontsize=7, frameon=False)
-    return Panel(fig, table.copy(), title=title, kind="chart", meta={"spearman_rho": rho})
+    return Panel(fig, table.copy(), title=title, kind="chart", meta={"spearman_rho": rho, "slope": slope})

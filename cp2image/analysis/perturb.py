@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -40,12 +41,14 @@ class PerturbationResult:
     segmentation_failed: np.ndarray | None = None  # (n_steps,) bool
     spearman_rho: float | None = None  # Spearman ρ(requested, measured) over finite pairs
     spearman_p: float | None = None
+    slope: float | None = None  # least-squares d(measured)/d(requested): 1 = full effect, 0 = ignored
+    outside_reference: np.ndarray | None = None  # (n_steps,) bool: requested value beyond the reference cells' range
     measured_feature: str | None = None  # column read from the measurement (== feature when measurable)
     note: str | None = None  # why measurement is missing, if it is
     measurements: pd.DataFrame | None = field(default=None, repr=False)  # full measure() output
 
     def table(self) -> pd.DataFrame:
-        """One row per step: step, offset, requested, measured, segmentation_failed."""
+        """One row per step: step, offset, requested, [outside_reference], [measured, segmentation_failed]."""
         out = pd.DataFrame(
             {
                 "step": np.arange(len(self.requested)),
@@ -54,6 +57,8 @@ class PerturbationResult:
             }
         )
         out.insert(0, "feature", self.feature)
+        if self.outside_reference is not None:
+            out["outside_reference"] = self.outside_reference
         if self.measured is not None:
             out["measured"] = self.measured
             out["segmentation_failed"] = self.segmentation_failed
@@ -141,6 +146,19 @@ def sweep_feature(
         else:
             raise ValueError(f"unit must be 'sd' or 'raw'; got {unit!r}")
 
+    outside = None
+    if reference is not None and feature in reference.columns:
+        ref = pd.to_numeric(reference[feature], errors="coerce").to_numpy(dtype=np.float64)
+        ref = ref[np.isfinite(ref)]
+        if ref.size:
+            outside = (requested < ref.min()) | (requested > ref.max())
+            if outside.any():
+                warnings.warn(
+                    f"{int(outside.sum())} of {requested.size} requested {feature} values lie outside the range seen "
+                    f"in the reference cells ({ref.min():.4g} to {ref.max():.4g}); the model extrapolates there",
+                    stacklevel=2,
+                )
+
     matrix = np.repeat(base[None, :], requested.size, axis=0)  # (n, p)
     matrix[:, j] = requested
     profiles = pd.DataFrame(matrix, columns=names)
@@ -154,6 +172,7 @@ def sweep_feature(
         sd_source=sd_source,
         profiles=profiles,
         images=images,
+        outside_reference=outside,
     )
     if measure_back:
         measure_result(result, measurer=measurer)
@@ -188,9 +207,21 @@ def measure_result(result: PerturbationResult, *, measurer: Measurer | None = No
     result.measured_feature = result.feature
     rho, p = spearman(result.requested, measured)
     result.spearman_rho, result.spearman_p = rho, p
+    result.slope = fitted_slope(result.requested, measured)
     if rho is None:
         result.note = "fewer than 3 finite, non-constant measured values; Spearman ρ undefined"
     return result
+
+
+def fitted_slope(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Least-squares slope of y on x over finite pairs; None if fewer than 2 or x constant."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2 or np.ptp(x[ok]) == 0:
+        return None
+    xc = x[ok] - x[ok].mean()
+    return float(xc @ (y[ok] - y[ok].mean()) / (xc @ xc))
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:

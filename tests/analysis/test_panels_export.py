@@ -107,6 +107,7 @@ def test_analysis_panels_carry_their_numbers(tiny, cells, disc_model):
         assert export.to_png(panel)[:4] == b"\x89PNG"
 
 
+@pytest.mark.filterwarnings("ignore:.*outside the range seen")
 def test_example_panels_build_and_write_on_a_tiny_model(tiny, cells, tmp_path):
     from cp2image.analysis.examples import ExampleConfig, build_example_panels, write_example_panels
 

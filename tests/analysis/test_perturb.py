@@ -10,6 +10,7 @@ from cp2image.assets import bundled_dataset_dir, bundled_model_dir
 
 
 
+@pytest.mark.filterwarnings("ignore:.*outside the range seen")
 def test_sd_sweep_requests_base_plus_linspace_times_reference_sd(tiny, cells, features):
     profile = cells.iloc[3]
     ref = cells.loc[cells["Metadata_Compound"] == "DMSO"]
@@ -48,9 +49,26 @@ def test_measure_back_recovers_a_disc_area_exactly_monotone(disc_model, cells):
     res = perturb.sweep_feature(disc_model, cells.iloc[0], "Nuclei_AreaShape_Area", values=values)
     assert res.spearman_rho == pytest.approx(1.0)
     np.testing.assert_allclose(res.measured, values, rtol=0.05)  # digitised disc area within 5 %
+    assert res.slope == pytest.approx(1.0, abs=0.03)  # the image changes by as much as requested
     table = res.table()
     assert list(table.columns) == ["feature", "step", "offset_raw", "requested", "measured", "segmentation_failed"]
     assert not table["segmentation_failed"].any()
+
+
+def test_slope_separates_a_tiny_effect_from_a_full_one():
+    x = np.arange(9.0)
+    assert perturb.fitted_slope(x, 700 + 0.01 * x) == pytest.approx(0.01)
+    assert perturb.spearman(x, 700 + 0.01 * x)[0] == pytest.approx(1.0)  # ρ alone cannot tell
+    assert perturb.fitted_slope(np.ones(3), x[:3]) is None
+
+
+def test_requests_beyond_the_reference_range_are_flagged(tiny, cells):
+    ref = cells.loc[cells["Metadata_Compound"] == "DMSO"]
+    top = ref["Nuclei_AreaShape_Area"].max()
+    with pytest.warns(UserWarning, match="1 of 2 requested Nuclei_AreaShape_Area values lie outside the range"):
+        res = perturb.sweep_feature(tiny, cells.iloc[0], "Nuclei_AreaShape_Area", values=[top, top + 1],
+                                    reference=ref, measure_back=False)
+    assert list(res.table()["outside_reference"]) == [False, True]
 
 
 def test_failed_segmentations_are_nan_and_excluded_from_rho(cells, disc_model):
