@@ -18,7 +18,7 @@ MITOTIC_FACTORS: dict[str, float] = {
     "cell_irregularity": 0.3,
     "nucleus_radius": 0.62,
     "dna_intensity": 1.7,
-    "chromatin_texture": 1.8,
+    "chromatin_texture": 3.0,
     "tubulin_intensity": 1.6,
     "tubulin_fibre": 0.35,
     "actin_intensity": 1.3,

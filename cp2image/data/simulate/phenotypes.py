@@ -27,7 +27,7 @@ Phenotype table (shift at full response; `—` = unchanged):
 | DNA replication | S-phase arrest: larger, brighter, finely granular nuclei | nucleus_radius +0.25, dna_intensity +0.45, chromatin_texture +0.9, cell_radius +0.15 |
 | Eg5 inhibitors | monopolar spindles: rounded mitotic cells with a ring of condensed DNA | mitotic +0.75, cell_radius −0.2 |
 | Epithelial | compact epithelial islands: smaller, polygonal cells, strong junctional F-actin | cell_radius −0.3, cell_aspect −0.5, cell_irregularity −0.05, actin_cortex +1.2, actin_intensity +0.3 |
-| Kinase inhibitors | cells spread and elongate with more stress fibres | cell_aspect +0.8, cell_radius +0.2, actin_fibres +0.5, cell_irregularity +0.06 |
+| Kinase inhibitors | cells spread and elongate with more stress fibres | cell_aspect +0.8, cell_radius +0.2, actin_fibres +0.35, cell_irregularity +0.06 |
 | Microtubule destabilizers | microtubules depolymerise: diffuse tubulin, mitotic arrest, rounding | tubulin_fibre −0.95, tubulin_intensity +0.35, mitotic +0.45, cell_aspect −0.4 |
 | Microtubule stabilizers | thick bundled microtubules, perinuclear tubulin, mitotic arrest with fragmented nuclei | tubulin_bundle +1.0, tubulin_intensity +0.5, tubulin_perinuclear +0.8, mitotic +0.3, micronuclei +0.6 |
 | Protein degradation | proteasome block: perinuclear aggresome, slightly smaller cells | tubulin_perinuclear +1.5, tubulin_aggresome +1.0, cell_radius −0.15, actin_cortex +0.4 |
@@ -142,7 +142,7 @@ PHENOTYPES: dict[str, Phenotype] = {
         Phenotype(
             "Kinase inhibitors",
             "spread, elongated cells with stress fibres",
-            {"cell_aspect": 0.8, "cell_radius": 0.2, "actin_fibres": 0.5, "cell_irregularity": 0.06},
+            {"cell_aspect": 0.8, "cell_radius": 0.2, "actin_fibres": 0.35, "cell_irregularity": 0.06},
         ),
         Phenotype(
             "Microtubule destabilizers",
@@ -185,7 +185,7 @@ COMPOUNDS: dict[str, Compound] = {
     c.name: c
     for c in (
         Compound("DMSO", "DMSO", ec50_um=1.0, strength=0.0),
-        Compound("latrunculin B", "Actin disruptors", ec50_um=0.45, hill=1.4),
+        Compound("latrunculin B", "Actin disruptors", ec50_um=0.4, hill=1.2),
         Compound("cytochalasin B", "Actin disruptors", ec50_um=8.0, strength=0.85),
         Compound("AZ258", "Aurora kinase inhibitors", ec50_um=0.2),
         Compound("mevinolin/lovastatin", "Cholesterol-lowering", ec50_um=4.0),

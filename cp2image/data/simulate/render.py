@@ -34,8 +34,8 @@ from cp2image.channels import CROP_SIZE
 
 TEXTURE_SEED = 20221021  # fixed: the texture bank is part of the simulator, not of a screen
 N_TILES = 8
-TILE_THETA = 384  # tile rows, sampled by angle around the nucleus (periodic)
-TILE_R = 256  # tile columns, sampled by distance from the nucleus (px)
+TILE_THETA = 512  # tile rows, sampled by angle around the nucleus (periodic; a power of 2)
+TILE_R = 256  # tile columns, sampled by distance from the nucleus (px; a power of 2)
 
 
 @dataclass(frozen=True)
@@ -128,10 +128,15 @@ def _gauss_kernel(shape: tuple[int, int], sigma: float) -> np.ndarray:
 
 
 def _sample(tiles: np.ndarray, tile: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Nearest-neighbour lookup of per-pixel tile coordinates (a along rows, b along columns)."""
-    ia = np.floor(a).astype(np.int64) % tiles.shape[1]
-    ib = np.floor(b).astype(np.int64) % tiles.shape[2]
-    return tiles[tile, ia, ib]
+    """Nearest-neighbour lookup of per-pixel tile coordinates (a along rows, b along columns).
+
+    Tiles are periodic with power-of-two sides, so wrapping is a bit mask (which is
+    also correct for negative coordinates in two's complement).
+    """
+    _, rows, cols = tiles.shape
+    ia = a.astype(np.int32) & (rows - 1)
+    ib = b.astype(np.int32) & (cols - 1)
+    return np.take(tiles.reshape(-1), (tile.astype(np.int32) * rows + ia) * cols + ib)
 
 
 # ----------------------------------------------------------------------------- layout
@@ -170,15 +175,15 @@ def render_field(
         raise ValueError(f"render_field: {k} centres but cell arrays of lengths {sorted({len(v) for v in cells.values()})}")
     size = config.field_size
     bank = texture_bank()
+    cells = {name: (v.astype(np.float32) if v.dtype == np.float64 else v) for name, v in cells.items()}
 
     # ---- 1. per-cell geometry
     angle = rng.uniform(0, np.pi, k)
     r = cells["cell_radius"]
     sa = np.sqrt(cells["cell_aspect"])
     semi_a, semi_b = r * sa, r / sa
-    harm_k = np.array([2, 3, 4, 5, 7])
-    harm_w = rng.dirichlet(np.ones(len(harm_k)), k)  # (K, 5) weights summing to 1
-    harm_phase = rng.uniform(0, 2 * np.pi, (k, len(harm_k)))
+    harm_w = rng.dirichlet(np.ones(len(HARMONICS)), k)  # (K, 5) weights summing to 1
+    harm_phase = rng.uniform(0, 2 * np.pi, (k, len(HARMONICS)))
     irregular = cells["cell_irregularity"]
 
     # nucleus: offset from the cell centre, aligned with the cell (plus noise)
@@ -205,11 +210,9 @@ def render_field(
         c, s = np.cos(angle[i]), np.sin(angle[i])
         u = (dx * c + dy * s) / semi_a[i]
         v = (-dx * s + dy * c) / semi_b[i]
-        theta = np.arctan2(v, u)
-        ruffle = np.zeros_like(theta)
-        for j, kk in enumerate(harm_k):
-            ruffle += harm_w[i, j] * np.cos(kk * theta + harm_phase[i, j])
-        rho = np.sqrt(u * u + v * v) / (1 + irregular[i] * ruffle)
+        radius = np.sqrt(u * u + v * v)
+        ruffle = _ruffle(u / (radius + 1e-6), v / (radius + 1e-6), harm_w[i], harm_phase[i])
+        rho = radius / (1 + irregular[i] * ruffle)
         b = best[ya:yb, xa:xb]
         sec = second[ya:yb, xa:xb]
         lab = label[ya:yb, xa:xb]
@@ -295,7 +298,7 @@ def render_field(
         cx, cy = px - centres[lab, 0], py - centres[lab, 1]
         along = cx * c + cy * s
         across = -cx * s + cy * c
-        stress = _sample(bank["fibre"], tile_id[lab, 2], (across + warp_a) * 0.9 + tile_off[lab, 5], 0.5 * (along + warp_b) + 91)
+        stress = _sample(bank["fibre"], tile_id[lab, 2], (across + warp_a) * 1.6 + tile_off[lab, 5], 0.5 * (along + warp_b) + 91)
         fa = cells["actin_fibres"][lab]
         cortex = cells["actin_cortex"][lab] * (np.exp(-free / 1.8) + 0.35 * np.exp(-junction / 1.5))
         body = (0.55 + cortex) * ((1 - fa) + fa * stress)
@@ -311,6 +314,22 @@ def render_field(
     layout = {"angle": angle, "nucleus_x": nucleus_xy[:, 0], "nucleus_y": nucleus_xy[:, 1]}
     return Field(image=image, centres=nucleus_xy, cell_area=cell_area, nucleus_area=np.pi * rn * rn, label=label,
                  layout=layout)
+
+
+HARMONICS: tuple[int, ...] = (2, 3, 4, 5, 7)  # boundary ruffle frequencies
+
+
+def _ruffle(c: np.ndarray, s: np.ndarray, weights: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """Σ_j w_j cos(k_j θ + φ_j) from cos θ, sin θ, using complex powers instead of trig per pixel."""
+    out = np.zeros_like(c)
+    pr, pi = c, s  # (cos θ + i sin θ)^1
+    power = 1
+    for w, phase, kk in zip(weights, phases, HARMONICS):
+        while power < kk:
+            pr, pi = pr * c - pi * s, pr * s + pi * c
+            power += 1
+        out += w * (pr * np.cos(phase) - pi * np.sin(phase))  # cos(kθ + φ)
+    return out
 
 
 def _nuclei_of_cell(

@@ -1,0 +1,83 @@
+"""Virtual BBBC021 simulator: rendering speed, full-pipeline speed and memory vs cells.
+
+Run: `.venv/bin/python benchmarks/bench_simulator.py [--cells 4000] [--sizes 1000 4000 16000] [--jobs 1 2]`
+
+Each measurement runs `simulate_screen` in a fresh Python process (so peak RSS is
+its own) and prints one Markdown table:
+
+- **render**: fields rendered, cropped around nuclei and streamed to the memmap,
+  no measurement (`SimulationConfig(measure=False)`), for each `--jobs`;
+  cells/s of wall time and cells per CPU-second (all processes), the second being
+  the fair number on a shared machine;
+- **render + measure**: the full path (crop → segment → CellProfiler features);
+- **peak RSS vs cells** (render only, `--sizes`): should stay flat, since images
+  stream to disk one well at a time; the cell table (held by `DatasetWriter` until
+  close) is the only part that grows with N.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CHILD = """
+import json, resource, tempfile, time
+from pathlib import Path
+from cp2image.data.simulate.pipeline import SimulationConfig, simulate_screen
+from cp2image.data.simulate.screen import ScreenConfig
+config = SimulationConfig(screen=ScreenConfig(n_cells={n}, seed=0, replicates={replicates}), measure={measure})
+with tempfile.TemporaryDirectory() as tmp:
+    wall, cpu = time.perf_counter(), time.process_time()
+    simulate_screen(Path(tmp) / "sim", config, jobs={jobs})
+    wall = time.perf_counter() - wall
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() - cpu + child.ru_utime + child.ru_stime
+peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(json.dumps(dict(cells={n}, wall=wall, cpu=cpu, peak_mb=peak / 1024)))
+"""
+
+
+def run_child(n: int, *, measure: bool, jobs: int, replicates: int) -> dict:
+    code = CHILD.format(n=n, measure=measure, jobs=jobs, replicates=replicates)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=4000, help="cells for the speed rows")
+    parser.add_argument("--measure-cells", type=int, default=1000, help="cells for the render + measure rows")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000], help="cells for the RSS rows")
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--replicates", type=int, default=1, help="plates (fewer plates → more cells per well)")
+    args = parser.parse_args(argv)
+
+    rows = ["| measurement | cells | jobs | wall s | cells/s (wall) | cells per CPU-s | peak RSS MB | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---|"]
+    base_rate = None
+    for jobs in args.jobs:
+        r = run_child(args.cells, measure=False, jobs=jobs, replicates=args.replicates)
+        rate = r["cells"] / r["wall"]
+        base_rate = base_rate or rate
+        rows.append(f"| render + crop + stream | {r['cells']} | {jobs} | {r['wall']:.1f} | {rate:.0f} | "
+                    f"{r['cells'] / r['cpu']:.0f} | {r['peak_mb']:.0f} | {rate / base_rate:.2f}× jobs={args.jobs[0]} |")
+    for jobs in args.jobs:
+        r = run_child(args.measure_cells, measure=True, jobs=jobs, replicates=args.replicates)
+        rows.append(f"| render + measure (492 features) | {r['cells']} | {jobs} | {r['wall']:.1f} | "
+                    f"{r['cells'] / r['wall']:.0f} | {r['cells'] / r['cpu']:.0f} | {r['peak_mb']:.0f} | |")
+    base_rss = None
+    for n in args.sizes:
+        r = run_child(n, measure=False, jobs=1, replicates=args.replicates)
+        base_rss = base_rss or r["peak_mb"]
+        rows.append(f"| peak RSS, render only | {n} | 1 | {r['wall']:.1f} | {n / r['wall']:.0f} | "
+                    f"{n / r['cpu']:.0f} | {r['peak_mb']:.0f} | {r['peak_mb'] / base_rss:.2f}× at {args.sizes[0]} |")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
