@@ -30,13 +30,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_profiles(path: Path):
+    import csv
+
     import pandas as pd
 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such profiles file")
     if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+        frame = pd.read_parquet(path)
+    else:
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                header = next(csv.reader(fh), [])
+            frame = pd.read_csv(path, encoding="utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as CSV UTF-8") from err
+        except pd.errors.EmptyDataError as err:
+            raise ValueError(f"{path}: the file is empty; it needs a header row of feature names") from err
+        except pd.errors.ParserError as err:
+            raise ValueError(f"{path}: not a well-formed CSV ({str(err).strip()})") from err
+        names = [h.strip() for h in header]
+        duplicated = sorted({h for h in names if names.count(h) > 1})
+        if duplicated:  # pandas would silently rename them to "name.1"
+            raise ValueError(f"{path}: duplicated column(s) {duplicated[:5]}; keep one column per feature")
+    if len(frame) == 0:
+        raise ValueError(f"{path}: no rows; add one row per cell")
+    return frame
 
 
 def run(args: argparse.Namespace) -> int:
