@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cells", type=int, default=10_000, help="number of cells (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same dataset")
     p.add_argument("--replicates", type=int, default=3, help="plates; one well per treatment each (default 3)")
+    p.add_argument("--compounds", nargs="+", metavar="NAME", default=None,
+                   help="simulate only these compounds (+ DMSO), e.g. --compounds 'latrunculin B' taxol")
     p.add_argument("--packed", action="store_true", help="store images compressed (images.npz), for bundling")
     p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (-1 = all cores; default 1)")
     p.add_argument("--no-features", action="store_true", help="skip measurement (crops and ground truth only)")
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     jobs = args.jobs if args.jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + args.jobs)
     config = SimulationConfig(
-        screen=ScreenConfig(n_cells=args.cells, seed=args.seed, replicates=args.replicates),
+        screen=ScreenConfig(n_cells=args.cells, seed=args.seed, replicates=args.replicates,
+                            compounds=tuple(args.compounds) if args.compounds else None),
         measure=not args.no_features,
     )
     t0 = time.perf_counter()
