@@ -371,7 +371,7 @@ def features_run(ctx) -> list[Row]:
 
 
 def _sim_sizes(ctx) -> list[int]:
-    return [300, 1200] if ctx.quick else [1000, 4000, 16000]
+    return [400, 1600] if ctx.quick else [1000, 4000, 16000]
 
 
 def simulator_names(ctx) -> list[str]:
@@ -379,50 +379,35 @@ def simulator_names(ctx) -> list[str]:
             + [f"peak RSS vs cells: {n}" for n in _sim_sizes(ctx)])
 
 
-# Each figure comes from a fresh interpreter so that its peak RSS is its own.
-_SIM_CHILD = """
-import json, resource, tempfile, time
-from pathlib import Path
-from cp2image.data.simulate.pipeline import SimulationConfig, simulate_screen
-from cp2image.data.simulate.screen import ScreenConfig
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-config = SimulationConfig(screen=ScreenConfig(n_cells={n}, seed=0), measure={measure})
-with tempfile.TemporaryDirectory() as tmp:
-    start = time.perf_counter()
-    simulate_screen(Path(tmp) / "sim", config, jobs={jobs})
-    seconds = time.perf_counter() - start
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps(dict(cells={n}, seconds=seconds, rss_before_mb=before / 1024, rss_peak_mb=after / 1024)))
-"""
-
-
-def _simulate(n: int, *, measure: bool, jobs: int = 1) -> dict:
-    return run_python_json(_SIM_CHILD.format(n=n, measure=measure, jobs=jobs), timeout=1800)
-
-
 def simulator_run(ctx) -> list[Row]:
+    """The simulator engineer's fresh-process runner (bench_simulator.run_child): each
+    figure from its own interpreter, so peak RSS is that run's own."""
+    bench = _bench_module("simulator")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    sizes = _sim_sizes(ctx)
     rows: list[Row] = []
-    n_rate = _sim_sizes(ctx)[-1]
-    render = _simulate(n_rate, measure=False, jobs=cores)
-    rate = render["cells"] / render["seconds"]
+    render = bench.run_child(sizes[-1], measure=False, jobs=cores, replicates=1)
+    rate = render["cells"] / render["wall"]
     rows.append(Row("Simulator", "render only", unit="cells/s", median=rate, min=rate,
+                    ratio=render["cells"] / render["cpu"], reference="cells per CPU-second",
                     target="≥ 1,000 cells/s", met=rate >= 1000,
-                    note=f"simulate_screen(measure=False), {n_rate} cells, jobs={cores}, one run in a fresh process"))
-    results = {n: _simulate(n, measure=True, jobs=1) for n in _sim_sizes(ctx)}
-    full = results[n_rate]
-    rate = full["cells"] / full["seconds"]
+                    note=f"simulate_screen(measure=False), {sizes[-1]} cells, jobs={cores}, one run"))
+    n_full = sizes[0]
+    full = bench.run_child(n_full, measure=True, jobs=cores, replicates=1)
+    rate = full["cells"] / full["wall"]
     rows.append(Row("Simulator", "render + segment + measure", unit="cells/s", median=rate, min=rate,
-                    note=f"simulate_screen, {n_rate} cells, jobs=1 (same path as real images: crop → measure)"))
+                    ratio=full["cells"] / full["cpu"], reference="cells per CPU-second",
+                    note=f"simulate_screen, {n_full} cells, jobs={cores} (crop → segment → measure, as real images)"))
+    results = {n: bench.run_child(n, measure=False, jobs=1, replicates=1) for n in sizes}
     smallest = min(results)
-    base = results[smallest]["rss_peak_mb"]
-    for n in _sim_sizes(ctx):
+    base = results[smallest]["peak_mb"]
+    for n in sizes:
         r = results[n]
-        ratio = r["rss_peak_mb"] / base
-        rows.append(Row("Simulator", f"peak RSS vs cells: {n}", unit="MB", median=r["rss_peak_mb"],
-                        min=r["rss_peak_mb"], ratio=ratio, reference=f"× at {smallest} cells",
+        ratio = r["peak_mb"] / base
+        rows.append(Row("Simulator", f"peak RSS vs cells: {n}", unit="MB", median=r["peak_mb"],
+                        min=r["peak_mb"], ratio=ratio, reference=f"× at {smallest} cells",
                         target="flat (≤ 1.25×)", met=ratio <= 1.25,
-                        note=f"{r['rss_before_mb']:.0f} MB after imports; images streamed to the memmap"))
+                        note="render only, jobs=1; images streamed to the memmap"))
     return rows
 
 
