@@ -92,7 +92,7 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
     traj = CompoundTrajectory.fit(cells, compound=cfg.compound, features=names)
     line = traj.line(cfg.n_steps, end_concentration=cfg.end_concentration)
     out["panel-latrunculin-pca"] = panels.pca_scatter(
-        traj.scores, line=line, title=f"PCA: DMSO + {cfg.compound}; red: DMSO mean → {cfg.end_concentration:g} µM mean")
+        traj.scores, line=line, group_means=traj.group_means, title=f"PCA: DMSO + {cfg.compound}; red: DMSO mean → {cfg.end_concentration:g} µM mean")
     real_rows = []
     for c in [0.0, *traj.concentrations]:
         labels = traj.real_examples(c, 1, seed=cfg.seed)

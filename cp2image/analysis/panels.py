@@ -309,6 +309,7 @@ def pca_scatter(
     scores: pd.DataFrame,
     *,
     line: pd.DataFrame | None = None,
+    group_means: pd.DataFrame | None = None,
     title: str | None = None,
     point: tuple[float, float] | None = None,
     max_points_per_group: int | None = 2000,
@@ -317,7 +318,8 @@ def pca_scatter(
     """PC1/PC2 scatter coloured by group (in order of `concentration`), red line on top.
 
     `scores` needs PC1, PC2, group, concentration (as `CompoundTrajectory.scores`).
-    `point` marks a clicked point. Groups larger than `max_points_per_group` are
+    `group_means` (as `CompoundTrajectory.group_means`) adds each group's mean as a large
+    marker. `point` marks a clicked point. Groups larger than `max_points_per_group` are
     subsampled (seeded) for drawing; the CSV holds the drawn points.
     """
     need = {"PC1", "PC2", "group", "concentration"}
@@ -329,15 +331,22 @@ def pca_scatter(
     order = scores.groupby("group", sort=False)["concentration"].first().sort_values()
     cmap = matplotlib.colormaps["viridis"]
     drawn = []
+    colours: dict = {}
     rng = np.random.default_rng(seed)
     for k, (group, conc) in enumerate(order.items()):
         g = scores.loc[scores["group"] == group]
         if max_points_per_group is not None and len(g) > max_points_per_group:
             g = g.iloc[np.sort(rng.choice(len(g), max_points_per_group, replace=False))]
         colour = "0.55" if conc == 0 else cmap(0.15 + 0.8 * (k - 1) / max(1, len(order) - 2))
+        colours[group] = colour
         ax.scatter(g["PC1"], g["PC2"], s=6, alpha=0.6, color=colour, label=f"{group} (n={int((scores['group'] == group).sum())})",
                    linewidths=0, rasterized=len(g) > 500)
         drawn.append(g[["PC1", "PC2", "group", "concentration"]].assign(kind="cell"))
+    if group_means is not None:
+        for _, row in group_means.iterrows():
+            ax.scatter([row["PC1"]], [row["PC2"]], s=60, marker="D", color=colours.get(row["group"], "0.3"),
+                       edgecolors="black", linewidths=0.8, zorder=4)
+        drawn.append(group_means[["group", "concentration", "PC1", "PC2"]].assign(kind="group mean"))
     if line is not None:
         ax.plot(line["PC1"], line["PC2"], color="red", lw=1.8, marker="o", ms=3, label="interpolation line", zorder=5)
         drawn.append(line[["t", "PC1", "PC2"]].assign(kind="line"))

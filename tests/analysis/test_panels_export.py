@@ -98,7 +98,8 @@ def test_analysis_panels_carry_their_numbers(tiny, cells, disc_model):
 
     traj = CompoundTrajectory.fit(cells, features=list(tiny.feature_names))
     line = traj.line(n_points=5)
-    scatter = panels.pca_scatter(traj.scores, line=line, point=(1.0, 2.0))
+    scatter = panels.pca_scatter(traj.scores, line=line, group_means=traj.group_means, point=(1.0, 2.0))
+    assert (scatter.data["kind"] == "group mean").sum() == 5
     assert (scatter.data["kind"] == "line").sum() == 5 and (scatter.data["kind"] == "cell").sum() == len(traj.scores)
     real = [(f"{c:g} µM", np.zeros((2, 3, 68, 68), np.uint8)) for c in [0, *traj.concentrations]]
     grid = panels.trajectory_panel(real, line, tiny.generate(line[traj.features]))
