@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
-import sys
 
 # flag name → TrainConfig field (flags left unset keep the config file's / default value)
 _OVERRIDES = {
@@ -68,6 +67,19 @@ def build_config(args: argparse.Namespace):
     return TrainConfig.from_dict(overrides)
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The equivalent `cp2image train ...` command, for the model's provenance."""
+    parts = ["cp2image", "train", "--data", str(args.data), "--out", str(args.out)]
+    if args.config:
+        parts += ["--config", str(args.config)]
+    for flag in _OVERRIDES:
+        value = getattr(args, flag)
+        if value is not None:
+            parts += [f"--{flag.replace('_', '-')}", str(value)]
+    parts += [f"--{name}" for name in ("compile", "no_progress", "resume") if getattr(args, name)]
+    return " ".join(shlex.quote(p.replace("_", "-") if p.startswith("--") else p) for p in parts)
+
+
 def run(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -80,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         except HFValidationError as err:
             raise ValueError(f"--push-to-hub {args.push_to_hub!r} is not a valid Hub repo id ({err})") from err
     config = build_config(args)
-    command = "cp2image " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+    command = _command_line(args)
     result = Trainer(config, args.data, args.out, resume=args.resume, command=command).run()
     if result.model_dir is None:  # non-main DDP process
         return 0

@@ -1,0 +1,34 @@
+"""Bundling a run: held-out figure, model card from provenance, strict-loading bundle."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from cp2image.data.dataset import open_dataset
+from cp2image.models import CP2Image
+from cp2image.training.bundle import comparison_figure, held_out_cells, model_card, write_bundle
+from cp2image.training.config import TrainConfig
+from cp2image.training.trainer import Trainer
+
+
+def test_bundle_holds_generator_config_and_card(blob_data, tmp_path):
+    cfg = TrainConfig(steps=2, batch_size=8, base_filters=4, kernel_size=3, progress=False, grid_every=2)
+    result = Trainer(cfg, blob_data, tmp_path / "run", command="cp2image train --data X").run()
+    model = CP2Image.from_pretrained(result.model_dir)
+    held = held_out_cells(model, open_dataset(blob_data), split="test")
+    assert len(held.cells) == 8 and (held.cells["Metadata_Split"] == "test").all()
+    assert held.generated.shape == held.original.shape == (8, 3, 32, 32)
+    figure = comparison_figure(held, tmp_path / "fig.png", title="blobs", n=4)
+    assert Image.open(figure).size[0] > 100
+    card = model_card(model, title="Blob model", description="d", intended_use="u", limitations="l",
+                      metrics={"feature r": "n/a"}, figure="fig.png")
+    assert card.startswith("---\nlibrary_name: cp2image")
+    assert "`cp2image train --data X`" in card and "Steps: 2 × batch 8" in card and "feature r: n/a" in card
+    bundle = write_bundle(result.model_dir, tmp_path / "bundle", card)
+    assert sorted(p.name for p in bundle.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    state_keys = json.loads((bundle / "config.json").read_text()).keys()
+    assert "feature_mean" in state_keys and "provenance" in state_keys
+    x = held.cells
+    np.testing.assert_array_equal(CP2Image.from_pretrained(bundle).generate(x), model.generate(x))
