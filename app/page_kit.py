@@ -7,7 +7,6 @@ every page can `import page_kit`). Only widgets and caching here; computation go
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -195,16 +194,6 @@ def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
             on_click="ignore", icon=":material/download:",
             help={"png": "300 dpi raster", "svg": "vector", "pdf": "vector", "csv": "the numbers in this panel"}[fmt],
         )
-
-
-def warnings_to_page(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call `func`, showing any warnings it raises (e.g. clipped extreme values) on the page."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = func(*args, **kwargs)
-    for item in caught:
-        st.warning(str(item.message))
-    return result
 
 
 def model_directory(loaded: Any) -> Path | None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 import page_kit
 from cp2image.app_support import charts, report_panels
-from cp2image.app_support.evaluation_files import defined, feature_pairs, read_evaluation
+from cp2image.app_support.evaluation_files import HEADLINE_LABELS, defined, feature_pairs, read_evaluation
 from cp2image.assets import bundled_model_dir
 
 
@@ -43,14 +43,18 @@ st.caption(f"Source: `{directory}`")
 table = report.correlation
 finite = defined(table)
 threshold = st.slider("Threshold on r", 0.0, 0.95, 0.5, 0.05, key="corr_threshold")
-numbers = report.numeric_metrics()
-shown = {"features with r > threshold": f"{100 * float(np.mean(finite['pearson_r'] > threshold)):.0f}% of {len(finite)}",
+numbers = report.headline()
+shown = {f"features with r > {threshold:g}": f"{100 * float(np.mean(finite['pearson_r'] > threshold)):.0f}% of {len(finite)}",
          "median r": f"{finite['pearson_r'].median():.2f}"}
-for key in ("fid", "FID", "kid", "KID", "cp_frechet", "n_cells"):
-    if key in numbers:
-        shown[key] = f"{numbers[key]:.4g}"
+for key, label in HEADLINE_LABELS.items():
+    if key in numbers and len(shown) < 6:
+        shown[label] = f"{numbers[key]:.3g}"
 for column, (label, value) in zip(st.columns(len(shown)), shown.items()):
     column.metric(label, value)
+inception = report.metrics.get("inception")
+if isinstance(inception, dict) and inception.get("available"):
+    st.caption("FID/KID use a TorchScript Inception-v3 whose equality with the standard 2015 weights is unverified; "
+               "compare them between models evaluated here, not with published FIDs.")
 
 hist_col, rank_col = st.columns([3, 2], gap="large")
 with hist_col:

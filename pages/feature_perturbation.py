@@ -8,19 +8,20 @@ import streamlit as st
 import page_kit
 from cp2image.analysis import panels, perturb
 from cp2image.app_support import charts
+from cp2image.app_support.warning_capture import call_collecting_warnings
 
 DEFAULT_FEATURE = "Nuclei_AreaShape_Area"
 
 
 @st.cache_data(show_spinner="Generating the sweep…", max_entries=64)
 def run_sweep(_model, model_key: str, _cells: pd.DataFrame, dataset_key: str, row: int, feature: str,
-              n_steps: int, span: float, unit: str, measure_back: bool) -> perturb.PerturbationResult:
-    """One sweep per (model, cell, settings); the SD unit comes from the DMSO cells."""
+              n_steps: int, span: float, unit: str, measure_back: bool) -> tuple[perturb.PerturbationResult, list[str]]:
+    """One sweep per (model, cell, settings), with its warnings; the SD unit comes from the DMSO cells."""
     cells = _cells
     reference = cells.loc[cells["Metadata_Compound"] == "DMSO"] if unit == "sd" else None
     profile = cells.iloc[row][list(_model.feature_names)].astype(float)
-    return perturb.sweep_feature(_model, profile, feature, n_steps=n_steps, span=span, unit=unit,
-                                 reference=reference, measure_back=measure_back)
+    return call_collecting_warnings(perturb.sweep_feature, _model, profile, feature, n_steps=n_steps, span=span,
+                                    unit=unit, reference=reference, measure_back=measure_back)
 
 
 st.title("Feature perturbation")
@@ -73,11 +74,13 @@ with output:
                     f"{meta.get('Metadata_Well', '?')} · MoA {meta.get('Metadata_MoA', '?')}  \n"
                     f"{feature} = **{float(meta[feature]):.4g}**")
     try:
-        result = run_sweep(model, loaded.source, cells, str(dataset.path), row, feature, int(n_steps),
+        result, notes = run_sweep(model, loaded.source, cells, str(dataset.path), row, feature, int(n_steps),
                            float(span), unit, bool(measure_back))
     except ValueError as err:
         st.error(f"Cannot sweep {feature}: {err}")
         st.stop()
+    for note in notes:
+        st.warning(note)
     table = result.table()
     captions = [f"{v:.3g}" for v in result.requested]
     if result.measured is not None:

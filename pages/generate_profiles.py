@@ -10,6 +10,7 @@ import streamlit as st
 import page_kit
 from cp2image.analysis import panels, profiles
 from cp2image.app_support.image_bundle import images_zip
+from cp2image.app_support.warning_capture import call_collecting_warnings
 from cp2image.app_support.upload_checks import UploadLimits, duplicated_header_names, template_csv
 
 LIMITS = UploadLimits()
@@ -29,8 +30,9 @@ def check_upload(data: bytes, features: tuple[str, ...]) -> profiles.ProfileChec
 
 
 @st.cache_data(show_spinner="Generating images…", max_entries=8)
-def generate(_model, model_key: str, usable: pd.DataFrame) -> np.ndarray:
-    return np.asarray(page_kit.warnings_to_page(_model.generate, usable))
+def generate(_model, model_key: str, usable: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    images, notes = call_collecting_warnings(_model.generate, usable)
+    return np.asarray(images), notes
 
 
 st.title("Generate from your profiles")
@@ -77,7 +79,9 @@ try:
 except ValueError as err:
     st.error(f"**{upload.name}**: {err}.")
     st.stop()
-images = generate(model, loaded.source, usable)
+images, notes = generate(model, loaded.source, usable)
+for note in notes:
+    st.warning(note)
 labels = usable.filter(like="Metadata_")
 rows = [str(r + 2) if isinstance(r, (int, np.integer)) else str(r) for r in usable.index]  # CSV line numbers
 if "Metadata_Compound" in labels.columns:

@@ -1,9 +1,10 @@
 """Read a model's saved evaluation (`<model dir>/evaluation/`) for the correlation report page.
 
 Files written by `cp2image evaluate` (see `cp2image.evaluation`):
-- `metrics.json`     summary numbers (FID, KID, fraction of features with r > 0.5, ...);
+- `metrics.json`     nested metrics with a flat "headline" section (FID, KID, fraction of
+                     features with r > 0.5, MoA accuracy; null where unavailable);
 - `correlation.csv`  one row per feature: feature, pearson_r, ...;
-- `pairs.parquet`    long table (cell, feature, real, generated) for scatter plots.
+- `pairs.parquet`    long table (cell, feature, real, generated [, Metadata_*]) for scatter plots.
 Only `correlation.csv` is required; the others add to the page when present.
 """
 from __future__ import annotations
@@ -31,10 +32,12 @@ class EvaluationFiles:
     metrics: dict[str, Any]
     pairs_path: Path | None
 
-    def numeric_metrics(self) -> dict[str, float]:
-        """Top-level finite numbers of metrics.json (nested sections are skipped)."""
+    def headline(self) -> dict[str, float]:
+        """The flat, finite summary numbers: metrics.json's "headline" section if present, else its top level."""
+        section = self.metrics.get("headline")
+        source = section if isinstance(section, dict) else self.metrics
         out = {}
-        for key, value in self.metrics.items():
+        for key, value in source.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value)):
                 out[key] = float(value)
         return out
@@ -87,3 +90,15 @@ def feature_pairs(pairs_path: str | Path, feature: str) -> pd.DataFrame:
 def defined(table: pd.DataFrame) -> pd.DataFrame:
     """Rows with a finite r."""
     return table[np.isfinite(table["pearson_r"].to_numpy(float))]
+
+
+HEADLINE_LABELS = {
+    "fid_inception": "FID (Inception)",
+    "kid_inception": "KID (Inception)",
+    "frechet_cellprofiler": "Fréchet distance (CP features)",
+    "kid_cellprofiler": "KID (CP features)",
+    "frechet_encoder": "Fréchet distance (encoder)",
+    "moa_accuracy_generated": "MoA accuracy, generated",
+    "moa_accuracy_real": "MoA accuracy, real",
+}
+"""Readable names for metrics.json's headline keys (fraction_r_above_0.5 is shown by the page itself)."""

@@ -110,8 +110,9 @@ def make_evaluation(path: Path, *, seed: int = 0, n_cells: int = 40) -> Path:
     table = pd.DataFrame({"feature": FEATURES, "pearson_r": rs, "n_cells": n_cells})
     table.sort_values("pearson_r", ascending=False).to_csv(path / "correlation.csv", index=False)
     pd.concat(long, ignore_index=True).to_parquet(path / "pairs.parquet", index=False)
-    (path / "metrics.json").write_text(json.dumps({"fid": 123.4, "n_cells": n_cells,
-                                                   "fraction_r_above_0.5": float(np.mean(np.array(rs) > 0.5))}))
+    headline = {"fid_inception": None, "frechet_cellprofiler": 12.5,
+                "fraction_r_above_0.5": float(np.mean(np.array(rs) > 0.5))}
+    (path / "metrics.json").write_text(json.dumps({"inception": {"available": False}, "headline": headline}))
     return path
 
 

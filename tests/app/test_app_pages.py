@@ -64,6 +64,8 @@ def test_perturbation_sweeps_the_chosen_feature_into_one_image_per_step():
     requested = [float(c.split(" → ")[0]) for c in captions[1:]]
     assert requested == sorted(requested) and requested[0] < requested[-1]
     assert at.metric[0].label.startswith("Spearman")
+    at.slider(key="pert_span_sd").set_value(5.0).run()
+    assert any("outside the range" in w.value for w in at.warning), "extrapolation must be visible on the page"
 
 
 def test_perturbation_downloads_are_valid_png_svg_pdf_csv():
@@ -149,8 +151,15 @@ def test_moa_interpolation_shows_cosine_under_each_step_rising_to_one():
     png_size(download(at, "dl_moa_0_png"))
 
 
-def test_correlation_report_histogram_ranking_and_feature_scatter():
+def test_correlation_report_histogram_ranking_and_feature_scatter(app_assets):
     at = open_page(start_app(), "correlation_report")
+    import pandas as pd
+
+    r = pd.read_csv(app_assets / "models" / "cp2image-sim" / "evaluation" / "correlation.csv")["pearson_r"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["features with r > 0.5"] == f"{100 * (r > 0.5).mean():.0f}% of {len(r)}"
+    assert metrics["Fréchet distance (CP features)"] == "12.5"
+    assert "FID (Inception)" not in metrics  # null in metrics.json → not shown
     assert len(elements(at, "plotly_chart")) == 2
     assert {"dl_corr_hist_png", "dl_corr_scatter_csv", "dl_corr_top_pdf"} <= set(download_keys(at))
     at.selectbox(key="corr_feature").set_value("Cells_AreaShape_Area").run()
@@ -170,6 +179,17 @@ def _csv(rows: list[dict]) -> bytes:
 def _profiles(n: int) -> list[dict]:
     rng = np.random.default_rng(0)
     return [{"Metadata_Compound": f"c{i}", **{f: float(rng.normal(100, 10)) for f in FEATURES}} for i in range(n)]
+
+
+def test_extreme_uploaded_values_are_clipped_with_a_visible_warning():
+    rows = _profiles(2)
+    rows[0]["Nuclei_AreaShape_Area"] = 1e9
+    at = open_page(start_app(), "generate_profiles")
+    at.file_uploader(key="gen_upload").upload("huge.csv", _csv(rows), "text/csv")
+    at.run()
+    assert not at.exception and not at.error
+    assert any("clip" in w.value.lower() for w in at.warning), [w.value for w in at.warning]
+    assert len(image_captions(at)) == 2
 
 
 def test_generate_from_uploaded_csv_gives_gallery_and_zip():

@@ -203,10 +203,11 @@ def test_evaluation_folder_is_read_sorted_and_pairs_filtered(tmp_path):
     pd.DataFrame({"feature": ["a", "b", "c"], "pearson_r": [0.1, np.nan, 0.7]}).to_csv(tmp_path / "correlation.csv", index=False)
     pd.DataFrame({"cell": [0, 1, 0], "feature": ["a", "a", "c"], "real": [1.0, 2.0, 3.0],
                   "generated": [1.1, 2.1, 2.9]}).to_parquet(tmp_path / "pairs.parquet")
-    (tmp_path / "metrics.json").write_text(json.dumps({"fid": 12.5, "ok": True, "nested": {"x": 1}, "bad": None}))
+    (tmp_path / "metrics.json").write_text(json.dumps({"headline": {"fid_inception": 12.5, "ok": True, "kid": None},
+                                                        "correlation": {"x": 1}}))
     report = read_evaluation(tmp_path)
     assert report.correlation["feature"].tolist() == ["c", "a", "b"]
-    assert report.numeric_metrics() == {"fid": 12.5}
+    assert report.headline() == {"fid_inception": 12.5}
     assert sorted(report.features_with_pairs()) == ["a", "c"]
     assert feature_pairs(report.pairs_path, "a")["real"].tolist() == [1.0, 2.0]
 
@@ -233,3 +234,19 @@ def test_model_facts_count_parameters_of_a_tiny_model():
     assert facts["input features"] == "3"
     assert facts["parameters"] == f"{sum(p.numel() for p in model.parameters()):,}"
     assert facts["provenance: trained"] == "False"
+
+
+def test_warnings_come_back_as_distinct_messages_with_the_result():
+    import warnings
+
+    from cp2image.app_support.warning_capture import call_collecting_warnings
+
+    def noisy(x, *, twice):
+        warnings.warn("clipped 2 values")
+        if twice:
+            warnings.warn("clipped 2 values")
+            warnings.warn("extrapolating", UserWarning)
+        return x * 2
+
+    assert call_collecting_warnings(noisy, 3, twice=True) == (6, ["clipped 2 values", "extrapolating"])
+    assert call_collecting_warnings(noisy, 1, twice=False) == (2, ["clipped 2 values"])
