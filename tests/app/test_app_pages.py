@@ -222,6 +222,17 @@ def test_bad_csv_gets_a_message_naming_the_fix_not_a_traceback(content, expected
     assert not image_captions(at)
 
 
+def test_uploads_over_the_row_limit_are_refused_before_generating():
+    from cp2image.app_support.upload_checks import UploadLimits
+
+    at = open_page(start_app(), "generate_profiles")
+    rows = _profiles(1) * (UploadLimits().max_rows + 1)
+    at.file_uploader(key="gen_upload").upload("big.csv", _csv(rows), "text/csv")
+    at.run()
+    assert at.error and f"more than {UploadLimits().max_rows} rows" in at.error[0].value
+    assert not image_captions(at)
+
+
 def test_nan_rows_are_reported_and_can_be_skipped():
     rows = _profiles(4)
     rows[1]["Cells_AreaShape_Area"] = float("nan")
