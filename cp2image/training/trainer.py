@@ -232,7 +232,7 @@ class Trainer:
             count += 1
             if step % c.log_every == 0 or step == c.steps:
                 elapsed = time.perf_counter() - interval_start
-                last = {k: float(v) / counts[k] for k, v in sums.items()}
+                last = self._mean_over_ranks({k: v / counts[k] for k, v in sums.items()}, runtime)
                 if not all(np.isfinite(v) for v in last.values()):
                     raise FloatingPointError(f"non-finite loss at step {step}: {last}; lower the learning rate")
                 if metrics is not None:
@@ -256,6 +256,16 @@ class Trainer:
                 metrics.close()
         runtime.barrier()
         return result
+
+    @staticmethod
+    def _mean_over_ranks(values: dict[str, torch.Tensor], runtime: rt_mod.Runtime) -> dict[str, float]:
+        """Logged losses averaged over DDP processes (each saw a different shard of the batch)."""
+        keys = sorted(values)
+        stacked = torch.stack([torch.as_tensor(values[k], dtype=torch.float32) for k in keys]).to(runtime.device)
+        if runtime.distributed:
+            torch.distributed.all_reduce(stacked)
+            stacked /= runtime.world_size
+        return dict(zip(keys, stacked.cpu().tolist()))
 
     # ------------------------------------------------------------------ outputs
     def _export_net(self, objective: Objective, ema: AveragedModel | None) -> nn.Module:

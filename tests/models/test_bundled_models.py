@@ -1,0 +1,69 @@
+"""The shipped models load offline and draw nuclei where the features say they are.
+
+Checks on held-out cells of the bundled dataset (sim model) — what a biologist would
+look at: the generated DNA channel is centred in the crop, and the generated nucleus
+gets bigger/brighter when the input says bigger/brighter (Pearson r across cells).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cp2image.assets import REAL_CELLS_MODEL_NAME, bundled_dataset_dir, bundled_model_dir
+from cp2image.models import CP2Image
+
+
+def _load(name: str) -> CP2Image:
+    folder = bundled_model_dir(name)
+    if not (folder / "model.safetensors").exists():
+        pytest.skip(f"bundled model {name} not built yet")
+    return CP2Image.from_pretrained(folder)
+
+
+def _held_out(model: CP2Image, n: int = 96):
+    from cp2image.data.dataset import open_dataset
+
+    folder = bundled_dataset_dir()
+    if not (folder / "dataset.json").exists():
+        pytest.skip("bundled dataset not built yet")
+    ds = open_dataset(folder)
+    rows = ds.split_indices("test") if "Metadata_Split" in ds.cells else np.arange(len(ds))
+    values = ds.cells[model.feature_names].iloc[rows].to_numpy(dtype=float)
+    rows = rows[np.isfinite(values).all(axis=1)][:n]
+    return ds.cells.iloc[rows].reset_index(drop=True), np.asarray(ds.images[rows])
+
+
+@pytest.mark.parametrize("name", ["cp2image-sim", REAL_CELLS_MODEL_NAME])
+def test_bundled_model_loads_strictly_with_its_card(name):
+    model = _load(name)
+    folder = bundled_model_dir(name)
+    card = (folder / "README.md").read_text()
+    assert "## Intended use" in card and "## Limitations" in card and "Command:" in card
+    prov = model.config.provenance
+    assert prov["model_kind"] == "cp2image" and prov["steps"] > 0 and "command" in prov
+    assert model.channels == ["DNA", "Tubulin", "Actin"] and model.image_size == 68
+    assert (folder / "model.safetensors").stat().st_size < 8 * 2**20  # small enough to ship
+
+
+def test_sim_model_places_nuclei_at_the_centre_with_the_right_size_and_brightness():
+    model = _load("cp2image-sim")
+    cells, originals = _held_out(model)
+    generated = model.generate(cells).astype(np.float64)
+    dna = generated[:, 0]  # (n, H, W)
+    yy, xx = np.mgrid[: dna.shape[1], : dna.shape[2]]
+    background = np.percentile(dna, 20, axis=(1, 2), keepdims=True)
+    mass = np.clip(dna - background, 0, None)
+    cy = (mass * yy).sum(axis=(1, 2)) / mass.sum(axis=(1, 2))
+    cx = (mass * xx).sum(axis=(1, 2)) / mass.sum(axis=(1, 2))
+    centre = (dna.shape[1] - 1) / 2
+    assert np.median(np.hypot(cy - centre, cx - centre)) < 6  # pixels
+
+    # area: pixels above half the crop's DNA maximum, real vs generated
+    def area(img):
+        return (img > 0.5 * img.max(axis=(1, 2), keepdims=True)).sum(axis=(1, 2))
+    r_area = np.corrcoef(area(originals[:, 0].astype(float)), area(dna))[0, 1]
+    r_input = np.corrcoef(cells["Nuclei_AreaShape_Area"], area(dna))[0, 1]
+    bright = dna.max(axis=(1, 2))
+    r_bright = np.corrcoef(originals[:, 0].max(axis=(1, 2)), bright)[0, 1]
+    assert r_area > 0.5 and r_input > 0.5, (r_area, r_input)
+    assert r_bright > 0.3, r_bright
