@@ -50,6 +50,7 @@ class Section:
     names: Callable[[Context], list[str]]
     run: Callable[[Context], list[Row]]
     gpu_only: bool = False
+    full_only: bool = False  # skipped by --quick (too slow for the CI smoke run)
 
 
 @dataclass

@@ -98,7 +98,7 @@ def expected_row_names(*, quick: bool, cuda: bool) -> list[tuple[str, str]]:
     ctx = Context(quick=quick, repeats=1)
     out = []
     for s in all_sections():
-        if s.gpu_only and not cuda:
+        if (s.gpu_only and not cuda) or (s.full_only and quick):
             continue
         out.extend((s.title, n) for n in s.names(ctx))
     return out
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for section in all_sections():
         if args.only and section.key not in args.only:
             continue
-        if section.gpu_only and not cuda:
+        if (section.gpu_only and not cuda) or (section.full_only and args.quick):
             continue
         rows.extend(_run_section(section, ctx))
     elapsed = time.perf_counter() - started

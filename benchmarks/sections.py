@@ -485,6 +485,30 @@ def app_run(ctx) -> list[Row]:
     return rows
 
 
+SESSIONS = 20
+
+
+def sessions_names(ctx) -> list[str]:
+    return ["server RSS, no session", "server RSS, 1 session", f"server RSS, {SESSIONS} sessions",
+            f"server RSS peak, {SESSIONS} sessions at once", "RSS per extra session"]
+
+
+def sessions_run(ctx) -> list[Row]:
+    """Real server + headless Chromium tabs (benchmarks/app_sessions.py)."""
+    import app_sessions
+
+    res = app_sessions.measure(SESSIONS)
+    note = f"{res['assets']}; each session runs a 9-image perturbation"
+    values = [res["rss_idle_mb"], res["rss_one_session_mb"], res["rss_all_sessions_mb"], res["rss_peak_mb"],
+              res["rss_per_extra_session_mb"]]
+    rows = [Row("App sessions", name, unit="MB", median=v, min=v, note=note)
+            for name, v in zip(sessions_names(ctx), values)]
+    rows[-1].ratio = res["rss_per_extra_session_mb"] / res["rss_one_session_mb"]
+    rows[-1].reference = "of the 1-session RSS"
+    rows[-1].target, rows[-1].met = "model shared (≪ 1-session RSS)", rows[-1].ratio < 0.1
+    return rows
+
+
 # ----------------------------------------------------------------------------- GPU
 
 
@@ -570,5 +594,6 @@ SECTIONS: list[Section] = [
     Section("simulator", "Simulator", simulator_names, simulator_run),
     Section("analysis", "Analysis", analysis_names, analysis_run),
     Section("app", "App", app_names, app_run),
+    Section("sessions", "App sessions", sessions_names, sessions_run, full_only=True),
     Section("gpu", "GPU", gpu_names, gpu_run, gpu_only=True),
 ]
