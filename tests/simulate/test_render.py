@@ -87,3 +87,23 @@ def test_mismatched_arrays_raise():
     cells = draw_cells(rng, 3, compound_name="DMSO", concentration=0.0)
     with pytest.raises(ValueError, match="2 centres"):
         render_field(rng, cells, np.zeros((2, 2)), config=CONFIG)
+
+
+def test_ruffle_equals_the_trigonometric_sum():
+    from cp2image.data.simulate.render import HARMONICS, _ruffle
+
+    theta = np.linspace(-np.pi, np.pi, 101)
+    w = np.linspace(0.1, 0.5, len(HARMONICS))
+    phase = np.linspace(0.3, 2.0, len(HARMONICS))
+    expected = sum(w[j] * np.cos(k * theta + phase[j]) for j, k in enumerate(HARMONICS))
+    np.testing.assert_allclose(_ruffle(np.cos(theta), np.sin(theta), w, phase), expected, atol=1e-12)
+
+
+def test_texture_lookup_wraps_periodically_also_for_negative_coordinates():
+    from cp2image.data.simulate.render import _sample
+
+    tiles = np.arange(2 * 4 * 8, dtype=np.float32).reshape(2, 4, 8)
+    a = np.array([0.0, 4.0, -4.0, 5.0])
+    b = np.array([1.0, 9.0, 1.0, -7.0])
+    got = _sample(tiles, np.array([1, 1, 1, 0]), a, b)
+    np.testing.assert_array_equal(got, [tiles[1, 0, 1], tiles[1, 0, 1], tiles[1, 0, 1], tiles[0, 1, 1]])
