@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="held-out split (default: test)")
     p.add_argument("--inception", default=None,
                    help="FID Inception-v3 TorchScript file (default: $CP2IMAGE_INCEPTION; none → FID skipped)")
+    p.add_argument("--inception-cells", type=int, default=0,
+                   help="evaluated cells passed through Inception (0 = all; Inception is slow on CPU)")
     p.add_argument("--encoder", default=None,
                    help="saved domain encoder folder to reuse (default: train one into OUT/encoder)")
     p.add_argument("--max-cells", type=int, default=2000, help="held-out cells evaluated (0 = all; default 2000)")
@@ -39,6 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-report", action="store_true", help="write metrics and tables only (no report/figures)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(run=run)
 
@@ -62,15 +65,17 @@ def run(args: argparse.Namespace) -> int:
         kid_subsets=args.kid_subsets,
         kid_subset_size=args.kid_subset_size,
         inception=args.inception,
+        inception_max_cells=args.inception_cells or None,
         encoder_dir=args.encoder or str(out / "encoder"),
         seed=args.seed,
         progress=not args.no_progress,
     )
     print(f"evaluating {loaded.kind} model ({loaded.source}) on {data} [{args.split}]", file=sys.stderr)
-    metrics = evaluate(loaded.model, data, args.split, out, config=config, model_source=loaded.source)
+    metrics = evaluate(loaded.model, data, args.split, out, config=config, model_source=loaded.source,
+                       report=not args.no_report)
     inc = metrics["inception"]
     if not inc["available"]:
         print(f"note: FID/KID not computed — {inc['reason']}", file=sys.stderr)
     print(json.dumps(_jsonable(metrics["headline"]), indent=2))
-    print(f"report: {out / 'report.md'}")
+    print(f"report: {out / 'report.md'}" if not args.no_report else f"metrics: {out / 'metrics.json'}")
     return 0

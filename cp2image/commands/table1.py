@@ -38,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kid-subset-size", type=int, default=250)
     p.add_argument("--inception", default=None,
                    help="FID Inception-v3 TorchScript file (default: $CP2IMAGE_INCEPTION; none → FID skipped)")
+    p.add_argument("--inception-cells", type=int, default=200,
+                   help="evaluated cells passed through Inception (default 200; 0 = all)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.set_defaults(run=run)
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         models=list(args.models), seeds=list(args.seeds), steps=args.steps, batch_size=args.batch_size,
         base_filters=args.base_filters, num_threads=args.threads, eval_cells=args.eval_cells,
         classifier_train_cells=args.classifier_cells, kid_subset_size=args.kid_subset_size,
-        inception=args.inception, progress=args.progress,
+        inception=args.inception, inception_cells=args.inception_cells or None, progress=args.progress,
     )
     data = Path(args.data) if args.data else bundled_dataset_dir()
     command = "cp2image table1 " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""

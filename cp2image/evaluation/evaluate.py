@@ -58,6 +58,7 @@ class EvaluationConfig:
     kid_subsets: int = 100  # KID: number of random subsets (reference: 100)
     kid_subset_size: int = 1000  # KID: subset size (reference: 1000; shrinks to the smaller set)
     inception: str | None = None  # FID Inception TorchScript file; None → $CP2IMAGE_INCEPTION
+    inception_max_cells: int | None = None  # evaluated cells passed through Inception (None = all; it is slow on CPU)
     encoder_dir: str | None = None  # saved domain encoder to reuse; None → train one on the train split
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     label_column: str = "Metadata_MoA"  # classes of the encoder and the MoA classifier
@@ -89,6 +90,7 @@ class RealReference:
     inception: InceptionExtractor | None
     inception_note: str
     inception_features: np.ndarray | None
+    inception_subset: np.ndarray | None = None  # positions (into rows) of the cells Inception sees
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -193,16 +195,19 @@ def build_reference(dataset: Dataset | str | os.PathLike, *, config: EvaluationC
     except InceptionUnavailable as err:
         inception_note = str(err)
         logger.warning("FID/KID skipped: %s", err)
+    inception_subset = None
     if inception is not None:
+        inception_subset = _sample(np.arange(len(rows)), config.inception_max_cells, config.seed + 2)
         with _Timer(timings, "inception_real"):
-            inception_features = inception.features(images, progress=config.progress, desc="inception (real)")
+            inception_features = inception.features(images[inception_subset], progress=config.progress,
+                                                    desc="inception (real)")
 
     return RealReference(
         dataset_path=str(ds.path), split=config.split, rows=rows, cells=cells, images=images,
         measured=measured, n_heldout=int(len(heldout)), n_excluded=int((~ok).sum()), labels=labels,
         train_measured=train_measured, train_labels=train_labels, encoder=encoder, encoder_note=encoder_note,
         encoder_embedding=embedding, inception=inception, inception_note=inception_note,
-        inception_features=inception_features, timings=timings,
+        inception_features=inception_features, inception_subset=inception_subset, timings=timings,
     )
 
 
@@ -332,7 +337,8 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
     # Inception FID / KID
     if reference.inception is not None and reference.inception_features is not None:
         with _Timer(timings, "inception_generated"):
-            gen_inc = reference.inception.features(generated.images, progress=config.progress,
+            subset = reference.inception_subset if reference.inception_subset is not None else slice(None)
+            gen_inc = reference.inception.features(generated.images[subset], progress=config.progress,
                                                    desc="inception (generated)")
         inc = distances_in_space(reference.inception_features, gen_inc, config=config)
         metrics["inception"] = {"available": True, "fid": inc["frechet"], "kid": inc["kid"],

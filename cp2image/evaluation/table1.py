@@ -63,6 +63,7 @@ class Table1Config:
     kid_subsets: int = 100
     kid_subset_size: int = 250
     inception: str | None = None  # FID Inception TorchScript file (None → $CP2IMAGE_INCEPTION or skipped)
+    inception_cells: int | None = 200  # of the evaluated cells, how many go through Inception (slow on CPU)
     progress: bool = False
 
     def train_config(self, model: str, seed: int):
@@ -81,7 +82,8 @@ class Table1Config:
     def evaluation_config(self, out_dir: Path) -> EvaluationConfig:
         return EvaluationConfig(
             max_cells=self.eval_cells, max_train_cells=self.classifier_train_cells, kid_subsets=self.kid_subsets,
-            kid_subset_size=self.kid_subset_size, inception=self.inception, encoder_dir=str(out_dir / "encoder"),
+            kid_subset_size=self.kid_subset_size, inception=self.inception, inception_max_cells=self.inception_cells,
+            encoder_dir=str(out_dir / "encoder"),
             progress=self.progress,
         )
 
@@ -169,7 +171,9 @@ def run_table1(data: str | Path, out_dir: str | Path, *, config: Table1Config | 
 def _write_markdown(out: Path, results: pd.DataFrame, *, config: Table1Config, data: Path, reference,
                     reference_seconds: float, command: str) -> None:
     done, planned = len(results), len(config.models) * len(config.seeds)
-    inc = "computed with " + reference.inception_note if reference.inception is not None else (
+    inc = (f"computed on {len(reference.inception_features)} of the evaluated cells with "
+           f"{reference.inception_note}; with so few cells FID is biased upwards (compare models "
+           "only within this table; KID is unbiased)") if reference.inception is not None else (
         "not computed (no Inception weights supplied)")
     text = [
         "# Table 1 (CPU-scaled reproduction)",
