@@ -10,6 +10,7 @@ intra-op threads matters (OpenMP spin-waiting), so both 1 and 2 threads are show
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -30,20 +31,25 @@ def reference_model(p: int = 453, base_filters: int = 32) -> CP2Image:
     return CP2Image(cfg).eval()
 
 
-def time_generation(model: CP2Image, *, batch: int, repeats: int) -> float:
-    """Median seconds per image for `generate_from_normalised` at this batch size."""
+def time_generation(model: CP2Image, *, batch: int, repeats: int) -> tuple[float, float]:
+    """(median wall, median process-CPU) seconds per image for `generate_from_normalised`.
+
+    CPU time is what the work costs; wall time is what a user waits on this (possibly
+    busy) machine. With one thread and an idle machine the two agree.
+    """
     z = np.random.default_rng(0).standard_normal((batch, model.config.n_features)).astype(np.float32)
     model.generate_from_normalised(z, batch_size=batch)  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         model.generate_from_normalised(z, batch_size=batch)
-        times.append((time.perf_counter() - start) / batch)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - start) / batch)
+        cpu.append((time.process_time() - start_cpu) / batch)
+    return statistics.median(wall), statistics.median(cpu)
 
 
-def time_training(base_filters: int, *, p: int, batch: int, steps: int, hidden: bool) -> float:
-    """Training samples/s of one CP2Image step (D update + G update, hidden loss on/off)."""
+def time_training(base_filters: int, *, p: int, batch: int, steps: int, hidden: bool) -> tuple[float, float]:
+    """Training (wall, CPU-time) samples/s of CP2Image steps (D update + G update)."""
     cfg = TrainConfig(base_filters=base_filters, batch_size=batch,
                       gamma_delay=[0] * 5 if hidden else [10**9] * 5)
     names = [f"F{i}" for i in range(p)]
@@ -56,10 +62,10 @@ def time_training(base_filters: int, *, p: int, batch: int, steps: int, hidden: 
             "real": torch.randint(0, 256, (batch, 3, 68, 68), dtype=torch.uint8, generator=g),
             "features": torch.randn(batch, p, generator=g)}
     objective.step(data, 0)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for t in range(steps):
         objective.step(data, t)
-    return batch * steps / (time.perf_counter() - start)
+    return batch * steps / (time.perf_counter() - start), batch * steps / (time.process_time() - start_cpu)
 
 
 def main() -> None:
@@ -77,16 +83,22 @@ def main() -> None:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for name, model in models.items():
-            one = time_generation(model, batch=1, repeats=reps * 5)
-            many = time_generation(model, batch=256, repeats=reps)
-            rows.append((f"generate {name}, batch 1 latency", threads, f"{one * 1e3:.2f} ms/image", ""))
-            rows.append((f"generate {name}, batch 256", threads, f"{many * 1e3:.2f} ms/image",
-                         f"{1 / many:.0f} images/s; {one / many:.1f}× batch-1"))
+            one, one_cpu = time_generation(model, batch=1, repeats=reps * 5)
+            rows.append((f"generate {name}, batch 1 latency", threads, f"{one * 1e3:.2f} ms/image",
+                         f"CPU time {one_cpu * 1e3:.2f} ms/image"))
+            for batch in (64, 256):
+                many, many_cpu = time_generation(model, batch=batch, repeats=reps)
+                rows.append((f"generate {name}, batch {batch}", threads, f"{many * 1e3:.2f} ms/image",
+                             f"{1 / many:.0f} images/s wall; CPU time {many_cpu * 1e3:.2f} ms/image; "
+                             f"{one / many:.1f}× batch-1 throughput"))
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for f in (32, 16):
-            sps = time_training(f, p=453, batch=32, steps=2 if args.quick else 4, hidden=True)
-            rows.append((f"train CP2Image f={f}, batch 32, hidden loss on", threads, f"{sps:.1f} samples/s", ""))
+            sps, sps_cpu = time_training(f, p=453, batch=32, steps=2 if args.quick else 4, hidden=True)
+            rows.append((f"train CP2Image f={f}, batch 32, hidden loss on", threads, f"{sps:.1f} samples/s",
+                         f"{sps_cpu:.1f} samples per CPU-second"))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {os.cpu_count()} CPU cores, 1-min load average at end {load:.1f}, torch {torch.__version__}\n")
     print("| measurement | threads | result | note |")
     print("|---|---|---|---|")
     for row in rows:
