@@ -20,7 +20,7 @@ Phenotype table (shift at full response; `—` = unchanged):
 | MoA | What the cells do (literature) | Main parameter shifts |
 |---|---|---|
 | DMSO | vehicle control: flat, spread MCF-7 cells, fine radial microtubules, cortical F-actin | — |
-| Actin disruptors | F-actin depolymerises into dots; cells round up and shrink | actin_puncta +1.0, actin_fibres −0.9, actin_cortex −0.8, cell_aspect −0.6, cell_irregularity −0.06, cell_radius −0.25 |
+| Actin disruptors | F-actin depolymerises into dots; cells round up, shrink and thicken | actin_puncta +1.0, actin_fibres −0.9, actin_cortex −0.8, actin_intensity −0.5, cell_aspect −0.6, cell_irregularity −0.06, cell_radius −0.35, tubulin_intensity +0.3 |
 | Aurora kinase inhibitors | cytokinesis fails: large polyploid, multinucleate cells | multinucleate +0.85, nucleus_radius +0.25, cell_radius +0.35, dna_intensity +0.25 |
 | Cholesterol-lowering | statins: cells shrink and round a little, F-actin rim stronger | cell_radius −0.2, cell_aspect −0.3, actin_cortex +0.6, tubulin_intensity −0.2 |
 | DNA damage | G2 arrest: enlarged nuclei and flattened, larger cells | nucleus_radius +0.5, cell_radius +0.35, chromatin_texture +0.6, dna_intensity +0.2 |
@@ -105,8 +105,8 @@ PHENOTYPES: dict[str, Phenotype] = {
         Phenotype(
             "Actin disruptors",
             "F-actin breaks into dots; cells round up and shrink",
-            {"actin_puncta": 1.0, "actin_fibres": -0.9, "actin_cortex": -0.8, "cell_aspect": -0.6,
-             "cell_irregularity": -0.06, "cell_radius": -0.25},
+            {"actin_puncta": 1.0, "actin_fibres": -0.9, "actin_cortex": -0.8, "actin_intensity": -0.5,
+             "cell_aspect": -0.6, "cell_irregularity": -0.06, "cell_radius": -0.35, "tubulin_intensity": 0.3},
         ),
         Phenotype(
             "Aurora kinase inhibitors",
