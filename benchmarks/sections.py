@@ -184,7 +184,7 @@ TRAIN_BATCH = 104  # the original work's batch size
 
 
 def _train_batches(ctx) -> list[int]:
-    return [32, TRAIN_BATCH] if ctx.quick else [16, 32, 64, TRAIN_BATCH, 208]
+    return [16, TRAIN_BATCH] if ctx.quick else [16, 32, 64, TRAIN_BATCH, 208]
 
 
 def training_names(ctx) -> list[str]:
@@ -266,14 +266,19 @@ def measure_training_step(ctx, *, batch_size: int, steps: int, device: str = "cp
         net.train()
     step = lambda: objective.step(batch, STEADY_STEP)  # noqa: E731
     sync = torch.cuda.synchronize if device.startswith("cuda") else None
-    flops = count_flops(step) if not compile else None
+    # A step's FLOPs are exactly proportional to the batch: count once per sample (at batch 8).
+    key = f"train_flops_per_sample:{device}"
+    if key not in ctx.cache and not compile:
+        small = {k: v[:8] for k, v in batch.items()}
+        ctx.cache[key] = count_flops(lambda: objective.step(small, STEADY_STEP)) / 8
+    flops = ctx.cache[key] * batch_size if key in ctx.cache else None
     timing = time_call(step, repeats=steps, warmup=2 if compile else 1, sync=sync)
     return {"median_s": timing.median, "max_s": max(timing.seconds), "flops_per_step": flops, "note": note}
 
 
 def training_run(ctx) -> list[Row]:
     rows: list[Row] = []
-    results = {b: measure_training_step(ctx, batch_size=b, steps=ctx.repeats)
+    results = {b: measure_training_step(ctx, batch_size=b, steps=1 if ctx.quick else ctx.repeats)
                for b in sorted(set(_train_batches(ctx)) | {TRAIN_BATCH})}
     for b in _train_batches(ctx):
         res = results[b]
@@ -344,10 +349,24 @@ def features_names(ctx) -> list[str]:
     return ["measure, all cores"] + [f"crops/s vs workers: {w}" for w in _feature_workers(ctx)]
 
 
+def _feature_crops(ctx, n: int) -> tuple[np.ndarray, str]:
+    """`n` crops from the bundled dataset, else freshly simulated (render only, no features)."""
+    try:
+        return np.asarray(_bundled_dataset(ctx).images[:n]), "bundled crops"
+    except Exception:
+        from cp2image.data import open_dataset
+        from cp2image.data.simulate.pipeline import SimulationConfig, simulate_screen
+        from cp2image.data.simulate.screen import ScreenConfig
+
+        tmp = Path(tempfile.mkdtemp(prefix="cp2image-bench-")) / "sim"
+        simulate_screen(tmp, SimulationConfig(screen=ScreenConfig(n_cells=n, replicates=1), measure=False))
+        return np.asarray(open_dataset(tmp).images), "freshly simulated crops (bundled dataset absent)"
+
+
 def features_run(ctx) -> list[Row]:
     from cp2image.features import measure
 
-    images = np.asarray(_bundled_dataset(ctx).images[: 64 if ctx.quick else 400])
+    images, source = _feature_crops(ctx, 64 if ctx.quick else 400)
     n = len(images)
     measure(images[:4], n_jobs=1)  # warm-up: imports, JIT caches
     rows = []
@@ -356,10 +375,9 @@ def features_run(ctx) -> list[Row]:
         t = time_call(lambda: measure(images, n_jobs=w), repeats=1 if ctx.quick else 2, warmup=0)
         by_workers[w] = rate_row("Features", f"crops/s vs workers: {w}", t, items=n, unit="crops/s")
     best = by_workers[max(by_workers)]
-    ncols = ctx.cache.get("n_features")
     rows.append(Row("Features", "measure, all cores", unit="crops/s", median=best.median, min=best.min,
                     target="≥ 200 crops/s", met=best.median >= 200,
-                    note=f"cp2image.features.measure on {n} bundled crops"))
+                    note=f"cp2image.features.measure on {n} {source}, {len(measure(images[:1]).columns) - 1} features"))
     base = by_workers[1].median
     for w, r in by_workers.items():
         r.ratio, r.reference = r.median / base, "× 1 worker"
@@ -371,7 +389,7 @@ def features_run(ctx) -> list[Row]:
 
 
 def _sim_sizes(ctx) -> list[int]:
-    return [400, 1600] if ctx.quick else [1000, 4000, 16000]
+    return [200, 800] if ctx.quick else [1000, 4000, 16000]
 
 
 def simulator_names(ctx) -> list[str]:
@@ -392,7 +410,7 @@ def simulator_run(ctx) -> list[Row]:
                     ratio=render["cells"] / render["cpu"], reference="cells per CPU-second",
                     target="≥ 1,000 cells/s", met=rate >= 1000,
                     note=f"simulate_screen(measure=False), {sizes[-1]} cells, jobs={cores}, one run"))
-    n_full = sizes[0]
+    n_full = 100 if ctx.quick else 1000
     full = bench.run_child(n_full, measure=True, jobs=cores, replicates=1)
     rate = full["cells"] / full["wall"]
     rows.append(Row("Simulator", "render + segment + measure", unit="cells/s", median=rate, min=rate,
@@ -560,9 +578,7 @@ def gpu_run(ctx) -> list[Row]:
                        f"training batch {TRAIN_BATCH}, torch.compile": {"compile": True}}.items():
         res = measure_training_step(ctx, batch_size=TRAIN_BATCH, steps=ctx.repeats + 3, device="cuda", **opts)
         peak = ctx.gpu_peak_gflops["bfloat16" if opts.get("bf16") else "float32"]
-        flops = res["flops_per_step"] or ctx.cache.get("gpu_train_flops")
-        ctx.cache.setdefault("gpu_train_flops", flops)
-        gflops = flops / res["median_s"] / 1e9
+        gflops = res["flops_per_step"] / res["median_s"] / 1e9
         rows.append(Row("GPU", name, unit="samples/s", median=TRAIN_BATCH / res["median_s"],
                         min=TRAIN_BATCH / res["max_s"], ratio=gflops / peak,
                         reference="of same-dtype GPU peak", note=f"{gflops:.0f} GFLOP/s"))
