@@ -176,8 +176,11 @@ def show_images(images: np.ndarray, captions: Sequence[str], *, channels: list[s
 
 
 def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
-                 formats: Sequence[str] = ("png", "svg", "pdf", "csv")) -> None:
-    """PNG / SVG / PDF / CSV buttons for one panel; each file is made only when clicked."""
+                 formats: Sequence[str] = ("png", "svg", "pdf", "csv"), compact: bool = False) -> None:
+    """PNG / SVG / PDF / CSV buttons for one panel; each file is made only when clicked.
+
+    `compact=True` stacks the buttons in a "Download" popover, for narrow columns.
+    """
     from cp2image.analysis import export
 
     makers = {
@@ -186,7 +189,11 @@ def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
         "pdf": (lambda: export.to_pdf(build_panel()), "application/pdf", "PDF"),
         "csv": (lambda: export.to_csv(build_panel()), "text/csv", "CSV"),
     }
-    columns = st.columns([1] * len(formats) + [max(1, 7 - 2 * len(formats))], gap="small")
+    if compact:
+        holder = st.popover("Download", icon=":material/download:")
+        columns = [holder] * len(formats)
+    else:
+        columns = st.columns([1] * len(formats) + [max(1, 7 - 2 * len(formats))], gap="small")
     for column, fmt in zip(columns, formats):
         make, mime, label = makers[fmt]
         column.download_button(

@@ -196,7 +196,10 @@ def main() -> int:
     import logging
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)
+    load_before = os.getloadavg()[0]
     results = measure_interactions(quick=args.quick)
+    print(f"CPU: {os.cpu_count()} cores; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+          "(other jobs share this machine, so these are upper bounds).\n")
     print("| page | interaction | median | max | target | met |")
     print("|---|---|---|---|---|---|")
     for page, entry in results.items():

@@ -110,7 +110,7 @@ with cell_col:
                 "DMSO" if d == 0 else f"{d:g} µM" for d, _ in real_sets], channels=channels, data=data,
                 title=f"{compound}: {where}")
 
-        page_kit.download_row(click_panel, stem="pca_generated_cell", key="dl_pca_cell")
+        page_kit.download_row(click_panel, stem="pca_generated_cell", key="dl_pca_cell", compact=True)
 with chart_col:
     page_kit.download_row(
         lambda: panels.pca_scatter(trajectory.scores, line=line,

@@ -117,8 +117,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
     parser.add_argument("--fixture-assets", action="store_true", help="serve the tests' tiny assets instead of bundled")
+    parser.add_argument("--assets", type=Path, default=None, help="serve this assets folder instead of bundled")
     args = parser.parse_args()
-    assets = None
+    assets = args.assets
     if args.fixture_assets:
         from app_fixture_assets import make_assets
 
