@@ -76,3 +76,9 @@ def test_refuses_to_overwrite_without_permission(tiny_dataset):
 def test_truth_column_names():
     assert truth_column("cell_radius") == "Truth_CellRadius"
     assert truth_column("actin_puncta") == "Truth_ActinPuncta"
+
+
+def test_cells_of_a_well_are_spread_over_sites(tiny_dataset):
+    """3 cells per well and ≥ 4 sites per well: every cell comes from its own field of view."""
+    per_well = tiny_dataset.cells.groupby(["Metadata_Plate", "Metadata_Well"])
+    assert (per_well["Metadata_Site"].nunique() == per_well.size()).all()

@@ -76,6 +76,7 @@ def _render_until(rng: np.random.Generator, plan: WellPlan, plate: PlateEffect, 
     """Render fields until at least `need` crops exist; returns crops, rows and the next site."""
     t = plan.treatment
     radius = expected_cell_radius(t.compound, t.concentration)
+    per_site = max(1, -(-plan.n_cells // config.screen.sites_per_well))  # spread a well over its sites
     crops_all: list[np.ndarray] = []
     rows_all: list[pd.DataFrame] = []
     have, site = 0, first_site
@@ -86,6 +87,9 @@ def _render_until(rng: np.random.Generator, plan: WellPlan, plate: PlateEffect, 
         cells = draw_cells(rng, len(centres), compound_name=t.compound, concentration=t.concentration)
         fov = render_field(rng, cells, centres, config=config.render, plate=plate)
         crops, keep = crop_cells(fov.image, fov.centres, crop_size=config.render.crop_size)
+        if len(keep) > per_site:
+            chosen = np.sort(rng.choice(len(keep), per_site, replace=False))
+            crops, keep = crops[chosen], keep[chosen]
         rows = _truth_frame(cells, fov.cell_area, fov.nucleus_area, keep)
         rows.insert(0, "Metadata_Site", site)
         rows.insert(1, "Metadata_ObjectNumber", keep + 1)

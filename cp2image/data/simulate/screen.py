@@ -67,6 +67,7 @@ class ScreenConfig:
     seed: int = 0  # every random choice derives from this
     replicates: int = 3  # plates; each holds one well of every treatment
     dmso_wells_per_plate: int = 6  # as in BBBC021
+    sites_per_well: int = 4  # fields per well at least (BBBC021 images 4 sites); cells spread over them
     compounds: tuple[str, ...] | None = None  # a subset of SCREEN_CONCENTRATIONS; None = the full screen
 
     def __post_init__(self) -> None:
@@ -78,6 +79,8 @@ class ScreenConfig:
             raise ValueError(f"n_cells must be >= 1, got {self.n_cells}")
         if self.replicates < 1:
             raise ValueError(f"replicates must be >= 1, got {self.replicates}")
+        if self.sites_per_well < 1:
+            raise ValueError(f"sites_per_well must be >= 1, got {self.sites_per_well}")
         if self.dmso_wells_per_plate < 1:
             raise ValueError("every plate needs at least one DMSO well (dmso_wells_per_plate >= 1)")
         used = len(screen_treatments(self.compounds)) + self.dmso_wells_per_plate
