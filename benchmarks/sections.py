@@ -127,9 +127,15 @@ def _gen_batches(ctx) -> list[int]:
     return [1, 16, 256] if ctx.quick else [1, 4, 16, 64, 128, 256, 512]
 
 
+def _thread_counts() -> list[int]:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return sorted({1, cores})
+
+
 def generation_names(ctx) -> list[str]:
     return (["latency, batch 1", "throughput, batch 256"]
-            + [f"throughput vs batch: {b}" for b in _gen_batches(ctx)])
+            + [f"throughput vs batch: {b}" for b in _gen_batches(ctx)]
+            + [f"batch 256 vs torch threads: {t}" for t in _thread_counts()])
 
 
 def _generation_flops_per_image(ctx, model, profiles: np.ndarray) -> float:
@@ -175,6 +181,31 @@ def generation_run(ctx) -> list[Row]:
                           f"{1e3 / main.median:.2f} ms/image = "
                           f"{PAPER_SECONDS_PER_IMAGE * main.median:.0f}× the paper's 20 ms")))
     rows.extend(by_batch[b] for b in _gen_batches(ctx))
+    rows.extend(_generation_vs_threads(ctx, model, profiles[:256], flops_per_image))
+    return rows
+
+
+def _generation_vs_threads(ctx, model, batch: np.ndarray, flops_per_image: float) -> list[Row]:
+    """Batch-256 throughput at each intra-op thread count, against the matmul peak at that
+    same thread count measured just before (on a shared machine one thread can win)."""
+    import torch
+
+    before = torch.get_num_threads()
+    rows = []
+    try:
+        for threads in _thread_counts():
+            torch.set_num_threads(threads)
+            timing, flops = matmul_peak(n=PEAK_N, repeats=3)
+            peak = flops / timing.min / 1e9
+            with torch.inference_mode():
+                t = time_call(_quiet(lambda: model.generate(batch, batch_size=len(batch))), repeats=ctx.repeats)
+            gflops = flops_per_image * len(batch) / t.median / 1e9
+            rows.append(rate_row("Generation", f"batch 256 vs torch threads: {threads}", t, items=len(batch),
+                                 unit="images/s", ratio=gflops / peak,
+                                 reference=f"of the {threads}-thread peak",
+                                 note=f"{gflops:.0f} GFLOP/s; {threads}-thread matmul peak {peak:.0f} GFLOP/s"))
+    finally:
+        torch.set_num_threads(before)
     return rows
 
 
