@@ -7,6 +7,7 @@ every page can `import page_kit`). Only widgets and caching here; computation go
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,8 @@ CHANNEL_VIEWS: dict[str, list[str] | None] = {  # label → channels for render.
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _load_model_cached(spec: str | None, assets_root: str) -> Any:
-    """One model per (spec, assets folder) per process, shared read-only by every session."""
+def _load_model_cached(spec: str | None, assets_root: str, env_model: str | None) -> Any:
+    """One model per (spec, assets folder, CP2IMAGE_MODEL) per process, shared read-only by every session."""
     from cp2image.models.hub import load_model
 
     loaded = load_model(spec)
@@ -71,13 +72,13 @@ def load_current_model() -> tuple[Any | None, str | None]:
     choice, refused = current_choice()
     problems = [f"{refused} Showing the default model instead."] if refused else []
     try:
-        return _load_model_cached(choice.spec, str(assets_dir())), "; ".join(problems) or None
+        return _load_model_cached(choice.spec, str(assets_dir()), os.environ.get("CP2IMAGE_MODEL")), "; ".join(problems) or None
     except Exception as err:  # any loader failure must become a message, never a traceback
         log.warning("model %s failed to load: %s", choice.label, err)
         problems.append(f"Could not load model '{choice.label}': {type(err).__name__}: {err}")
     if choice.spec is not None:  # the user asked for something else: fall back to the default
         try:
-            loaded = _load_model_cached(None, str(assets_dir()))
+            loaded = _load_model_cached(None, str(assets_dir()), os.environ.get("CP2IMAGE_MODEL"))
             problems.append("Showing the default model instead.")
             return loaded, " ".join(problems)
         except Exception as err:

@@ -294,3 +294,11 @@ def test_one_sessions_bad_input_leaves_another_session_alone():
     assert not healthy.error and not healthy.warning
     open_page(healthy, "feature_perturbation")
     assert len(image_captions(healthy)) == 10 and not healthy.error
+
+
+def test_server_configured_hub_model_without_network_falls_back_with_a_notice(monkeypatch):
+    monkeypatch.setenv("CP2IMAGE_MODEL", "some-lab/cp2image-weights")  # HF_HUB_OFFLINE=1: no network
+    at = open_page(start_app(), "feature_perturbation")
+    assert not at.error
+    assert any("some-lab/cp2image-weights" in w.value and "bundled" in w.value for w in at.warning)
+    assert len(image_captions(at)) == 10  # the page still works, on the bundled weights
