@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run (< 2 min): fewer repeats, smaller sizes")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write results (default benchmarks/results/latest[-quick].json)")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="also write the machine line, command and table to this Markdown file")
     parser.add_argument("--only", nargs="*", default=None, help="run only these section keys")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per figure (default 5, quick 2)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -146,12 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2, default=float) + "\n")
 
     m = result["machine"]
-    print(f"Machine: {m['cpu']}, {m['affinity_cpus']} CPU(s) available, torch {m['torch']} "
-          f"({m['torch_threads']} threads){', GPU ' + m['cuda'] if m['cuda'] else ''}; "
-          f"{m['date_utc']}; commit {m['git_commit']}")
-    print(f"Command: `{command}` ({elapsed:.0f} s, {ctx.repeats} repeats per figure)\n")
-    print(markdown_table(rows))
-    print(f"\nJSON: {out}")
+    text = (f"- Machine: {m['cpu']}, {m['affinity_cpus']} CPU(s) available, {m['memory_gb']} GB, "
+            f"torch {m['torch']} ({m['torch_threads']} threads){', GPU ' + m['cuda'] if m['cuda'] else ''}; "
+            f"{m['date_utc']}; commit {m['git_commit']}\n"
+            f"- Command: `{command}` ({elapsed:.0f} s, {ctx.repeats} repeats per figure)\n\n"
+            + markdown_table(rows) + "\n")
+    print(text)
+    print(f"JSON: {out}")
+    if args.markdown:
+        args.markdown.write_text(text)
     return 0
 
 
