@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,9 @@ class InceptionExtractor:
 
         resolved = resolve_inception_path(path)
         try:
-            network = torch.jit.load(str(resolved), map_location="cpu")
+            with warnings.catch_warnings():  # torch 2.13 marks TorchScript deprecated; it still loads
+                warnings.simplefilter("ignore", DeprecationWarning)
+                network = torch.jit.load(str(resolved), map_location="cpu")
         except (RuntimeError, ValueError, OSError) as err:
             raise InceptionUnavailable(
                 f"{resolved} is not a loadable TorchScript file ({type(err).__name__}: {err}). {HOW_TO_GET}"
