@@ -167,6 +167,11 @@ def pixelated_images() -> None:
     st.html(PIXELATED_CSS)
 
 
+def strip_width(n_images: int, *, room: int = 880, largest: int = 112, smallest: int = 56) -> int:
+    """Display width per crop so that a strip of `n_images` fits on one line of `room` pixels."""
+    return int(max(smallest, min(largest, room // max(n_images, 1))))
+
+
 def show_images(images: np.ndarray, captions: Sequence[str], *, channels: list[str] | None = None,
                 width: int = 136) -> None:
     """Crops side by side with their captions, sent at native size and enlarged by the browser."""

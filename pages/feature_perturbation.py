@@ -87,7 +87,7 @@ captions = [f"{v:.3g}" for v in result.requested]
 if result.measured is not None:
     captions = [f"{c} → {m:.3g}" if np.isfinite(m) else f"{c} → n/a" for c, m in zip(captions, result.measured)]
 st.subheader(f"{feature}: requested → measured")
-page_kit.show_images(result.images, captions, channels=channels, width=max(64, min(112, 880 // len(captions))))
+page_kit.show_images(result.images, captions, channels=channels, width=page_kit.strip_width(len(captions)))
 page_kit.download_row(lambda: panels.perturbation_panel(result, channels=channels, scale_bar_um=page_kit.SCALE_BAR_UM),
                       stem=f"perturbation_{feature}", key="dl_pert_strip")
 if result.measured is not None:

@@ -57,8 +57,8 @@ for moa in targets:
 for k, (moa, result) in enumerate(results.items()):
     st.subheader(f"DMSO → {moa}")
     images = np.concatenate([result.source_image[None], result.images, result.target_image[None]])
-    captions = ["real DMSO"] + [f"cos {c:.2f}" for c in result.cosine] + [f"real {moa}"]
-    page_kit.show_images(images, captions, channels=channels, width=96)
+    captions = ["real DMSO"] + [f"cos {c:.2f}" for c in result.cosine] + ["real target"]
+    page_kit.show_images(images, captions, channels=channels, width=page_kit.strip_width(len(images), largest=96))
     page_kit.download_row(lambda r=result: panels.interpolation_panel(r, channels=channels, scale_bar_um=page_kit.SCALE_BAR_UM),
                           stem=f"interpolation_{moa}", key=f"dl_moa_{k}")
 

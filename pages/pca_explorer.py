@@ -129,7 +129,8 @@ st.markdown("Real cells, one per concentration")
 page_kit.show_images(np.concatenate([c for _, c in real_rows]), [label for label, _ in real_rows],
                      channels=channels, width=100)
 st.markdown("Generated from profiles on the red line")
-page_kit.show_images(strip_images, [f"t = {t:.2f}" for t in strip_line["t"]], channels=channels, width=100)
+page_kit.show_images(strip_images, [f"t = {t:.2f}" for t in strip_line["t"]], channels=channels,
+                     width=page_kit.strip_width(len(strip_images), largest=100))
 page_kit.download_row(
     lambda: panels.trajectory_panel(real_rows, strip_line, strip_images, channels=channels, scale_bar_um=page_kit.SCALE_BAR_UM,
                                     title=f"DMSO → {compound} {end:g} µM"),
