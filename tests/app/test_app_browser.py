@@ -16,6 +16,7 @@ ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # ~30 s: server start, browser start, two script runs
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)"),
 ]
 

@@ -250,3 +250,13 @@ def test_warnings_come_back_as_distinct_messages_with_the_result():
 
     assert call_collecting_warnings(noisy, 3, twice=True) == (6, ["clipped 2 values", "extrapolating"])
     assert call_collecting_warnings(noisy, 1, twice=False) == (2, ["clipped 2 values"])
+
+
+def test_sweep_and_cosine_charts_plot_the_table_values():
+    table = pd.DataFrame({"requested": [1.0, 2.0, 3.0], "measured": [1.1, np.nan, 2.9]})
+    fig = charts.sweep_chart(table, feature="f", rho=0.5)
+    assert list(fig.data[0].y) == [1.0, 2.0, 3.0]  # the y = x reference
+    assert np.allclose(fig.data[1].y, [1.1, np.nan, 2.9], equal_nan=True)
+    assert "ρ = 0.50" in fig.layout.title.text
+    cos = charts.cosine_chart({"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0]})})
+    assert [t.name for t in cos.data] == ["A"] and list(cos.data[0].y) == [0.0, 1.0]
