@@ -1,25 +1,27 @@
 """Bad profiles in, clear errors out: property tests over profile-CSV ingestion and
 `model.generate`.
 
-Every mutation of a valid upload (missing / duplicated / reordered / extra columns,
-NaN, ±inf, huge values, text in numeric columns, empty files, non-UTF-8, 0 or 1 rows)
-either gives a `ProfileUploadError` naming the problem, or a table whose values are
-exactly the uploaded ones in model order; generation never returns NaN and clips
-extreme inputs to the documented ±clip_sigma with a warning.
+The upload path is exactly the app's (pages/generate_profiles.py): the raw header is
+checked for repeated names, then `cp2image.analysis.profiles.read_profiles_csv`. Every
+mutation of a valid upload (missing / duplicated / reordered / extra columns, NaN, ±inf,
+overflowing values, text in numeric columns, empty files, non-UTF-8, 0 or 1 rows) either
+raises ValueError naming the problem, or is reported by name / row / column with the
+documented repair (skip the bad rows); good rows come back exactly, in model order.
+Generation never returns NaN and clips extreme inputs to ±clip_sigma with a warning.
 """
 from __future__ import annotations
 
-import io
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from reliability_helpers import PROPERTY
 
-from cp2image.app_support.profile_upload import ProfileUploadError, UploadLimits, read_profiles_csv
+from cp2image.analysis.profiles import ProfileCheck, read_profiles_csv
+from cp2image.app_support.upload_checks import UploadLimits, duplicated_header_names
 from cp2image.models.testing import tiny_model
 
 FEATURES = ["Nuclei_AreaShape_Area", "Cells_Intensity_MeanIntensity_Actin", "Cytoplasm_AreaShape_Area"]
@@ -54,6 +56,14 @@ def _shuffle_columns(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     return frame[cols]
 
 
+def ingest(data: bytes, *, limits: UploadLimits = UploadLimits()) -> ProfileCheck:
+    """What the upload page does with the bytes (pages/generate_profiles.py: check_upload)."""
+    duplicated = duplicated_header_names(data)
+    if duplicated:
+        raise ValueError(f"column name(s) appear more than once: {', '.join(duplicated)}")
+    return read_profiles_csv(data, FEATURES, max_bytes=limits.max_bytes, max_rows=limits.max_rows)
+
+
 # ----------------------------------------------------------------------------- good uploads
 
 
@@ -64,24 +74,23 @@ def test_reordered_columns_and_extras_are_matched_by_name(frame, seed, n_extra):
     for i in range(n_extra):
         upload[f"Extra_Column_{i}"] = "anything"
     upload = _shuffle_columns(upload, seed)
-    table = read_profiles_csv(_csv(upload), FEATURES)
-    assert list(table.features.columns) == FEATURES
-    np.testing.assert_allclose(table.features.to_numpy(), frame[FEATURES].to_numpy(), rtol=1e-12)
-    assert sorted(table.ignored_columns) == sorted(f"Extra_Column_{i}" for i in range(n_extra))
-    assert table.labels["Metadata_Compound"].tolist() == frame["Metadata_Compound"].tolist()
+    check = ingest(_csv(upload))
+    assert check.ok and check.messages() == []
+    usable = check.usable()
+    assert list(usable.columns) == FEATURES + ["Metadata_Compound"]
+    np.testing.assert_allclose(usable[FEATURES].to_numpy(), frame[FEATURES].to_numpy(), rtol=1e-12)
+    assert sorted(c for c in check.extra if c.startswith("Extra")) == [f"Extra_Column_{i}" for i in range(n_extra)]
 
 
 def test_a_single_row_upload_works(model):
     frame = pd.DataFrame([MEAN], columns=FEATURES)
-    table = read_profiles_csv(_csv(frame), FEATURES)
-    images = model.generate(table.features)
+    images = model.generate(ingest(_csv(frame)).usable())
     assert images.shape == (1, 3, 68, 68) and images.dtype == np.uint8
 
 
 def test_utf8_bom_from_excel_is_accepted():
     frame = pd.DataFrame([MEAN], columns=FEATURES)
-    table = read_profiles_csv(b"\xef\xbb\xbf" + _csv(frame), FEATURES)
-    assert list(table.features.columns) == FEATURES
+    assert ingest(b"\xef\xbb\xbf" + _csv(frame)).ok
 
 
 # ----------------------------------------------------------------------------- bad uploads
@@ -90,8 +99,11 @@ def test_utf8_bom_from_excel_is_accepted():
 @PROPERTY
 @given(frame=profile_frames(), drop=st.sets(st.sampled_from(FEATURES), min_size=1))
 def test_missing_feature_columns_are_listed(frame, drop):
-    with pytest.raises(ProfileUploadError, match=rf"{len(drop)} of the model's 3 features are missing"):
-        read_profiles_csv(_csv(frame.drop(columns=sorted(drop))), FEATURES)
+    check = ingest(_csv(frame.drop(columns=sorted(drop))))
+    assert check.missing == [f for f in FEATURES if f in drop]
+    assert check.messages()[0].startswith(f"{len(drop)} of the model's 3 features are missing")
+    with pytest.raises(ValueError, match=r"features are missing"):
+        check.usable()
 
 
 @PROPERTY
@@ -102,81 +114,74 @@ def test_duplicated_columns_are_named(frame, dup):
     column = frame[dup].astype(str).tolist()
     rows = [line + "," + v for line, v in zip(rest.strip("\n").split("\n"), column)]
     data = "\n".join([header + "," + dup] + rows) + "\n"
-    with pytest.raises(ProfileUploadError, match=rf"more than once: {dup}"):
-        read_profiles_csv(data.encode(), FEATURES)
+    with pytest.raises(ValueError, match=rf"more than once: {dup}"):
+        ingest(data.encode())
 
 
-@PROPERTY
-@given(frame=profile_frames(), col=st.sampled_from(FEATURES), row=st.integers(0, 5),
-       bad=st.sampled_from(["", "NaN", "nan", "NA", "null"]))
-def test_nan_cells_are_refused_naming_column_and_line(frame, col, row, bad):
+def _one_bad_cell(frame: pd.DataFrame, col: str, row: int, bad: str) -> tuple[ProfileCheck, int]:
     row = row % len(frame)
     upload = frame.astype({col: object})
     upload.loc[row, col] = bad
-    with pytest.raises(ProfileUploadError, match=rf"{col}.*empty or NaN values on line\(s\) {row + 2}"):
-        read_profiles_csv(_csv(upload), FEATURES)
+    return ingest(_csv(upload)), row
 
 
 @PROPERTY
 @given(frame=profile_frames(), col=st.sampled_from(FEATURES), row=st.integers(0, 5),
-       bad=st.sampled_from(["inf", "-inf", "Infinity", "1e400", "-1e999"]))
-def test_infinite_and_overflowing_values_are_refused(frame, col, row, bad):
-    row = row % len(frame)
-    upload = frame.astype({col: object})
-    upload.loc[row, col] = bad
-    with pytest.raises(ProfileUploadError, match=rf"{col}.*infinite values on line\(s\) {row + 2}"):
-        read_profiles_csv(_csv(upload), FEATURES)
-
-
-@PROPERTY
-@given(frame=profile_frames(), col=st.sampled_from(FEATURES), row=st.integers(0, 5),
-       word=st.text(alphabet="abcxyzé µ-/#", min_size=1, max_size=8))
-def test_text_in_a_numeric_column_is_refused_naming_it(frame, col, row, word):
-    word = word.strip()
-    assume(word and word.lower() not in {"nan", "na", "null", "inf", "infinity"})
-    assume(not word.startswith("#"))  # a leading '#' stays text too, but keeps the match simple
-    row = row % len(frame)
-    upload = frame.astype({col: object})
-    upload.loc[row, col] = word
-    with pytest.raises(ProfileUploadError, match=rf"Column '{col}' holds text that is not a number"):
-        read_profiles_csv(_csv(upload), FEATURES)
+       bad=st.sampled_from(["", "NaN", "nan", "NA", "null", "inf", "-inf", "Infinity", "1e400", "-1e999",
+                            "abc", "1,5", "12 µm", "--", "#REF!", "TRUE"]))
+def test_nan_inf_overflow_and_text_cells_are_reported_by_row_and_column_and_skippable(frame, col, row, bad):
+    check, row = _one_bad_cell(frame, col, row, bad)
+    assert not check.ok and check.bad_rows == [row]
+    assert check.bad_cells["column"].tolist() == [col]
+    assert "rows have NaN/inf or non-numeric feature values" in check.messages()[-1]
+    if len(frame) > 1:
+        usable = check.usable()  # the page's "skip those rows"
+        assert row not in usable.index and len(usable) == len(frame) - 1
+        assert np.isfinite(usable[FEATURES].to_numpy()).all()
+    else:
+        with pytest.raises(ValueError, match=r"no row has finite values"):
+            check.usable()
 
 
 @pytest.mark.parametrize(
     "data, problem",
     [
-        (b"", r"file is empty"),
-        (b"\n\n", r"no header row"),
-        (",".join(FEATURES).encode() + b"\n", r"header but no rows"),
-        ("Nuclei_AreaShape_Area,é\n1,2\n".encode("latin-1"), r"not UTF-8"),
-        (b"\xff\xfe" + "a,b\n".encode("utf-16-le"), r"not UTF-8"),
-        (b"a,b\x00,c\n1,2,3\n", r"NUL bytes"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00", r"not UTF-8|NUL bytes"),
+        (b"", r"empty"),
+        (b"\n\n", r"empty"),
+        (",".join(FEATURES).encode() + b"\n", r"no rows"),
+        ("Nuclei_AreaShape_Area,é\n1,2\n".encode("latin-1"), r"could not read the profiles as CSV"),
+        (b"\xff\xfe" + "a,b\n1,2\n".encode("utf-16-le"), r"could not read the profiles as CSV"),
     ],
-    ids=["empty", "blank-lines", "zero-rows", "latin-1", "utf-16", "nul", "png"],
+    ids=["empty", "blank-lines", "zero-rows", "latin-1", "utf-16"],
 )
 def test_files_that_are_not_profile_csvs_are_refused(data, problem):
-    with pytest.raises(ProfileUploadError, match=problem):
-        read_profiles_csv(data, FEATURES)
+    with pytest.raises(ValueError, match=problem):
+        ingest(data)
 
 
 def test_upload_size_and_row_limits_are_enforced():
     frame = pd.DataFrame(np.tile(MEAN, (11, 1)), columns=FEATURES)
-    with pytest.raises(ProfileUploadError, match=r"more than 10 rows"):
-        read_profiles_csv(_csv(frame), FEATURES, limits=UploadLimits(max_rows=10))
-    with pytest.raises(ProfileUploadError, match=r"the limit is"):
-        read_profiles_csv(_csv(frame), FEATURES, limits=UploadLimits(max_bytes=100))
+    with pytest.raises(ValueError, match=r"more than 10 rows"):
+        ingest(_csv(frame), limits=UploadLimits(max_rows=10))
+    with pytest.raises(ValueError, match=r"limit"):
+        ingest(_csv(frame), limits=UploadLimits(max_bytes=100))
 
 
 @PROPERTY
 @given(data=st.binary(max_size=400))
-def test_arbitrary_bytes_never_crash_the_reader(data):
+def test_arbitrary_bytes_give_a_clear_error_or_only_finite_usable_rows(data):
     try:
-        table = read_profiles_csv(data, FEATURES)
-    except ProfileUploadError:
+        check = ingest(data)
+    except ValueError:
         return
-    assert list(table.features.columns) == FEATURES  # only a real profile table gets through
-    assert np.isfinite(table.features.to_numpy()).all()
+    if check.missing:
+        assert check.messages()
+        return
+    try:
+        usable = check.usable()
+    except ValueError:
+        return
+    assert np.isfinite(usable[FEATURES].to_numpy()).all()
 
 
 # ----------------------------------------------------------------------------- generate
@@ -244,5 +249,5 @@ def test_zero_rows_give_zero_images(model):
 def test_uploaded_table_flows_into_generation(model):
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(rng.normal(MEAN, SCALE, size=(5, 3)), columns=FEATURES)
-    table = read_profiles_csv(io.BytesIO(_csv(frame)).getvalue(), FEATURES)
-    np.testing.assert_array_equal(model.generate(table.features), model.generate(frame))
+    usable = ingest(_csv(frame)).usable()
+    np.testing.assert_array_equal(model.generate(usable), model.generate(frame))
