@@ -3,9 +3,13 @@
 Computed by cp_measure (CellProfiler's own code, packaged) on a mosaic of
 crops. Position-dependent outputs (Center_*, BoundingBoxMinimum/Maximum_*) and
 raw image moments are dropped: on a crop they describe where the crop was cut,
-not the cell. Orientation is CellProfiler's: degrees in [-90, 90], the angle
-between the image's row (y) axis and the major axis of the equivalent ellipse,
-counter-clockwise as displayed (so a cell elongated along y has 0°, along x ±90°).
+not the cell.
+
+Orientation is CellProfiler's (via scikit-image): degrees in [-90, 90], the
+angle between the image's row (y) axis and the major axis of the equivalent
+ellipse. A major axis along (row, col) = (cos θ, sin θ) gives θ: 0° is
+vertical, +45° the ↘ diagonal (top-left to bottom-right), −45° the ↗ diagonal,
+±90° horizontal.
 """
 from __future__ import annotations
 

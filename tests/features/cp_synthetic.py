@@ -8,17 +8,17 @@ CENTRE = (SIZE - 1) / 2.0
 
 
 def ellipse_mask(a: float, b: float, theta_deg: float = 0.0, *, size: int = SIZE, centre: tuple[float, float] | None = None) -> np.ndarray:
-    """Filled ellipse, semi-axis ``a`` along a direction ``theta_deg`` from the row (y) axis.
+    """Filled ellipse with semi-axis ``a`` along (row, col) = (cos θ, sin θ).
 
-    theta is measured counter-clockwise as displayed (row index pointing down),
-    i.e. the major axis points along (dy, dx) = (cos θ, -sin θ).
+    θ = 0 is vertical (along rows), +45° the ↘ diagonal, ±90° horizontal: the
+    convention of CellProfiler's AreaShape_Orientation.
     """
     cy, cx = centre if centre is not None else (CENTRE, CENTRE)
     yy, xx = np.mgrid[:size, :size].astype(float)
     dy, dx = yy - cy, xx - cx
     t = np.deg2rad(theta_deg)
-    u = dy * np.cos(t) - dx * np.sin(t)  # along the major axis
-    v = dy * np.sin(t) + dx * np.cos(t)
+    u = dy * np.cos(t) + dx * np.sin(t)  # along the major axis
+    v = -dy * np.sin(t) + dx * np.cos(t)
     return (u / a) ** 2 + (v / b) ** 2 <= 1.0
 
 
