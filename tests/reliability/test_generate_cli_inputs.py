@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability_helpers import PROPERTY
 
@@ -65,7 +65,7 @@ def test_bad_profile_files_exit_2_with_a_named_problem_and_no_output(model_dir, 
     assert not out.exists() or not any(out.iterdir())
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=8)  # each example runs the whole command
 @given(n=st.integers(1, 5), seed=st.integers(0, 100), extra=st.booleans())
 def test_reordered_and_extra_columns_give_one_image_per_row(model_dir, tmp_path_factory, n, seed, extra):
     frame = _good(n, seed)
