@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from cp2image.channels import CHANNEL_COLOURS, CHANNELS
 
@@ -60,9 +61,8 @@ def correlation_ranked_figure(table, *, threshold: float = 0.5) -> Figure:
     ax.set_xlabel("feature (ranked)")
     ax.set_ylabel("Pearson r")
     ax.set_ylim(min(-0.2, float(defined["pearson_r"].min()) - 0.05) if len(defined) else -0.2, 1.0)
-    for name, colour in COMPARTMENT_COLOURS.items():
-        ax.bar([], [], color=colour, label=name)
-    ax.legend(loc="upper right", frameon=False, fontsize=8)
+    handles = [Patch(color=colour, label=name) for name, colour in COMPARTMENT_COLOURS.items()]
+    ax.legend(handles=handles, loc="upper right", frameon=False, fontsize=8)
     return fig
 
 
@@ -103,8 +103,9 @@ def top_bottom_figure(report, *, n: int = 20) -> Figure:
 
 def examples_figure(real: np.ndarray, generated: np.ndarray, *, paired: bool) -> Figure:
     n = min(N_EXAMPLES, len(real), len(generated))
+    pick = np.linspace(0, min(len(real), len(generated)) - 1, n).round().astype(int)  # spread over the table
     fig = Figure(figsize=(1.2 * n, 2.6))
-    rgb_real, rgb_gen = composite(real[:n]), composite(generated[:n])
+    rgb_real, rgb_gen = composite(np.asarray(real[pick])), composite(np.asarray(generated[pick]))
     for i in range(n):
         for r, (rgb, label) in enumerate(((rgb_real, "original"), (rgb_gen, "generated"))):
             ax = fig.add_subplot(2, n, r * n + i + 1)
