@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pairs-budget-mb", type=float, default=2.5,
+                   help="cap on pairs.parquet's real/generated values (default 2.5 MB; keeps bundles small)")
     p.add_argument("--no-report", action="store_true", help="write metrics and tables only (no report/figures)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(run=run)
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         inception_max_cells=args.inception_cells or None,
         encoder_dir=args.encoder or str(out / "encoder"),
         seed=args.seed,
+        pairs_budget_bytes=int(args.pairs_budget_mb * 1e6),
         progress=not args.no_progress,
     )
     print(f"evaluating {loaded.kind} model ({loaded.source}) on {data} [{args.split}]", file=sys.stderr)
