@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the machine line, command and table to this Markdown file")
     parser.add_argument("--only", nargs="*", default=None, help="run only these section keys")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per figure (default 5, quick 2)")
+    parser.add_argument("--accelerator-dry-run", action="store_true",
+                        help="run the GPU section's code on the CPU (tiny sizes) to check it without a GPU")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -128,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     for section in all_sections():
         if args.only and section.key not in args.only:
             continue
-        if (section.gpu_only and not cuda) or (section.full_only and args.quick):
+        if section.gpu_only and not cuda and args.accelerator_dry_run:
+            section = Section(section.key, section.title, section.names,
+                              lambda c: __import__("sections").accelerator_rows(c, device="cpu"))
+        elif (section.gpu_only and not cuda) or (section.full_only and args.quick):
             continue
         rows.extend(_run_section(section, ctx))
     elapsed = time.perf_counter() - started

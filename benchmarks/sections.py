@@ -569,26 +569,37 @@ def gpu_names(ctx) -> list[str]:
 
 
 def gpu_run(ctx) -> list[Row]:
+    return accelerator_rows(ctx, device="cuda")
+
+
+def accelerator_rows(ctx, *, device: str) -> list[Row]:
+    """Peak, generation and training on `device` in fp32, bf16 autocast and torch.compile.
+
+    Runs for "cuda" when a GPU is present; `run.py --accelerator-dry-run` runs the same
+    code on the CPU with a small matmul so that the branch is exercised without a GPU.
+    """
     import copy
 
     import torch
 
+    on_cuda = device.startswith("cuda")
     rows: list[Row] = []
-    sync = torch.cuda.synchronize
+    sync = torch.cuda.synchronize if on_cuda else None
+    where = (f"{torch.cuda.get_device_name(0)}; TF32 {torch.backends.cuda.matmul.allow_tf32}"
+             if on_cuda else f"dry run on {device}")
+    n = (4096 if ctx.quick else 8192) if on_cuda else 512
     for dtype in ("float32", "bfloat16"):
-        timing, flops = matmul_peak(n=8192 if not ctx.quick else 4096, repeats=ctx.repeats,
-                                    device="cuda", dtype_name=dtype)
-        peak = flops / timing.min / 1e9
-        ctx.gpu_peak_gflops[dtype] = peak
+        timing, flops = matmul_peak(n=n, repeats=ctx.repeats, device=device, dtype_name=dtype)
+        ctx.gpu_peak_gflops[dtype] = flops / timing.min / 1e9
         name = "fp32 matmul peak" if dtype == "float32" else "bf16 matmul peak"
         rows.append(Row("GPU", name, unit="GFLOP/s", median=flops / timing.median / 1e9,
-                        min=flops / max(timing.seconds) / 1e9,
-                        note=f"{torch.cuda.get_device_name(0)}; TF32 {torch.backends.cuda.matmul.allow_tf32}"))
+                        min=flops / max(timing.seconds) / 1e9, note=where))
     cpu_model = _bundled_model(ctx)
-    profiles = _profiles(ctx, 256)
-    net = copy.deepcopy(cpu_model).to("cuda").eval()
+    batch = 256 if on_cuda else 16
+    profiles = _profiles(ctx, batch)
+    net = copy.deepcopy(cpu_model).to(device).eval()
     forward = _generator_forward(net)
-    x = torch.as_tensor(_normalised(cpu_model, profiles), device="cuda")
+    x = torch.as_tensor(_normalised(cpu_model, profiles), device=device)
     flops_img = ctx.cache.get("gen_flops") or count_flops(lambda: forward(x[:8])) / 8
     variants = {
         "generation batch 256, fp32": (forward, None),
@@ -597,22 +608,25 @@ def gpu_run(ctx) -> list[Row]:
     }
     for name, (fn, amp) in variants.items():
         def call(fn=fn, amp=amp):
-            with torch.inference_mode(), torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None):
+            with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=amp or torch.bfloat16,
+                                                        enabled=amp is not None):
                 fn(x)
-        t = time_call(call, repeats=ctx.repeats, warmup=3, number=10, sync=sync)
+        t = time_call(call, repeats=ctx.repeats, warmup=3, number=10 if on_cuda else 1, sync=sync)
         peak = ctx.gpu_peak_gflops["bfloat16" if amp else "float32"]
-        gflops = flops_img * 256 / t.median / 1e9
-        rows.append(rate_row("GPU", name, t, items=256, unit="images/s", ratio=gflops / peak,
-                             reference="of same-dtype GPU peak", note=f"{gflops:.0f} GFLOP/s"))
+        gflops = flops_img * batch / t.median / 1e9
+        rows.append(rate_row("GPU", name, t, items=batch, unit="images/s", ratio=gflops / peak,
+                             reference="of same-dtype peak", note=f"{gflops:.0f} GFLOP/s; batch {batch}"))
+    train_batch = TRAIN_BATCH if on_cuda else 8
     for name, opts in {f"training batch {TRAIN_BATCH}, fp32": {},
                        f"training batch {TRAIN_BATCH}, bf16 autocast": {"bf16": True},
                        f"training batch {TRAIN_BATCH}, torch.compile": {"compile": True}}.items():
-        res = measure_training_step(ctx, batch_size=TRAIN_BATCH, steps=ctx.repeats + 3, device="cuda", **opts)
+        res = measure_training_step(ctx, batch_size=train_batch, steps=ctx.repeats + (3 if on_cuda else 0),
+                                    device=device, **opts)
         peak = ctx.gpu_peak_gflops["bfloat16" if opts.get("bf16") else "float32"]
         gflops = res["flops_per_step"] / res["median_s"] / 1e9
-        rows.append(Row("GPU", name, unit="samples/s", median=TRAIN_BATCH / res["median_s"],
-                        min=TRAIN_BATCH / res["max_s"], ratio=gflops / peak,
-                        reference="of same-dtype GPU peak", note=f"{gflops:.0f} GFLOP/s"))
+        rows.append(Row("GPU", name, unit="samples/s", median=train_batch / res["median_s"],
+                        min=train_batch / res["max_s"], ratio=gflops / peak,
+                        reference="of same-dtype peak", note=f"{gflops:.0f} GFLOP/s; batch {train_batch}"))
     return rows
 
 
