@@ -88,10 +88,7 @@ def _areashape(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
 
 
 def _intensity(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for comp in COMPARTMENTS:
-        out.update(measure_intensity(b.mosaic, comp, CHANNELS))
-    return out
+    return measure_intensity(b.q, b.masks, CHANNELS)
 
 
 def _texture(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:

@@ -1,0 +1,129 @@
+"""Feature-measurement throughput: crops/s per measurement group and vs worker count.
+
+Run: `.venv/bin/python benchmarks/bench_features.py [--n 1024] [--jobs 1 2] [--dataset DIR]`.
+
+Crops come from the bundled dataset when it exists (or --dataset), else seeded
+synthetic cells drawn with numpy (said in the output). Prints two Markdown tables:
+
+1. per stage, on one process, for one chunk of crops already in memory: CPU
+   milliseconds per crop and the crops/s that stage alone would allow — where
+   the time goes;
+2. end-to-end `measure(images, n_jobs=w)` wall-clock crops/s for each w, with
+   the ratio to one worker measured in the same run.
+
+The machine's other load is printed (os.getloadavg) because wall-clock rates on
+a shared machine move with it; CPU times in table 1 move much less.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cp2image.features import feature_names, measure  # noqa: E402
+from cp2image.features.measure import GROUPS, MeasureConfig, _Batch  # noqa: E402
+from cp2image.features.segmentation import segment_batch  # noqa: E402
+
+
+def synthetic_crops(n: int, *, seed: int = 0, size: int = 68) -> np.ndarray:
+    """Seeded cells: a bright elliptical nucleus inside a textured elliptical cell."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size].astype(np.float64) - (size - 1) / 2.0
+    out = np.empty((n, 3, size, size), dtype=np.uint8)
+    for i in range(n):
+        def ellipse(a: float, b: float, t: float) -> np.ndarray:
+            u = yy * np.cos(t) + xx * np.sin(t)
+            v = -yy * np.sin(t) + xx * np.cos(t)
+            return (u / a) ** 2 + (v / b) ** 2 <= 1.0
+
+        nuc = ellipse(rng.uniform(8, 12), rng.uniform(6, 9), rng.uniform(0, np.pi))
+        cell = ellipse(rng.uniform(18, 27), rng.uniform(12, 17), rng.uniform(0, np.pi)) | nuc
+        noise = rng.normal(0, 4, (3, size, size))
+        img = 8 + noise
+        img[0] += rng.uniform(120, 230) * nuc
+        img[1] += rng.uniform(50, 120) * cell * (0.7 + 0.6 * rng.random((size, size)))
+        img[2] += rng.uniform(50, 120) * cell * (0.7 + 0.6 * rng.random((size, size)))
+        out[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
+def load_crops(n: int, dataset: str | None) -> tuple[np.ndarray, str]:
+    from cp2image.assets import bundled_dataset_dir
+    from cp2image.data.dataset import open_dataset
+
+    path = Path(dataset) if dataset else bundled_dataset_dir()
+    if (path / "dataset.json").exists():
+        ds = open_dataset(path)
+        take = min(n, len(ds))
+        return np.asarray(ds.images[:take]), f"{take} crops of {path}"
+    return synthetic_crops(n), f"{n} synthetic crops (no dataset at {path})"
+
+
+def stage_table(images: np.ndarray, cfg: MeasureConfig) -> list[tuple[str, float]]:
+    """CPU ms per crop of segmentation and of each group, on one chunk, in this process."""
+    chunk = images[: cfg.chunk_size]
+    segment_batch(chunk[:4])  # warm caches / JIT
+    t = time.process_time()
+    seg = segment_batch(chunk)
+    rows = [("segmentation", (time.process_time() - t) / len(chunk))]
+    ok = seg.ok
+    batch = _Batch(chunk[ok], {"Nuclei": seg.nucleus[ok], "Cells": seg.cell[ok], "Cytoplasm": seg.cytoplasm[ok]})
+    t = time.process_time()
+    batch.x, batch.mosaic  # noqa: B018 - build once, shared by the groups below
+    rows.append(("mosaic + float copy", (time.process_time() - t) / len(chunk)))
+    for g in cfg.groups:
+        t = time.process_time()
+        GROUPS[g][1](batch, cfg)
+        rows.append((g, (time.process_time() - t) / len(chunk)))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1024, help="crops for the end-to-end runs")
+    ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
+    ap.add_argument("--dataset", default=None, help="dataset directory (default: the bundled one)")
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+
+    images, source = load_crops(args.n, args.dataset)
+    cfg = MeasureConfig()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"# Feature measurement benchmark\n\n{source}; {len(feature_names(cfg))} features; "
+          f"{cores} cores; load average {os.getloadavg()[0]:.1f} at start\n")
+
+    stages = stage_table(images, cfg)
+    total = sum(s for _, s in stages)
+    print(f"## Where the time goes (one process, chunk of {min(cfg.chunk_size, len(images))} crops, CPU time)\n")
+    print("| stage | CPU ms / crop | share | crops/s if alone |")
+    print("|---|---:|---:|---:|")
+    for name, sec in stages:
+        print(f"| {name} | {sec * 1e3:.2f} | {sec / total:.0%} | {1 / sec:,.0f} |")
+    print(f"| **total** | **{total * 1e3:.2f}** | 100% | **{1 / total:,.0f}** |\n")
+
+    measure(images[:8])  # warm-up
+    print(f"## End to end: measure(images, n_jobs=w) on {len(images)} crops (wall clock, best of {args.repeats})\n")
+    print("| workers | seconds | crops/s | × 1 worker | load avg |")
+    print("|---:|---:|---:|---:|---:|")
+    base = None
+    for w in args.jobs:
+        best = float("inf")
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            frame = measure(images, n_jobs=w)
+            best = min(best, time.perf_counter() - t)
+        rate = len(images) / best
+        base = base or rate
+        print(f"| {w} | {best:.2f} | {rate:,.0f} | {rate / base:.2f} | {os.getloadavg()[0]:.1f} |")
+    failed = int(frame["Metadata_Segmentation_Failed"].sum())
+    print(f"\nsegmentation succeeded on {len(images) - failed}/{len(images)} crops")
+
+
+if __name__ == "__main__":
+    main()
