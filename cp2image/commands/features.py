@@ -4,6 +4,9 @@ Replaces the dataset's feature columns (any `Cells_/Nuclei_/Cytoplasm_` columns
 already there, e.g. carried over from CellProfiler, are dropped so names never
 mix two measurement runs) and records the new feature list in dataset.json.
 The cells table is swapped atomically, so an interrupted run leaves the old one.
+When the dataset has DMSO controls, a ProfileNormaliser (robust z-scores to
+DMSO per plate) is fitted on the measured features and stored in
+dataset.json under "normalisation", for training and for new data.
 """
 from __future__ import annotations
 
@@ -24,11 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="dataset directory (images.npy, cells.parquet, dataset.json)")
     p.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (-1 = all cores; default)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--control", default="DMSO", help="negative-control compound for the normalisation (default DMSO)")
+    p.add_argument("--no-normalise", action="store_true", help="do not fit/store DMSO normalisation statistics")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..features import FAILED_COLUMN, measure
+    from ..features import FAILED_COLUMN, ProfileNormaliser, measure
 
     try:
         ds = open_dataset(args.dataset)
@@ -43,12 +48,32 @@ def run(args: argparse.Namespace) -> int:
     cells = ds.cells.drop(columns=old).reset_index(drop=True)
     cells = cells.join(feats)
     names = feature_columns(feats)
-    replace_cells(ds.path, cells, features=names)
     failed = int(feats[FAILED_COLUMN].sum())
     ok_rate = 100.0 * (n - failed) / n if n else 0.0
+    meta: dict = {
+        "features": names,
+        "feature_measurement": {
+            "n_features": len(names),
+            "segmentation_success_rate": ok_rate / 100.0,
+            "failed_column": FAILED_COLUMN,
+        },
+    }
+    note = "no normalisation fitted (--no-normalise)"
+    if not args.no_normalise:
+        controls = cells["Metadata_Compound"] == args.control
+        good = cells[~cells[FAILED_COLUMN]]
+        if controls.any():
+            normaliser = ProfileNormaliser(features=names, control_value=args.control).fit(good)
+            meta["normalisation"] = normaliser.to_dict()
+            note = f"fitted DMSO-per-plate normalisation on {int((controls & ~cells[FAILED_COLUMN]).sum())} {args.control} cells"
+        else:
+            meta["normalisation"] = None
+            note = f"no {args.control} cells: no normalisation stored (use --control NAME)"
+    replace_cells(ds.path, cells, **meta)
     print(f"measured {len(names)} features on {n} crops in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.0f} crops/s)")
     print(f"segmentation succeeded on {n - failed}/{n} crops ({ok_rate:.1f}%); failed crops have NaN features and {FAILED_COLUMN}=True")
     if old:
         print(f"replaced {len(old)} previous feature column(s)")
+    print(note)
     print(f"wrote {ds.path / 'cells.parquet'} and the feature list in dataset.json")
     return 0
