@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 
-from cp2image.models.weights import load_safetensors_strict
+from cp2image.models.weights import load_safetensors_strict, save_safetensors_with_digest
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -36,6 +36,11 @@ class StrictHubMixin(PyTorchModelHubMixin):
             raise ValueError(
                 f"{pretrained_model_name_or_path}: config.json is not a valid {cls.__name__} config ({err})"
             ) from err
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """model.safetensors with a digest of its tensors, checked again on every load."""
+        model = self.module if hasattr(self, "module") else self
+        save_safetensors_with_digest(model, Path(save_directory) / WEIGHTS_FILE)
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: Any,

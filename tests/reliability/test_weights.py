@@ -83,15 +83,35 @@ def test_renamed_tensor_is_refused_as_missing_and_unexpected(saved, tmp_path):
     _, header = _header(path)
     header["generator.dense.renamed"] = header.pop("generator.dense.bias")
     _rewrite_header(path, header)
-    with pytest.raises(ValueError, match=r"missing tensor.*generator\.dense\.bias.*unexpected tensor"):
+    with pytest.raises(ValueError, match=r"do not match the SHA-256|missing tensor.*generator\.dense\.bias"):
         CP2Image.from_pretrained(folder)
 
 
-def test_tampered_weights_that_produce_nan_are_refused_at_generation(saved, tmp_path):
+@PROPERTY
+@given(position=st.floats(min_value=0.0, max_value=0.999), bit=st.integers(0, 7))
+def test_any_flipped_bit_in_the_tensor_data_is_refused(saved, position, bit):
+    """safetensors alone would load such a file silently; the stored digest catches it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _copy(saved, Path(tmp))
+        path = folder / "model.safetensors"
+        n, _ = _header(path)
+        raw = bytearray(path.read_bytes())
+        where = 8 + n + int((len(raw) - 8 - n) * position)
+        raw[where] ^= 1 << bit
+        path.write_bytes(bytes(raw))
+        with pytest.raises(ValueError, match=r"do not match the SHA-256 recorded when the file was saved"):
+            CP2Image.from_pretrained(folder)
+
+
+def test_nan_weights_without_a_digest_are_refused_at_generation(saved, tmp_path):
+    """A file from elsewhere (no digest) whose weights became NaN never yields a NaN image."""
     folder = _copy(saved, tmp_path)
     path = folder / "model.safetensors"
     n, header = _header(path)
+    header.pop("__metadata__", None)
     start, stop = header["generator.to_image.bias"]["data_offsets"]
+    _rewrite_header(path, header)
+    n, _ = _header(path)
     raw = bytearray(path.read_bytes())
     raw[8 + n + start: 8 + n + stop] = np.full((stop - start) // 4, np.nan, dtype=np.float32).tobytes()
     path.write_bytes(bytes(raw))
