@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -480,7 +480,7 @@ def evaluate(
     """
     config = config or EvaluationConfig()
     if config.split != split:
-        config = EvaluationConfig(**{**config.__dict__, "split": split})
+        config = replace(config, split=split)
     if reference is None:
         reference = build_reference(dataset, config=config)
     elif reference.split != split:
