@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from cp2image.data.columns import feature_columns
 from cp2image.data.dataset import DatasetError
 from cp2image.data.splits import assign_splits_by_well
 
@@ -102,6 +103,33 @@ def measure_and_filter(
             summary.n_dropped_failed += int(bad.sum())
             return images[~bad], cells[~bad].reset_index(drop=True)
     return images, cells
+
+
+class ControlRows:
+    """Keeps the negative-control rows while streaming, to fit the profile normaliser at the end.
+
+    Only control rows are needed to fit `ProfileNormaliser` (per-plate DMSO median/MAD;
+    plates without controls fall back to the pooled statistics), so the rest of the
+    screen is never held twice.
+    """
+
+    def __init__(self, control: str = "DMSO") -> None:
+        self.control = control
+        self._frames: list[pd.DataFrame] = []
+
+    def add(self, cells: pd.DataFrame) -> None:
+        columns = ["Metadata_Plate", "Metadata_Compound", *feature_columns(cells)]
+        self._frames.append(cells.loc[cells["Metadata_Compound"] == self.control, columns])
+
+    def normalisation(self) -> dict | None:
+        """`ProfileNormaliser().fit(controls).to_dict()`, or None without controls or features."""
+        frames = [f for f in self._frames if len(f)]
+        if not frames or not feature_columns(frames[0]):
+            log.info("no %s cells with features: dataset.json keeps normalisation = null", self.control)
+            return None
+        from cp2image.features import ProfileNormaliser
+
+        return ProfileNormaliser(control_value=self.control).fit(pd.concat(frames, ignore_index=True)).to_dict()
 
 
 def replicate_values(values: pd.Series) -> pd.Series:

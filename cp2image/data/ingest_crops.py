@@ -35,6 +35,7 @@ from cp2image.data.columns import feature_columns
 from cp2image.data.dataset import DatasetWriter
 from cp2image.data.ingest_common import (
     IngestError,
+    ControlRows,
     IngestSummary,
     SplitBy,
     measure_and_filter,
@@ -319,6 +320,7 @@ def ingest_crops(
     measure = _measure_fn() if config.measure else None
     from tqdm.auto import tqdm
 
+    controls = ControlRows()
     with DatasetWriter(out, len(index), crop_size=source.crop_size, meta=meta, overwrite=config.overwrite) as writer:
         starts = range(0, len(index), config.batch_size)
         for start in tqdm(starts, desc="ingest", unit="batch", disable=not config.progress):
@@ -331,11 +333,14 @@ def ingest_crops(
             if "features" not in writer.meta:  # model order = measure()'s column order
                 writer.meta["features"] = feature_columns(batch)
             writer.append(images, batch)
+            controls.add(batch)
             summary.n_written += len(batch)
             for name, count in split_counts(batch["Metadata_Split"]).items():
                 summary.splits[name] = summary.splits.get(name, 0) + count
         if summary.n_written == 0:
             raise IngestError(f"{source.description}: every crop failed segmentation; nothing to write")
+        # inside the block: the dataset appears with its normalisation statistics or not at all
+        writer.meta["normalisation"] = controls.normalisation()
     summary.n_features = len(writer.meta.get("features") or [])
     log.info("ingested %d crops from %s into %s", summary.n_written, source.description, out)
     return summary

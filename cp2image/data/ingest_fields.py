@@ -59,6 +59,7 @@ from cp2image.data.columns import FEATURE_PREFIXES, METADATA_PREFIX
 from cp2image.data.dataset import DatasetWriter
 from cp2image.data.ingest_common import (
     IngestError,
+    ControlRows,
     IngestSummary,
     SplitBy,
     measure_and_filter,
@@ -531,6 +532,7 @@ def ingest_fields(
     wanted = {*keys, "ObjectNumber", CENTER_X, CENTER_Y, *primary.features}
     usecols = [c for c in primary.header if primary.rename.get(c) in wanted]
     bar = tqdm(total=plan.n_rows, desc="ingest", unit="cell", disable=not config.progress)
+    controls = ControlRows()
     try:
         with DatasetWriter(out, max(int(plan.keep.sum()), 1), crop_size=config.crop_size, meta=meta,
                            overwrite=config.overwrite) as writer:
@@ -566,6 +568,7 @@ def ingest_fields(
                         batch_images, batch_cells, measure, n_jobs=config.n_jobs,
                         drop_failed=config.drop_failed, summary=summary)
                 writer.append(batch_images, batch_cells)
+                controls.add(batch_cells)
                 summary.n_written += len(batch_cells)
                 for name, count in split_counts(batch_cells["Metadata_Split"]).items():
                     summary.splits[name] = summary.splits.get(name, 0) + count
@@ -574,6 +577,8 @@ def ingest_fields(
                     f"{objects_path}: no cell could be cropped or segmented ({summary.n_skipped_border} too close to the border, "
                     f"{summary.n_skipped_no_centre} without a centre, {summary.n_skipped_moa} without MoA)"
                 )
+            # inside the block: the dataset appears with its normalisation statistics or not at all
+            writer.meta["normalisation"] = controls.normalisation()
     finally:
         bar.close()
     summary.n_images = len(cropper.fields_seen)

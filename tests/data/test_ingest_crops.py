@@ -316,3 +316,18 @@ def test_empty_plate_is_refused(tmp_path):
     path = tmp_path / "p.npz"
     np.savez(path, images=_raw_crops(), **meta)
     _assert_fails_cleanly(lambda: npz_source(path), tmp_path, "p.npz", "Metadata_Plate")
+
+
+def test_dmso_normalisation_statistics_are_stored_and_reusable(npz_path, tmp_path):
+    from cp2image.features import ProfileNormaliser
+
+    ingest_crops(npz_source(npz_path), tmp_path / "ds", config=CropIngestConfig())
+    ds = open_dataset(tmp_path / "ds")
+    normaliser = ProfileNormaliser.from_dict(ds.meta["normalisation"])
+    expected = ProfileNormaliser().fit(ds.cells[ds.cells["Metadata_Compound"] == "DMSO"])
+    pd.testing.assert_frame_equal(normaliser.transform(ds.cells), expected.transform(ds.cells))
+
+
+def test_without_features_no_normalisation_is_stored(npz_path, tmp_path):
+    ingest_crops(npz_source(npz_path), tmp_path / "ds", config=_no_measure())
+    assert open_dataset(tmp_path / "ds").meta["normalisation"] is None

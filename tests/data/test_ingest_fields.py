@@ -454,3 +454,14 @@ def test_cli_reports_bad_input_on_stderr_with_exit_code_2(screen, tmp_path, caps
     assert code == 2
     assert "Image_FileName_DAPI" in err and "missing file" in err
     assert not (tmp_path / "ds").exists()
+
+
+def test_carried_features_get_dmso_normalisation_statistics(screen, tmp_path):
+    from cp2image.features import ProfileNormaliser
+
+    _ingest(screen, tmp_path / "ds")
+    ds = open_dataset(tmp_path / "ds")
+    normaliser = ProfileNormaliser.from_dict(ds.meta["normalisation"])
+    z = normaliser.transform(ds.cells)
+    # one plate with two DMSO cells (areas 310, 295): median 302.5, MAD 7.5 → z = (x - 302.5) / (1.4826 · 7.5)
+    assert z.loc[0, "Nuclei_AreaShape_Area"] == pytest.approx((310 - 302.5) / (1.4826 * 7.5))
