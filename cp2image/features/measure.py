@@ -83,7 +83,7 @@ def _pick(masks: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.
 def _areashape(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for comp in COMPARTMENTS:
-        out.update(measure_shape(b.mosaic, comp, zernike=comp in cfg.zernike_compartments))
+        out.update(measure_shape(b.mosaic, comp, stack=b.masks[comp], zernike=comp in cfg.zernike_compartments))
     return out
 
 
