@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
-CELLS="${CELLS:-2880}"   # 20 cells per well: 3 plates × (42 treatments + 6 DMSO wells) = 144 wells
+CELLS="${CELLS:-2592}"   # 8 plates × (42 treatments + 6 DMSO wells) = 384 wells of 6-7 cells
 JOBS="${JOBS:-2}"
 
-"$PY" -m cp2image simulate assets/datasets/bbbc021-sim --cells "$CELLS" --seed 0 --packed --jobs "$JOBS" --overwrite
+"$PY" -m cp2image simulate assets/datasets/bbbc021-sim --cells "$CELLS" --replicates 8 --seed 0 --packed --jobs "$JOBS" --overwrite
 "$PY" -m cp2image.data.simulate.examples assets/datasets/bbbc021-sim docs/simulated-examples.png
 du -sh assets/datasets/bbbc021-sim
