@@ -12,7 +12,8 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,7 +51,7 @@ class MeasureConfig:
     correlation_measures: tuple[str, ...] = ("Correlation", "Slope", "Overlap", "Manders", "RWC")
     correlation_threshold: float = 15.0  # % of the object's max, CellProfiler's default
     zernike_compartments: tuple[str, ...] = ("Nuclei", "Cells")
-    chunk_size: int = 256  # crops per vectorised batch / per task
+    chunk_size: int = 128  # crops per vectorised batch / per task (results do not depend on n_jobs)
 
 
 class _Batch:
@@ -186,10 +187,6 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
-def _worker(args: tuple[np.ndarray, MeasureConfig]) -> pd.DataFrame:
-    return _measure_chunk(*args)
-
-
 def _resolve_jobs(n_jobs: int | None) -> int:
     if n_jobs is None or n_jobs == 0:
         return 1
@@ -231,7 +228,6 @@ def measure(
     slices = list(_chunks(n, cfg.chunk_size))
     if not slices:
         return _measure_chunk(np.zeros((0, *images.shape[1:]), np.uint8), cfg)
-    tasks = ((np.ascontiguousarray(images[s]), cfg) for s in slices)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -239,16 +235,28 @@ def measure(
         bar = tqdm(total=n, unit="crop", desc="measuring")
     parts: list[pd.DataFrame] = []
     if jobs == 1 or len(slices) == 1:
-        for s, t in zip(slices, tasks):
-            parts.append(_worker(t))
+        for s in slices:
+            parts.append(_measure_chunk(np.ascontiguousarray(images[s]), cfg))
             if bar is not None:
                 bar.update(s.stop - s.start)
     else:
+        # bounded submission: only ~2 chunks per worker are read from the (memory-mapped)
+        # image array and in flight at a time, so a 480k-crop dataset never sits in RAM
         with ProcessPoolExecutor(max_workers=min(jobs, len(slices))) as pool:
-            for s, part in zip(slices, pool.map(_worker, tasks)):
-                parts.append(part)
+            pending: deque[tuple[slice, Future[pd.DataFrame]]] = deque()
+            todo = iter(slices)
+            for s in todo:
+                pending.append((s, pool.submit(_measure_chunk, np.ascontiguousarray(images[s]), cfg)))
+                if len(pending) >= 2 * jobs:
+                    break
+            while pending:
+                s, fut = pending.popleft()
+                parts.append(fut.result())
                 if bar is not None:
                     bar.update(s.stop - s.start)
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(_measure_chunk, np.ascontiguousarray(images[nxt]), cfg)))
     if bar is not None:
         bar.close()
     frame = pd.concat(parts, ignore_index=True)

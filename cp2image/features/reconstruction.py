@@ -120,11 +120,19 @@ def _reconstruct_stack(seed: np.ndarray, mask: np.ndarray, n_scans: int) -> np.n
     return out
 
 
+def _jit(fn):
+    """numba.njit with an on-disk cache when the package folder is writable, else without."""
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # no writable cache location (read-only install)
+        return numba.njit(nogil=True)(fn)
+
+
 if HAS_NUMBA:
-    _forward = numba.njit(cache=True, nogil=True)(_forward)
-    _backward = numba.njit(cache=True, nogil=True)(_backward)
-    _reconstruct_one = numba.njit(cache=True, nogil=True)(_reconstruct_one)
-    _reconstruct_stack = numba.njit(cache=True, nogil=True)(_reconstruct_stack)
+    _forward = _jit(_forward)
+    _backward = _jit(_backward)
+    _reconstruct_one = _jit(_reconstruct_one)
+    _reconstruct_stack = _jit(_reconstruct_stack)
 
 
 N_SCANS = 3  # raster-scan pairs before the FIFO phase (tuned on 34×34 crops)
