@@ -16,7 +16,7 @@ _OVERRIDES = {
     "num_workers": "num_workers", "ema_decay": "ema_decay", "split": "split", "max_cells": "max_cells",
     "log_every": "log_every", "grid_every": "grid_every", "checkpoint_every": "checkpoint_every",
     "discriminator_start": "discriminator_start", "amp": "amp", "latent_dim": "latent_dim",
-    "threads": "num_threads",
+    "threads": "num_threads", "init_from": "init_from",
 }
 
 
@@ -29,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory (checkpoint, metrics.csv, grids, model/)")
     p.add_argument("--config", help="TrainConfig as .json or .toml; flags override it")
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.safetensors")
+    p.add_argument("--init-from", help="fine-tune: start from another run's checkpoint (weights only)")
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int, help="global batch (default 104, the paper's)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")

@@ -54,6 +54,7 @@ class TrainConfig:
     # SyncBatchNorm needs GPUs, so CPU/gloo runs normalise per process (see docs of Trainer).
     sync_batchnorm: bool = True
     ema_decay: float = 0.0  # > 0 keeps an EMA of generator weights and exports it
+    init_from: str | None = None  # fine-tune: start networks from another run's checkpoint.safetensors
     # monitoring
     log_every: int = 10
     grid_every: int = 500

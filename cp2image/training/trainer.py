@@ -143,6 +143,23 @@ class Trainer:
         if "rng.cuda" in tensors and torch.cuda.is_available():
             torch.cuda.set_rng_state(tensors["rng.cuda"])
 
+    def _initialise_from(self, objective: Objective, ema: AveragedModel | None, source: Path) -> None:
+        """Copy network weights (not optimiser state or step) from another run's checkpoint."""
+        path = source / CHECKPOINT if source.is_dir() else source
+        tensors, _ = ckpt.load_checkpoint(path)
+        for name, net in objective.nets.items():
+            prefix = f"net.{name}."
+            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            expected = net.state_dict()
+            bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+            if bad:
+                raise ValueError(f"init_from {path}: network {name!r} does not match this config "
+                                 f"(e.g. {bad[:3]}); the feature list and architecture must be the same")
+            net.load_state_dict(state)
+        if ema is not None:
+            ema.module.load_state_dict(objective.nets[objective.generator_key].state_dict())
+        log.info("initialised networks from %s", path)
+
     # ------------------------------------------------------------------ run
     def run(self) -> TrainResult:
         c = self.config
@@ -187,6 +204,8 @@ class Trainer:
         if loaded:
             self._restore(objective, ema, *loaded)
             log.info("resumed from %s at step %d", self.ckpt_path, start_step)
+        elif c.init_from:
+            self._initialise_from(objective, ema, Path(c.init_from))
 
         local_batch = c.batch_size // runtime.world_size
         sampler = PairedSampler(
