@@ -47,8 +47,19 @@ REQUIRED_METADATA: tuple[str, ...] = (
 )
 
 
+CHECKSUMS_KEY = "checksums"  # dataset.json: {"cells.parquet": sha256}; parquet has no whole-file checksum
+
+
 class DatasetError(ValueError):
     """A dataset directory or its contents is invalid; the message names what and where."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -193,6 +204,7 @@ def write_dataset(
         else:
             np.save(tmp / IMAGES_FILE, images)
         cells.to_parquet(tmp / CELLS_FILE, index=False)
+        full_meta[CHECKSUMS_KEY] = {CELLS_FILE: _sha256(tmp / CELLS_FILE)}
         _write_meta(tmp / META_FILE, full_meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -265,6 +277,7 @@ class DatasetWriter:
         meta.update(self.meta)
         del images
         cells.to_parquet(self._tmp / CELLS_FILE, index=False)
+        meta[CHECKSUMS_KEY] = {CELLS_FILE: _sha256(self._tmp / CELLS_FILE)}
         _write_meta(self._tmp / META_FILE, meta)
         _commit_dir(self._tmp, self.path, overwrite=self.overwrite)
         return self.path
@@ -348,6 +361,12 @@ def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> Dataset:
         cells = pd.read_parquet(cells_path)
     except Exception as err:  # pyarrow raises several unrelated types for corrupt files
         raise DatasetError(f"{cells_path}: cannot read parquet ({type(err).__name__}: {err})") from err
+    expected = (meta.get(CHECKSUMS_KEY) or {}).get(CELLS_FILE) if isinstance(meta.get(CHECKSUMS_KEY), dict) else None
+    if expected is not None and _sha256(cells_path) != expected:
+        raise DatasetError(
+            f"{cells_path}: content does not match the SHA-256 in {META_FILE}; the file was modified or "
+            f"corrupted. Re-create the dataset (or, if you edited it on purpose, write it with write_dataset/replace_cells)"
+        )
 
     if validate:
         validate_arrays(images, cells, where=str(root))
@@ -379,9 +398,9 @@ def replace_cells(path: str | os.PathLike, cells: pd.DataFrame, **meta_entries: 
         validate_arrays(images, cells.reset_index(drop=True), where=str(root))
     tmp = root / f".{CELLS_FILE}.{uuid.uuid4().hex[:8]}"
     cells.reset_index(drop=True).to_parquet(tmp, index=False)
+    digest = _sha256(tmp)
     os.replace(tmp, root / CELLS_FILE)
-    if meta_entries:
-        update_meta(root, **meta_entries)
+    update_meta(root, **meta_entries, **{CHECKSUMS_KEY: {CELLS_FILE: digest}})
 
 
 __all__ = [

@@ -23,6 +23,15 @@ def _copy(src: Path, into: Path) -> Path:
     return dst
 
 
+def _without_checksum(ds: Path) -> Path:
+    """Drop the stored cells.parquet digest, as in a dataset written by another tool, so
+    that the structural checks behind it are reached."""
+    meta = json.loads((ds / "dataset.json").read_text())
+    meta.pop("checksums", None)
+    (ds / "dataset.json").write_text(json.dumps(meta))
+    return ds
+
+
 # ----------------------------------------------------------------------------- images.npy
 
 
@@ -87,7 +96,7 @@ def test_row_count_mismatch_is_refused_naming_both_counts(n_images, n_rows):
         n_rows += 1
     with tempfile.TemporaryDirectory() as tmp:
         ds = write_dataset(Path(tmp) / "ds", tiny_images(n_images), tiny_cells(n_images))
-        tiny_cells(n_rows).to_parquet(ds / "cells.parquet", index=False)
+        tiny_cells(n_rows).to_parquet(_without_checksum(ds) / "cells.parquet", index=False)
         with pytest.raises(DatasetError, match=rf"cells\.parquet has {n_rows} rows but images\.npy has {n_images}"):
             open_dataset(ds)
 
@@ -114,13 +123,20 @@ def test_random_bytes_as_parquet_are_refused(tiny_dataset, junk):
 
 
 def test_csv_saved_as_parquet_is_refused(tiny_dataset):
-    tiny_cells(6).to_csv(tiny_dataset / "cells.parquet", index=False)
+    tiny_cells(6).to_csv(_without_checksum(tiny_dataset) / "cells.parquet", index=False)
     with pytest.raises(DatasetError, match=r"cannot read parquet"):
         open_dataset(tiny_dataset)
 
 
+def test_a_table_swapped_in_by_hand_is_refused_by_its_checksum(tiny_dataset):
+    tiny_cells(6).assign(Nuclei_AreaShape_Area=0.0).to_parquet(tiny_dataset / "cells.parquet", index=False)
+    with pytest.raises(DatasetError, match=r"content does not match the SHA-256 in dataset\.json"):
+        open_dataset(tiny_dataset)
+
+
 def test_missing_required_metadata_is_named(tiny_dataset):
-    tiny_cells(6).drop(columns=["Metadata_Well"]).to_parquet(tiny_dataset / "cells.parquet", index=False)
+    tiny_cells(6).drop(columns=["Metadata_Well"]).to_parquet(_without_checksum(tiny_dataset) / "cells.parquet",
+                                                             index=False)
     with pytest.raises(DatasetError, match=r"lacks required metadata column\(s\) \['Metadata_Well'\]"):
         open_dataset(tiny_dataset)
 
@@ -195,3 +211,25 @@ def test_writer_refuses_duplicated_columns(tmp_path):
     with pytest.raises(DatasetError, match=r"duplicated column\(s\) \['Nuclei_AreaShape_Area'\]"):
         write_dataset(tmp_path / "out", tiny_images(6), cells)
     assert list(tmp_path.iterdir()) == []
+
+
+@PROPERTY
+@given(position=st.floats(min_value=0.0, max_value=0.999), bit=st.integers(0, 7))
+def test_any_flipped_bit_in_cells_parquet_is_refused(tiny_dataset, position, bit):
+    """Parquet alone read ~2 % of single-bit flips back as silently different values;
+    the SHA-256 stored in dataset.json catches every one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = _copy(tiny_dataset, Path(tmp))
+        raw = bytearray((ds / "cells.parquet").read_bytes())
+        raw[int(len(raw) * position)] ^= 1 << bit
+        (ds / "cells.parquet").write_bytes(bytes(raw))
+        with pytest.raises(DatasetError, match=r"cells\.parquet: (cannot read parquet|content does not match the SHA-256)"):
+            open_dataset(ds)
+
+
+def test_replace_cells_keeps_the_checksum_valid(tiny_dataset):
+    from cp2image.data.dataset import replace_cells
+
+    cells = open_dataset(tiny_dataset).cells.assign(Nuclei_AreaShape_Area=1.0)
+    replace_cells(tiny_dataset, cells)
+    pd.testing.assert_frame_equal(open_dataset(tiny_dataset).cells, cells)
