@@ -122,3 +122,14 @@ def test_compiled_reconstruction_equals_scikit_image(segmented):
     np.testing.assert_array_equal(
         reconstruct_by_dilation(seed, image, use_numba=True), reconstruct_by_dilation(seed, image, use_numba=False)
     )
+
+
+def test_measure_is_identical_without_numba(crop_batch, monkeypatch):
+    """The pure scikit-image fallback (no numba installed) gives the same features."""
+    from cp2image.features import measure
+    from cp2image.features import reconstruction
+
+    with_numba = measure(crop_batch[:3])
+    monkeypatch.setattr(reconstruction, "HAS_NUMBA", False)
+    without = measure(crop_batch[:3])
+    assert with_numba.equals(without)
