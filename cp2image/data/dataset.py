@@ -18,6 +18,7 @@ never leaves a directory that opens as valid.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -144,7 +145,40 @@ def _default_meta(images: np.ndarray, cells: pd.DataFrame) -> dict[str, Any]:
 
 def _fresh_temp_dir(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; a finished dataset should be readable like any folder
+    return tmp
+
+
+def _shrink_npy(path: Path, rows: int) -> None:
+    """Cut an .npy file to its first `rows` rows in place (header rewrite + truncate).
+
+    The header is padded to a multiple of 64 bytes, so a smaller leading dimension
+    almost always fits the same header length; when it does not, fall back to a copy.
+    """
+    array = np.load(path, mmap_mode="r")
+    offset, shape, dtype = array.offset, array.shape, array.dtype
+    del array
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                 "shape": (rows, *shape[1:])}
+    )
+    new_size = offset + rows * int(np.prod(shape[1:])) * dtype.itemsize
+    if len(header.getvalue()) == offset:
+        with open(path, "r+b") as fh:
+            fh.write(header.getvalue())
+            fh.truncate(new_size)
+        return
+    full = np.load(path, mmap_mode="r")
+    trimmed = path.with_name(f".{path.name}.trim.npy")
+    out = np.lib.format.open_memmap(trimmed, mode="w+", dtype=dtype, shape=(rows, *shape[1:]))
+    for start in range(0, rows, 4096):
+        stop = min(start + 4096, rows)
+        out[start:stop] = full[start:stop]
+    out.flush()
+    del out, full
+    os.replace(trimmed, path)
 
 
 def _commit_dir(tmp: Path, target: Path, *, overwrite: bool) -> None:
@@ -261,16 +295,7 @@ class DatasetWriter:
         del self._images
         cells = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame()
         if self.count < self.capacity:
-            full = np.load(self._tmp / IMAGES_FILE, mmap_mode="r")
-            trimmed_path = self._tmp / "images.trim.npy"
-            out = np.lib.format.open_memmap(trimmed_path, mode="w+", dtype=np.uint8,
-                                            shape=(self.count, *full.shape[1:]))
-            for start in range(0, self.count, 4096):
-                stop = min(start + 4096, self.count)
-                out[start:stop] = full[start:stop]
-            out.flush()
-            del out, full
-            os.replace(trimmed_path, self._tmp / IMAGES_FILE)
+            _shrink_npy(self._tmp / IMAGES_FILE, self.count)
         images = np.load(self._tmp / IMAGES_FILE, mmap_mode="r")
         validate_arrays(images, cells, where=str(self.path))
         meta = _default_meta(images, cells)

@@ -145,3 +145,15 @@ def test_splits_never_put_one_well_in_two_splits():
     assert per_well.max() == 1
     assert set(split) == {"train", "val", "test"}
     pd.testing.assert_series_equal(split, assign_splits_by_well(cells, seed=3))
+
+
+def test_streaming_writer_trims_large_capacities_to_what_was_written(tmp_path):
+    images, cells = tiny_images(), tiny_cells()
+    with DatasetWriter(tmp_path / "big", capacity=100_000) as writer:
+        writer.append(images, cells)
+    path = tmp_path / "big" / "images.npy"
+    ds = open_dataset(tmp_path / "big")
+    assert ds.images.shape == (8, 3, 68, 68)
+    assert path.stat().st_size == ds.images.offset + images.nbytes
+    np.testing.assert_array_equal(np.asarray(ds.images), images)
+    assert oct((tmp_path / "big").stat().st_mode & 0o777) == oct(0o755)
