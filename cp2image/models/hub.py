@@ -39,6 +39,14 @@ class LoadedModel:
     load_seconds: float = 0.0
 
 
+def _offline() -> bool:
+    """HF_HUB_OFFLINE as set now (huggingface_hub reads it only once, at import)."""
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return bool(constants.HF_HUB_OFFLINE) or flag in {"1", "ON", "YES", "TRUE"}
+
+
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(assets_dir().resolve().parent))
@@ -86,7 +94,7 @@ def load_model(spec: str | os.PathLike | None = None) -> LoadedModel:
         ) from err
     start = time.perf_counter()
     try:
-        model = CP2Image.from_pretrained(repo_id, revision=revision or None)
+        model = CP2Image.from_pretrained(repo_id, revision=revision or None, local_files_only=_offline())
     except _HUB_ERRORS as err:
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
         fallback = load_bundled()
