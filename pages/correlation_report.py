@@ -6,13 +6,19 @@ import streamlit as st
 
 import page_kit
 from cp2image.app_support import charts, report_panels
-from cp2image.app_support.evaluation_files import HEADLINE_LABELS, defined, feature_pairs, read_evaluation
+from cp2image.app_support.evaluation_files import (
+    HEADLINE_LABELS,
+    defined,
+    feature_pairs,
+    locate_evaluation,
+    read_evaluation,
+)
 from cp2image.assets import bundled_model_dir
 
 
 @st.cache_data(show_spinner="Reading the evaluation…", max_entries=8)
-def load_report(directory: str, stamp: float):
-    return read_evaluation(directory)
+def load_report(directory: str, table_file: str, stamp: float):
+    return read_evaluation(directory, table_file=table_file)
 
 
 @st.cache_data(max_entries=64)
@@ -25,20 +31,23 @@ st.caption("Every held-out cell is measured twice: on its real image and on the 
            "Pearson r across cells, per feature, says how well the model preserves that feature.")
 loaded, _ = page_kit.load_current_model()
 model_dir = page_kit.model_directory(loaded) if loaded is not None else None
-candidates = [d / "evaluation" for d in (model_dir, bundled_model_dir()) if d is not None]
-directory = next((d for d in candidates if (d / "correlation.csv").is_file()), None)
-if directory is None:
-    st.info(f"No evaluation found (looked in {', '.join(f'`{d}`' for d in candidates)}). Run "
-            "`cp2image evaluate` on the model and save its output to the model's `evaluation/` folder.")
+candidates = [d for d in (model_dir, bundled_model_dir()) if d is not None]
+found = next((hit for hit in map(locate_evaluation, candidates) if hit is not None), None)
+if found is None:
+    st.info(f"No evaluation found for {', '.join(f'`{d}`' for d in candidates)}. Run `cp2image evaluate` on the "
+            "model and save its output to the model's `evaluation/` folder.")
     st.stop()
+directory, table_file = found
 try:
-    report = load_report(str(directory), (directory / "correlation.csv").stat().st_mtime)
+    report = load_report(str(directory), table_file, (directory / table_file).stat().st_mtime)
 except (OSError, ValueError) as err:
     st.error(f"The evaluation in `{directory}` cannot be read: {err}")
     st.stop()
-if model_dir is None or directory.parent != model_dir:
-    st.warning(f"Showing the evaluation of `{directory.parent.name}`, not of the loaded weights ({loaded.source if loaded else 'none'}).")
-st.caption(f"Source: `{directory}`")
+evaluated = directory.parent if directory.name == "evaluation" else directory
+if model_dir is None or evaluated != model_dir:
+    st.warning(f"Showing the evaluation of `{evaluated.name}`, not of the loaded weights "
+               f"({loaded.source if loaded else 'none'}).")
+st.caption(f"Source: `{directory / table_file}`")
 
 table = report.correlation
 finite = defined(table)

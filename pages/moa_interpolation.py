@@ -9,14 +9,16 @@ import page_kit
 from cp2image.analysis import panels
 from cp2image.analysis.interpolate import InterpolationResult, interpolate_to_moa
 from cp2image.app_support import charts, report_panels
+from cp2image.app_support.warning_capture import call_collecting_warnings
 
 PREFERRED = ("Actin disruptors", "Microtubule stabilizers", "Eg5 inhibitors")
 
 
 @st.cache_data(show_spinner="Interpolating…", max_entries=64)
 def interpolate(_model, model_key: str, _cells: pd.DataFrame, _images: np.ndarray, dataset_key: str,
-                moa: str, dims: int) -> InterpolationResult:
-    return interpolate_to_moa(_model, _cells, target_moa=moa, dims_per_step=dims, real_images=_images)
+                moa: str, dims: int) -> tuple[InterpolationResult, list[str]]:
+    return call_collecting_warnings(interpolate_to_moa, _model, _cells, target_moa=moa, dims_per_step=dims,
+                                    real_images=_images)
 
 
 st.title("MoA interpolation")
@@ -48,14 +50,18 @@ if not targets:
     st.stop()
 
 results: dict[str, InterpolationResult] = {}
+notes: dict[str, list[str]] = {}
 for moa in targets:
     try:
-        results[moa] = interpolate(model, loaded.source, cells, dataset.images, str(dataset.path), moa, int(dims))
+        results[moa], notes[moa] = interpolate(model, loaded.source, cells, dataset.images, str(dataset.path), moa,
+                                               int(dims))
     except ValueError as err:
         st.error(f"{moa}: {err}")
 
 for k, (moa, result) in enumerate(results.items()):
     st.subheader(f"DMSO → {moa}")
+    for note in notes[moa]:
+        st.warning(note)
     images = np.concatenate([result.source_image[None], result.images, result.target_image[None]])
     captions = ["real DMSO"] + [f"cos {c:.2f}" for c in result.cosine] + ["real target"]
     page_kit.show_images(images, captions, channels=channels, width=page_kit.strip_width(len(images), largest=96))

@@ -10,6 +10,7 @@ from cp2image.analysis import panels
 from cp2image.analysis.trajectory import CompoundTrajectory
 from cp2image.app_support import charts
 from cp2image.app_support.pca_click import clicked_point, nearest_groups
+from cp2image.app_support.warning_capture import call_collecting_warnings
 
 CHART_KEY = "pca_chart"
 DEFAULT_COMPOUND = "latrunculin B"
@@ -31,9 +32,10 @@ def pca_figure(_trajectory: CompoundTrajectory, trajectory_key: str, end: float)
 
 @st.cache_data(show_spinner="Generating along the line…", max_entries=32)
 def line_images(_model, model_key: str, _trajectory: CompoundTrajectory, trajectory_key: str, end: float,
-                n_points: int) -> tuple[pd.DataFrame, np.ndarray]:
+                n_points: int) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     line = _trajectory.line(n_points=n_points, end_concentration=end)
-    return line, _model.generate(line[list(_model.feature_names)])
+    images, notes = call_collecting_warnings(_model.generate, line[list(_model.feature_names)])
+    return line, images, notes
 
 
 st.title("PCA explorer")
@@ -83,7 +85,9 @@ with cell_col:
     else:
         use = "line" if click.on_line else method
         profile = trajectory.profile_at(click.pc1, click.pc2, method=use, end_concentration=end)
-        generated = model.generate(profile.to_frame().T[list(features)])
+        generated, notes = call_collecting_warnings(model.generate, profile.to_frame().T[list(features)])
+        for note in notes:
+            st.warning(note)
         t = trajectory.line_parameter(click.pc1, click.pc2, end)
         nearest = nearest_groups(trajectory.group_means, click.pc1, click.pc2, k=2)
         where = f"t = {t:.2f} on the line" if click.on_line else f"PC ({click.pc1:.2f}, {click.pc2:.2f})"
@@ -120,7 +124,10 @@ with chart_col:
 
 st.subheader(f"Along the line: DMSO → {compound} {end:g} µM")
 n_points = st.slider("Generated points", 3, 15, 9, key="pca_strip_points")
-strip_line, strip_images = line_images(model, loaded.source, trajectory, trajectory_key, end, int(n_points))
+strip_line, strip_images, strip_notes = line_images(model, loaded.source, trajectory, trajectory_key, end,
+                                                   int(n_points))
+for note in strip_notes:
+    st.warning(note)
 real_rows = []
 for dose in [0.0, *doses]:
     labels = trajectory.real_examples(dose, n=1, seed=1)

@@ -52,13 +52,26 @@ class EvaluationFiles:
         return [str(v) for v in column.unique().to_pylist()]
 
 
-def read_evaluation(directory: str | Path) -> EvaluationFiles:
+HELDOUT_FILE = "heldout_correlation.csv"  # a model folder's own held-out report (same columns, no pairs)
+
+
+def locate_evaluation(model_dir: str | Path) -> tuple[Path, str] | None:
+    """(folder, table file name) of a model's evaluation: `evaluation/correlation.csv`, else its
+    `heldout_correlation.csv`; None when it has neither."""
+    root = Path(model_dir)
+    for folder, name in ((root / "evaluation", CORRELATION_FILE), (root, HELDOUT_FILE)):
+        if (folder / name).is_file():
+            return folder, name
+    return None
+
+
+def read_evaluation(directory: str | Path, *, table_file: str = CORRELATION_FILE) -> EvaluationFiles:
     """Load an evaluation folder; FileNotFoundError / ValueError say what is missing and how to make it."""
     root = Path(directory)
-    table_path = root / CORRELATION_FILE
+    table_path = root / table_file
     if not table_path.is_file():
         raise FileNotFoundError(
-            f"no {CORRELATION_FILE} in {root}; run `cp2image evaluate --model <weights> --data <dataset> --out {root}`"
+            f"no {table_file} in {root}; run `cp2image evaluate --model <weights> --data <dataset> --out {root}`"
         )
     table = pd.read_csv(table_path)
     for column in ("feature", "pearson_r"):
@@ -67,14 +80,16 @@ def read_evaluation(directory: str | Path) -> EvaluationFiles:
     table["pearson_r"] = pd.to_numeric(table["pearson_r"], errors="coerce")
     table = table.sort_values("pearson_r", ascending=False, na_position="last").reset_index(drop=True)
     metrics: dict[str, Any] = {}
-    if (root / METRICS_FILE).is_file():
+    metrics_path = root / (METRICS_FILE if table_file == CORRELATION_FILE else Path(table_file).stem + ".json")
+    if metrics_path.is_file():
         try:
-            loaded = json.loads((root / METRICS_FILE).read_text())
+            loaded = json.loads(metrics_path.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{root / METRICS_FILE} is not valid JSON ({err})") from err
+            raise ValueError(f"{metrics_path} is not valid JSON ({err})") from err
         metrics = loaded if isinstance(loaded, dict) else {}
     pairs = root / PAIRS_FILE
-    return EvaluationFiles(root, table, metrics, pairs if pairs.is_file() else None)
+    has_pairs = table_file == CORRELATION_FILE and pairs.is_file()
+    return EvaluationFiles(root, table, metrics, pairs if has_pairs else None)
 
 
 def feature_pairs(pairs_path: str | Path, feature: str) -> pd.DataFrame:

@@ -260,3 +260,18 @@ def test_sweep_and_cosine_charts_plot_the_table_values():
     assert "ρ = 0.50" in fig.layout.title.text
     cos = charts.cosine_chart({"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0]})})
     assert [t.name for t in cos.data] == ["A"] and list(cos.data[0].y) == [0.0, 1.0]
+
+
+def test_a_model_folder_with_only_a_heldout_report_is_found_and_read(tmp_path):
+    from cp2image.app_support.evaluation_files import locate_evaluation
+
+    assert locate_evaluation(tmp_path) is None
+    pd.DataFrame({"feature": ["a", "b"], "pearson_r": [0.2, 0.9]}).to_csv(tmp_path / "heldout_correlation.csv", index=False)
+    (tmp_path / "heldout_correlation.json").write_text(json.dumps({"median_r": 0.55}))
+    folder, name = locate_evaluation(tmp_path)
+    report = read_evaluation(folder, table_file=name)
+    assert report.correlation["feature"].tolist() == ["b", "a"]
+    assert report.pairs_path is None and report.headline() == {"median_r": 0.55}
+    (tmp_path / "evaluation").mkdir()
+    pd.DataFrame({"feature": ["a"], "pearson_r": [0.1]}).to_csv(tmp_path / "evaluation" / "correlation.csv", index=False)
+    assert locate_evaluation(tmp_path) == (tmp_path / "evaluation", "correlation.csv")
