@@ -3,6 +3,7 @@
 Run layout (`out_dir`):
     checkpoint.safetensors   latest atomic checkpoint (resume with `resume=True`)
     metrics.csv              per-interval losses, samples/s
+    validation.csv           pixel MSE on up to 256 "val" cells at every grid step (if a val split exists)
     grids/step_XXXXXXX.png   originals (top) vs generated (bottom), fixed cells
     grid_latest.png          the most recent grid
     features.npy             standardised training features (memory-mapped by workers)
@@ -220,6 +221,9 @@ class Trainer:
                             persistent_workers=False)
         grid_pos = grid_rows(table, c.grid_cells, seed=c.seed)
         grid_batch = batches[(grid_pos, grid_pos)]
+        val_batch = self._validation_batch(dataset, table) if runtime.is_main else None
+        val_log = (monitor.MetricsLog(self.out / "validation.csv", resume_step=start_step if loaded else None)
+                   if val_batch is not None else None)
 
         metrics = (monitor.MetricsLog(self.out / "metrics.csv", resume_step=start_step if loaded else None,
                                       tensorboard_dir=self.out / "tensorboard")
@@ -260,6 +264,9 @@ class Trainer:
                 sums, counts, count, interval_start = {}, {}, 0, time.perf_counter()
             if runtime.is_main and (step % c.grid_every == 0 or step == c.steps):
                 grid_path = self._grid(objective, ema, grid_batch, step, channels)
+                if val_log is not None:
+                    val_log.write(step, {"val_mse": self._preview_mse(objective, ema, val_batch),
+                                         "val_cells": len(val_batch["images"])})
             if step % c.checkpoint_every == 0 or step == c.steps:
                 self._checkpoint(objective, ema, runtime, step, table, last,
                                  previous_wall + time.perf_counter() - t0)
@@ -271,8 +278,9 @@ class Trainer:
                              final_losses=last, grid_path=grid_path)
         if runtime.is_main:
             result.model_dir = self._export(objective, ema, dataset, table, result)
-            if metrics is not None:
-                metrics.close()
+            for log_file in (metrics, val_log):
+                if log_file is not None:
+                    log_file.close()
         runtime.barrier()
         return result
 
@@ -290,14 +298,38 @@ class Trainer:
     def _export_net(self, objective: Objective, ema: AveragedModel | None) -> nn.Module:
         return ema.module if ema is not None else objective.nets[objective.generator_key]
 
-    def _grid(self, objective: Objective, ema, grid_batch: dict, step: int, channels: list[str]) -> Path:
+    def _validation_batch(self, dataset, table: FeatureTable, limit: int = 256) -> dict | None:
+        """Up to `limit` cells of the "val" split (complete features, standardised with the
+        training statistics) for a held-out MSE at every grid step; None without a val split."""
+        if self.config.split == "all" or "Metadata_Split" not in dataset.cells.columns:
+            return None
+        rows = dataset.split_indices("val")
+        values = dataset.cells[table.names].iloc[rows].to_numpy(dtype=np.float64)
+        keep = np.isfinite(values).all(axis=1)
+        rows, values = rows[keep], values[keep]
+        if len(rows) == 0:
+            return None
+        pick = np.sort(np.random.default_rng(self.config.seed).permutation(len(rows))[:limit])
+        z = ((values[pick] - table.mean) / table.scale).astype(np.float32)
+        images = torch.from_numpy(np.asarray(dataset.images[rows[pick]]))
+        return {"images": images, "real": images, "features": torch.from_numpy(z)}
+
+    def _preview(self, objective: Objective, ema, batch: dict) -> np.ndarray:
         net = self._export_net(objective, ema)
         original_net = objective.nets[objective.generator_key]
         objective.nets[objective.generator_key] = net
         try:
-            generated = objective.preview(grid_batch)
+            return objective.preview(batch)
         finally:
             objective.nets[objective.generator_key] = original_net
+
+    def _preview_mse(self, objective: Objective, ema, batch: dict) -> float:
+        """Pixel MSE (images / 255) of the exported network on held-out cells."""
+        generated = self._preview(objective, ema, batch).astype(np.float32) / 255
+        return float(np.mean((generated - batch["images"].numpy().astype(np.float32) / 255) ** 2))
+
+    def _grid(self, objective: Objective, ema, grid_batch: dict, step: int, channels: list[str]) -> Path:
+        generated = self._preview(objective, ema, grid_batch)
         grid = monitor.comparison_grid([grid_batch["images"].numpy(), generated])
         path = monitor.save_png(grid, self.out / "grids" / f"step_{step:07d}.png")
         monitor.save_png(grid, self.out / "grid_latest.png")

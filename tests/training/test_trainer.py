@@ -135,3 +135,18 @@ def test_init_from_a_different_architecture_is_refused(blob_data, tmp_path):
     with pytest.raises(ValueError, match="does not match this config"):
         Trainer(tiny_config(steps=1, base_filters=8, init_from=str(tmp_path / "base")), blob_data,
                 tmp_path / "other").run()
+
+
+def test_validation_mse_is_logged_at_grid_steps_when_a_val_split_exists(tmp_path):
+    from training_fixtures import blob_dataset
+    import pandas as pd
+    from cp2image.data.dataset import open_dataset, replace_cells
+
+    data = blob_dataset(tmp_path / "ds")
+    cells = open_dataset(data).cells
+    cells["Metadata_Split"] = np.where(np.arange(len(cells)) < 40, "train", "val")
+    replace_cells(data, cells)
+    Trainer(tiny_config(steps=6, grid_every=3), data, tmp_path / "run").run()
+    rows = pd.read_csv(tmp_path / "run" / "validation.csv")
+    assert rows["step"].tolist() == [3, 6] and (rows["val_cells"] == 8).all()
+    assert ((rows["val_mse"] > 0) & (rows["val_mse"] < 1)).all()
