@@ -1,9 +1,9 @@
 """Feature-measurement throughput: crops/s per measurement group and vs worker count.
 
-Run: `.venv/bin/python benchmarks/bench_features.py [--n 1024] [--jobs 1 2] [--dataset DIR]`.
+Run: `.venv/bin/python benchmarks/bench_features.py [--n 1024] [--jobs 1 2] [--dataset DIR | --real-npz NPZ]`.
 
-Crops come from the bundled dataset when it exists (or --dataset), else seeded
-synthetic cells drawn with numpy (said in the output). Prints two Markdown tables:
+Crops come from --real-npz (real BBBC021 crops), else the bundled dataset when it
+exists (or --dataset), else seeded synthetic cells drawn with numpy (said in the output). Prints two Markdown tables:
 
 1. per stage, on one process, for one chunk of crops already in memory: CPU
    milliseconds per crop and the crops/s that stage alone would allow — where
@@ -56,10 +56,23 @@ def synthetic_crops(n: int, *, seed: int = 0, size: int = 68) -> np.ndarray:
     return out
 
 
-def load_crops(n: int, dataset: str | None) -> tuple[np.ndarray, str]:
+def real_crops(npz: Path, n: int) -> np.ndarray:
+    """Real BBBC021 crops (uint16 (N, 68, 68, 3)) → uint8 (n, 3, 68, 68), each crop/channel scaled to its max."""
+    with np.load(npz, allow_pickle=False) as data:
+        raw = data["images"]
+        raw = raw[np.linspace(0, len(raw) - 1, min(n, len(raw))).astype(int)]
+    x = raw.astype(np.float32).transpose(0, 3, 1, 2)
+    peak = x.reshape(len(x), 3, -1).max(axis=2)[:, :, None, None]
+    return np.clip(np.rint(x / np.maximum(peak, 1.0) * 255.0), 0, 255).astype(np.uint8)
+
+
+def load_crops(n: int, dataset: str | None, real_npz: str | None = None) -> tuple[np.ndarray, str]:
     from cp2image.assets import bundled_dataset_dir
     from cp2image.data.dataset import open_dataset
 
+    if real_npz:
+        x = real_crops(Path(real_npz), n)
+        return x, f"{len(x)} real BBBC021 crops from {real_npz} (per-crop max scaled)"
     path = Path(dataset) if dataset else bundled_dataset_dir()
     if (path / "dataset.json").exists():
         ds = open_dataset(path)
@@ -92,10 +105,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1024, help="crops for the end-to-end runs")
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
     ap.add_argument("--dataset", default=None, help="dataset directory (default: the bundled one)")
+    ap.add_argument("--real-npz", default=None,
+                    help="real BBBC021 crops, e.g. ../shared/data/bbbc021-cells/bbbc021_cells_68x68.npz")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
 
-    images, source = load_crops(args.n, args.dataset)
+    images, source = load_crops(args.n, args.dataset, args.real_npz)
     cfg = MeasureConfig()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"# Feature measurement benchmark\n\n{source}; {len(feature_names(cfg))} features; "

@@ -70,6 +70,66 @@ def _dense_ranks(obj: np.ndarray, v: np.ndarray) -> np.ndarray:
     return ranks
 
 
+class _Channel:
+    """Per-pixel quantities of one channel inside one compartment, reused by every pair."""
+
+    def __init__(self, img: np.ndarray, mask: np.ndarray, obj: np.ndarray, n: int, thr: float):
+        integer = img.dtype == np.uint8
+        raw = img[mask]
+        self.v = raw.astype(np.float64) / 255.0 if integer else raw.astype(np.float64)
+        cnt = np.bincount(obj, minlength=n).astype(np.float64)
+        self.mean = np.bincount(obj, weights=self.v, minlength=n) / cnt
+        self.dev = self.v - self.mean[obj]
+        self.var = np.bincount(obj, weights=self.dev * self.dev, minlength=n)
+        vmax = _segment_max(obj, self.v, n, np.nan)
+        self.on = self.v >= (thr / 100.0) * vmax[obj]
+        self.total_on = np.bincount(obj, weights=self.v * self.on, minlength=n)
+        self.rank = _dense_ranks_levels(obj, raw, n) if integer else _dense_ranks(obj, self.v)
+
+
+def _pair(f: _Channel, s: _Channel, obj: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    S = lambda v: np.bincount(obj, weights=v, minlength=n)  # noqa: E731
+    cov = S(f.dev * s.dev)
+    corr = cov / np.sqrt(f.var * s.var)
+    slope = cov / f.var
+    both = f.on & s.on
+    any_both = np.bincount(obj, weights=both, minlength=n) > 0
+    fb, sb = f.v * both, s.v * both
+    m1 = S(fb) / f.total_on
+    m2 = S(sb) / s.total_on
+    fpsq, spsq, prod = S(fb * f.v), S(sb * s.v), S(fb * s.v)
+    overlap = prod / np.sqrt(fpsq * spsq)
+    k1, k2 = prod / fpsq, prod / spsq
+    R = _segment_max(obj, np.maximum(f.rank, s.rank).astype(np.float64), n, 0.0) + 1.0
+    weight = (R[obj] - np.abs(f.rank - s.rank)) / R[obj]
+    rwc1 = S(fb * weight) / f.total_on
+    rwc2 = S(sb * weight) / s.total_on
+    out = {
+        "Correlation": corr, "Slope": slope, "Overlap": overlap, "K_1": k1, "K_2": k2,
+        "Manders_1": m1, "Manders_2": m2, "RWC_1": rwc1, "RWC_2": rwc2,
+    }
+    # CellProfiler reports 0 for the thresholded measures when no pixel is above both thresholds
+    for key in ("Overlap", "K_1", "K_2", "Manders_1", "Manders_2", "RWC_1", "RWC_2"):
+        out[key] = np.where(any_both, out[key], 0.0)
+    return out
+
+
+def colocalisation_pairs(
+    images: np.ndarray, mask: np.ndarray, pairs: list[tuple[int, int]], *, thr: float = 15.0
+) -> dict[tuple[int, int], dict[str, np.ndarray]]:
+    """`colocalisation` for several channel pairs of images (N, C, H, W), sharing per-channel work."""
+    n = images.shape[0]
+    obj = np.nonzero(mask)[0]
+    empty = np.bincount(obj, minlength=n) == 0
+    out: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chans = {c: _Channel(images[:, c], mask, obj, n, thr) for c in sorted({c for p in pairs for c in p})}
+        for a, b in pairs:
+            res = _pair(chans[a], chans[b], obj, n)
+            out[(a, b)] = {k: np.where(empty, np.nan, v) for k, v in res.items()}
+    return out
+
+
 def colocalisation(
     f: np.ndarray, s: np.ndarray, mask: np.ndarray, *, thr: float = 15.0
 ) -> dict[str, np.ndarray]:
@@ -80,51 +140,9 @@ def colocalisation(
     Returns arrays of length N keyed Correlation, Slope, Overlap, K_1, K_2,
     Manders_1, Manders_2, RWC_1, RWC_2 (``_1`` = f's coefficient, ``_2`` = s's).
     """
-    n = f.shape[0]
-    obj = np.nonzero(mask)[0]
-    integer = f.dtype == np.uint8 and s.dtype == np.uint8
-    fl, sl = f[mask], s[mask]
-    fi = fl.astype(np.float64) / 255.0 if integer else fl.astype(np.float64)
-    si = sl.astype(np.float64) / 255.0 if integer else sl.astype(np.float64)
-    cnt = np.bincount(obj, minlength=n).astype(np.float64)
-    S = lambda v: np.bincount(obj, weights=v, minlength=n)  # noqa: E731
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mf, ms = S(fi) / cnt, S(si) / cnt
-        df, ds = fi - mf[obj], si - ms[obj]
-        cov, vf, vs = S(df * ds), S(df * df), S(ds * ds)
-        corr = cov / np.sqrt(vf * vs)
-        slope = cov / vf
-        fmax = _segment_max(obj, fi, n, np.nan)
-        smax = _segment_max(obj, si, n, np.nan)
-        f_on = fi >= (thr / 100.0) * fmax[obj]
-        s_on = si >= (thr / 100.0) * smax[obj]
-        both = f_on & s_on
-        any_both = S(both.astype(np.float64)) > 0
-        tot_f, tot_s = S(fi * f_on), S(si * s_on)
-        m1 = S(fi * both) / tot_f
-        m2 = S(si * both) / tot_s
-        fpsq, spsq, prod = S(fi * fi * both), S(si * si * both), S(fi * si * both)
-        overlap = prod / np.sqrt(fpsq * spsq)
-        k1, k2 = prod / fpsq, prod / spsq
-        if integer:
-            r1, r2 = _dense_ranks_levels(obj, fl, n), _dense_ranks_levels(obj, sl, n)
-        else:
-            r1, r2 = _dense_ranks(obj, fi), _dense_ranks(obj, si)
-        R = _segment_max(obj, np.maximum(r1, r2).astype(np.float64), n, 0.0) + 1.0
-        weight = (R[obj] - np.abs(r1 - r2)) / R[obj]
-        rwc1 = S(fi * weight * both) / tot_f
-        rwc2 = S(si * weight * both) / tot_s
-    out = {
-        "Correlation": corr, "Slope": slope, "Overlap": overlap, "K_1": k1, "K_2": k2,
-        "Manders_1": m1, "Manders_2": m2, "RWC_1": rwc1, "RWC_2": rwc2,
-    }
-    # CellProfiler reports 0 for the thresholded measures when no pixel is above both thresholds
-    for key in ("Overlap", "K_1", "K_2", "Manders_1", "Manders_2", "RWC_1", "RWC_2"):
-        out[key] = np.where(any_both, out[key], 0.0)
-    empty = cnt == 0
-    for key in out:
-        out[key] = np.where(empty, np.nan, out[key])
-    return out
+    if f.dtype != s.dtype:
+        f, s = f.astype(np.float64) / (255.0 if f.dtype == np.uint8 else 1.0), s.astype(np.float64) / (255.0 if s.dtype == np.uint8 else 1.0)
+    return colocalisation_pairs(np.stack([f, s], axis=1), mask, [(0, 1)], thr=thr)[(0, 1)]
 
 
 def measure_correlation(
@@ -135,12 +153,13 @@ def measure_correlation(
     measures: tuple[str, ...],
     thr: float = 15.0,
 ) -> dict[str, np.ndarray]:
-    """Correlation columns for each compartment and channel pair of x (N, C, H, W) float."""
+    """Correlation columns for each compartment and channel pair of x (N, C, H, W) uint8 or float."""
     out: dict[str, np.ndarray] = {}
+    pairs = channel_pairs(channels)
     for comp, mask in masks.items():
-        for a, b in channel_pairs(channels):
+        results = colocalisation_pairs(x, mask, pairs, thr=thr)
+        for (a, b), res in results.items():
             A, B = channels[a], channels[b]
-            res = colocalisation(x[:, a], x[:, b], mask, thr=thr)
             for m in measures:
                 if m in DIRECTED:
                     out[f"{comp}_Correlation_{m}_{A}_{B}"] = res[f"{m}_1"]

@@ -75,14 +75,15 @@ def haralick(q: np.ndarray, mask: np.ndarray, *, scale: int = 3, direction: int 
     out = np.full((n, len(HARALICK)), np.nan)
     if obj.size == 0:
         return out
-    # symmetric co-occurrence: count (a, b) and (b, a)
-    obj2 = np.concatenate([obj, obj])
-    i2 = np.concatenate([a, b])
-    j2 = np.concatenate([b, a])
-    codes, counts = np.unique((obj2 * L + i2) * L + j2, return_counts=True)
-    o = codes // (L * L)
-    i = (codes // L) % L
-    j = codes % L
+    # symmetric co-occurrence: count unordered pairs once (half the sorting), then
+    # mirror: (i, j) and (j, i) each get the count, a diagonal entry gets it twice
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    codes, c = np.unique((obj * L + lo) * L + hi, return_counts=True)
+    o, i, j = codes // (L * L), (codes // L) % L, codes % L
+    off = i != j
+    o = np.concatenate([o, o[off]])
+    i, j = np.concatenate([i, j[off]]), np.concatenate([j, i[off]])
+    counts = np.concatenate([np.where(off, c, 2 * c), c[off]])
     total = np.bincount(o, weights=counts, minlength=n)
     has = total > 0
     p = counts / total[o]
