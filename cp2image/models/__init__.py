@@ -10,6 +10,8 @@ from cp2image.models.blocks import DownBlock, UpBlock, parameter_count
 from cp2image.models.cp2image import CP2Image, CP2ImageConfig
 from cp2image.models.discriminator import ConvEncoder, Discriminator, EncoderConfig
 from cp2image.models.generator import Generator, GeneratorConfig
+from cp2image.models.lsgan import LSGAN, LSGANConfig
+from cp2image.models.vae import VAE, VAEConfig, VAEplus
 
 __all__ = [
     "CP2Image",
@@ -20,6 +22,11 @@ __all__ = [
     "EncoderConfig",
     "Generator",
     "GeneratorConfig",
+    "LSGAN",
+    "LSGANConfig",
     "UpBlock",
+    "VAE",
+    "VAEConfig",
+    "VAEplus",
     "parameter_count",
 ]

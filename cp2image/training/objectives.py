@@ -124,9 +124,6 @@ class Objective:
         """uint8 images for the progress grid (eval mode)."""
         raise NotImplementedError
 
-    def export_model(self, net: nn.Module) -> nn.Module:
-        return net
-
 
 class CP2ImageObjective(Objective):
     """Generator: MSE(G(z), X_orig) + Σ γ_i L_i^H; discriminator: BCE on an independent real batch."""
