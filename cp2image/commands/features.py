@@ -71,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
             note = f"no {args.control} cells: no normalisation stored (use --control NAME)"
     replace_cells(ds.path, cells, **meta)
     print(f"measured {len(names)} features on {n} crops in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.0f} crops/s)")
+    groups: dict[str, int] = {}
+    for name in names:
+        groups[name.split("_")[1]] = groups.get(name.split("_")[1], 0) + 1
+    print("  " + ", ".join(f"{g} {k}" for g, k in groups.items()))
     print(f"segmentation succeeded on {n - failed}/{n} crops ({ok_rate:.1f}%); failed crops have NaN features and {FAILED_COLUMN}=True")
     if old:
         print(f"replaced {len(old)} previous feature column(s)")
