@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.simulate.pipeline import SimulationConfig, simulate_screen
     from ..data.simulate.screen import ScreenConfig
 
+    if args.jobs == 0:
+        raise ValueError("--jobs must be a positive number of workers or negative (-1 = all cores), not 0")
     jobs = args.jobs if args.jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + args.jobs)
     config = SimulationConfig(
         screen=ScreenConfig(n_cells=args.cells, seed=args.seed, replicates=args.replicates,
