@@ -26,3 +26,5 @@ def test_simulate_command_reports_bad_input(tmp_path, capsys):
     assert "n_cells must be >= 1" in capsys.readouterr().err
     assert main(["simulate", str(tmp_path / "y"), "--cells", "5", "--compounds", "aspirin"]) == 2
     assert "unknown screen compound" in capsys.readouterr().err
+    assert main(["simulate", str(tmp_path / "z"), "--cells", "5", "--jobs", "0"]) == 2
+    assert "--jobs must be" in capsys.readouterr().err
