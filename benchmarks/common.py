@@ -243,6 +243,8 @@ def machine_info() -> dict[str, Any]:
         "numpy": numpy.__version__,
         "git_commit": _git_commit(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        # other processes competing for the CPUs while this ran (1, 5, 15-minute load averages)
+        "load_average": [round(x, 1) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     for name in ("pandas", "streamlit", "cp_measure", "skimage"):
         try:

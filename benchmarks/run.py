@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     m = result["machine"]
     text = (f"- Machine: {m['cpu']}, {m['affinity_cpus']} CPU(s) available, {m['memory_gb']} GB, "
             f"torch {m['torch']} ({m['torch_threads']} threads){', GPU ' + m['cuda'] if m['cuda'] else ''}; "
+            f"load average {m['load_average']}; "
             f"{m['date_utc']}; commit {m['git_commit']}\n"
             f"- Command: `{command}` ({elapsed:.0f} s, {ctx.repeats} repeats per figure)\n\n"
             + markdown_table(rows) + "\n")
