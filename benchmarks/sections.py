@@ -163,7 +163,7 @@ def generation_run(ctx) -> list[Row]:
     by_batch: dict[int, Row] = {}
     for b in sorted(set(_gen_batches(ctx)) | {256}):
         batch = profiles[:b]
-        number = max(1, 8 // b) if ctx.quick else max(1, 256 // b)
+        number = max(1, 8 // b) if ctx.quick else max(1, 64 // b)
         with torch.inference_mode():
             t = time_call(_quiet(lambda: model.generate(batch, batch_size=b)),
                           repeats=ctx.repeats, number=number)
@@ -310,7 +310,7 @@ def measure_training_step(ctx, *, batch_size: int, steps: int, device: str = "cp
 
 def training_run(ctx) -> list[Row]:
     rows: list[Row] = []
-    results = {b: measure_training_step(ctx, batch_size=b, steps=1 if ctx.quick else ctx.repeats)
+    results = {b: measure_training_step(ctx, batch_size=b, steps=1 if ctx.quick else min(ctx.repeats, 3))
                for b in sorted(set(_train_batches(ctx)) | {TRAIN_BATCH})}
     for b in _train_batches(ctx):
         res = results[b]
@@ -421,7 +421,7 @@ def features_run(ctx) -> list[Row]:
 
 
 def _sim_sizes(ctx) -> list[int]:
-    return [200, 800] if ctx.quick else [1000, 4000, 16000]
+    return [200, 800] if ctx.quick else [1000, 3000, 9000]
 
 
 def simulator_names(ctx) -> list[str]:
@@ -447,7 +447,7 @@ def simulator_run(ctx) -> list[Row]:
     if ctx.quick:  # the largest memory run doubles as the rate run
         n_rate, jobs_rate, render = sizes[-1], 1, results[sizes[-1]]
     else:
-        n_rate, jobs_rate = 4000, cores
+        n_rate, jobs_rate = 3000, cores
         render = bench.run_child(n_rate, measure=False, jobs=cores, replicates=1)
     rows: list[Row] = []
     rate = render["cells"] / render["wall"]
@@ -457,7 +457,7 @@ def simulator_run(ctx) -> list[Row]:
                     note=f"simulate_screen(measure=False), {n_rate} cells, jobs={jobs_rate}, one run incl. start-up"
                          + (" (ran beside the other memory run)" if ctx.quick else "")))
     if not ctx.quick:
-        n_full = 1000
+        n_full = 400
         full = bench.run_child(n_full, measure=True, jobs=cores, replicates=1)
         rate = full["cells"] / full["wall"]
         rows.append(Row("Simulator", "render + segment + measure", unit="cells/s", median=rate, min=rate,
