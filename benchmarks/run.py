@@ -26,7 +26,7 @@ for _p in (str(REPO_ROOT), str(BENCH_DIR)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from common import Context, Row, Section, machine_info, unavailable  # noqa: E402
+from runner_support import Context, Row, Section, machine_info, unavailable  # noqa: E402
 
 log = logging.getLogger("benchmarks")
 
@@ -88,9 +88,9 @@ def markdown_table(rows: list[Row]) -> str:
 
 
 def all_sections() -> list[Section]:
-    import sections  # noqa: PLC0415  (benchmarks/sections.py: one function per stage)
+    import runner_stages  # noqa: PLC0415  (benchmarks/runner_stages.py: one function per stage)
 
-    return sections.SECTIONS
+    return runner_stages.SECTIONS
 
 
 def expected_row_names(*, quick: bool, cuda: bool) -> list[tuple[str, str]]:
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if section.gpu_only and not cuda and args.accelerator_dry_run:
             section = Section(section.key, section.title, section.names,
-                              lambda c: __import__("sections").accelerator_rows(c, device="cpu"))
+                              lambda c: __import__("runner_stages").accelerator_rows(c, device="cpu"))
         elif (section.gpu_only and not cuda) or (section.full_only and args.quick):
             continue
         rows.extend(_run_section(section, ctx))

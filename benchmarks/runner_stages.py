@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from common import (
+from runner_support import (
     Row,
     Section,
     count_flops,
