@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model folder, run folder, Hub id or 'bundled[:name]'")
     p.add_argument("--data", default=None, help="dataset folder (default: the bundled simulated screen)")
     p.add_argument("--out", required=True, help="output folder for metrics and the report")
-    p.add_argument("--split", default="test", help="held-out split (default: test)")
+    p.add_argument("--split", default="test", help="held-out split, or several joined by commas, e.g. test,val (default: test)")
     p.add_argument("--inception", default=None,
                    help="FID Inception-v3 TorchScript file (default: $CP2IMAGE_INCEPTION; none → FID skipped)")
     p.add_argument("--inception-cells", type=int, default=0,

@@ -50,7 +50,7 @@ FAILED_COLUMN = "Metadata_Segmentation_Failed"
 class EvaluationConfig:
     """What to evaluate and how much of it."""
 
-    split: str = "test"  # held-out split to evaluate on
+    split: str = "test"  # held-out split(s) to evaluate on; "test,val" pools both
     max_cells: int | None = 2000  # held-out cells evaluated (seeded random subset); None = all
     max_train_cells: int = 5000  # real training cells measured to train the MoA classifier
     batch_size: int = 256  # generation / embedding batch
@@ -152,7 +152,8 @@ def build_reference(dataset: Dataset | str | os.PathLike, *, config: EvaluationC
     config = config or EvaluationConfig()
     ds = _as_dataset(dataset)
     timings: dict[str, float] = {}
-    heldout = ds.split_indices(config.split)
+    names = [part.strip() for part in config.split.split(",") if part.strip()]
+    heldout = np.unique(np.concatenate([ds.split_indices(name) for name in names])) if names else np.array([], int)
     if len(heldout) == 0:
         splits = sorted(ds.cells["Metadata_Split"].astype(str).unique()) if "Metadata_Split" in ds.cells else []
         raise DatasetError(f"{ds.path}: no cells in split {config.split!r} (splits present: {splits})")

@@ -183,3 +183,9 @@ def test_inception_extractor_feeds_299_pixel_rgb_in_minus_one_to_one(tmp_path) -
     feats = extractor.features(crops)
     assert feats.shape == (2, 2048) and feats.dtype == np.float64
     assert extractor.identity.startswith("unrecognised")
+
+
+def test_several_held_out_splits_can_be_pooled(tiny_dataset, fast_config) -> None:
+    config = EvaluationConfig(**{**fast_config.__dict__, "split": "test,train", "max_train_cells": 20})
+    ref = build_reference(tiny_dataset, config=config)
+    assert len(ref.rows) == len(tiny_dataset) and np.all(np.diff(ref.rows) > 0)
