@@ -181,6 +181,15 @@ def show_images(images: np.ndarray, captions: Sequence[str], *, channels: list[s
     st.image([_png(np.ascontiguousarray(x)) for x in rgb], caption=list(captions), width=width)
 
 
+def show_notes(notes: Sequence[str]) -> None:
+    """Library warnings (clipped or extrapolated inputs) as compact expanders holding the full text."""
+    for note in notes:
+        short = note.split(" (e.g.")[0].split("; ")[0]
+        short = short if len(short) <= 90 else short[:87] + "…"
+        with st.expander(f":material/warning: {short}"):
+            st.warning(note)
+
+
 def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
                  formats: Sequence[str] = ("png", "svg", "pdf", "csv"), compact: bool = False) -> None:
     """PNG / SVG / PDF / CSV buttons for one panel; each file is made only when clicked.

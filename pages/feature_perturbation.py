@@ -80,8 +80,7 @@ try:
 except ValueError as err:
     st.error(f"Cannot sweep {feature}: {err}")
     st.stop()
-for note in notes:
-    st.warning(note)
+page_kit.show_notes(notes)
 table = result.table()
 captions = [f"{v:.3g}" for v in result.requested]
 if result.measured is not None:

@@ -80,8 +80,7 @@ except ValueError as err:
     st.error(f"**{upload.name}**: {err}.")
     st.stop()
 images, notes = generate(model, loaded.source, usable)
-for note in notes:
-    st.warning(note)
+page_kit.show_notes(notes)
 labels = usable.filter(like="Metadata_")
 rows = [str(r + 2) if isinstance(r, (int, np.integer)) else str(r) for r in usable.index]  # CSV line numbers
 if "Metadata_Compound" in labels.columns:

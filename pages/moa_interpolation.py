@@ -60,8 +60,7 @@ for moa in targets:
 
 for k, (moa, result) in enumerate(results.items()):
     st.subheader(f"DMSO → {moa}")
-    for note in notes[moa]:
-        st.warning(note)
+    page_kit.show_notes(notes[moa])
     images = np.concatenate([result.source_image[None], result.images, result.target_image[None]])
     captions = ["real DMSO"] + [f"cos {c:.2f}" for c in result.cosine] + ["real target"]
     page_kit.show_images(images, captions, channels=channels, width=page_kit.strip_width(len(images), largest=96))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 import page_kit
-from cp2image.app_support.model_card import card_sections, model_facts, read_card
+from cp2image.app_support.model_card import card_images, card_sections, model_facts, read_card
 
 st.title("Model card")
 loaded = page_kit.require_model()
@@ -21,7 +21,13 @@ metadata, body = card_sections(card)
 if metadata:
     with st.expander("Card metadata"):
         st.json(metadata)
-st.markdown(body)
+for kind, value in card_images(body, directory):
+    if kind == "image":
+        st.image(str(value))
+    elif kind == "caption":
+        st.caption(str(value))
+    else:
+        st.markdown(str(value))
 st.download_button("Model card (Markdown)", card, file_name="MODEL_CARD.md", mime="text/markdown",
                    key="card_download", on_click="ignore", icon=":material/download:")
 st.download_button("Facts (CSV)", facts.to_csv(index=False), file_name="model_facts.csv", mime="text/csv",

@@ -86,8 +86,7 @@ with cell_col:
         use = "line" if click.on_line else method
         profile = trajectory.profile_at(click.pc1, click.pc2, method=use, end_concentration=end)
         generated, notes = call_collecting_warnings(model.generate, profile.to_frame().T[list(features)])
-        for note in notes:
-            st.warning(note)
+        page_kit.show_notes(notes)
         t = trajectory.line_parameter(click.pc1, click.pc2, end)
         nearest = nearest_groups(trajectory.group_means, click.pc1, click.pc2, k=2)
         where = f"t = {t:.2f} on the line" if click.on_line else f"PC ({click.pc1:.2f}, {click.pc2:.2f})"
@@ -126,8 +125,7 @@ st.subheader(f"Along the line: DMSO → {compound} {end:g} µM")
 n_points = st.slider("Generated points", 3, 15, 9, key="pca_strip_points")
 strip_line, strip_images, strip_notes = line_images(model, loaded.source, trajectory, trajectory_key, end,
                                                    int(n_points))
-for note in strip_notes:
-    st.warning(note)
+page_kit.show_notes(strip_notes)
 real_rows = []
 for dose in [0.0, *doses]:
     labels = trajectory.real_examples(dose, n=1, seed=1)

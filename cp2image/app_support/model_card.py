@@ -1,6 +1,7 @@
 """Read a model card (README.md with YAML front matter) and summarise a loaded model's config."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,38 @@ def card_sections(text: str) -> tuple[dict[str, Any], str]:
         return {}, text
     body = parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
     return (meta if isinstance(meta, dict) else {}), body
+
+
+_IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)[^)]*\)")
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def card_images(body: str, directory: str | Path, *, allowed_root: str | Path = REPO_ROOT) -> list[tuple[str, str | Path]]:
+    """Split a card body at its Markdown images: [("text", chunk), ("image", path or URL), ...].
+
+    Relative image links are resolved against the card's folder and kept only when they
+    point to an existing file inside `allowed_root`, the repository (an allowlisted place, never a
+    user-typed path); other images become their alt text. Streamlit cannot show a
+    relative Markdown image, so the page draws these with st.image.
+    """
+    root = Path(directory).resolve()
+    repo = Path(allowed_root).resolve()
+    parts: list[tuple[str, str | Path]] = []
+    last = 0
+    for match in _IMAGE_LINK.finditer(body):
+        parts.append(("text", body[last:match.start()]))
+        alt, target = match.group(1), match.group(2)
+        path = (root / target).resolve()
+        if path.is_file() and path.is_relative_to(repo) and path.suffix.lower() in {".png", ".jpg", ".jpeg", ".svg"}:
+            parts.append(("image", path))
+            parts.append(("caption", alt))
+        else:
+            parts.append(("text", f"*[figure: {alt}]*"))
+        last = match.end()
+    parts.append(("text", body[last:]))
+    return [(kind, value) for kind, value in parts if not (kind == "text" and not str(value).strip())]
 
 
 def model_facts(model: Any) -> pd.DataFrame:

@@ -162,14 +162,17 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) ->
 
 
 @contextlib.contextmanager
-def serve_app(assets: Path | None, *, log_path: Path) -> Iterator[str]:
+def serve_app(assets: Path | None, *, log_path: Path, model: str | None = None) -> Iterator[str]:
     """`streamlit run app/Home.py` on a free loopback port, offline; yields its URL, stops it after.
 
     `assets=None` serves the bundled assets; otherwise CP2IMAGE_ASSETS points at `assets`.
+    `model` is the server's CP2IMAGE_MODEL (default: unset, the bundled weights).
     """
     port = _free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.pop("CP2IMAGE_MODEL", None)
+    if model:
+        env["CP2IMAGE_MODEL"] = model
     if assets is not None:
         env["CP2IMAGE_ASSETS"] = str(assets)
     with open(log_path, "w") as log:

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app_harness import CHROMIUM, CHROMIUM_FLAGS, LINE_POINT_JS, REPO_ROOT, serve_app  # noqa: E402
 
-IMAGES_LOADED = "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+IMAGES_LOADED = "() => [...document.images].every(i => i.complete)"
 PLOT_READY = "() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullData)"
 
 
@@ -53,7 +53,7 @@ def _profiles_csv(path: Path, assets: Path | None) -> int:
     return len(cells)
 
 
-def take(out: Path, assets: Path | None) -> list[Path]:
+def take(out: Path, assets: Path | None, *, model: str | None = None) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def take(out: Path, assets: Path | None) -> list[Path]:
     upload = work / "my_profiles.csv"
     n_upload = _profiles_csv(upload, assets)
     saved = []
-    with serve_app(assets, log_path=work / "streamlit.log") as url, sync_playwright() as playwright:
+    with serve_app(assets, log_path=work / "streamlit.log", model=model) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
 
@@ -118,13 +118,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
     parser.add_argument("--fixture-assets", action="store_true", help="serve the tests' tiny assets instead of bundled")
     parser.add_argument("--assets", type=Path, default=None, help="serve this assets folder instead of bundled")
+    parser.add_argument("--model", default=None, help="the server's CP2IMAGE_MODEL (default: bundled weights)")
     args = parser.parse_args()
     assets = args.assets
     if args.fixture_assets:
         from app_fixture_assets import make_assets
 
         assets = make_assets(Path(tempfile.mkdtemp(prefix="screens-assets-")))
-    for path in take(args.out, assets):
+    for path in take(args.out, assets, model=args.model):
         print(path)
     return 0
 

@@ -275,3 +275,18 @@ def test_a_model_folder_with_only_a_heldout_report_is_found_and_read(tmp_path):
     (tmp_path / "evaluation").mkdir()
     pd.DataFrame({"feature": ["a"], "pearson_r": [0.1]}).to_csv(tmp_path / "evaluation" / "correlation.csv", index=False)
     assert locate_evaluation(tmp_path) == (tmp_path / "evaluation", "correlation.csv")
+
+
+def test_card_images_inside_the_repo_are_kept_others_become_alt_text(tmp_path):
+    from cp2image.app_support.model_card import card_images
+
+    model_dir = tmp_path / "assets" / "models" / "x"
+    (tmp_path / "docs").mkdir()
+    fig = tmp_path / "docs" / "fig.png"
+    fig.write_bytes(b"\x89PNG\r\n\x1a\n")
+    body = ("Intro\n![grid](../../../docs/missing.png)\nmid\n![secret](/etc/passwd)\n"
+            "![here](../../../docs/fig.png)\nend")
+    parts = card_images(body, model_dir, allowed_root=tmp_path)
+    assert [k for k, _ in parts] == ["text", "text", "text", "text", "image", "caption", "text"]
+    assert parts[1][1] == "*[figure: grid]*" and parts[3][1] == "*[figure: secret]*"
+    assert parts[4][1] == fig and parts[5][1] == "here"
