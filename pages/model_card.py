@@ -4,7 +4,12 @@ from __future__ import annotations
 import streamlit as st
 
 import page_kit
-from cp2image.app_support.model_card import card_images, card_sections, model_facts, read_card
+from cp2image.app_support.model_card import card_images, card_sections, figure_png, model_facts, read_card
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def card_figure(path: str, stamp: float) -> bytes:
+    return figure_png(path)
+
 
 st.title("Model card")
 loaded = page_kit.require_model()
@@ -23,7 +28,7 @@ if metadata:
         st.json(metadata)
 for kind, value in card_images(body, directory):
     if kind == "image":
-        st.image(str(value))
+        st.image(card_figure(str(value), value.stat().st_mtime))
     elif kind == "caption":
         st.caption(str(value))
     else:

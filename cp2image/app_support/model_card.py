@@ -66,6 +66,21 @@ def card_images(body: str, directory: str | Path, *, allowed_root: str | Path = 
     return [(kind, value) for kind, value in parts if not (kind == "text" and not str(value).strip())]
 
 
+def figure_png(path: str | Path, *, max_width: int = 1400) -> bytes:
+    """A card figure as PNG bytes no wider than `max_width` (so the page need not resize it every run)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB") if image.mode not in ("RGB", "RGBA") else image.copy()
+    if image.width > max_width:
+        image = image.resize((max_width, round(image.height * max_width / image.width)), Image.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
 def model_facts(model: Any) -> pd.DataFrame:
     """Two-column table (fact, value) of what a loaded model says about itself."""
     rows: list[tuple[str, str]] = [

@@ -290,3 +290,16 @@ def test_card_images_inside_the_repo_are_kept_others_become_alt_text(tmp_path):
     assert [k for k, _ in parts] == ["text", "text", "text", "text", "image", "caption", "text"]
     assert parts[1][1] == "*[figure: grid]*" and parts[3][1] == "*[figure: secret]*"
     assert parts[4][1] == fig and parts[5][1] == "here"
+
+
+def test_wide_card_figures_are_shrunk_once_to_the_page_width(tmp_path):
+    from PIL import Image
+
+    from cp2image.app_support.model_card import figure_png
+
+    Image.new("RGB", (2000, 500), (10, 20, 30)).save(tmp_path / "wide.png")
+    Image.new("RGB", (300, 100)).save(tmp_path / "small.png")
+    with Image.open(io.BytesIO(figure_png(tmp_path / "wide.png", max_width=1000))) as shrunk:
+        assert shrunk.size == (1000, 250) and shrunk.getpixel((500, 100)) == (10, 20, 30)
+    with Image.open(io.BytesIO(figure_png(tmp_path / "small.png", max_width=1000))) as kept:
+        assert kept.size == (300, 100)
