@@ -130,11 +130,20 @@ def test_spearman_is_undefined_for_constant_or_short_input():
     assert rho == pytest.approx(-1.0)
 
 
+@pytest.mark.filterwarnings("ignore:.*outside the range seen", "ignore:.*training standard deviations")
 def test_bundled_model_honours_nucleus_area():
-    """Issue 7 acceptance: on the bundled model a nucleus-area sweep is monotone when measured (ρ ≥ 0.9)."""
+    """Issue 7 acceptance: on the bundled model, nucleus-area sweeps are monotone when measured (ρ ≥ 0.9).
+
+    Sweeps ±2 SD (DMSO SD) from 12 DMSO cells: the cell nearest the DMSO mean plus 11 drawn
+    with a fixed seed. Sweeps whose images mostly fail segmentation (< 7 of 9 measured) say
+    nothing about the model's response and are set aside; at least 4 must remain, and their
+    median ρ must be ≥ 0.9 (a median over cells, so one lucky cell cannot pass it).
+    """
     model_dir, data_dir = bundled_model_dir(), bundled_dataset_dir()
     if not (model_dir / "model.safetensors").exists():
         pytest.skip(f"bundled model not built yet ({model_dir / 'model.safetensors'} missing)")
+    if not (data_dir / "dataset.json").exists():
+        pytest.skip(f"bundled dataset not built yet ({data_dir / 'dataset.json'} missing)")
     from cp2image.analysis.interpolate import closest_to_mean
     from cp2image.analysis.space import feature_space
     from cp2image.data.dataset import open_dataset
@@ -142,9 +151,16 @@ def test_bundled_model_honours_nucleus_area():
 
     model = CP2Image.from_pretrained(model_dir)
     cells = open_dataset(data_dir).cells
-    dmso = cells.loc[(cells["Metadata_Compound"] == "DMSO")].dropna(subset=model.feature_names)
+    dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"].dropna(subset=model.feature_names)
     space = feature_space(model, dmso)
-    profile = dmso.iloc[closest_to_mean(space.transform(dmso))]
-    res = perturb.sweep_feature(model, profile, "Nuclei_AreaShape_Area", n_steps=9, span=2.0, reference=dmso)
-    assert np.isfinite(res.measured).sum() >= 7, res.table()
-    assert res.spearman_rho >= 0.9, res.table()
+    picks = [closest_to_mean(space.transform(dmso))]
+    picks += [int(i) for i in np.random.default_rng(0).choice(len(dmso), 11, replace=False) if i != picks[0]][:11]
+    rhos, report = [], []
+    for i in picks:
+        res = perturb.sweep_feature(model, dmso.iloc[i], "Nuclei_AreaShape_Area", n_steps=9, span=2.0, reference=dmso)
+        n_measured = int(np.isfinite(res.measured).sum())
+        report.append((int(dmso.index[i]), n_measured, res.spearman_rho, res.slope))
+        if n_measured >= 7 and res.spearman_rho is not None:
+            rhos.append(res.spearman_rho)
+    assert len(rhos) >= 4, f"too few sweeps segment reliably: (cell, measured, rho, slope) = {report}"
+    assert float(np.median(rhos)) >= 0.9, f"(cell, measured, rho, slope) = {report}"
