@@ -78,11 +78,11 @@ with rank_col:
     with best:
         st.dataframe(top, hide_index=True, height=300, key="corr_top_table")
         page_kit.download_row(lambda: report_panels.ranked_features_panel(top, title=f"{int(n)} best-preserved features"),
-                              stem="correlation_top", key="dl_corr_top")
+                              stem="correlation_top", key="dl_corr_top", compact=True)
     with worst:
         st.dataframe(bottom, hide_index=True, height=300, key="corr_bottom_table")
         page_kit.download_row(lambda: report_panels.ranked_features_panel(bottom, title=f"{int(n)} worst-preserved features"),
-                              stem="correlation_bottom", key="dl_corr_bottom")
+                              stem="correlation_bottom", key="dl_corr_bottom", compact=True)
 
 st.subheader("One feature: real vs generated")
 if report.pairs_path is None:
