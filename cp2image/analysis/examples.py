@@ -2,8 +2,10 @@
 
 `python -m cp2image.analysis.examples --out docs` writes, for the bundled model and
 dataset by default:
-- panel-perturbation        four features swept ±2 SD on the DMSO cell nearest the DMSO mean,
-                            requested and measured values, Spearman ρ per row (Fig. 4c)
+- panel-perturbation        four features swept ±2 SD on a representative DMSO cell (the one
+                            nearest the DMSO mean whose generated image can be segmented, so the
+                            measure-back has something to measure), requested and measured
+                            values, Spearman ρ and slope per row (Fig. 4c)
 - panel-perturbation-measured  requested vs measured nucleus area
 - panel-interpolation       DMSO → three MoAs, 50 features a step, cosine under each (Fig. 5a)
 - panel-interpolation-cosine   the cosine curves
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cp2image.analysis import export, panels
-from cp2image.analysis.interpolate import closest_to_mean, interpolate_to_moa
+from cp2image.analysis.interpolate import interpolate_to_moa
 from cp2image.analysis.perturb import sweep_feature
 from cp2image.analysis.space import feature_space
 from cp2image.analysis.trajectory import CompoundTrajectory
@@ -64,7 +66,7 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
     if dmso.empty:
         raise ValueError("the dataset has no DMSO cells with finite features")
     space = feature_space(model, dmso)
-    profile = dmso.iloc[closest_to_mean(space.transform(dmso))]
+    profile = representative_cell(model, dmso, space)
     out: dict[str, panels.Panel] = {}
 
     feats = [f for f in cfg.perturb_features if f in names]
@@ -102,6 +104,26 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
         title=f"{cfg.compound}: real cells per dose (top) and images generated along the DMSO → "
               f"{cfg.end_concentration:g} µM line (bottom)")
     return out
+
+
+def representative_cell(model, dmso: pd.DataFrame, space, *, max_tries: int = 25) -> pd.Series:
+    """The DMSO cell nearest the DMSO mean whose generated image segments (else the nearest).
+
+    Cells are tried in order of distance to the mean (normalised space); the first whose
+    generated crop `cp2image.features.measure` can segment is returned.
+    """
+    from cp2image.features import measure
+
+    norm = space.transform(dmso)
+    order = np.argsort(((norm - norm.mean(axis=0)) ** 2).sum(axis=1), kind="stable")[:max_tries]
+    images = model.generate(dmso.iloc[order][list(model.feature_names)])
+    failed = measure(images)["Metadata_Segmentation_Failed"].to_numpy(bool)
+    ok = np.flatnonzero(~failed)
+    if ok.size == 0:
+        log.warning("none of the %d DMSO cells nearest the mean gives a segmentable image; using the nearest", len(order))
+        return dmso.iloc[order[0]]
+    log.info("representative DMSO cell: %s (rank %d by distance to the DMSO mean)", dmso.index[order[ok[0]]], ok[0])
+    return dmso.iloc[order[ok[0]]]
 
 
 def _cosine_curves(table: pd.DataFrame) -> panels.Panel:

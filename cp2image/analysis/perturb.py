@@ -21,6 +21,10 @@ from cp2image.analysis.space import ProfileModel, model_feature_space, require_c
 
 log = logging.getLogger(__name__)
 
+CIRCULAR_PERIODS: dict[str, float] = {"AreaShape_Orientation": 180.0}
+"""Features that are axial angles (degrees): the measured value wraps with this period, so it
+is unwrapped along the sweep (np.unwrap) before ρ and slope are computed."""
+
 Measurer = Callable[[np.ndarray], pd.DataFrame]
 """images (N, 3, H, W) uint8 → one row of CellProfiler-named features per image."""
 
@@ -38,6 +42,7 @@ class PerturbationResult:
     profiles: pd.DataFrame  # (n_steps, p) model features, model order
     images: np.ndarray  # (n_steps, 3, H, W) uint8
     measured: np.ndarray | None = None  # (n_steps,) same feature measured on the images (NaN: segmentation failed)
+    measured_unwrapped: np.ndarray | None = None  # angles unwrapped along the sweep (circular features only)
     segmentation_failed: np.ndarray | None = None  # (n_steps,) bool
     spearman_rho: float | None = None  # Spearman ρ(requested, measured) over finite pairs
     spearman_p: float | None = None
@@ -61,6 +66,8 @@ class PerturbationResult:
             out["outside_reference"] = self.outside_reference
         if self.measured is not None:
             out["measured"] = self.measured
+            if self.measured_unwrapped is not None:
+                out["measured_unwrapped"] = self.measured_unwrapped
             out["segmentation_failed"] = self.segmentation_failed
         return out
 
@@ -205,12 +212,34 @@ def measure_result(result: PerturbationResult, *, measurer: Measurer | None = No
     result.measured = measured
     result.segmentation_failed = failed
     result.measured_feature = result.feature
-    rho, p = spearman(result.requested, measured)
+    compared = measured
+    period = circular_period(result.feature)
+    if period is not None:
+        compared = unwrap_finite(measured, period)
+        result.measured_unwrapped = compared
+    rho, p = spearman(result.requested, compared)
     result.spearman_rho, result.spearman_p = rho, p
-    result.slope = fitted_slope(result.requested, measured)
+    result.slope = fitted_slope(result.requested, compared)
     if rho is None:
         result.note = "fewer than 3 finite, non-constant measured values; Spearman ρ undefined"
     return result
+
+
+def circular_period(feature: str) -> float | None:
+    """The wrap period of an angular feature (e.g. 180° for AreaShape orientation), else None."""
+    for suffix, period in CIRCULAR_PERIODS.items():
+        if feature.endswith(suffix):
+            return period
+    return None
+
+
+def unwrap_finite(values: np.ndarray, period: float) -> np.ndarray:
+    """Unwrap angles along the sweep (jumps over period/2 are wraps); NaNs stay NaN."""
+    out = np.array(values, dtype=np.float64)
+    ok = np.isfinite(out)
+    if ok.sum() >= 2:
+        out[ok] = np.unwrap(out[ok], period=period)
+    return out
 
 
 def fitted_slope(x: np.ndarray, y: np.ndarray) -> float | None:

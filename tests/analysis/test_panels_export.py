@@ -134,3 +134,14 @@ def test_pca_scatter_subsamples_large_groups_reproducibly():
     pd.testing.assert_frame_equal(a.data, b.data)
     with pytest.raises(ValueError, match="missing \\['concentration', 'group'\\]"):
         panels.pca_scatter(scores[["PC1", "PC2"]])
+
+
+def test_saved_files_are_ordinary_readable_files(crops, tmp_path):
+    import os
+    import stat
+
+    path = export.save(panels.image_strip(crops, None), tmp_path / "p.png")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]  # no temporary left behind

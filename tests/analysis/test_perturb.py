@@ -164,3 +164,16 @@ def test_bundled_model_honours_nucleus_area():
             rhos.append(res.spearman_rho)
     assert len(rhos) >= 4, f"too few sweeps segment reliably: (cell, measured, rho, slope) = {report}"
     assert float(np.median(rhos)) >= 0.9, f"(cell, measured, rho, slope) = {report}"
+
+
+def test_orientation_is_unwrapped_before_rho(cells, disc_model, features):
+    """Axial angles wrap at ±90°: −80, −89, +88 (= −92), +80 (= −100) is a steady clockwise turn."""
+    measured = [-80.0, -89.0, 88.0, 80.0]
+    model = type(disc_model)(features + ["Nuclei_AreaShape_Orientation"])
+    profile = pd.concat([cells.iloc[0], pd.Series({"Nuclei_AreaShape_Orientation": 0.0})])
+    res = perturb.sweep_feature(model, profile, "Nuclei_AreaShape_Orientation", values=[0, 10, 20, 30],
+                                measurer=lambda im: pd.DataFrame({"Nuclei_AreaShape_Orientation": measured}))
+    np.testing.assert_allclose(res.measured_unwrapped, [-80, -89, -92, -100])
+    assert res.spearman_rho == pytest.approx(-1.0)
+    assert list(res.measured) == measured  # the raw measurement is kept
+    assert perturb.circular_period("Nuclei_AreaShape_Area") is None
