@@ -71,14 +71,15 @@ def load_current_model() -> tuple[Any | None, str | None]:
     """(LoadedModel or None, problem message or None); falls back to the default on a bad choice."""
     choice, refused = current_choice()
     problems = [f"{refused} Showing the default model instead."] if refused else []
+    env_model = os.environ.get("CP2IMAGE_MODEL")
     try:
-        return _load_model_cached(choice.spec, str(assets_dir()), os.environ.get("CP2IMAGE_MODEL")), "; ".join(problems) or None
+        return _load_model_cached(choice.spec, str(assets_dir()), env_model), " ".join(problems) or None
     except Exception as err:  # any loader failure must become a message, never a traceback
         log.warning("model %s failed to load: %s", choice.label, err)
         problems.append(f"Could not load model '{choice.label}': {type(err).__name__}: {err}")
     if choice.spec is not None:  # the user asked for something else: fall back to the default
         try:
-            loaded = _load_model_cached(None, str(assets_dir()), os.environ.get("CP2IMAGE_MODEL"))
+            loaded = _load_model_cached(None, str(assets_dir()), env_model)
             problems.append("Showing the default model instead.")
             return loaded, " ".join(problems)
         except Exception as err:
