@@ -133,10 +133,8 @@ def run_table1(data: str | Path, out_dir: str | Path, *, config: Table1Config | 
     out.mkdir(parents=True, exist_ok=True)
     (out / "table1_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     eval_config = config.evaluation_config(out)
-    started = time.perf_counter()
-    logger.info("building the shared reference on %s", data)
-    reference = build_reference(data, config=eval_config)
-    reference_seconds = time.perf_counter() - started
+    reference = None  # built on first need, so re-running a finished table is instant
+    reference_seconds = 0.0
     rows: list[dict[str, Any]] = []
     from cp2image.evaluation.loading import load_for_evaluation
 
@@ -151,6 +149,11 @@ def run_table1(data: str | Path, out_dir: str | Path, *, config: Table1Config | 
                 model_dir = _train(config, model, seed, data, run_dir)
                 train_s = time.perf_counter() - t0
                 loaded = load_for_evaluation(model_dir)
+                if reference is None:
+                    started = time.perf_counter()
+                    logger.info("building the shared reference on %s", data)
+                    reference = build_reference(data, config=eval_config)
+                    reference_seconds = time.perf_counter() - started
                 t1 = time.perf_counter()
                 result = evaluate_against(loaded.model, reference, config=eval_config, model_source=loaded.source)
                 metrics = _jsonable(result.metrics)
@@ -162,24 +165,29 @@ def run_table1(data: str | Path, out_dir: str | Path, *, config: Table1Config | 
                          "evaluate_seconds": metrics.get("table1", {}).get("evaluate_seconds")})
             results = pd.DataFrame(rows)
             results.to_csv(out / "results.csv", index=False)
-            _write_markdown(out, results, config=config, data=data, reference=reference,
+            _write_markdown(out, results, config=config, data=data, metrics=metrics,
                             reference_seconds=reference_seconds, command=command)
             logger.info("finished %s seed %d", model, seed)
     return pd.DataFrame(rows)
 
 
-def _write_markdown(out: Path, results: pd.DataFrame, *, config: Table1Config, data: Path, reference,
+def _write_markdown(out: Path, results: pd.DataFrame, *, config: Table1Config, data: Path, metrics: dict,
                     reference_seconds: float, command: str) -> None:
+    """Write table1.md; dataset and Inception details come from the latest run's metrics."""
     done, planned = len(results), len(config.models) * len(config.seeds)
-    inc = (f"computed on {len(reference.inception_features)} of the evaluated cells with "
-           f"{reference.inception_note}; with so few cells FID is biased upwards (compare models "
-           "only within this table; KID is unbiased)") if reference.inception is not None else (
-        "not computed (no Inception weights supplied)")
+    inception, dataset = metrics.get("inception", {}), metrics.get("dataset", {})
+    if inception.get("available"):
+        weights = inception.get("weights", {})
+        inc = (f"computed on {inception.get('n_real')} of the evaluated cells with {weights.get('path')} "
+               f"({weights.get('identity')}); with so few cells FID is biased upwards (compare models "
+               "only within this table; KID is unbiased)")
+    else:
+        inc = f"not computed ({inception.get('reason', 'no Inception weights supplied')})"
     text = [
         "# Table 1 (CPU-scaled reproduction)",
         "",
-        f"Runs finished: {done} of {planned}. Dataset: `{data}`, held-out split `{reference.split}`, "
-        f"{len(reference.rows)} held-out cells per evaluation.",
+        f"Runs finished: {done} of {planned}. Dataset: `{data}`, held-out split `{dataset.get('split')}`, "
+        f"{dataset.get('n_evaluated')} held-out cells per evaluation.",
         "",
         format_table(results, models=list(config.models), seeds_planned=len(config.seeds)),
         "",
@@ -195,8 +203,8 @@ def _write_markdown(out: Path, results: pd.DataFrame, *, config: Table1Config, d
         "cells' mean and sd; domain encoder = penultimate layer of a small MoA-classifier CNN trained on real "
         "training crops (`encoder/`). LSGAN is unconditional, so correlation and MoA accuracy do not apply (n/a).",
         "",
-        f"Shared reference built in {reference_seconds:.0f} s. Per-run numbers: `results.csv`; full metrics: "
-        "`runs/<model>-seed<k>/evaluation.json`.",
+        "Per-run numbers: `results.csv`; full metrics: `runs/<model>-seed<k>/evaluation.json`"
+        + (f"; shared reference built in {reference_seconds:.0f} s." if reference_seconds else "."),
     ]
     if command:
         text += ["", "Command:", "", "```", command, "```"]
