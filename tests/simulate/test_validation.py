@@ -46,6 +46,7 @@ def test_latrunculin_b_doses_ordered_along_pc1(bundled_cells):
     assert is_monotonic(order), order
 
 
+@pytest.mark.slow
 def test_pc1_ordering_on_a_fresh_latrunculin_screen(tmp_path):
     """Same check on a small screen simulated here: DMSO + latrunculin B, two plates."""
     config = SimulationConfig(screen=ScreenConfig(n_cells=240, seed=4, replicates=2, compounds=("latrunculin B",)))
