@@ -387,7 +387,8 @@ def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> Dataset:
     except Exception as err:  # pyarrow raises several unrelated types for corrupt files
         raise DatasetError(f"{cells_path}: cannot read parquet ({type(err).__name__}: {err})") from err
     expected = (meta.get(CHECKSUMS_KEY) or {}).get(CELLS_FILE) if isinstance(meta.get(CHECKSUMS_KEY), dict) else None
-    if expected is not None and _sha256(cells_path) != expected:
+    accepted = [expected] if isinstance(expected, str) else list(expected or [])  # a list during replace_cells
+    if accepted and _sha256(cells_path) not in accepted:
         raise DatasetError(
             f"{cells_path}: content does not match the SHA-256 in {META_FILE}; the file was modified or "
             f"corrupted. Re-create the dataset (or, if you edited it on purpose, write it with write_dataset/replace_cells)"
@@ -424,6 +425,10 @@ def replace_cells(path: str | os.PathLike, cells: pd.DataFrame, **meta_entries: 
     tmp = root / f".{CELLS_FILE}.{uuid.uuid4().hex[:8]}"
     cells.reset_index(drop=True).to_parquet(tmp, index=False)
     digest = _sha256(tmp)
+    # Two files cannot be swapped at once: accept the old and the new table while the
+    # parquet is replaced, so that a crash at any point leaves a dataset that opens.
+    old = _sha256(root / CELLS_FILE) if (root / CELLS_FILE).exists() else None
+    update_meta(root, **{CHECKSUMS_KEY: {CELLS_FILE: [d for d in (old, digest) if d]}})
     os.replace(tmp, root / CELLS_FILE)
     update_meta(root, **meta_entries, **{CHECKSUMS_KEY: {CELLS_FILE: digest}})
 

@@ -233,3 +233,23 @@ def test_replace_cells_keeps_the_checksum_valid(tiny_dataset):
     cells = open_dataset(tiny_dataset).cells.assign(Nuclei_AreaShape_Area=1.0)
     replace_cells(tiny_dataset, cells)
     pd.testing.assert_frame_equal(open_dataset(tiny_dataset).cells, cells)
+
+
+def test_replace_cells_interrupted_between_its_steps_still_opens(tiny_dataset, monkeypatch):
+    """A crash after the new table is in place but before dataset.json is final."""
+    import cp2image.data.dataset as dataset_module
+
+    calls = []
+    real_update = dataset_module.update_meta
+
+    def update_then_crash_on_second_call(path, **entries):
+        calls.append(entries)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated crash before the final metadata update")
+        real_update(path, **entries)
+
+    monkeypatch.setattr(dataset_module, "update_meta", update_then_crash_on_second_call)
+    new = open_dataset(tiny_dataset).cells.assign(Nuclei_AreaShape_Area=7.0)
+    with pytest.raises(KeyboardInterrupt):
+        dataset_module.replace_cells(tiny_dataset, new)
+    pd.testing.assert_frame_equal(open_dataset(tiny_dataset).cells, new)
