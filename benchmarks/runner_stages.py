@@ -216,7 +216,7 @@ TRAIN_BATCH = 104  # the original work's batch size
 
 
 def _train_batches(ctx) -> list[int]:
-    return [16, TRAIN_BATCH] if ctx.quick else [16, 32, 64, TRAIN_BATCH, 208]
+    return [8, TRAIN_BATCH] if ctx.quick else [16, 32, 64, TRAIN_BATCH, 208]
 
 
 def training_names(ctx) -> list[str]:
@@ -421,7 +421,7 @@ def features_run(ctx) -> list[Row]:
 
 
 def _sim_sizes(ctx) -> list[int]:
-    return [200, 800] if ctx.quick else [1000, 3000, 9000]
+    return [100, 400] if ctx.quick else [1000, 3000, 9000]
 
 
 def simulator_names(ctx) -> list[str]:
