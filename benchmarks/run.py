@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(_run_section(section, ctx))
     elapsed = time.perf_counter() - started
 
-    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    shown = [a for a in (sys.argv[1:] if argv is None else argv)]
+    command = " ".join(["python benchmarks/run.py", *shown])
     result = {
         "command": command,
         "quick": args.quick,
