@@ -50,7 +50,7 @@ row = int(group_rows[int(cell_number) - 1])
 features = list(model.feature_names)
 feature = row1[3].selectbox("Feature to sweep (type to search)", features, key="pert_feature",
                             index=features.index(DEFAULT_FEATURE) if DEFAULT_FEATURE in features else 0)
-row2 = st.columns([2, 2, 2, 1.5, 3.2])
+row2 = st.columns([1.8, 2, 2, 1.9, 3])
 unit = row2[0].radio("Unit", ["sd", "raw"], key="pert_unit", horizontal=True,
                      format_func=lambda u: "SD of DMSO cells" if u == "sd" else "raw units")
 if unit == "sd":
