@@ -164,3 +164,18 @@ def test_a_folder_without_config_is_refused(saved, tmp_path):
     (folder / "config.json").unlink()
     with pytest.raises(ValueError, match=r"no config\.json found"):
         CP2Image.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("name", ["cp2image-sim", "cp2image-bbbc021-real"])
+def test_bundled_weights_carry_a_digest_that_verifies(name):
+    from safetensors import safe_open
+
+    from cp2image.assets import bundled_model_dir
+    from cp2image.models.weights import DIGEST_KEY, read_safetensors
+
+    path = bundled_model_dir(name) / "model.safetensors"
+    if not path.exists():
+        pytest.skip(f"bundled model {name} not built")
+    with safe_open(str(path), framework="pt") as fh:
+        assert DIGEST_KEY in (fh.metadata() or {})
+    assert read_safetensors(path)  # the digest matches the shipped tensors
