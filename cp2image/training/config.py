@@ -5,7 +5,6 @@ Defaults follow the original work (batch 104, Adam 1e-3, 32 base filters, kernel
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -104,6 +103,10 @@ class TrainConfig:
         path = Path(path)
         text = path.read_text()
         if path.suffix == ".toml":
+            try:
+                import tomllib  # Python ≥ 3.11
+            except ImportError as err:  # pragma: no cover - depends on the interpreter
+                raise ValueError(f"{path}: TOML configs need Python ≥ 3.11; use a .json config") from err
             data = tomllib.loads(text)
         elif path.suffix == ".json":
             data = json.loads(text)
