@@ -40,8 +40,14 @@ CHANNEL_VIEWS: dict[str, list[str] | None] = {  # label → channels for render.
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load_model_cached(spec: str | None, assets_root: str, env_model: str | None) -> Any:
     """One model per (spec, assets folder, CP2IMAGE_MODEL) per process, shared read-only by every session."""
+    import torch
+
     from cp2image.models.hub import load_model
 
+    # The server answers many sessions at once with small batches (1–9 images): one
+    # intra-op thread per request avoids oversubscribing the cores (measured: 2 threads were
+    # 5–150x slower than 1 on the shared 2-core machine, benchmarks/bench_model.py).
+    torch.set_num_threads(int(os.environ.get("CP2IMAGE_TORCH_THREADS", "1")))
     loaded = load_model(spec)
     loaded.model.eval()
     return loaded
