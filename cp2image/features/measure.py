@@ -3,8 +3,10 @@
 Work is split into chunks of crops. Each chunk is segmented in one vectorised
 pass, its successful crops are tiled into a mosaic, and every measurement group
 runs once on that mosaic (see `mosaic.py` for why). Chunks run in a process
-pool when ``n_jobs > 1``. Crops whose segmentation fails get NaN features and
-``Metadata_Segmentation_Failed=True``; nothing raises for a bad crop.
+pool when ``n_jobs > 1``. Crops whose segmentation fails (no central nucleus)
+get NaN features and ``Metadata_Segmentation_Failed=True``; a crop whose
+cytoplasm is empty is not failed: its Cytoplasm_* features are NaN, the
+nucleus and cell are measured. Nothing raises for a bad crop.
 
 The default set (frozen: datasets and models are built on these names), 492 features:
 
@@ -183,6 +185,12 @@ def _measure_chunk(images: np.ndarray, cfg: MeasureConfig) -> pd.DataFrame:
     ok_idx = np.flatnonzero(seg.ok)
     if ok_idx.size:
         masks = {"Nuclei": seg.nucleus[ok_idx], "Cells": seg.cell[ok_idx], "Cytoplasm": seg.cytoplasm[ok_idx]}
+        # an empty compartment (cytoplasm of a cell that is all nucleus) has no defined features;
+        # measure a stand-in (its nucleus) so every group sees one object per crop, then NaN it
+        no_cyto = ~masks["Cytoplasm"].reshape(ok_idx.size, -1).any(1)
+        if no_cyto.any():
+            masks["Cytoplasm"] = masks["Cytoplasm"].copy()
+            masks["Cytoplasm"][no_cyto] = masks["Nuclei"][no_cyto]
         batch = _Batch(images[ok_idx], masks)
         col = {name: i for i, name in enumerate(names)}
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -193,6 +201,9 @@ def _measure_chunk(images: np.ndarray, cfg: MeasureConfig) -> pd.DataFrame:
                     if v.shape != (ok_idx.size,):
                         raise RuntimeError(f"group {g} returned {v.shape} values for {name}; expected {ok_idx.size}")
                     values[ok_idx, col[name]] = v
+        if no_cyto.any():
+            cyto_cols = [i for name, i in col.items() if name.startswith("Cytoplasm_")]
+            values[np.ix_(ok_idx[no_cyto], cyto_cols)] = np.nan
     frame = pd.DataFrame(values, columns=names)
     frame[FAILED_COLUMN] = ~seg.ok
     return frame

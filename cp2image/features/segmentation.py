@@ -19,9 +19,17 @@ that thousands of 68×68 crops per second are possible:
    neighbouring cell from being swallowed by the central one.
 3. **Cytoplasm** (IdentifyTertiaryObjects): cell minus nucleus.
 
-A crop fails (``ok=False``) when its DNA channel has no contrast, no nucleus
-lies within ``max_centre_distance`` of the centre, or the cytoplasm is empty.
-Failing never raises: callers get empty masks and the flag.
+4. **Weak cell signal** (e.g. blurry generated images): a crop whose cytoplasm
+   came out smaller than ``min_cytoplasm_area`` is retried — and only such a crop,
+   so crops that segment in the first pass keep their masks bit for bit — with
+   propagation over distance-to-nuclei inside a tolerant foreground
+   (``fallback_threshold_factor`` × Otsu). If the cytoplasm is still too small it
+   is reported empty (cell = nucleus): the crop stays ``ok`` and `measure` gives
+   NaN Cytoplasm features but measures nucleus and cell, as CellProfiler would.
+
+A crop fails (``ok=False``) only when its DNA channel has no contrast or no
+nucleus lies within ``max_centre_distance`` of the centre. Failing never
+raises: callers get empty masks and the flag.
 """
 from __future__ import annotations
 
@@ -51,7 +59,8 @@ class SegmentationConfig:
     declump_h: float = 0.1  # seeds must rise this much above their saddle (landscape in [0, 1+w]); 0 = off
     declump_intensity_weight: float = 1.0  # w: DNA intensity's share of the declumping landscape
     cell_threshold_factor: float = 0.8  # × Otsu on actin+tubulin; <1 keeps dim cell edges
-    min_cytoplasm_area: int = 5  # a cell must be at least this much bigger than its nucleus (px)
+    min_cytoplasm_area: int = 5  # smaller cytoplasm → retried tolerantly, then empty (NaN Cytoplasm_*; crop still ok)
+    fallback_threshold_factor: float = 0.5  # × Otsu for the tolerant retry; 0 = no retry
 
 
 @dataclass
@@ -245,11 +254,47 @@ def segment_batch(images: np.ndarray, *, config: SegmentationConfig | None = Non
     cell |= nucleus
     cytoplasm = cell & ~nucleus
     cyto_area = cytoplasm.reshape(n, -1).sum(1)
-    ok = has_nucleus & (cyto_area >= cfg.min_cytoplasm_area)
+    weak = has_nucleus & (cyto_area < cfg.min_cytoplasm_area)
+    if weak.any() and cfg.fallback_threshold_factor > 0:
+        # only crops the primary pass left without cytoplasm: crops it segmented keep their masks exactly
+        w = np.flatnonzero(weak)
+        cell[w] = _propagate_tolerant(cyto[w], labels[w], central[w], cyto_thr[w] / cfg.cell_threshold_factor * cfg.fallback_threshold_factor)
+        cell[w] |= nucleus[w]
+        cytoplasm[w] = cell[w] & ~nucleus[w]
+        cyto_area[w] = cytoplasm[w].reshape(len(w), -1).sum(1)
+    # a cytoplasm below min_cytoplasm_area counts as empty: the cell is its nucleus and
+    # Cytoplasm_* features are NaN, but the crop is still measured (only no nucleus fails)
+    empty = cyto_area < max(cfg.min_cytoplasm_area, 1)
+    cell[empty] = nucleus[empty]
+    cytoplasm[empty] = False
+    ok = has_nucleus
     nucleus &= ok[:, None, None]
     cell &= ok[:, None, None]
     cytoplasm &= ok[:, None, None]
     return BatchSegmentation(nucleus, cell, cytoplasm, ok)
+
+
+def _propagate_tolerant(cyto: np.ndarray, labels: np.ndarray, central: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """Central cell of crops whose intensity watershed gave no cytoplasm (blurry or dim cells).
+
+    Why the first pass fails there: a neighbour's seed floods the bright cytoplasm
+    ring before the central nucleus' dim, blurred rim is reached. CellProfiler's
+    propagation adds a spatial-distance term against exactly that; here the
+    landscape is the distance to the nearest nucleus (Voronoi-like territories)
+    minus a small share of the actin+tubulin signal, inside a more tolerant
+    foreground (``thr``, a lower Otsu factor) union the nuclei.
+    """
+    n, h, w = cyto.shape
+    nuclei = labels > 0
+    pad = np.pad(~nuclei, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    dist = ndi.distance_transform_edt(pad.reshape(n * (h + 2), w + 2)).reshape(n, h + 2, w + 2)[:, 1:-1, 1:-1]
+    peak = np.maximum(cyto.reshape(n, -1).max(1), 1e-6)[:, None, None]
+    landscape = dist - 2.0 * cyto / peak  # signal shifts borders by ≤ 2 px toward dim gaps
+    fg = (cyto > thr[:, None, None]) | nuclei
+    ws = _stack_watershed(landscape, labels, fg)
+    cell = ws == central[:, None, None]
+    cell = np.pad(cell, ((1, 1), (0, 0), (0, 0)))
+    return ndi.binary_fill_holes(cell, structure=_STACK_4)[1:-1]
 
 
 def segment(image: np.ndarray, *, config: SegmentationConfig | None = None) -> Segmentation:

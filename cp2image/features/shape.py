@@ -121,6 +121,11 @@ def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernik
     core = get_core_measurements(sanitize=False)
     n = stack.shape[0]
     area = stack.reshape(n, -1).sum(1).astype(np.float64)
+    if (area == 0).any():  # regionprops / cp_measure skip absent labels: rows would misalign
+        raise ValueError(
+            f"{compartment}: objects {np.flatnonzero(area == 0).tolist()[:10]} are empty; measure only "
+            "non-empty objects (measure() substitutes and NaNs empty compartments)"
+        )
     rows = stack.any(axis=2)
     cols = stack.any(axis=1)
     height = h_last(rows) - h_first(rows) + 1
