@@ -47,19 +47,21 @@ class CorrelationReport:
         """The n worst-preserved features (lowest r first)."""
         return self.defined.tail(n).iloc[::-1].reset_index(drop=True)
 
-    def pairs(self, features: list[str] | None = None) -> pd.DataFrame:
-        """Long table (cell, feature, real, generated) for scatter plots."""
+    def pairs(self, features: list[str] | None = None, *, cells: np.ndarray | None = None) -> pd.DataFrame:
+        """Long table (cell, feature, real, generated) for scatter plots; `cells` picks rows (default all)."""
         names = list(self.table["feature"]) if features is None else list(features)
         unknown = [f for f in names if f not in self.real.columns]
         if unknown:
             raise ValueError(f"features not in this report: {unknown[:5]}")
-        n = len(self.real)
+        rows = np.arange(len(self.real)) if cells is None else np.asarray(cells, dtype=np.int64)
+        n = len(rows)
+        codes = np.repeat(np.arange(len(names), dtype=np.int32), n)  # feature index per row, no strings
         return pd.DataFrame(
             {
-                "cell": np.tile(np.arange(n, dtype=np.int32), len(names)),
-                "feature": pd.Categorical(np.repeat(names, n), categories=names),
-                "real": self.real[names].to_numpy(dtype=np.float32).T.reshape(-1),
-                "generated": self.generated[names].to_numpy(dtype=np.float32).T.reshape(-1),
+                "cell": np.tile(rows.astype(np.int32), len(names)),
+                "feature": pd.Categorical.from_codes(codes, categories=names),
+                "real": self.real[names].to_numpy(dtype=np.float32)[rows].T.reshape(-1),
+                "generated": self.generated[names].to_numpy(dtype=np.float32)[rows].T.reshape(-1),
             }
         )
 

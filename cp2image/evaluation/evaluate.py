@@ -64,7 +64,7 @@ class EvaluationConfig:
     label_column: str = "Metadata_MoA"  # classes of the encoder and the MoA classifier
     threshold: float = 0.5  # correlation threshold of the Fig. 4a fraction
     n_top: int = 20  # top/bottom features listed
-    pairs_budget_bytes: int = 2_500_000  # cap on pairs.parquet's raw float32 payload
+    pairs_budget_bytes: int = 2_500_000  # cap on pairs.parquet's raw float32 payload (random cells beyond it)
     seed: int = 0
     progress: bool = False  # tqdm bars
 
@@ -437,12 +437,12 @@ def write_outputs(result: EvaluationResult, out_dir: str | os.PathLike, *, confi
     out.mkdir(parents=True, exist_ok=True)
     if result.correlation is not None:
         result.correlation.table.to_csv(out / "correlation.csv", index=False)
-        pairs = result.correlation.pairs()
         n_features = len(result.correlation.table)
         max_cells = max(1, config.pairs_budget_bytes // max(1, 8 * n_features))
-        if len(result.correlation.real) > max_cells:
-            pairs = pairs[pairs["cell"] < max_cells]
-            logger.info("pairs.parquet keeps the first %d of %d cells (size budget)", max_cells,
+        keep = _sample(np.arange(len(result.correlation.real)), max_cells, config.seed + 3)
+        pairs = result.correlation.pairs(cells=keep)
+        if len(keep) < len(result.correlation.real):
+            logger.info("pairs.parquet keeps a random %d of %d cells (size budget)", len(keep),
                         len(result.correlation.real))
         meta_cols = [c for c in ("Metadata_Compound", "Metadata_Concentration", "Metadata_MoA")
                      if c in result.reference.cells.columns]
