@@ -16,6 +16,15 @@ from cp2image.app_support.evaluation_files import (
 from cp2image.assets import bundled_model_dir
 
 
+def _shown_path(path) -> str:
+    """Repository-relative path for display: a hosted page should not reveal server folders."""
+    root = bundled_model_dir().parents[2]
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return path.name
+
+
 @st.cache_data(show_spinner="Reading the evaluation…", max_entries=8)
 def load_report(directory: str, table_file: str, stamp: float):
     return read_evaluation(directory, table_file=table_file)
@@ -47,13 +56,13 @@ evaluated = directory.parent if directory.name == "evaluation" else directory
 if model_dir is None or evaluated != model_dir:
     st.warning(f"Showing the evaluation of `{evaluated.name}`, not of the loaded weights "
                f"({loaded.source if loaded else 'none'}).")
-st.caption(f"Source: `{directory / table_file}`")
+st.caption(f"Source: `{_shown_path(directory / table_file)}`")
 
 table = report.correlation
 finite = defined(table)
 threshold = st.slider("Threshold on r", 0.0, 0.95, 0.5, 0.05, key="corr_threshold")
 numbers = report.headline()
-shown = {f"features with r > {threshold:g}": f"{100 * float(np.mean(finite['pearson_r'] > threshold)):.0f}% of {len(finite)}",
+shown = {f"features with r > {threshold:g} (of {len(finite)})": f"{100 * float(np.mean(finite['pearson_r'] > threshold)):.0f}%",
          "median r": f"{finite['pearson_r'].median():.2f}"}
 for key, label in HEADLINE_LABELS.items():
     if key in numbers and len(shown) < 6:

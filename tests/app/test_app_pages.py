@@ -157,7 +157,7 @@ def test_correlation_report_histogram_ranking_and_feature_scatter(app_assets):
 
     r = pd.read_csv(app_assets / "models" / "cp2image-sim" / "evaluation" / "correlation.csv")["pearson_r"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["features with r > 0.5"] == f"{100 * (r > 0.5).mean():.0f}% of {len(r)}"
+    assert metrics[f"features with r > 0.5 (of {len(r)})"] == f"{100 * (r > 0.5).mean():.0f}%"
     assert metrics["Fréchet distance (CP features)"] == "12.5"
     assert "FID (Inception)" not in metrics  # null in metrics.json → not shown
     assert len(elements(at, "plotly_chart")) == 2
