@@ -17,7 +17,6 @@ never leaves a directory that opens as valid.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cp2image.checksums import file_digest
 from cp2image.channels import CHANNELS, CROP_SIZE, PIXEL_SIZE_UM
 from cp2image.data.columns import feature_columns, metadata_columns
 
@@ -53,14 +53,6 @@ CHECKSUMS_KEY = "checksums"  # dataset.json: {"cells.parquet": sha256}; parquet 
 
 class DatasetError(ValueError):
     """A dataset directory or its contents is invalid; the message names what and where."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -238,7 +230,7 @@ def write_dataset(
         else:
             np.save(tmp / IMAGES_FILE, images)
         cells.to_parquet(tmp / CELLS_FILE, index=False)
-        full_meta[CHECKSUMS_KEY] = {CELLS_FILE: _sha256(tmp / CELLS_FILE)}
+        full_meta[CHECKSUMS_KEY] = {CELLS_FILE: file_digest(tmp / CELLS_FILE)}
         _write_meta(tmp / META_FILE, full_meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -302,7 +294,7 @@ class DatasetWriter:
         meta.update(self.meta)
         del images
         cells.to_parquet(self._tmp / CELLS_FILE, index=False)
-        meta[CHECKSUMS_KEY] = {CELLS_FILE: _sha256(self._tmp / CELLS_FILE)}
+        meta[CHECKSUMS_KEY] = {CELLS_FILE: file_digest(self._tmp / CELLS_FILE)}
         _write_meta(self._tmp / META_FILE, meta)
         _commit_dir(self._tmp, self.path, overwrite=self.overwrite)
         return self.path
@@ -332,11 +324,7 @@ def _cache_root() -> Path:
 
 def _unpack_images(packed: Path) -> Path:
     """Unpack `images.npz` once into the cache (keyed by content hash) and return the .npy."""
-    digest = hashlib.sha256()
-    with open(packed, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    out = _cache_root() / "unpacked" / digest.hexdigest()[:16] / IMAGES_FILE
+    out = _cache_root() / "unpacked" / file_digest(packed)[:16] / IMAGES_FILE
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -388,7 +376,7 @@ def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> Dataset:
         raise DatasetError(f"{cells_path}: cannot read parquet ({type(err).__name__}: {err})") from err
     expected = (meta.get(CHECKSUMS_KEY) or {}).get(CELLS_FILE) if isinstance(meta.get(CHECKSUMS_KEY), dict) else None
     accepted = [expected] if isinstance(expected, str) else list(expected or [])  # a list during replace_cells
-    if accepted and _sha256(cells_path) not in accepted:
+    if accepted and file_digest(cells_path) not in accepted:
         raise DatasetError(
             f"{cells_path}: content does not match the SHA-256 in {META_FILE}; the file was modified or "
             f"corrupted. Re-create the dataset (or, if you edited it on purpose, write it with write_dataset/replace_cells)"
@@ -424,10 +412,10 @@ def replace_cells(path: str | os.PathLike, cells: pd.DataFrame, **meta_entries: 
         validate_arrays(images, cells.reset_index(drop=True), where=str(root))
     tmp = root / f".{CELLS_FILE}.{uuid.uuid4().hex[:8]}"
     cells.reset_index(drop=True).to_parquet(tmp, index=False)
-    digest = _sha256(tmp)
+    digest = file_digest(tmp)
     # Two files cannot be swapped at once: accept the old and the new table while the
     # parquet is replaced, so that a crash at any point leaves a dataset that opens.
-    old = _sha256(root / CELLS_FILE) if (root / CELLS_FILE).exists() else None
+    old = file_digest(root / CELLS_FILE) if (root / CELLS_FILE).exists() else None
     update_meta(root, **{CHECKSUMS_KEY: {CELLS_FILE: [d for d in (old, digest) if d]}})
     os.replace(tmp, root / CELLS_FILE)
     update_meta(root, **meta_entries, **{CHECKSUMS_KEY: {CELLS_FILE: digest}})

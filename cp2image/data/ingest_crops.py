@@ -20,7 +20,6 @@ and streamed into a `DatasetWriter`.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cp2image.checksums import file_digest
 from cp2image.channels import CHANNELS
 from cp2image.data.columns import feature_columns
 from cp2image.data.dataset import DatasetWriter
@@ -175,14 +175,6 @@ def _to_chw(raw: np.ndarray, *, where: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- sources
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def npz_source(path: str | Path) -> CropSource:
     """Crops from an `.npz` archive with an `images` array and 1-D metadata arrays."""
     path = Path(path)
@@ -211,7 +203,7 @@ def npz_source(path: str | Path) -> CropSource:
         metadata=metadata,
         load=lambda idx: images[idx],
         crop_size=int(images.shape[-1]),
-        provenance={"source": "crops-npz", "path": str(path), "sha256": _sha256(path)},
+        provenance={"source": "crops-npz", "path": str(path), "sha256": file_digest(path)},
     )
 
 

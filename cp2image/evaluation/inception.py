@@ -18,7 +18,6 @@ you trust.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cp2image.checksums import file_digest
 from cp2image.channels import CHANNEL_COLOURS, CHANNELS
 
 logger = logging.getLogger(__name__)
@@ -62,11 +62,7 @@ def resolve_inception_path(path: str | os.PathLike | None = None) -> Path:
 
 
 def file_sha1(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha1")
 
 
 def to_inception_input(images: np.ndarray, *, channels: tuple[str, ...] | list[str] = CHANNELS):
