@@ -2,7 +2,7 @@
 
     cp2image ingest fields --image-table BBBC021_v1_image.csv --objects Nuclei.csv \\
         --root IMAGES/ --out DATASET [--moa-table BBBC021_v1_moa.csv --moa-only]
-    cp2image ingest crops --npz bbbc021_cells_68x68.npz --out DATASET
+    cp2image ingest crops --npz bbbc021_cells_68x68.npz [more.npz ...] --channel-order DNA,Actin,Tubulin --out DATASET
     cp2image ingest crops --folder CROPS/ --metadata crops.csv --out DATASET
 """
 from __future__ import annotations
@@ -64,9 +64,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     c = kinds.add_parser("crops", help="ready-made crops (.npz or folder of .npy + metadata CSV); measures features")
     src = c.add_mutually_exclusive_group(required=True)
-    src.add_argument("--npz", help="archive with 'images' (N,H,W,3) raw crops + 1-D metadata arrays")
+    src.add_argument("--npz", nargs="+", metavar="NPZ",
+                     help="archive(s) with 'images' (N,H,W,3) raw crops + 1-D metadata arrays; several archives "
+                          "become one dataset (Metadata_Crop_Source names each crop's archive)")
     src.add_argument("--folder", help="folder of .npy crops (H,W,3 or 3,H,W), listed in --metadata")
     c.add_argument("--metadata", help="CSV for --folder: crop_file, plate, well, compound, concentration, ...")
+    c.add_argument("--channel-order", default="DNA,Tubulin,Actin", metavar="NAMES",
+                   help="the input's channels in stored order, comma-separated (default DNA,Tubulin,Actin; "
+                        "the shared BBBC021 crop archives need DNA,Actin,Tubulin); recorded in provenance")
     c.add_argument("--subset", type=int, default=None, help="ingest only this many crops (seeded sample)")
     c.add_argument("--n-jobs", type=int, default=None, help="feature-measurement processes (-1 = all cores)")
     c.add_argument("--no-measure", action="store_true", help="skip feature measurement (images + metadata only)")
@@ -92,16 +97,25 @@ def run(args: argparse.Namespace) -> int:
         summary = ingest_fields(args.image_table, args.objects, args.out, root=args.root,
                                 moa_table=args.moa_table, config=config)
     else:
-        from cp2image.data.ingest_crops import CropIngestConfig, folder_source, ingest_crops, npz_source
+        from cp2image.data.ingest_crops import (
+            CropIngestConfig,
+            combine_sources,
+            folder_source,
+            ingest_crops,
+            npz_source,
+        )
 
         if args.folder and not args.metadata:
             raise ValueError("--folder needs --metadata (a CSV listing the crops)")
-        source = npz_source(args.npz) if args.npz else folder_source(args.folder, args.metadata)
-        config = CropIngestConfig(
-            intensity=intensity, split_by=args.split_by, seed=args.seed, subset=args.subset,
+        config = CropIngestConfig(  # first, so a bad --channel-order fails before large archives are read
+            intensity=intensity, channel_order=args.channel_order, split_by=args.split_by, seed=args.seed, subset=args.subset,
             moa_only=args.moa_only, measure=not args.no_measure, n_jobs=args.n_jobs, drop_failed=args.drop_failed,
             progress=not args.no_progress, overwrite=args.overwrite,
         )
+        if args.npz:
+            source = combine_sources([npz_source(path) for path in args.npz])
+        else:
+            source = folder_source(args.folder, args.metadata)
         summary = ingest_crops(source, args.out, moa_table=args.moa_table, config=config)
     print("\n".join(summary.lines()))
     if args.report:

@@ -9,6 +9,14 @@ Two input forms, both holding crops already centred on a nucleus:
 - a folder of ``.npy`` crops, one per cell, plus a metadata CSV whose
   ``crop_file`` (or ``file``) column names each crop relative to the folder.
 
+The crops' channels may be stored in any order: ``channel_order`` names them
+in input order (``("DNA", "Actin", "Tubulin")`` for the shared BBBC021 crop
+archives, which store DAPI, F-actin, β-tubulin) and they are rearranged into
+cp2image's order (`cp2image.channels.CHANNELS`: DNA, Tubulin, Actin) before
+anything else happens. The order given is recorded in the dataset's provenance.
+Several sources (``combine_sources``) become one dataset, with one
+``Metadata_Crop_Source`` column naming each crop's input.
+
 Metadata names map to ``Metadata_*`` (``plate`` → ``Metadata_Plate``, ``moa`` →
 ``Metadata_MoA``, ...; names that already start with ``Metadata_`` are kept).
 ``Metadata_ReplicateID`` is ``<plate>/<well>``: the replicate well, the unit that
@@ -22,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -67,6 +75,49 @@ METADATA_NAMES: dict[str, str] = {
 REQUIRED: tuple[str, ...] = ("Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_Concentration")
 FILE_COLUMNS: tuple[str, ...] = ("crop_file", "file", "Metadata_Crop_File")
 SITE_TEXT = re.compile(r"^\s*s?(\d+)\s*$", re.IGNORECASE)
+SOURCE_COLUMN = "Metadata_Crop_Source"  # which input a crop came from (several sources only)
+
+# Accepted spellings (case-insensitive) of each channel: cp2image's names plus the stains
+# BBBC021 and CellProfiler pipelines name them after.
+CHANNEL_ALIASES: dict[str, str] = {
+    "dna": "DNA", "dapi": "DNA", "hoechst": "DNA",
+    "tubulin": "Tubulin", "β-tubulin": "Tubulin", "beta-tubulin": "Tubulin",
+    "actin": "Actin", "f-actin": "Actin", "phalloidin": "Actin",
+}
+
+
+def parse_channel_order(value: str | Sequence[str]) -> tuple[str, ...]:
+    """The input's channels in order, as cp2image channel names.
+
+    `value` is a comma-separated string (``"DNA,Actin,Tubulin"``) or a sequence
+    of names. Every channel of `CHANNELS` must be named exactly once; stain
+    names (DAPI, F-actin, β-tubulin) are accepted. A wrong count, an unknown or
+    a repeated name raises `ValueError` naming it, because a silently swapped
+    channel poisons every feature and model trained on the data.
+    """
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n).strip() for n in value]
+    expected = ", ".join(CHANNELS)
+    if len(names) != len(CHANNELS) or any(not n for n in names):
+        raise ValueError(
+            f"channel order {value!r} must name {len(CHANNELS)} channels separated by commas, "
+            f"each of {expected} once in the order the input stores them (e.g. DNA,Actin,Tubulin)"
+        )
+    order = []
+    for name in names:
+        channel = CHANNEL_ALIASES.get(name.lower())
+        if channel is None:
+            raise ValueError(f"channel order {value!r}: unknown channel {name!r}; use {expected} "
+                             "(or the stains DAPI, β-tubulin, F-actin)")
+        if channel in order:
+            raise ValueError(f"channel order {value!r}: {channel} is named twice; each of {expected} must appear once")
+        order.append(channel)
+    return tuple(order)
+
+
+def channel_permutation(order: Sequence[str]) -> list[int]:
+    """Indices that take input channels in `order` to `CHANNELS` order: `raw[:, perm]`."""
+    order = parse_channel_order(order)
+    return [order.index(c) for c in CHANNELS]
 
 
 @dataclass
@@ -74,6 +125,7 @@ class CropIngestConfig:
     """Options of `ingest_crops`."""
 
     intensity: IntensityConfig = field(default_factory=IntensityConfig)  # per-crop max or percentile
+    channel_order: tuple[str, ...] = CHANNELS  # the input's channels in stored order (names, see CHANNEL_ALIASES)
     split_by: SplitBy = "plate"  # Metadata_Split groups: "plate" (default here) or "well"
     seed: int = 0  # split shuffling and --subset sampling
     subset: int | None = None  # keep this many crops, sampled with `seed` (quick runs, tests)
@@ -86,6 +138,7 @@ class CropIngestConfig:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
+        self.channel_order = parse_channel_order(self.channel_order)
         if self.subset is not None and self.subset < 1:
             raise ValueError(f"subset must be a positive number of crops, got {self.subset}")
         if self.batch_size < 1:
@@ -249,6 +302,61 @@ def folder_source(folder: str | Path, metadata_csv: str | Path) -> CropSource:
     )
 
 
+def combine_sources(sources: Sequence[CropSource]) -> CropSource:
+    """Several crop sources as one, in the order given; crops keep their own metadata.
+
+    Each crop's input is named in `SOURCE_COLUMN` (the file name, or the full
+    description when two inputs share a file name). Metadata columns that only
+    some inputs have are empty for the others. Crop sizes must agree, and a crop
+    (same plate and crop file) listed by two inputs is refused rather than
+    silently counted twice.
+    """
+    sources = list(sources)
+    if not sources:
+        raise IngestError("no crop source given")
+    if len(sources) == 1:
+        return sources[0]
+    sizes = {s.crop_size for s in sources}
+    if len(sizes) > 1:
+        detail = ", ".join(f"{s.description}: {s.crop_size}" for s in sources)
+        raise IngestError(f"crop sizes differ between inputs ({detail}); ingest them into separate datasets")
+    short = [Path(s.description).name for s in sources]
+    labels = short if len(set(short)) == len(short) else [s.description for s in sources]
+    frames = [s.metadata.assign(**{SOURCE_COLUMN: label}) for s, label in zip(sources, labels)]
+    metadata = pd.concat(frames, ignore_index=True)
+    if "Metadata_Crop_File" in metadata.columns:
+        key = metadata[["Metadata_Plate", "Metadata_Crop_File"]]
+        dup = key.duplicated(keep=False) & key["Metadata_Crop_File"].notna()
+        if dup.any():
+            row = metadata[dup].iloc[0]
+            owners = sorted(set(metadata.loc[dup & (key["Metadata_Crop_File"] == row["Metadata_Crop_File"])
+                                             & (key["Metadata_Plate"] == row["Metadata_Plate"]), SOURCE_COLUMN]))
+            raise IngestError(
+                f"crop {row['Metadata_Crop_File']} of plate {row['Metadata_Plate']} is listed more than once "
+                f"(in {', '.join(owners)}); {int(dup.sum())} rows are duplicates — remove them from one input"
+            )
+    offsets = np.cumsum([0] + [len(s.metadata) for s in sources])
+
+    def load(idx: np.ndarray) -> np.ndarray:
+        idx = np.asarray(idx)
+        which = np.searchsorted(offsets, idx, side="right") - 1  # input of each requested crop
+        parts = {int(k): sources[k].load(idx[which == k] - offsets[k]) for k in np.unique(which)}
+        dtype = np.result_type(*(p.dtype for p in parts.values()))
+        first = next(iter(parts.values()))
+        out = np.empty((len(idx), *first.shape[1:]), dtype=dtype)  # (n, 3, H, W)
+        for k, crops in parts.items():
+            out[which == k] = crops
+        return out
+
+    return CropSource(
+        description=" + ".join(s.description for s in sources),
+        metadata=metadata,
+        load=load,
+        crop_size=sizes.pop(),
+        provenance={"source": "crops-combined", "inputs": [s.provenance for s in sources]},
+    )
+
+
 def _read_npy(path: Path, *, column: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
@@ -300,6 +408,7 @@ def ingest_crops(
         "intensity": {**asdict(config.intensity), "scope": "crop"},
         "provenance": {
             **source.provenance,
+            "channel_order": list(config.channel_order),  # the input's channels; stored as CHANNELS
             "moa_table": str(moa_table) if moa_table is not None else None,
             "subset": config.subset,
             "moa_only": config.moa_only,
@@ -312,12 +421,14 @@ def ingest_crops(
     measure = _measure_fn() if config.measure else None
     from tqdm.auto import tqdm
 
+    permutation = channel_permutation(config.channel_order)
     controls = ControlRows()
     with DatasetWriter(out, len(index), crop_size=source.crop_size, meta=meta, overwrite=config.overwrite) as writer:
         starts = range(0, len(index), config.batch_size)
         for start in tqdm(starts, desc="ingest", unit="batch", disable=not config.progress):
             stop = min(start + config.batch_size, len(index))
-            images = batch_to_uint8(source.load(index[start:stop]), config.intensity)
+            raw = source.load(index[start:stop])[:, permutation]  # input order → CHANNELS order
+            images = batch_to_uint8(raw, config.intensity)
             batch = cells.iloc[start:stop].reset_index(drop=True)
             if measure is not None:
                 images, batch = measure_and_filter(images, batch, measure, n_jobs=config.n_jobs,
@@ -344,4 +455,13 @@ def _measure_fn() -> Callable[..., pd.DataFrame]:
     return measure
 
 
-__all__ = ["CropIngestConfig", "CropSource", "npz_source", "folder_source", "ingest_crops"]
+__all__ = [
+    "CropIngestConfig",
+    "CropSource",
+    "npz_source",
+    "folder_source",
+    "combine_sources",
+    "ingest_crops",
+    "parse_channel_order",
+    "channel_permutation",
+]
