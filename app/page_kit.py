@@ -148,6 +148,85 @@ def require_dataset() -> Any:
     return dataset
 
 
+# ----------------------------------------------------------------------------- honest labels
+
+
+def crop_words(dataset: Any) -> Any:
+    """How to caption this dataset's crops (`CropWords`): "simulated cell", "real cell" or "dataset cell".
+
+    Read from the dataset's provenance (`cp2image.app_support.provenance`), so a crop from
+    the virtual BBBC021 is never captioned "real cell". Use `.cell` under one crop, `.cells`
+    in headings and `.adjective` before a group ("simulated DMSO").
+    """
+    from cp2image.app_support.provenance import crop_words as words
+
+    return words((getattr(dataset, "meta", None) or {}).get("provenance"))
+
+
+def pixel_size_um(dataset: Any) -> float | None:
+    """µm per pixel from dataset.json (BBBC021: 0.65), or None when the dataset does not say."""
+    value = (getattr(dataset, "meta", None) or {}).get("pixel_size_um")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) and value > 0 else None
+
+
+# ----------------------------------------------------------------------------- shareable views (URL)
+
+URL_NOTES_KEY = "_url_notes"
+
+
+def _same_choice(asked: str, value: Any, url_text: Callable[[Any], str]) -> bool:
+    """Whether the URL text `asked` denotes `value` (as Streamlit writes it, or the same number)."""
+    if asked in (url_text(value), str(value)):
+        return True
+    try:
+        return bool(np.isclose(float(asked), float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def url_widget(widget: Callable[..., Any], label: str, *, key: str, url_text: Callable[[Any], str] | None = None,
+               **kwargs: Any) -> Any:
+    """Create `widget(label, key=key, **kwargs)` with its value kept in the page URL (`?key=value`).
+
+    Uses Streamlit's `bind="query-params"`: the widget starts from the link's value, and every
+    change updates the address bar, so a copied link reopens exactly this view. Streamlit
+    silently drops a value it cannot use (an option that no longer exists, a number out of
+    range); this records a note saying so, shown by `show_url_notes()`, and the widget keeps
+    its default. `url_text` is how a value appears in the URL (default: the widget's
+    `format_func`, else `str`).
+    """
+    asked = [a for a in st.query_params.get_all(key) if a != ""]
+    value = widget(label, key=key, bind="query-params", **kwargs)
+    if asked:
+        text = url_text or kwargs.get("format_func") or str
+        got = list(value) if isinstance(value, (list, tuple)) else [value]
+        if len(asked) == 1 and len(got) > 1 and "," in asked[0]:
+            asked = asked[0].split(",")
+        unused = [a for a in asked if not any(_same_choice(a, v, text) for v in got)]
+        if unused:
+            shown = ", ".join(text(v) for v in got) or "none"
+            note_url_problem(f"The link asked for {label} = {', '.join(repr(a) for a in unused)}, which this page "
+                             f"does not offer (now); showing {shown} instead.")
+    return value
+
+
+def note_url_problem(message: str) -> None:
+    """Remember a note about a link value that could not be used (shown by `show_url_notes`)."""
+    notes = st.session_state.setdefault(URL_NOTES_KEY, [])
+    if message not in notes:
+        notes.append(message)
+
+
+def show_url_notes() -> None:
+    """Show, once, the notes about link values that fell back to defaults."""
+    for note in st.session_state.pop(URL_NOTES_KEY, []):
+        st.info(note, icon=":material/link_off:")
+
+
 # ----------------------------------------------------------------------------- display
 
 

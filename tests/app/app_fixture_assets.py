@@ -77,7 +77,7 @@ def make_dataset(path: Path, *, seed: int = 0) -> Path:
                     "Cells_AreaShape_Eccentricity": float(np.clip(0.4 + 0.1 * effect + rng.normal(0, 0.05), 0, 1)),
                 })
     cells = pd.DataFrame(rows)
-    meta = {"features": FEATURES, "provenance": {"source": "tests/app fixture", "seed": seed}}
+    meta = {"features": FEATURES, "provenance": {"source": "tests/app fixture", "simulated": True, "seed": seed}}
     return write_dataset(path, np.stack(crops), cells, meta)
 
 

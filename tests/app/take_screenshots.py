@@ -53,7 +53,7 @@ def _profiles_csv(path: Path, assets: Path | None) -> int:
     return len(cells)
 
 
-def take(out: Path, assets: Path | None, *, model: str | None = None) -> list[Path]:
+def take(out: Path, assets: Path | None, *, model: str | None = None, width: int = 1280) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -63,17 +63,17 @@ def take(out: Path, assets: Path | None, *, model: str | None = None) -> list[Pa
     saved = []
     with serve_app(assets, log_path=work / "streamlit.log", model=model) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = browser.new_page(viewport={"width": width, "height": 1000})
 
         def shot(name: str) -> None:
             """Grow the viewport to the page's content (Streamlit scrolls an inner container), then capture."""
             height = int(page.evaluate(CONTENT_HEIGHT)) + 120
-            page.set_viewport_size({"width": 1440, "height": max(900, min(height, 4000))})
+            page.set_viewport_size({"width": width, "height": max(900, min(height, 4000))})
             time.sleep(1.0)
             path = out / f"{name}.png"
             page.screenshot(path=str(path))
             saved.append(path)
-            page.set_viewport_size({"width": 1440, "height": 1000})
+            page.set_viewport_size({"width": width, "height": 1000})
 
         page.goto(url)
         _settle(page, wait_text="How to cite")
@@ -119,13 +119,14 @@ def main() -> int:
     parser.add_argument("--fixture-assets", action="store_true", help="serve the tests' tiny assets instead of bundled")
     parser.add_argument("--assets", type=Path, default=None, help="serve this assets folder instead of bundled")
     parser.add_argument("--model", default=None, help="the server's CP2IMAGE_MODEL (default: bundled weights)")
+    parser.add_argument("--width", type=int, default=1280, help="browser width in px (a common laptop width)")
     args = parser.parse_args()
     assets = args.assets
     if args.fixture_assets:
         from app_fixture_assets import make_assets
 
         assets = make_assets(Path(tempfile.mkdtemp(prefix="screens-assets-")))
-    for path in take(args.out, assets, model=args.model):
+    for path in take(args.out, assets, model=args.model, width=args.width):
         print(path)
     return 0
 

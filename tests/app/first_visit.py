@@ -1,0 +1,171 @@
+"""First-use timings of the served app as a user sees them, in headless Chromium (not a test).
+
+    .venv/bin/python tests/app/first_visit.py [--assets DIR] [--model SPEC] [--shots DIR] [--json PATH]
+
+For each page this starts a *fresh* `streamlit run app/Home.py` (empty model, dataset and
+page caches, as after a new install or a server restart), then measures:
+
+- **Home fully drawn**: seconds from launching the server process until Home is drawn in
+  the browser: the script has stopped running, every image has loaded, every Plotly chart
+  has rendered and the page has stopped changing;
+- **first visit**: seconds from clicking the page's link in the sidebar (as a user does
+  right after Home) until that page is fully drawn in the same sense;
+- **warm visit**: Home again, then the same page again (caches warm, new script run).
+
+A page is "drawn" at the moment the page last changed before it stayed still for
+`STILL_S` seconds, so the figures do not include the waiting needed to be sure.
+`benchmarks/bench_app.py --first-visit` prints these as table rows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from app_harness import CHROMIUM, CHROMIUM_FLAGS, REPO_ROOT, _free_port, _wait_healthy  # noqa: E402
+
+STILL_S = 1.5  # the page must stay unchanged this long to count as drawn
+POLL_S = 0.1
+PAGES = {  # url path → page title in the sidebar
+    "feature_perturbation": "Feature perturbation",
+    "pca_explorer": "PCA explorer",
+    "moa_interpolation": "MoA interpolation",
+    "correlation_report": "Correlation report",
+    "generate_profiles": "Generate from your profiles",
+    "model_card": "Model card",
+}
+# Running: Streamlit's status widget is present while a script runs.
+STATE_JS = """() => {
+  const running = !!document.querySelector('[data-testid="stStatusWidget"]') ||
+                  [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Stop');
+  const images = [...document.images].every(i => i.complete);
+  const plots = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  const plotted = plots.every(p => { const g = p.querySelector('.js-plotly-plot'); return g && g._fullData; });
+  const main = document.querySelector('[data-testid="stMain"]') || document.body;
+  const skeleton = !!document.querySelector('[data-testid="stSkeleton"]');
+  return {busy: running || !images || !plotted || skeleton, html: main.innerHTML.length,
+          title: !!document.querySelector('h1')};
+}"""
+
+
+@dataclass
+class Visit:
+    page: str
+    home_drawn_s: float  # server launch → Home drawn
+    first_visit_s: float  # sidebar click → page drawn, caches cold
+    warm_visit_s: float  # same again after visiting Home, caches warm
+
+
+def wait_drawn(page, *, since: float, timeout_s: float = 180.0) -> float:
+    """Seconds from `since` (a time.monotonic() value) until the page was last changed before staying still."""
+    deadline = time.monotonic() + timeout_s
+    previous, changed_at = None, time.monotonic()
+    while time.monotonic() < deadline:
+        state = page.evaluate(STATE_JS)
+        now = time.monotonic()
+        key = (state["busy"], state["html"], state["title"])
+        if key != previous:
+            previous, changed_at = key, now
+        elif not state["busy"] and state["title"] and now - changed_at >= STILL_S:
+            return changed_at - since
+        time.sleep(POLL_S)
+    raise TimeoutError("the page did not finish drawing")
+
+
+def _launch(assets: Path | None, model: str | None, log) -> tuple[subprocess.Popen, str, float]:
+    port = _free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("CP2IMAGE_MODEL", None)
+    if model:
+        env["CP2IMAGE_MODEL"] = model
+    if assets is not None:
+        env["CP2IMAGE_ASSETS"] = str(assets)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}", started
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _open_from_sidebar(page, slug: str) -> None:
+    title = PAGES.get(slug, "Home")
+    page.locator("[data-testid='stSidebarNav'] a").filter(has_text=title).first.click()
+
+
+def measure(pages: list[str], *, assets: Path | None = None, model: str | None = None, width: int = 1280,
+            shots: Path | None = None, log_dir: Path | None = None) -> list[Visit]:
+    """One fresh server per page: Home drawn, then the page's first and warm visits."""
+    from playwright.sync_api import sync_playwright
+
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="first-visit-"))
+    visits = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            for slug in pages:
+                with open(log_dir / f"{slug}.log", "w") as log:
+                    process, url, started = _launch(assets, model, log)
+                    try:
+                        _wait_healthy(url, process)
+                        page = browser.new_page(viewport={"width": width, "height": 900})
+                        page.goto(url, wait_until="commit")
+                        home = wait_drawn(page, since=started)
+                        if shots is not None and slug == pages[0]:
+                            page.screenshot(path=str(shots / "home.png"), full_page=True)
+                        clicked = time.monotonic()
+                        _open_from_sidebar(page, slug)
+                        first = wait_drawn(page, since=clicked)
+                        if shots is not None:
+                            page.screenshot(path=str(shots / f"{slug}.png"), full_page=True)
+                        _open_from_sidebar(page, "home")
+                        wait_drawn(page, since=time.monotonic())
+                        clicked = time.monotonic()
+                        _open_from_sidebar(page, slug)
+                        warm = wait_drawn(page, since=clicked)
+                        page.close()
+                    finally:
+                        _stop(process)
+                visits.append(Visit(PAGES.get(slug, slug), home, first, warm))
+                print(f"{slug}: Home {home:.2f} s, first visit {first:.2f} s, warm {warm:.2f} s", flush=True)
+        finally:
+            browser.close()
+    return visits
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=Path, default=None, help="serve this assets folder (default: bundled)")
+    parser.add_argument("--model", default=None, help="the server's CP2IMAGE_MODEL (default: bundled weights)")
+    parser.add_argument("--pages", nargs="*", default=list(PAGES), choices=list(PAGES))
+    parser.add_argument("--width", type=int, default=1280, help="browser viewport width in px")
+    parser.add_argument("--shots", type=Path, default=None, help="save a screenshot of each first visit here")
+    parser.add_argument("--json", type=Path, default=None, help="write the timings here")
+    args = parser.parse_args()
+    if args.shots:
+        args.shots.mkdir(parents=True, exist_ok=True)
+    visits = measure(args.pages, assets=args.assets, model=args.model, width=args.width, shots=args.shots)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(v) for v in visits], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
