@@ -10,6 +10,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("CP2IMAGE_SHARED", REPO_ROOT.parent / "shared"))
 REAL_CELLS_NPZ = SHARED_DIR / "data" / "bbbc021-cells" / "bbbc021_cells_68x68.npz"
 BBBC021_METADATA_DIR = SHARED_DIR / "data" / "bbbc021-metadata"
+REAL_MOA_CELLS_NPZ = SHARED_DIR / "data" / "bbbc021-moa-cells" / "bbbc021_moa_cells_68x68.npz"
+REAL_FIELDS_DIR = SHARED_DIR / "data" / "bbbc021-fields"
+REAL_CHANNEL_ORDER = ("DNA", "Actin", "Tubulin")  # how both shared crop archives store their channels (see their READMEs)
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +21,22 @@ def real_cells_npz() -> Path:
     if not REAL_CELLS_NPZ.exists():
         pytest.skip(f"real BBBC021 crops not available at {REAL_CELLS_NPZ}")
     return REAL_CELLS_NPZ
+
+
+@pytest.fixture(scope="session")
+def real_moa_cells_npz() -> Path:
+    """Path to the real BBBC021 crops of all 12 MoAs; skips the test when ../shared is absent."""
+    if not REAL_MOA_CELLS_NPZ.exists():
+        pytest.skip(f"real BBBC021 MoA crops not available at {REAL_MOA_CELLS_NPZ}")
+    return REAL_MOA_CELLS_NPZ
+
+
+@pytest.fixture(scope="session")
+def real_fields_dir() -> Path:
+    """The 8 raw BBBC021 TIFF fields (official layout); skips the test when ../shared is absent."""
+    if not (REAL_FIELDS_DIR / "Week2" / "Week2_24381").is_dir():
+        pytest.skip(f"real BBBC021 fields not available at {REAL_FIELDS_DIR}")
+    return REAL_FIELDS_DIR
 
 
 @pytest.fixture(scope="session")

@@ -329,8 +329,8 @@ def combine_sources(sources: Sequence[CropSource]) -> CropSource:
         dup = key.duplicated(keep=False) & key["Metadata_Crop_File"].notna()
         if dup.any():
             row = metadata[dup].iloc[0]
-            owners = sorted(set(metadata.loc[dup & (key["Metadata_Crop_File"] == row["Metadata_Crop_File"])
-                                             & (key["Metadata_Plate"] == row["Metadata_Plate"]), SOURCE_COLUMN]))
+            same = (key["Metadata_Crop_File"] == row["Metadata_Crop_File"]) & (key["Metadata_Plate"] == row["Metadata_Plate"])
+            owners = list(dict.fromkeys(metadata.loc[same, SOURCE_COLUMN]))  # inputs in the order given
             raise IngestError(
                 f"crop {row['Metadata_Crop_File']} of plate {row['Metadata_Plate']} is listed more than once "
                 f"(in {', '.join(owners)}); {int(dup.sum())} rows are duplicates — remove them from one input"

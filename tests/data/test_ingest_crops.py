@@ -14,8 +14,17 @@ import pytest
 
 from cp2image.cli import main
 from cp2image.data import open_dataset
-from cp2image.data.ingest_common import IngestError, assign_splits
-from cp2image.data.ingest_crops import CropIngestConfig, folder_source, ingest_crops, npz_source
+from cp2image.data.ingest_common import IngestError, assign_plate_splits, assign_splits
+from cp2image.data.ingest_crops import (
+    SOURCE_COLUMN,
+    CropIngestConfig,
+    channel_permutation,
+    combine_sources,
+    folder_source,
+    ingest_crops,
+    npz_source,
+    parse_channel_order,
+)
 from cp2image.features import FAILED_COLUMN, feature_names
 
 N, S = 6, 20
@@ -86,6 +95,113 @@ def test_split_by_plate_never_splits_a_plate(npz_path, tmp_path):
     assert (cells.groupby("Metadata_Plate")["Metadata_Split"].nunique() == 1).all()
     # P2 is the only plate with cycloheximide: it is never held out
     assert set(cells.loc[cells["Metadata_Plate"] == "P2", "Metadata_Split"]) == {"train"}
+
+
+# ----------------------------------------------------------------------------- channel order
+
+
+def test_channel_order_takes_the_inputs_channels_by_name(npz_path, tmp_path):
+    # input stores DNA, Actin, Tubulin: its channel 2 is tubulin and must land in slot 1 (CHANNELS order)
+    ingest_crops(npz_source(npz_path), tmp_path / "ds", config=_no_measure(channel_order=("DNA", "Actin", "Tubulin")))
+    ds = open_dataset(tmp_path / "ds")
+    raw = _raw_crops().transpose(0, 3, 1, 2).astype(float)[:, [0, 2, 1]]  # (N, 3, S, S) as DNA, Tubulin, Actin
+    expected = np.floor(raw / raw.max(axis=(2, 3), keepdims=True) * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(ds.images, expected)
+    assert ds.channels == ["DNA", "Tubulin", "Actin"]
+    assert ds.meta["provenance"]["channel_order"] == ["DNA", "Actin", "Tubulin"]
+
+
+def test_default_channel_order_is_cp2images_own_and_recorded(npz_path, tmp_path):
+    ingest_crops(npz_source(npz_path), tmp_path / "ds", config=_no_measure())
+    assert open_dataset(tmp_path / "ds").meta["provenance"]["channel_order"] == ["DNA", "Tubulin", "Actin"]
+
+
+@pytest.mark.parametrize("text, expected, permutation", [
+    ("DNA,Tubulin,Actin", ("DNA", "Tubulin", "Actin"), [0, 1, 2]),
+    ("DNA,Actin,Tubulin", ("DNA", "Actin", "Tubulin"), [0, 2, 1]),
+    (" dapi , F-actin, β-tubulin ", ("DNA", "Actin", "Tubulin"), [0, 2, 1]),
+    ("Actin,Tubulin,DNA", ("Actin", "Tubulin", "DNA"), [2, 1, 0]),
+])
+def test_channel_order_names_and_stains_map_to_a_permutation(text, expected, permutation):
+    assert parse_channel_order(text) == expected
+    assert channel_permutation(expected) == permutation
+
+
+@pytest.mark.parametrize("text, message", [
+    ("DNA,Actn,Tubulin", "unknown channel 'Actn'"),
+    ("DNA,Actin,actin", "Actin is named twice"),
+    ("DNA,Actin", "must name 3 channels"),
+    ("DNA,Actin,Tubulin,DNA", "must name 3 channels"),
+    ("DNA,,Tubulin", "must name 3 channels"),
+])
+def test_wrong_duplicate_or_unknown_channel_names_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        CropIngestConfig(channel_order=text)
+
+
+def test_cli_channel_order_is_applied_and_a_bad_one_named(npz_path, tmp_path, capsys):
+    code = main(["ingest", "crops", "--npz", str(npz_path), "--out", str(tmp_path / "ds"), "--no-progress",
+                 "--no-measure", "--channel-order", "DNA,Actin,Tubulin"])
+    assert code == 0
+    assert open_dataset(tmp_path / "ds").meta["provenance"]["channel_order"] == ["DNA", "Actin", "Tubulin"]
+    code = main(["ingest", "crops", "--npz", str(npz_path), "--out", str(tmp_path / "bad"), "--no-progress",
+                 "--channel-order", "DNA,Tubulin,Tubulin"])
+    assert code != 0
+    assert "Tubulin is named twice" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+# ----------------------------------------------------------------------------- several inputs
+
+
+def _second_archive(tmp_path: Path, *, size: int = S) -> Path:
+    """Two more crops from plate P9 (one DMSO, one taxol), crop files c0/c1 like the first archive's."""
+    rng = np.random.default_rng(7)
+    path = tmp_path / "more.npz"
+    np.savez(path, images=rng.integers(0, 9000, size=(2, size, size, 3), dtype=np.uint16),
+             plate=np.array(["P9", "P9"]), well=np.array(["B02", "C04"]), compound=np.array(["DMSO", "taxol"]),
+             concentration=np.array([0.0, 0.3]), crop_file=np.array(["c0.npy", "c1.npy"]))
+    return path
+
+
+def test_several_archives_become_one_dataset_in_order(npz_path, tmp_path):
+    more = _second_archive(tmp_path)
+    source = combine_sources([npz_source(npz_path), npz_source(more)])
+    ingest_crops(source, tmp_path / "both", config=_no_measure(channel_order="DNA,Actin,Tubulin"))
+    ingest_crops(npz_source(npz_path), tmp_path / "a", config=_no_measure(channel_order="DNA,Actin,Tubulin"))
+    ingest_crops(npz_source(more), tmp_path / "b", config=_no_measure(channel_order="DNA,Actin,Tubulin"))
+    both, a, b = (open_dataset(tmp_path / n) for n in ("both", "a", "b"))
+    np.testing.assert_array_equal(both.images, np.concatenate([a.images, b.images]))
+    assert both.cells[SOURCE_COLUMN].tolist() == ["crops.npz"] * N + ["more.npz"] * 2
+    assert both.cells["Metadata_Plate"].tolist() == a.cells["Metadata_Plate"].tolist() + ["P9", "P9"]
+    assert both.cells["Metadata_MoA"].isna().tolist() == [False] * N + [True] * 2  # more.npz has no moa array
+    inputs = both.meta["provenance"]["inputs"]
+    assert [Path(i["path"]).name for i in inputs] == ["crops.npz", "more.npz"]
+
+
+def test_the_same_crop_in_two_archives_is_refused(npz_path, tmp_path):
+    with pytest.raises(IngestError, match=r"crop c0.npy of plate P1 is listed more than once \(in crops.npz, copy.npz\)"):
+        combine_sources([npz_source(npz_path), npz_source(_copy(npz_path, tmp_path / "copy.npz"))])
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def test_archives_with_different_crop_sizes_are_refused(npz_path, tmp_path):
+    with pytest.raises(IngestError, match="crop sizes differ"):
+        combine_sources([npz_source(npz_path), npz_source(_second_archive(tmp_path, size=S + 2))])
+
+
+def test_cli_takes_several_npz_archives(npz_path, tmp_path, capsys):
+    code = main(["ingest", "crops", "--npz", str(npz_path), str(_second_archive(tmp_path)), "--out",
+                 str(tmp_path / "ds"), "--no-progress", "--no-measure"])
+    assert code == 0
+    assert f"wrote {N + 2} cells" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- plate splits
 
 
 def test_plate_split_spreads_same_content_plates_and_keeps_unique_ones_in_train():
@@ -162,6 +278,39 @@ def test_drop_failed_removes_unsegmentable_crops_but_reports_the_rate(tmp_path):
     assert not cells[FAILED_COLUMN].any() and not cells[feature_names()].isna().any().any()
     assert dropped.n_dropped_failed == int(unusable.sum())
     assert dropped.segmentation_success_rate == kept.segmentation_success_rate == pytest.approx(1 - flags.mean())
+
+
+def _plates(spec: dict[str, list[tuple[str, str]]]) -> pd.DataFrame:
+    """One row per cell from {plate: [(compound, moa), ...]}."""
+    rows = [(plate, c, m) for plate, cells in spec.items() for c, m in cells]
+    return pd.DataFrame(rows, columns=["Metadata_Plate", "Metadata_Compound", "Metadata_MoA"]).assign(
+        Metadata_Concentration=1.0)
+
+
+def test_held_out_plates_cover_every_moa_that_can_be_spared():
+    dmso, taxol, latb, cyclo = ("DMSO", "DMSO"), ("taxol", "MT stab"), ("latB", "Actin"), ("cyclo", "Protein synth")
+    cells = _plates({
+        "A": [dmso, taxol], "B": [dmso, taxol], "C": [dmso, taxol, latb],
+        "D": [dmso, taxol, latb], "E": [dmso, taxol, latb], "F": [dmso, cyclo],
+    })
+    for seed in range(5):
+        split = assign_plate_splits(cells, seed=seed)
+        by_plate = split.groupby(cells["Metadata_Plate"]).agg(set)
+        assert (by_plate.map(len) == 1).all()  # no plate spans two splits
+        by_plate = by_plate.map(lambda s: next(iter(s)))
+        assert by_plate["F"] == "train"  # the only cycloheximide plate is never held out
+        for name in ("val", "test"):
+            assert set(cells.loc[split == name, "Metadata_MoA"]) >= {"DMSO", "MT stab"}, (seed, name)
+        # latB is on 3 plates: at most one leaves train (each compound keeps ≥ half its plates)
+        assert (by_plate[["C", "D", "E"]] == "train").sum() >= 2
+        assert set(cells.loc[split != "train", "Metadata_MoA"]) >= {"Actin"}
+
+
+def test_plate_split_is_seeded():
+    cells = _plates({p: [("DMSO", "DMSO")] * 3 for p in "ABCDEFGHIJ"})
+    a, b = assign_plate_splits(cells, seed=3), assign_plate_splits(cells, seed=3)
+    pd.testing.assert_series_equal(a, b)
+    assert a.value_counts().to_dict() == {"train": 24, "val": 3, "test": 3}  # 10 % of 30 cells = one plate each
 
 
 # ----------------------------------------------------------------------------- bad input
