@@ -15,15 +15,17 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from cp2image.app_support.model_spec import ModelChoice, parse_model_choice
-from cp2image.assets import assets_dir, bundled_dataset_dir
+import sources
+from cp2image import hosting
+from cp2image.app_support.model_spec import ModelChoice
+from cp2image.assets import assets_dir
 
 log = logging.getLogger(__name__)
 
 APP_DIR = Path(__file__).resolve().parent
 REPO_ROOT = APP_DIR.parent
 PAGES_DIR = REPO_ROOT / "pages"
-MODEL_SPEC_KEY = "model_spec"
+MODEL_SPEC_KEY = sources.MODEL_KEY
 CHANNEL_VIEW_KEY = "channel_view"
 SCALE_BAR_UM = 10.0  # scale bar on exported image panels (15 px at 0.65 µm/px)
 CHANNEL_VIEWS: dict[str, list[str] | None] = {  # label → channels for render.composite
@@ -47,30 +49,20 @@ def _load_model_cached(spec: str | None, assets_root: str, env_model: str | None
     # The server answers many sessions at once with small batches (1–9 images): one
     # intra-op thread per request avoids oversubscribing the cores (measured: 2 threads were
     # 5–150x slower than 1 on the shared 2-core machine, benchmarks/bench_model.py).
-    torch.set_num_threads(int(os.environ.get("CP2IMAGE_TORCH_THREADS", "1")))
+    torch.set_num_threads(hosting.torch_threads())
     loaded = load_model(spec)
     loaded.model.eval()
     return loaded
 
 
 def sidebar_model_field() -> None:
-    """The sidebar text field for choosing weights (rendered once, by Home.py, on every page)."""
-    st.sidebar.text_input(
-        "Model weights",
-        key=MODEL_SPEC_KEY,
-        placeholder="default (CP2IMAGE_MODEL or bundled)",
-        help="Leave empty for the default weights, or enter a Hugging Face Hub id like 'org/name' "
-        "or the name of a bundled model (e.g. 'cp2image-sim'). Local paths are not accepted here; "
-        "set CP2IMAGE_MODEL on the server instead.",
-    )
+    """The sidebar model and dataset choice (rendered once, by Home.py, on every page; see sources.py)."""
+    sources.sidebar_choices()
 
 
 def current_choice() -> tuple[ModelChoice, str | None]:
     """The validated model choice and, if the typed text was refused, why."""
-    try:
-        return parse_model_choice(st.session_state.get(MODEL_SPEC_KEY, "")), None
-    except ValueError as err:
-        return parse_model_choice(""), str(err)
+    return sources.model_choice()
 
 
 def load_current_model() -> tuple[Any | None, str | None]:
@@ -82,14 +74,14 @@ def load_current_model() -> tuple[Any | None, str | None]:
         return _load_model_cached(choice.spec, str(assets_dir()), env_model), " ".join(problems) or None
     except Exception as err:  # any loader failure must become a message, never a traceback
         log.warning("model %s failed to load: %s", choice.label, err)
-        problems.append(f"Could not load model '{choice.label}': {type(err).__name__}: {err}")
+        problems.append(f"Could not load model '{choice.label}': {err}")
     if choice.spec is not None:  # the user asked for something else: fall back to the default
         try:
             loaded = _load_model_cached(None, str(assets_dir()), env_model)
             problems.append("Showing the default model instead.")
             return loaded, " ".join(problems)
         except Exception as err:
-            problems.append(f"The default model could not be loaded either: {type(err).__name__}: {err}")
+            problems.append(f"The default model could not be loaded either: {err}")
     return None, " ".join(problems)
 
 
@@ -99,10 +91,8 @@ def require_model() -> Any:
     if problem:
         st.error(problem)
     if loaded is None:
-        st.info(
-            "No model weights are available. Put trained weights in "
-            f"`{assets_dir() / 'models' / 'cp2image-sim'}` or set CP2IMAGE_MODEL, then reload."
-        )
+        st.info("No model weights are available. Put trained weights in `assets/models/cp2image-sim` "
+                "(or the folder CP2IMAGE_ASSETS names) or set CP2IMAGE_MODEL, then reload.")
         st.stop()
     if getattr(loaded, "notice", None):
         st.warning(loaded.notice)
@@ -131,19 +121,33 @@ def _open_dataset_cached(path: str) -> Any:
 
 
 def dataset_or_problem() -> tuple[Any | None, str | None]:
-    path = bundled_dataset_dir()
+    """The chosen dataset (sidebar; default CP2IMAGE_DATA or the bundled screen), or why not."""
+    ref, problem = sources.dataset_choice()
+    if ref is None:
+        return None, problem
     try:
-        return _open_dataset_cached(str(path)), None
-    except Exception as err:  # DatasetError, OSError: shown on the page, never a traceback
-        return None, f"The bundled dataset could not be opened ({type(err).__name__}: {err})."
+        return _open_dataset_cached(str(ref.path)), None
+    except Exception as err:  # DatasetError, OSError: shown on the page (without server paths), never a traceback
+        reason = str(err).replace(str(ref.path), ref.name)
+        return None, f"The dataset {ref.label} could not be opened ({reason})."
 
 
 def require_dataset() -> Any:
-    """The bundled `Dataset`, or a page message and `st.stop()`."""
+    """The chosen `Dataset`, or a page message and `st.stop()`; also stops when the loaded model
+    reads features the dataset lacks (the message names them)."""
+    from cp2image.data.catalog import feature_mismatch
+
     dataset, problem = dataset_or_problem()
     if dataset is None:
         st.error(problem)
         st.info("Build it with `cp2image simulate` (see the README), or set CP2IMAGE_ASSETS to a folder holding it.")
+        st.stop()
+    loaded, _ = load_current_model()
+    names = getattr(getattr(loaded, "model", None), "feature_names", None)
+    mismatch = feature_mismatch(names, dataset.feature_names, dataset_label=f"the dataset {dataset.path.name}") \
+        if names is not None else None
+    if mismatch:
+        st.error(mismatch)
         st.stop()
     return dataset
 
@@ -305,14 +309,6 @@ def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,
 
 
 def model_directory(loaded: Any) -> Path | None:
-    """The local folder the weights came from (bundled or local path), or None for Hub models."""
-    from cp2image.assets import bundled_model_dir
-
-    source = str(getattr(loaded, "source", ""))
-    kind, _, rest = source.partition(":")
-    rest = rest.strip()
-    if kind.strip() == "bundled" and rest:
-        return bundled_model_dir(Path(rest).name)  # shown relative to the assets folder's parent
-    if kind.strip() == "local" and rest:
-        return Path(rest)
-    return None
+    """The local folder the weights came from (bundled, local or Hub snapshot folder): cards,
+    evaluation files and feature coupling live beside the weights. For computation, never for display."""
+    return getattr(loaded, "folder", None)

@@ -1,10 +1,14 @@
-"""`load_model(spec)`: bundled, local, Hub id with offline fallback, invalid ids."""
+"""`ModelRef` and `load_model(spec)`: bundled, local, Hub id with offline fallback, invalid ids.
+
+The Hub cache itself (revision pins, missing files, tampered blobs, fast failures) is
+tested in tests/hub/test_hub_cache.py.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cp2image.models.hub import load_model
+from cp2image.models.hub import ModelKind, ModelRef, load_model
 from cp2image.models.testing import tiny_model
 
 NAMES = ["Nuclei_AreaShape_Area", "Cells_AreaShape_Area"]
@@ -21,32 +25,66 @@ def assets(tmp_path, monkeypatch):
     return root
 
 
+@pytest.mark.parametrize("text, ref", [
+    (None, ModelRef(ModelKind.BUNDLED, "cp2image-sim")),
+    ("bundled", ModelRef(ModelKind.BUNDLED, "cp2image-sim")),
+    ("bundled:cp2image-bbbc021-real", ModelRef(ModelKind.BUNDLED, "cp2image-bbbc021-real")),
+    ("org/name", ModelRef(ModelKind.HUB, "org/name")),
+    ("org/name@v1.2", ModelRef(ModelKind.HUB, "org/name", "v1.2")),
+])
+def test_text_parses_into_one_typed_reference_and_back(text, ref):
+    assert ModelRef.parse(text) == ref
+    assert ModelRef.parse(ref.spec) == ref
+
+
+def test_labels_name_the_model_never_a_server_path(tmp_path):
+    assert ModelRef.bundled().label == "bundled: cp2image-sim"
+    assert ModelRef.hub("org/name", "v1").label == "hub: org/name@v1"
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    local = ModelRef.parse(str(tmp_path / "runs" / "mine"))
+    assert local.kind is ModelKind.LOCAL and local.label == "local: mine"
+
+
+@pytest.mark.parametrize("kind, name, revision, message", [
+    (ModelKind.BUNDLED, "../datasets", None, "not a bundled model name"),
+    (ModelKind.HUB, "no-org", None, "use 'org/name'"),
+    (ModelKind.HUB, "org/name", "../x", "not a valid Hub revision"),
+    (ModelKind.LOCAL, "/tmp/x", "v1", "only Hub models have a revision"),
+])
+def test_an_impossible_reference_cannot_be_built(kind, name, revision, message):
+    with pytest.raises(ValueError, match=message):
+        ModelRef(kind, name, revision)
+
+
 def test_default_is_the_bundled_model(assets):
     loaded = load_model()
-    assert loaded.source == "bundled: assets/models/cp2image-sim" and loaded.notice is None
+    assert loaded.source == "bundled: cp2image-sim" and loaded.notice is None
+    assert loaded.folder == assets / "models" / "cp2image-sim"
     assert loaded.model.feature_names == NAMES and not loaded.model.training
 
 
 def test_named_bundle_and_env_var(assets, monkeypatch):
     real = load_model("bundled:cp2image-bbbc021-real")
-    assert real.source.endswith("cp2image-bbbc021-real")
+    assert real.source == "bundled: cp2image-bbbc021-real"
     monkeypatch.setenv("CP2IMAGE_MODEL", "bundled:cp2image-bbbc021-real")
-    assert load_model().source == real.source
+    assert load_model().ref == real.ref
 
 
-def test_local_folder(assets, tmp_path):
-    tiny_model(NAMES, seed=3).save_pretrained(tmp_path / "mine")
-    loaded = load_model(str(tmp_path / "mine"))
-    assert loaded.source == f"local: {tmp_path / 'mine'}"
+def test_local_folder_and_training_run_folder(assets, tmp_path):
+    tiny_model(NAMES, seed=3).save_pretrained(tmp_path / "run" / "model")
     x = np.zeros((1, 2))
-    np.testing.assert_array_equal(loaded.model.generate(x), tiny_model(NAMES, seed=3).generate(x))
+    for spec in (tmp_path / "run" / "model", tmp_path / "run"):
+        loaded = load_model(str(spec))
+        assert loaded.ref.kind is ModelKind.LOCAL and loaded.folder == tmp_path / "run" / "model"
+        np.testing.assert_array_equal(loaded.model.generate(x), tiny_model(NAMES, seed=3).generate(x))
 
 
 def test_unreachable_hub_falls_back_to_bundle_with_notice(assets):
     # conftest sets HF_HUB_OFFLINE=1, so the Hub cannot be reached
     loaded = load_model("some-org/cp2image-weights")
-    assert loaded.source == "bundled: assets/models/cp2image-sim"
-    assert "Could not load 'some-org/cp2image-weights' from the Hugging Face Hub" in loaded.notice
+    assert loaded.source == "bundled: cp2image-sim" and loaded.requested == ModelRef.hub("some-org/cp2image-weights")
+    assert loaded.notice.startswith("'some-org/cp2image-weights' is not in the local Hugging Face cache")
+    assert loaded.notice.endswith("Using the bundled cp2image-sim model instead.")
 
 
 def test_invalid_hub_id_is_rejected_before_any_request(assets):
@@ -54,8 +92,17 @@ def test_invalid_hub_id_is_rejected_before_any_request(assets):
         load_model("not a repo id!")
 
 
+def test_a_baseline_is_refused_where_a_cp2image_model_is_needed(assets, tmp_path):
+    from cp2image.models.vae import VAE, VAEConfig
+
+    VAE(VAEConfig(base_filters=4, latent_dim=8, provenance={"model_kind": "vae"})).save_pretrained(tmp_path / "vae")
+    with pytest.raises(ValueError, match=r"local: vae cannot be used: it is a 'vae' model"):
+        load_model(str(tmp_path / "vae"))
+
+
 def test_missing_bundle_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("CP2IMAGE_ASSETS", str(tmp_path / "empty"))
     monkeypatch.delenv("CP2IMAGE_MODEL", raising=False)
-    with pytest.raises(FileNotFoundError, match="set CP2IMAGE_MODEL"):
+    with pytest.raises(FileNotFoundError, match="set CP2IMAGE_MODEL") as err:
         load_model()
+    assert str(tmp_path) not in str(err.value)
