@@ -20,7 +20,7 @@ def run_sweep(_model, model_key: str, _cells: pd.DataFrame, dataset_key: str, ro
     cells = _cells
     reference = cells.loc[cells["Metadata_Compound"] == "DMSO"] if unit == "sd" else None
     profile = cells.iloc[row][list(_model.feature_names)].astype(float)
-    return call_collecting_warnings(perturb.sweep_feature, _model, profile, feature, n_steps=n_steps, span=span,
+    return call_collecting_warnings(perturb.sweep_feature, _model, profile, feature, mode="single", n_steps=n_steps, span=span,
                                     unit=unit, reference=reference, measure_back=measure_back)
 
 

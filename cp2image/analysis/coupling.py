@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,7 +174,9 @@ def conditional_shift(coupling: FeatureCoupling, feature: str, delta: float | np
 # --------------------------------------------------------------------------- files
 def save_coupling(coupling: FeatureCoupling, model_dir: str | os.PathLike) -> Path:
     """Write `model_dir/feature_coupling.safetensors` atomically (temp file, then rename)."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
+
+    from cp2image.analysis.export import write_atomic  # late: export imports matplotlib
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -193,15 +194,7 @@ def save_coupling(coupling: FeatureCoupling, model_dir: str | os.PathLike) -> Pa
                   "physical bounds ∩ reference range ± margin·range",
     }
     target = model_dir / COUPLING_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".feature_coupling.", suffix=".tmp", dir=model_dir)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the file is read by other users (app server, Docker)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, save(tensors, metadata=metadata))  # temp file + fsync + rename, umask permissions
     return target
 
 

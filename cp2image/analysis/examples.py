@@ -5,7 +5,11 @@ dataset by default:
 - panel-perturbation        four features swept ±2 SD on a representative DMSO cell (the one
                             nearest the DMSO mean whose generated image can be segmented, so the
                             measure-back has something to measure), requested and measured
-                            values, Spearman ρ and slope per row (Fig. 4c)
+                            values, slope and Spearman ρ per row (Fig. 4c); "with its correlated
+                            features" when the model folder has a feature coupling, else "this
+                            feature only"
+- panel-perturbation-single the same sweeps with every other feature fixed (the paper's mode),
+                            written beside the coupled panel for comparison
 - panel-perturbation-measured  requested vs measured nucleus area
 - panel-interpolation       DMSO → three MoAs, 50 features a step, cosine under each (Fig. 5a)
 - panel-interpolation-cosine   the cosine curves
@@ -25,7 +29,8 @@ import pandas as pd
 
 from cp2image.analysis import export, panels
 from cp2image.analysis.interpolate import interpolate_to_moa
-from cp2image.analysis.perturb import sweep_feature
+from cp2image.analysis.coupling import FeatureCoupling
+from cp2image.analysis.perturb import SWEEP_MODES, sweep_feature
 from cp2image.analysis.space import feature_space
 from cp2image.analysis.trajectory import CompoundTrajectory
 
@@ -58,8 +63,13 @@ def _positions(cells: pd.DataFrame, labels) -> np.ndarray:
 
 
 def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
-                         config: ExampleConfig | None = None) -> dict[str, panels.Panel]:
-    """The example panels by name; `images` aligned with `cells` rows by position."""
+                         config: ExampleConfig | None = None,
+                         coupling: FeatureCoupling | None = None) -> dict[str, panels.Panel]:
+    """The example panels by name; `images` aligned with `cells` rows by position.
+
+    With `coupling` (the model's `load_coupling`), the perturbation panel uses the coupled
+    sweep and the single-feature sweeps are added as `panel-perturbation-single`.
+    """
     cfg = config or ExampleConfig()
     names = list(model.feature_names)
     dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"].dropna(subset=names)
@@ -72,10 +82,21 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
     feats = [f for f in cfg.perturb_features if f in names]
     if len(feats) < len(cfg.perturb_features):
         log.warning("model lacks %s; not swept", sorted(set(cfg.perturb_features) - set(feats)))
-    sweeps = [sweep_feature(model, profile, f, n_steps=cfg.n_steps, span=cfg.span_sd, reference=dmso) for f in feats]
-    out["panel-perturbation"] = panels.perturbation_grid(
-        sweeps, scale_bar_um=cfg.scale_bar_um,
-        title=f"One feature swept ±{cfg.span_sd:g} SD (DMSO SD), all others fixed; measured back on each image")
+    modes = ["coupled", "single"] if coupling is not None else ["single"]
+    if coupling is None:
+        log.warning("no feature coupling given: the perturbation panel sweeps one feature only")
+    for mode in modes:
+        sweeps = [sweep_feature(model, profile, f, mode=mode, coupling=coupling, n_steps=cfg.n_steps,
+                                span=cfg.span_sd, reference=dmso) for f in feats]
+        others = "its correlated features follow" if mode == "coupled" else "all others fixed"
+        name = "panel-perturbation" if mode == modes[0] else "panel-perturbation-single"
+        out[name] = panels.perturbation_grid(
+            sweeps, scale_bar_um=cfg.scale_bar_um,
+            title=f"One feature swept ±{cfg.span_sd:g} SD (DMSO SD), {others} ({SWEEP_MODES[mode]}); "
+                  "measured back on each image")
+        if mode == modes[0]:
+            first = sweeps
+    sweeps = first
     if sweeps and sweeps[0].measured is not None:
         out["panel-perturbation-measured"] = panels.requested_vs_measured(sweeps[0].table(), rho=sweeps[0].spearman_rho,
                                                                           slope=sweeps[0].slope)
@@ -161,14 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from cp2image.analysis.coupling import load_coupling
+
     model = CP2Image.from_pretrained(args.model)
     ds = open_dataset(args.dataset)
-    built = build_example_panels(model, ds.cells, ds.images)
+    built = build_example_panels(model, ds.cells, ds.images, coupling=load_coupling(args.model))
     for path in write_example_panels(built, args.out):
         log.info("wrote %s", path)
-    for name in ("panel-perturbation",):
+    for name in ("panel-perturbation", "panel-perturbation-single"):
+        if name not in built:
+            continue
         for _, row in built[name].data.groupby("feature", sort=False).first().iterrows():
-            log.info("%s: Spearman ρ %s, slope %s", row.name, row["spearman_rho"], row["slope"])
+            log.info("%s %s: slope %s, Spearman ρ %s", name, row.name, row["slope"], row["spearman_rho"])
     return 0
 
 

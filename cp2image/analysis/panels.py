@@ -204,8 +204,8 @@ def perturbation_panel(result, *, channels=None, scale_bar_um: float | None = No
     caps = _sweep_captions(table)
     title = f"{result.feature}"
     if result.spearman_rho is not None:
-        title += f"  (Spearman ρ = {result.spearman_rho:.2f}"
-        title += f", slope = {result.slope:.2f})" if result.slope is not None else ")"
+        slope = f"slope = {result.slope:.2f}, " if result.slope is not None else ""
+        title += f"  ({slope}Spearman ρ = {result.spearman_rho:.2f})"
     return image_strip(result.images, caps, channels=channels, scale_bar_um=scale_bar_um, title=title,
                        data=table, stretch=stretch)
 
@@ -228,10 +228,12 @@ def perturbation_grid(results: Sequence, *, channels=None, scale_bar_um: float |
     labels = []
     for r in results:
         label = r.feature.replace("_", " ", 1)
+        if r.slope is not None:  # slope first: ρ = 1 with slope 0.03 is a cell that barely changed
+            label += f"\nslope = {r.slope:.2f}"
         if r.spearman_rho is not None:
             label += f"\nSpearman ρ = {r.spearman_rho:.2f}"
-        if r.slope is not None:
-            label += f"\nslope = {r.slope:.2f}"
+        if getattr(r, "n_clipped", 0):
+            label += f"\n{r.n_clipped} step(s) clipped"
         labels.append(label)
     tables = [r.table().assign(spearman_rho=r.spearman_rho, slope=r.slope) for r in results]
     return image_grid([r.images for r in results], captions=[_sweep_captions(t) for t in tables], row_labels=labels,
@@ -396,10 +398,10 @@ def requested_vs_measured(table: pd.DataFrame, *, rho: float | None = None, slop
     ax.set_xlabel(f"requested {feature}", fontsize=7)
     ax.set_ylabel(f"measured on generated image", fontsize=7)
     label = title or feature
-    if rho is not None:
-        label += f"\nSpearman ρ = {rho:.3f}"
     if slope is not None:
-        label += f", slope = {slope:.2f}"
+        label += f"\nslope = {slope:.2f}"
+    if rho is not None:
+        label += (", " if slope is not None else "\n") + f"Spearman ρ = {rho:.3f}"
     ax.set_title(label, fontsize=8)
     ax.legend(fontsize=7, frameon=False)
     return Panel(fig, table.copy(), title=title, kind="chart", meta={"spearman_rho": rho, "slope": slope})

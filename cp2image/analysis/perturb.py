@@ -1,8 +1,22 @@
-"""Feature perturbation (paper Fig. 4c): sweep one feature of a cell, keep the rest, generate.
+"""Feature perturbation (paper Fig. 4c): sweep one feature of a cell and generate.
 
-Beyond the paper, every generated image can be measured back with
-`cp2image.features.measure`, giving requested-vs-measured values and their Spearman
-ρ: a direct check of whether the model honours that feature (ρ near 1) or ignores it.
+Two modes:
+
+- ``"coupled"`` (default, "with its correlated features"): the other features follow
+  their conditional expectation given the swept one (`cp2image.analysis.coupling`,
+  the training cells' shrunk covariance stored beside the model). This asks the
+  generator for cells like the ones it was trained on: a larger nucleus also has a
+  longer perimeter and more integrated DNA.
+- ``"single"`` ("this feature only", the paper's mode): every other feature stays fixed.
+
+Requests outside a feature's valid domain (`cp2image.analysis.domain`: physical
+bounds ∩ the reference cells' range ± 10 %) are clipped to it, and the result says
+which steps were clipped and why. Angular features are wrapped onto their period.
+
+Every generated image can be measured back with `cp2image.features.measure`, giving
+the **slope** (measured change / requested change: 1 = the cell changed by what was
+asked, 0 = ignored) and Spearman ρ of requested vs measured. ρ alone is not enough:
+a nucleus that grows by 3 % of what was asked still gives ρ = 1.
 """
 from __future__ import annotations
 
@@ -17,13 +31,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cp2image.analysis.coupling import FeatureCoupling, conditional_shift, normalisation_digest
+from cp2image.analysis.domain import (  # noqa: F401  (CIRCULAR_PERIODS, circular_period re-exported)
+    CIRCULAR_PERIODS, DEFAULT_MARGIN, circular_period, feature_domain, physical_bounds, wrap_angle,
+)
 from cp2image.analysis.space import ProfileModel, model_feature_space, require_columns, resolve_feature
 
 log = logging.getLogger(__name__)
 
-CIRCULAR_PERIODS: dict[str, float] = {"AreaShape_Orientation": 180.0}
-"""Features that are axial angles (degrees): the measured value wraps with this period, so it
-is unwrapped along the sweep (np.unwrap) before ρ and slope are computed."""
+SweepMode = Literal["coupled", "single"]
+SWEEP_MODES: dict[str, str] = {
+    "coupled": "with its correlated features",
+    "single": "this feature only",
+}
+"""Sweep modes and their plain-language names (CLI help, app labels)."""
 
 Measurer = Callable[[np.ndarray], pd.DataFrame]
 """images (N, 3, H, W) uint8 → one row of CellProfiler-named features per image."""
@@ -34,13 +55,20 @@ class PerturbationResult:
     """A sweep of one feature: requested values, the profiles fed in, images, measured values."""
 
     feature: str
-    requested: np.ndarray  # (n_steps,) raw feature values fed to the model
-    offsets: np.ndarray  # (n_steps,) offsets from the cell's own value, in `unit`
+    requested: np.ndarray  # (n_steps,) raw values asked of the model after domain clipping (angles unwrapped)
+    offsets: np.ndarray  # (n_steps,) offsets from the cell's own value, in `unit`, as asked
     unit: str  # "sd" or "raw"
     sd: float | None  # raw size of one SD when unit == "sd"
     sd_source: str | None  # where that SD came from
-    profiles: pd.DataFrame  # (n_steps, p) model features, model order
+    profiles: pd.DataFrame  # (n_steps, p) model features, model order: exactly what was fed to the model
     images: np.ndarray  # (n_steps, 3, H, W) uint8
+    mode: str = "single"  # "coupled" (with its correlated features) or "single" (this feature only)
+    asked: np.ndarray | None = None  # (n_steps,) raw values before domain clipping
+    clipped: np.ndarray | None = None  # (n_steps,) bool: the asked value lay outside the valid domain
+    clip_reasons: list[str] = field(default_factory=list)  # one plain sentence per clipped step
+    domain: tuple[float, float] | None = None  # valid (lower, upper) of the feature, raw units
+    others_clipped: np.ndarray | None = None  # (n_steps,) coupled mode: other features held at their domain edge
+    moved: pd.DataFrame | None = None  # coupled mode: every other feature's shift over the sweep, largest first
     measured: np.ndarray | None = None  # (n_steps,) same feature measured on the images (NaN: segmentation failed)
     measured_unwrapped: np.ndarray | None = None  # angles unwrapped along the sweep (circular features only)
     segmentation_failed: np.ndarray | None = None  # (n_steps,) bool
@@ -52,16 +80,38 @@ class PerturbationResult:
     note: str | None = None  # why measurement is missing, if it is
     measurements: pd.DataFrame | None = field(default=None, repr=False)  # full measure() output
 
+    @property
+    def n_clipped(self) -> int:
+        return 0 if self.clipped is None else int(np.sum(self.clipped))
+
+    @property
+    def clip_notice(self) -> str | None:
+        """One plain paragraph for the user when any step was clipped, else None."""
+        if not self.n_clipped:
+            return None
+        return (f"{self.n_clipped} of {len(self.requested)} requested values of {self.feature} lie outside its valid "
+                f"range and were clipped to it: " + "; ".join(self.clip_reasons) + ".")
+
+    def moved_with(self, k: int = 10) -> pd.DataFrame:
+        """The `k` other features that moved most over the sweep (coupled mode; empty for "single")."""
+        if self.moved is None:
+            return pd.DataFrame(columns=["feature", "from", "to", "shift", "shift_sd", "correlation"])
+        return self.moved.head(k).reset_index(drop=True)
+
     def table(self) -> pd.DataFrame:
-        """One row per step: step, offset, requested, [outside_reference], [measured, segmentation_failed]."""
+        """One row per step: feature, mode, step, offset, asked, requested, clipped, [outside_reference], [measured…]."""
+        n = len(self.requested)
         out = pd.DataFrame(
             {
-                "step": np.arange(len(self.requested)),
+                "feature": self.feature,
+                "mode": self.mode,
+                "step": np.arange(n),
                 f"offset_{self.unit}": self.offsets,
+                "asked": self.asked if self.asked is not None else self.requested,
                 "requested": self.requested,
+                "clipped": self.clipped if self.clipped is not None else np.zeros(n, dtype=bool),
             }
         )
-        out.insert(0, "feature", self.feature)
         if self.outside_reference is not None:
             out["outside_reference"] = self.outside_reference
         if self.measured is not None:
@@ -102,6 +152,8 @@ def sweep_feature(
     profile: pd.Series,
     feature: str,
     *,
+    mode: SweepMode = "coupled",
+    coupling: FeatureCoupling | None = None,
     n_steps: int = 9,
     span: float = 2.0,
     unit: Literal["sd", "raw"] = "sd",
@@ -111,17 +163,26 @@ def sweep_feature(
     measurer: Measurer | None = None,
     batch_size: int = 256,
 ) -> PerturbationResult:
-    """Generate a cell with `feature` set to evenly spaced values, every other feature fixed.
+    """Generate a cell with `feature` set to evenly spaced values.
 
     Values are `profile[feature] + linspace(-span, span, n_steps)` in `unit`: "raw"
     (the feature's own units, e.g. pixels for an area) or "sd" (one SD = the
     `reference` cells' SD of the feature, else the model's normalisation scale).
-    `values=` gives explicit raw values instead. With `measure_back`, the images are
-    measured (`measurer`, default `cp2image.features.measure`) and the Spearman ρ of
-    requested vs measured is returned.
+    `values=` gives explicit raw values instead.
+
+    `mode="coupled"` (default) moves every other feature by its conditional
+    expectation given the swept one; it needs `coupling=` (`load_coupling(model
+    folder)`). `mode="single"` keeps every other feature fixed (the paper's sweep).
+    Requested values are clipped to the feature's valid domain (the coupling's, else
+    physical bounds ∩ `reference` range ± 10 %); angular features are wrapped.
+    With `measure_back`, the images are measured (`measurer`, default
+    `cp2image.features.measure`) and slope and Spearman ρ of requested vs measured
+    are returned.
     """
     names = list(model.feature_names)
     feature = resolve_feature(feature, names)
+    if mode not in SWEEP_MODES:
+        raise ValueError(f"mode must be one of {sorted(SWEEP_MODES)}; got {mode!r}")
     if not isinstance(profile, pd.Series):
         raise ValueError(f"profile must be a pandas Series indexed by feature name; got {type(profile).__name__}")
     require_columns(profile, names, what="profile")
@@ -130,14 +191,15 @@ def sweep_feature(
         bad = [n for n, v in zip(names, base) if not np.isfinite(v)]
         raise ValueError(f"profile has non-finite values for {len(bad)} features: {', '.join(bad[:10])}")
     j = names.index(feature)
+    space = _check_coupling(model, names, mode, coupling)
 
     sd: float | None = None
     sd_source: str | None = None
     if values is not None:
-        requested = np.asarray(values, dtype=np.float64).reshape(-1)
-        if requested.size < 1 or not np.all(np.isfinite(requested)):
+        asked = np.asarray(values, dtype=np.float64).reshape(-1)
+        if asked.size < 1 or not np.all(np.isfinite(asked)):
             raise ValueError("values must be one or more finite numbers")
-        offsets = requested - base[j]
+        offsets = asked - base[j]
         unit = "raw"
     else:
         if n_steps < 2:
@@ -147,11 +209,30 @@ def sweep_feature(
         offsets = np.linspace(-span, span, n_steps)
         if unit == "sd":
             sd, sd_source = feature_sd(model, feature, reference=reference)
-            requested = base[j] + offsets * sd
+            asked = base[j] + offsets * sd
         elif unit == "raw":
-            requested = base[j] + offsets
+            asked = base[j] + offsets
         else:
             raise ValueError(f"unit must be 'sd' or 'raw'; got {unit!r}")
+
+    if coupling is not None:
+        lower, upper = coupling.lower, coupling.upper
+        domain_source = f"the model's training cells' range ± {coupling.margin:.0%} of it"
+    else:
+        lower, upper = feature_domain(names, reference)
+        domain_source = f"the reference cells' range ± {DEFAULT_MARGIN:.0%} of it" if reference is not None else None
+    # The chosen cell's own values are always valid (it is a measured cell), even where it lies
+    # outside the reference cells' range: the domain is widened to include them.
+    lower, upper = np.minimum(lower, base), np.maximum(upper, base)
+    period = circular_period(feature)
+    if period is None:
+        requested = np.clip(asked, lower[j], upper[j])
+        clipped = requested != asked
+    else:  # angles live on their period: wrapped when fed to the model, never clipped
+        requested = asked.copy()
+        clipped = np.zeros(asked.size, dtype=bool)
+    reasons = [_clip_reason(feature, a, r, lower[j], upper[j], domain_source) for a, r in zip(asked[clipped],
+                                                                                            requested[clipped])]
 
     outside = None
     if reference is not None and feature in reference.columns:
@@ -166,8 +247,17 @@ def sweep_feature(
                     stacklevel=2,
                 )
 
+    fed = requested if period is None else wrap_angle(requested, period)
     matrix = np.repeat(base[None, :], requested.size, axis=0)  # (n, p)
-    matrix[:, j] = requested
+    others_clipped = None
+    moved = None
+    if mode == "coupled":
+        assert space is not None and coupling is not None
+        dz = (requested - base[j]) / space.scale[j]  # (n,) swept feature's change, normalised units
+        matrix = space.inverse(space.transform(base)[None, :] + conditional_shift(coupling, feature, dz))
+        matrix, others_clipped = _into_domain(matrix, names, lower, upper, keep=j)
+        moved = _moved_table(matrix, names, j, space.scale, coupling)
+    matrix[:, j] = fed
     profiles = pd.DataFrame(matrix, columns=names)
     images = np.asarray(model.generate(profiles, batch_size=batch_size))
     result = PerturbationResult(
@@ -179,11 +269,89 @@ def sweep_feature(
         sd_source=sd_source,
         profiles=profiles,
         images=images,
+        mode=mode,
+        asked=asked,
+        clipped=clipped,
+        clip_reasons=reasons,
+        domain=(float(lower[j]), float(upper[j])),
+        others_clipped=others_clipped,
+        moved=moved,
         outside_reference=outside,
     )
     if measure_back:
         measure_result(result, measurer=measurer)
     return result
+
+
+def _check_coupling(model: ProfileModel, names: list[str], mode: str, coupling: FeatureCoupling | None):
+    """The model's normalisation when the coupling can be used with it; errors that say what to do."""
+    if coupling is not None and list(coupling.feature_names) != names:
+        raise ValueError(
+            f"the coupling describes {len(coupling.feature_names)} features that are not the model's "
+            f"{len(names)} in model order; load the coupling stored with this model (load_coupling(model folder))"
+        )
+    if mode != "coupled":
+        return None
+    if coupling is None:
+        raise ValueError(
+            "mode='coupled' (the default) needs the model's feature coupling: pass "
+            "coupling=cp2image.analysis.coupling.load_coupling(model_folder); if that is None the folder has none — "
+            "fit one with `cp2image perturb --fit-coupling --model DIR --data DATASET`, or sweep with mode='single' "
+            "(this feature only)"
+        )
+    space = model_feature_space(model)
+    if space is None:
+        raise ValueError("mode='coupled' needs a model with normalisation statistics (config.feature_mean/scale); "
+                         "use mode='single'")
+    if coupling.normalisation_digest and coupling.normalisation_digest != normalisation_digest(model):
+        raise ValueError("the coupling was fitted under another normalisation than this model's (it belongs to an "
+                         "earlier training); refit it with `cp2image perturb --fit-coupling`")
+    return space
+
+
+def _into_domain(matrix: np.ndarray, names: list[str], lower: np.ndarray, upper: np.ndarray,
+                 *, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Other features moved by the coupling, clipped to their domains (angles wrapped); count per step."""
+    out = np.array(matrix, dtype=np.float64)
+    periodic = np.array([circular_period(n) is not None for n in names])
+    clip = ~periodic
+    clip[keep] = False
+    clipped = np.clip(out[:, clip], lower[clip], upper[clip])
+    count = (clipped != out[:, clip]).sum(axis=1)
+    out[:, clip] = clipped
+    for i in np.flatnonzero(periodic):
+        if i != keep:
+            out[:, i] = wrap_angle(out[:, i], circular_period(names[i]))
+    return out, count
+
+
+def _moved_table(matrix: np.ndarray, names: list[str], j: int, scale: np.ndarray,
+                 coupling: FeatureCoupling) -> pd.DataFrame:
+    """Every other feature's value at the first and last step, its shift in raw and SD units, largest first."""
+    first, last = matrix[0], matrix[-1]
+    shift = last - first
+    table = pd.DataFrame({
+        "feature": names,
+        "from": first,
+        "to": last,
+        "shift": shift,
+        "shift_sd": shift / scale,  # SD = the model's training SD of that feature
+        "correlation": coupling.correlation(names[j]),
+    }).drop(index=j)
+    order = np.argsort(-np.abs(table["shift_sd"].to_numpy()), kind="stable")
+    return table.iloc[order].reset_index(drop=True)
+
+
+def _clip_reason(feature: str, asked: float, kept: float, lower: float, upper: float, domain_source: str | None) -> str:
+    """'asked −1,360, used 22.1: below 0, the smallest value an area can take' style sentence."""
+    physical = physical_bounds(feature)
+    side = "below" if asked < lower else "above"
+    edge = lower if asked < lower else upper
+    if edge == (physical[0] if side == "below" else physical[1]):
+        why = f"{side} {edge:,.4g}, the {'smallest' if side == 'below' else 'largest'} value this measurement can take"
+    else:
+        why = f"{side} the valid range ({domain_source or 'reference cells'})"
+    return f"asked {asked:,.4g}, used {kept:,.4g} ({why})"
 
 
 def _default_measurer() -> Measurer:
@@ -223,14 +391,6 @@ def measure_result(result: PerturbationResult, *, measurer: Measurer | None = No
     if rho is None:
         result.note = "fewer than 3 finite, non-constant measured values; Spearman ρ undefined"
     return result
-
-
-def circular_period(feature: str) -> float | None:
-    """The wrap period of an angular feature (e.g. 180° for AreaShape orientation), else None."""
-    for suffix, period in CIRCULAR_PERIODS.items():
-        if feature.endswith(suffix):
-            return period
-    return None
 
 
 def unwrap_finite(values: np.ndarray, period: float) -> np.ndarray:

@@ -83,7 +83,7 @@ def test_channel_views_show_merge_and_each_channel(crops):
 
 
 def test_analysis_panels_carry_their_numbers(tiny, cells, disc_model):
-    sweep = sweep_feature(disc_model, cells.iloc[0], "Nuclei_AreaShape_Area", values=[100, 300, 500])
+    sweep = sweep_feature(disc_model, cells.iloc[0], "Nuclei_AreaShape_Area", mode="single", values=[100, 300, 500])
     p = panels.perturbation_panel(sweep, scale_bar_um=10)
     assert list(p.data["requested"]) == [100, 300, 500] and "Spearman ρ = 1.00" in p.title
     chart = panels.requested_vs_measured(sweep.table(), rho=sweep.spearman_rho)
