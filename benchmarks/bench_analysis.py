@@ -78,12 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     feats = list(model.feature_names)
     dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"].dropna(subset=feats)
     profile = dmso.iloc[0]
-    frame9 = perturb.sweep_feature(model, profile, FEATURE, reference=dmso, measure_back=False).profiles
+    frame9 = perturb.sweep_feature(model, profile, FEATURE, mode="single", reference=dmso, measure_back=False).profiles
     r = args.repeats
     rows: list[tuple[str, tuple[float, float], str]] = []
     default_threads = torch.get_num_threads()
     thread_counts = args.threads or sorted({1, default_threads})
-    sweep = lambda: perturb.sweep_feature(model, profile, FEATURE, reference=dmso, measure_back=False)  # noqa: E731
+    sweep = lambda: perturb.sweep_feature(model, profile, FEATURE, mode="single", reference=dmso, measure_back=False)  # noqa: E731
 
     with torch.inference_mode():
         for n_threads in thread_counts:

@@ -499,7 +499,7 @@ def analysis_run(ctx) -> list[Row]:
     reps = ctx.repeats
     rows = []
     with torch.inference_mode():
-        t = time_call(_quiet(lambda: perturb.sweep_feature(model, profile, feature, reference=dmso,
+        t = time_call(_quiet(lambda: perturb.sweep_feature(model, profile, feature, mode="single", reference=dmso,
                                                            measure_back=False)),
                       repeats=reps, number=3)
         rows.append(time_row("Analysis", "perturbation strip, 9 images", t, target="≤ 150 ms",
@@ -507,14 +507,14 @@ def analysis_run(ctx) -> list[Row]:
         before = torch.get_num_threads()
         torch.set_num_threads(1)  # on a busy machine one intra-op thread avoids OpenMP spin-waits
         try:
-            t = time_call(_quiet(lambda: perturb.sweep_feature(model, profile, feature, reference=dmso,
+            t = time_call(_quiet(lambda: perturb.sweep_feature(model, profile, feature, mode="single", reference=dmso,
                                                                measure_back=False)),
                           repeats=reps, number=3)
         finally:
             torch.set_num_threads(before)
         rows.append(time_row("Analysis", "perturbation strip, 1 torch thread", t, target="≤ 150 ms",
                              met=t.median <= 0.150, note="same call, torch.set_num_threads(1)"))
-        t = time_call(_quiet(lambda: perturb.sweep_feature(model, profile, feature, reference=dmso,
+        t = time_call(_quiet(lambda: perturb.sweep_feature(model, profile, feature, mode="single", reference=dmso,
                                                            measure_back=True)), repeats=1 if ctx.quick else reps)
         rows.append(time_row("Analysis", "perturbation strip + measure back", t,
                              note="adds cp2image.features.measure of the 9 images"))
