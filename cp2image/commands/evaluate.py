@@ -37,6 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cells", type=int, default=2000, help="held-out cells evaluated (0 = all; default 2000)")
     p.add_argument("--max-train-cells", type=int, default=5000,
                    help="real training cells measured for the MoA classifier (default 5000)")
+    p.add_argument("--moa-groups", default="auto", choices=("auto", "plate", "well", "split"),
+                   help="MoA fidelity: GroupKFold over held-out plates or wells (classifier trained on the training "
+                        "split + other folds), or 'split' (training split only); auto = plate when the dataset is "
+                        "split by plate, else well")
     p.add_argument("--jobs", type=int, default=None, help="feature measurement processes (default: 1)")
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
@@ -70,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         inception_max_cells=args.inception_cells or None,
         encoder_dir=args.encoder or str(out / "encoder"),
         seed=args.seed,
+        moa_groups=args.moa_groups,
         pairs_budget_bytes=int(args.pairs_budget_mb * 1e6),
         progress=not args.no_progress,
     )

@@ -35,7 +35,7 @@ from cp2image.evaluation.frechet import frechet_distance_from_features
 from cp2image.evaluation.generation import GeneratedImages, generate_for_cells
 from cp2image.evaluation.inception import InceptionExtractor, InceptionUnavailable
 from cp2image.evaluation.kid import kid
-from cp2image.evaluation.moa_fidelity import MoAFidelityResult, moa_fidelity
+from cp2image.evaluation.moa_fidelity import MoAClassifierConfig, MoAFidelityResult, moa_fidelity, moa_fidelity_grouped
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ NOT_COMPARABLE = (
     "within this column, on the same dataset, split and encoder"
 )
 FAILED_COLUMN = "Metadata_Segmentation_Failed"
+MOA_GROUPINGS: tuple[str, ...] = ("auto", "plate", "well", "split")
 
 
 @dataclass
@@ -62,6 +63,11 @@ class EvaluationConfig:
     encoder_dir: str | None = None  # saved domain encoder to reuse; None → train one on the train split
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     label_column: str = "Metadata_MoA"  # classes of the encoder and the MoA classifier
+    # MoA fidelity protocol: "plate"/"well" = GroupKFold over held-out plates (wells), each scored by a
+    # classifier trained on the training split + other folds; "split" = training split → held-out split;
+    # "auto" = "plate" when no plate spans training and held-out cells, else "well"
+    moa_groups: str = "auto"
+    moa_classifier: MoAClassifierConfig = field(default_factory=MoAClassifierConfig)
     threshold: float = 0.5  # correlation threshold of the Fig. 4a fraction
     n_top: int = 20  # top/bottom features listed
     pairs_budget_bytes: int = 2_500_000  # cap on pairs.parquet's raw float32 payload (random cells beyond it)
@@ -91,6 +97,9 @@ class RealReference:
     inception_note: str
     inception_features: np.ndarray | None
     inception_subset: np.ndarray | None = None  # positions (into rows) of the cells Inception sees
+    moa_grouping: str = "split"  # resolved MoA protocol: "plate", "well" or "split"
+    groups: np.ndarray | None = None  # plate or plate/well of each held-out cell (grouped protocols)
+    train_groups: np.ndarray | None = None  # the same for the classifier's training cells
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -144,6 +153,33 @@ def _sample(rows: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(rng.choice(rows, size=int(limit), replace=False))
 
 
+def _group_keys(cells: pd.DataFrame, grouping: str) -> np.ndarray:
+    """Plate, or plate/well, of each cell (the unit the MoA classifier must not see twice)."""
+    if grouping == "plate":
+        return cells["Metadata_Plate"].astype(str).to_numpy()
+    plate = cells["Metadata_Plate"].astype(str) if "Metadata_Plate" in cells.columns else ""
+    return (plate + "/" + cells["Metadata_Well"].astype(str)).to_numpy()
+
+
+def resolve_moa_grouping(cells: pd.DataFrame, heldout: np.ndarray, train: np.ndarray, requested: str) -> str:
+    """Which unit the MoA classifier keeps apart: "plate", "well" or "split" (see EvaluationConfig.moa_groups)."""
+    if requested not in MOA_GROUPINGS:
+        raise ValueError(f"moa_groups must be one of {MOA_GROUPINGS}, got {requested!r}")
+    if requested == "split":
+        return "split"
+    need = {"plate": ["Metadata_Plate"], "well": ["Metadata_Well"]}
+    if requested != "auto":
+        missing = [c for c in need[requested] if c not in cells.columns]
+        if missing:
+            raise ValueError(f"moa_groups={requested!r} needs column(s) {missing}; use 'split' or another grouping")
+        return requested
+    if "Metadata_Plate" in cells.columns:
+        plates = cells["Metadata_Plate"].astype(str).to_numpy()
+        if not set(plates[heldout]) & set(plates[train]):
+            return "plate"
+    return "well" if "Metadata_Well" in cells.columns else "split"
+
+
 # ----------------------------------------------------------------------------- reference
 
 
@@ -172,8 +208,9 @@ def build_reference(dataset: Dataset | str | os.PathLike, *, config: EvaluationC
         measured = _measure(images, config, "real held-out")
 
     # MoA classifier training data: real training crops, measured the same way
-    train_measured = train_labels = None
+    train_measured = train_labels = train_groups = groups = None
     train_rows = ds.split_indices("train") if "Metadata_Split" in ds.cells.columns else np.array([], int)
+    grouping = resolve_moa_grouping(ds.cells, heldout, train_rows, config.moa_groups)
     if labels is not None and len(train_rows):
         train_rows = _sample(train_rows, config.max_train_cells, config.seed + 1)
         train_labels_all = _labels(ds.cells.iloc[train_rows], config.label_column)
@@ -181,6 +218,10 @@ def build_reference(dataset: Dataset | str | os.PathLike, *, config: EvaluationC
             with _Timer(timings, "measure_train"):
                 train_measured = _measure(np.asarray(ds.images[train_rows]), config, "real training")
             train_labels = train_labels_all
+            if grouping != "split":
+                train_groups = _group_keys(ds.cells.iloc[train_rows], grouping)
+    if labels is not None and grouping != "split":
+        groups = _group_keys(cells, grouping)
 
     encoder, encoder_note = _reference_encoder(ds, config, timings)
     embedding = None
@@ -209,6 +250,7 @@ def build_reference(dataset: Dataset | str | os.PathLike, *, config: EvaluationC
         train_measured=train_measured, train_labels=train_labels, encoder=encoder, encoder_note=encoder_note,
         encoder_embedding=embedding, inception=inception, inception_note=inception_note,
         inception_features=inception_features, inception_subset=inception_subset, timings=timings,
+        moa_grouping=grouping, groups=groups, train_groups=train_groups,
     )
 
 
@@ -375,14 +417,14 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
     moa = None
     if not generated.paired:
         metrics["moa_fidelity"] = {"available": False, "reason": "unconditional model: no MoA per generated image"}
-    elif reference.train_measured is None or reference.labels is None:
+    elif reference.labels is None or (reference.train_measured is None and reference.groups is None):
         metrics["moa_fidelity"] = {"available": False,
                                    "reason": f"no {config.label_column} labels with ≥ 2 classes in train and held-out"}
     else:
         with _Timer(timings, "moa_fidelity"):
-            moa = moa_fidelity(reference.train_measured, reference.train_labels, reference.measured, gen_measured,
-                               reference.labels)
-        metrics["moa_fidelity"] = {"available": True, "label_column": config.label_column, **moa.summary()}
+            moa = _moa_fidelity(reference, gen_measured, config)
+        metrics["moa_fidelity"] = {"available": True, "label_column": config.label_column,
+                                   "grouping": reference.moa_grouping, **moa.summary()}
 
     metrics["segmentation_failed_fraction"] = {
         "real": float(reference.measured[FAILED_COLUMN].mean()) if FAILED_COLUMN in reference.measured else None,
@@ -393,6 +435,18 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
     metrics["headline"] = headline(metrics)
     return EvaluationResult(metrics=metrics, reference=reference, generated=generated,
                             generated_measured=gen_measured, correlation=correlation, moa=moa)
+
+
+def _moa_fidelity(reference: RealReference, gen_measured: pd.DataFrame, config: EvaluationConfig) -> MoAFidelityResult:
+    """The configured protocol: GroupKFold over held-out plates/wells, or training split → held-out."""
+    if reference.moa_grouping == "split":
+        return moa_fidelity(reference.train_measured, reference.train_labels, reference.measured, gen_measured,
+                            reference.labels, config=config.moa_classifier)
+    return moa_fidelity_grouped(
+        reference.measured, gen_measured, reference.labels, reference.groups,
+        train=reference.train_measured, train_moa=reference.train_labels, train_groups=reference.train_groups,
+        group_name=reference.moa_grouping, config=config.moa_classifier,
+    )
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
@@ -410,6 +464,8 @@ def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
         "fraction_r_above_0.5": corr.get("fraction_above") if corr.get("available") else None,
         "moa_accuracy_generated": moa.get("generated_accuracy") if moa.get("available") else None,
         "moa_accuracy_real": moa.get("real_accuracy") if moa.get("available") else None,
+        "moa_fidelity_ratio": moa.get("ratio") if moa.get("available") else None,
+        "moa_fidelity_balanced_ratio": moa.get("balanced_ratio") if moa.get("available") else None,
     }
 
 
@@ -456,6 +512,7 @@ def write_outputs(result: EvaluationResult, out_dir: str | os.PathLike, *, confi
         pairs.reset_index(drop=True).to_parquet(out / "pairs.parquet", index=False, compression="zstd")
     if result.moa is not None:
         result.moa.per_class.to_csv(out / "moa_per_class.csv", index=False)
+        result.moa.predictions.to_csv(out / "moa_predictions.csv", index=False)
     (out / "metrics.json").write_text(json.dumps(_jsonable(result.metrics), indent=2) + "\n")
     if report:
         from cp2image.evaluation.report import write_report
@@ -502,6 +559,7 @@ __all__ = [
     "evaluate",
     "evaluate_against",
     "headline",
+    "resolve_moa_grouping",
     "write_outputs",
     "NOT_COMPARABLE",
 ]

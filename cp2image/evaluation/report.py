@@ -120,12 +120,14 @@ def examples_figure(real: np.ndarray, generated: np.ndarray, *, paired: bool) ->
 
 
 def moa_figure(per_class) -> Figure:
+    """Per-MoA recall on real vs generated held-out cells; n per MoA under its name."""
     fig = Figure(figsize=(7, 3.2))
     ax = fig.add_subplot()
     x = np.arange(len(per_class))
     ax.bar(x - 0.2, per_class["real_recall"], width=0.4, label="real held-out", color="#7f7f7f")
     ax.bar(x + 0.2, per_class["generated_recall"], width=0.4, label="generated", color="#1f77b4")
-    ax.set_xticks(x, per_class["moa"], rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(x, [f"{m} (n={n})" for m, n in zip(per_class["moa"], per_class["n"])], rotation=60, ha="right",
+                  fontsize=7)
     ax.set_ylabel("recall")
     ax.set_ylim(0, 1)
     ax.legend(frameon=False, fontsize=8)
@@ -163,6 +165,11 @@ def _metrics_rows(m: dict[str, Any]) -> list[tuple[str, str, str]]:
     if moa.get("available"):
         rows.append(("MoA accuracy, generated", f"{moa['generated_accuracy']:.1%}",
                      f"real held-out {moa['real_accuracy']:.1%}; chance {moa['chance_accuracy']:.1%}; {len(moa['classes'])} classes"))
+        if "ratio" in moa:
+            low, high = (moa.get("ratio_interval") or [None, None])[:2]
+            interval = f"; 95 % interval {_fmt(low, 2)}–{_fmt(high, 2)}" if low is not None else ""
+            rows.append(("MoA fidelity ratio (generated / real accuracy)", _fmt(moa["ratio"], 3),
+                         f"balanced-accuracy ratio {_fmt(moa['balanced_ratio'], 3)}{interval}; {moa['protocol']}"))
     else:
         rows.append(("MoA fidelity", "n/a", moa.get("reason", "")))
     return rows

@@ -7,7 +7,13 @@ import pytest
 from eval_stubs import draw_cells
 
 from cp2image.evaluation.encoder import DomainEncoder, EncoderConfig, train_domain_encoder
-from cp2image.evaluation.moa_fidelity import moa_fidelity
+from cp2image.evaluation.evaluate import resolve_moa_grouping
+from cp2image.evaluation.moa_fidelity import (
+    MoAClassifierConfig,
+    bootstrap_ratio_interval,
+    moa_fidelity,
+    moa_fidelity_grouped,
+)
 
 
 def _profiles(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -88,3 +94,117 @@ def test_loading_an_encoder_from_a_folder_without_one_names_the_file(tmp_path) -
     (tmp_path / "encoder.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="cannot read weights"):
         DomainEncoder.load(tmp_path)
+
+
+# ----------------------------------------------------------------------------- fidelity ratio, grouped protocol
+
+
+def _plated_profiles(n_plates: int, per_plate: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Two MoAs, 10 SD apart in nucleus area, on `n_plates` plates with both MoAs each."""
+    frame, moa = _profiles(n_plates * per_plate, seed)
+    plates = np.repeat([f"P{i}" for i in range(n_plates)], per_plate)
+    return frame, moa, plates
+
+
+def test_ratio_is_generated_over_real_accuracy_and_one_for_a_perfect_copy() -> None:
+    train, train_moa = _profiles(200, 0)
+    test, test_moa = _profiles(100, 1)
+    result = moa_fidelity(train, train_moa, test, test.copy(), test_moa)
+    assert result.ratio == 1.0 and result.balanced_ratio == 1.0
+    low, high = result.ratio_interval
+    assert low == high == 1.0  # every resample has identical real and generated hits
+    assert result.per_class["ratio"].tolist() == [1.0, 1.0]
+
+
+def test_half_the_generated_cells_swapped_halves_the_ratio_of_their_moa() -> None:
+    train, train_moa = _profiles(200, 0)
+    test, test_moa = _profiles(100, 1)
+    generated = test.copy()
+    dmso = np.flatnonzero(test_moa == "DMSO")[:25]  # 25 of the 50 DMSO cells look like actin disruptors
+    generated.loc[dmso, "Nuclei_AreaShape_Area"] = 200.0
+    result = moa_fidelity(train, train_moa, test, generated, test_moa)
+    assert result.real_accuracy == 1.0
+    assert result.generated_accuracy == pytest.approx(0.75)
+    assert result.ratio == pytest.approx(0.75)
+    per_class = result.per_class.set_index("moa")
+    assert per_class.loc["DMSO", "ratio"] == pytest.approx(0.5)
+    assert per_class.loc["Actin disruptors", "ratio"] == pytest.approx(1.0)
+
+
+def test_cluster_bootstrap_interval_brackets_the_ratio_and_is_seeded() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.array(["a", "b"] * 50)
+    pred_real = np.where(rng.random(100) < 0.9, truth, "x")
+    pred_gen = np.where(rng.random(100) < 0.6, truth, "x")
+    groups = np.repeat(np.arange(10), 10).astype(str)
+    first = bootstrap_ratio_interval(truth, pred_real, pred_gen, groups, n_resamples=500, confidence=0.95, seed=1)
+    again = bootstrap_ratio_interval(truth, pred_real, pred_gen, groups, n_resamples=500, confidence=0.95, seed=1)
+    ratio = np.mean(pred_gen == truth) / np.mean(pred_real == truth)
+    assert first == again and first[0] < ratio < first[1]
+    none = bootstrap_ratio_interval(truth, pred_real, pred_gen, groups, n_resamples=0, confidence=0.95, seed=1)
+    assert np.isnan(none).all()
+
+
+def test_grouped_protocol_scores_every_held_out_cell_with_a_classifier_blind_to_its_plate() -> None:
+    test, test_moa, plates = _plated_profiles(4, 50, seed=3)
+    result = moa_fidelity_grouped(test, test.copy(), test_moa, plates, group_name="plate")
+    assert result.n_test == 200 and result.n_groups == 4 and result.n_unseen_class == 0
+    assert result.real_accuracy > 0.95 and result.ratio == 1.0
+    assert "GroupKFold by plate: 4 fold(s) over 4 held-out plates" in result.protocol
+    assert set(result.predictions["group"]) == {"P0", "P1", "P2", "P3"}
+
+
+def test_grouped_protocol_learns_an_moa_that_is_absent_from_the_training_split() -> None:
+    """A plate effect: on held-out plates only, a third MoA appears; the other folds teach it."""
+    train, train_moa = _profiles(200, 0)  # DMSO and actin disruptors only
+    rng = np.random.default_rng(5)
+    test, test_moa, plates = _plated_profiles(4, 50, seed=4)
+    eg5 = np.arange(len(test)) % 4 == 0
+    test_moa = np.where(eg5, "Eg5 inhibitors", test_moa)
+    test.loc[eg5, "Cells_AreaShape_Area"] = rng.normal(900, 20, eg5.sum())  # 8 SD above the others
+    split_only = moa_fidelity(train, train_moa, test, test.copy(), test_moa)
+    grouped = moa_fidelity_grouped(test, test.copy(), test_moa, plates, train=train, train_moa=train_moa,
+                                   train_groups=np.array(["T"] * len(train)), group_name="plate")
+    assert split_only.n_unseen_class == eg5.sum()
+    recall = grouped.per_class.set_index("moa")["real_recall"]
+    assert grouped.n_unseen_class == 0 and recall["Eg5 inhibitors"] > 0.9
+    assert grouped.n_train == len(train) + len(test)
+
+
+def test_grouped_protocol_refuses_shared_groups_and_a_single_group_without_training_cells() -> None:
+    test, test_moa, plates = _plated_profiles(2, 20, seed=1)
+    with pytest.raises(ValueError, match="share plate"):
+        moa_fidelity_grouped(test, test, test_moa, plates, train=test, train_moa=test_moa, train_groups=plates,
+                             group_name="plate")
+    with pytest.raises(ValueError, match="need ≥ 2 held-out plates"):
+        moa_fidelity_grouped(test, test, test_moa, np.array(["P0"] * len(test)), group_name="plate")
+    with pytest.raises(ValueError, match="one row per held-out cell"):
+        moa_fidelity_grouped(test, test.iloc[:3], test_moa, plates)
+
+
+def test_class_balancing_stops_a_majority_class_from_swallowing_a_small_one() -> None:
+    """90 % DMSO with an MoA that overlaps it: unweighted, the small MoA is rarely called."""
+    rng = np.random.default_rng(7)
+    n_major, n_minor = 900, 100
+    moa = np.array(["DMSO"] * n_major + ["Eg5 inhibitors"] * n_minor)
+    area = np.concatenate([rng.normal(100, 10, n_major), rng.normal(115, 10, n_minor)])  # 1.5 SD apart
+    frame = pd.DataFrame({"Nuclei_AreaShape_Area": area, "Cells_AreaShape_Area": rng.normal(500, 50, len(moa))})
+    balanced = moa_fidelity(frame, moa, frame, frame, moa)
+    plain = moa_fidelity(frame, moa, frame, frame, moa, config=MoAClassifierConfig(class_weight=None))
+    assert balanced.real_balanced_accuracy > plain.real_balanced_accuracy + 0.1
+    with pytest.raises(ValueError, match="class_weight"):
+        MoAClassifierConfig(class_weight="weighted")
+
+
+def test_the_grouping_follows_how_the_dataset_was_split() -> None:
+    cells = pd.DataFrame({"Metadata_Plate": ["A", "A", "B", "B", "C", "C"],
+                          "Metadata_Well": ["w1", "w2", "w1", "w2", "w1", "w2"]})
+    by_plate_train, by_plate_test = np.array([0, 1, 2, 3]), np.array([4, 5])
+    by_well_train, by_well_test = np.array([0, 2, 4]), np.array([1, 3, 5])
+    assert resolve_moa_grouping(cells, by_plate_test, by_plate_train, "auto") == "plate"
+    assert resolve_moa_grouping(cells, by_well_test, by_well_train, "auto") == "well"
+    assert resolve_moa_grouping(cells, by_well_test, by_well_train, "split") == "split"
+    with pytest.raises(ValueError, match="moa_groups must be one of"):
+        resolve_moa_grouping(cells, by_well_test, by_well_train, "compound")
+    with pytest.raises(ValueError, match="needs column"):
+        resolve_moa_grouping(cells[["Metadata_Plate"]], by_well_test, by_well_train, "well")

@@ -46,6 +46,9 @@ def test_a_model_that_copies_the_originals_scores_perfectly(reference, tiny_data
     assert m["encoder_space"]["frechet"] == pytest.approx(0.0, abs=1e-6)
     moa = m["moa_fidelity"]
     assert moa["generated_accuracy"] == moa["real_accuracy"] and moa["agreement"] == 1.0
+    # one plate split by well: every held-out cell scored by a classifier that never saw its well
+    assert moa["grouping"] == "well" and moa["n_test"] == 50 and moa["n_groups"] == 5
+    assert moa["ratio"] == 1.0 and m["headline"]["moa_fidelity_ratio"] == 1.0
 
 
 def test_permuted_images_keep_the_distribution_but_lose_the_correlation(reference, tiny_dataset, fast_config) -> None:
