@@ -15,6 +15,7 @@ import time
 
 from ..data.columns import feature_columns
 from ..data.dataset import DatasetError, open_dataset, replace_cells
+from ..distributed.cluster import add_cluster_arguments, cluster_config_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "features; writes them into DATASET/cells.parquet and the feature list into dataset.json.",
     )
     p.add_argument("dataset", help="dataset directory (images.npy, cells.parquet, dataset.json)")
-    p.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (-1 = all cores; default)")
+    add_cluster_arguments(p, jobs_help="worker processes")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--control", default="DMSO", help="negative-control compound for the normalisation (default DMSO)")
     p.add_argument("--no-normalise", action="store_true", help="do not fit/store DMSO normalisation statistics")
@@ -33,17 +34,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distributed import dask_client
     from ..features import FAILED_COLUMN, ProfileNormaliser, measure
 
+    cluster = cluster_config_from_args(args)
     try:
         ds = open_dataset(args.dataset)
     except DatasetError as err:
         print(f"error: {err}")
         return 2
     n = len(ds)
-    t0 = time.perf_counter()
-    feats = measure(ds.images, n_jobs=args.jobs, progress=not args.no_progress)
-    elapsed = time.perf_counter() - t0
+    with dask_client(cluster) as client:  # every chunk of crops is one dask task
+        t0 = time.perf_counter()
+        feats = measure(ds.images, client=client, progress=not args.no_progress)
+        elapsed = time.perf_counter() - t0
     old = feature_columns(ds.cells) + [c for c in (FAILED_COLUMN,) if c in ds.cells.columns]
     cells = ds.cells.drop(columns=old).reset_index(drop=True)
     cells = cells.join(feats)

@@ -4,11 +4,15 @@ Fields of view of simulated MCF-7 cells are rendered per well (DNA, β-tubulin,
 F-actin), cropped around nucleus centres, segmented and measured with the same
 code as real crops, and streamed into OUT (images.npy, cells.parquet with
 `Metadata_*`, CellProfiler-named features and `Truth_*` ground truth, dataset.json).
+Wells are dask tasks: a LocalCluster of --jobs workers, or --scheduler ADDRESS.
+Run the same command again after a crash or kill and it resumes at the next well.
 """
 from __future__ import annotations
 
 import argparse
 import time
+
+from ..distributed.cluster import add_cluster_arguments, cluster_config_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compounds", nargs="+", metavar="NAME", default=None,
                    help="simulate only these compounds (+ DMSO), e.g. --compounds 'latrunculin B' taxol")
     p.add_argument("--packed", action="store_true", help="store images compressed (images.npz), for bundling")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (-1 = all cores; default 1)")
+    add_cluster_arguments(p, jobs_help="worker processes")
+    p.add_argument("--restart", action="store_true",
+                   help="discard unfinished work of an interrupted run instead of resuming it")
     p.add_argument("--no-features", action="store_true", help="skip measurement (crops and ground truth only)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -33,27 +39,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from ..data.dataset import open_dataset
     from ..data.simulate.pipeline import SimulationConfig, simulate_screen
     from ..data.simulate.screen import ScreenConfig
 
-    if args.jobs == 0:
-        raise ValueError("--jobs must be a positive number of workers or negative (-1 = all cores), not 0")
-    jobs = args.jobs if args.jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + args.jobs)
+    cluster = cluster_config_from_args(args)
     config = SimulationConfig(
         screen=ScreenConfig(n_cells=args.cells, seed=args.seed, replicates=args.replicates,
                             compounds=tuple(args.compounds) if args.compounds else None),
         measure=not args.no_features,
     )
     t0 = time.perf_counter()
-    path = simulate_screen(args.out, config, jobs=jobs, packed=args.packed, overwrite=args.overwrite,
-                           progress=not args.no_progress)
+    path = simulate_screen(args.out, config, cluster=cluster, packed=args.packed, overwrite=args.overwrite,
+                           progress=not args.no_progress, resume=not args.restart)
     elapsed = time.perf_counter() - t0
     ds = open_dataset(path)
     cells = ds.cells
-    print(f"simulated {len(ds)} cells in {elapsed:.1f} s ({len(ds) / max(elapsed, 1e-9):.0f} cells/s, {jobs} job(s))")
+    print(f"simulated {len(ds)} cells in {elapsed:.1f} s ({len(ds) / max(elapsed, 1e-9):.0f} cells/s, "
+          f"{'scheduler ' + cluster.scheduler if cluster.scheduler else f'{cluster.workers} local worker(s)'})")
     print(
         f"{cells['Metadata_Plate'].nunique()} plates, {cells.groupby(['Metadata_Plate', 'Metadata_Well']).ngroups} wells, "
         f"{cells['Metadata_Compound'].nunique() - 1} compounds + DMSO, {cells['Metadata_MoA'].nunique() - 1} MoAs, "

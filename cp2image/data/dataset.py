@@ -26,10 +26,13 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cp2image.checksums import file_digest
 from cp2image.channels import CHANNELS, CROP_SIZE, PIXEL_SIZE_UM
@@ -47,6 +50,8 @@ REQUIRED_METADATA: tuple[str, ...] = (
     "Metadata_Concentration",
 )
 
+
+log = logging.getLogger(__name__)
 
 CHECKSUMS_KEY = "checksums"  # dataset.json: {"cells.parquet": sha256}; parquet has no whole-file checksum
 
@@ -98,8 +103,8 @@ class Dataset:
 # ----------------------------------------------------------------------------- validation
 
 
-def validate_arrays(images: np.ndarray, cells: pd.DataFrame, *, where: str = "dataset") -> None:
-    """Check the image array and cell table agree; raise DatasetError naming the problem."""
+def validate_images(images: np.ndarray, *, where: str = "dataset") -> None:
+    """dtype uint8, shape (N, 3, S, S); raise DatasetError naming the problem."""
     if images.dtype != np.uint8:
         raise DatasetError(f"{where}: {IMAGES_FILE} has dtype {images.dtype}, expected uint8")
     if images.ndim != 4 or images.shape[1] != len(CHANNELS):
@@ -108,16 +113,26 @@ def validate_arrays(images: np.ndarray, cells: pd.DataFrame, *, where: str = "da
         )
     if images.shape[2] != images.shape[3]:
         raise DatasetError(f"{where}: crops must be square, got {images.shape[2]}×{images.shape[3]}")
-    if len(cells) != images.shape[0]:
+
+
+def validate_table(columns: list[str], n_rows: int, n_images: int, *, where: str = "dataset") -> None:
+    """Row count matches the images, required metadata present, no duplicated column."""
+    if n_rows != n_images:
         raise DatasetError(
-            f"{where}: {CELLS_FILE} has {len(cells)} rows but {IMAGES_FILE} has {images.shape[0]} images"
+            f"{where}: {CELLS_FILE} has {n_rows} rows but {IMAGES_FILE} has {n_images} images"
         )
-    missing = [c for c in REQUIRED_METADATA if c not in cells.columns]
+    missing = [c for c in REQUIRED_METADATA if c not in columns]
     if missing:
         raise DatasetError(f"{where}: {CELLS_FILE} lacks required metadata column(s) {missing}")
-    if cells.columns.duplicated().any():
-        dup = sorted(set(cells.columns[cells.columns.duplicated()]))
+    dup = sorted({c for c in columns if list(columns).count(c) > 1})
+    if dup:
         raise DatasetError(f"{where}: {CELLS_FILE} has duplicated column(s) {dup}")
+
+
+def validate_arrays(images: np.ndarray, cells: pd.DataFrame, *, where: str = "dataset") -> None:
+    """Check the image array and cell table agree; raise DatasetError naming the problem."""
+    validate_images(images, where=where)
+    validate_table(list(cells.columns), len(cells), images.shape[0], where=where)
 
 
 def _default_meta(images: np.ndarray, cells: pd.DataFrame) -> dict[str, Any]:
@@ -239,13 +254,29 @@ def write_dataset(
     return target
 
 
-class DatasetWriter:
-    """Stream images into a dataset without holding them in memory.
+RESUME_STATE = "resume.json"  # in a resumable writer's work dir: what it is building
+JOURNAL = "journal.jsonl"  # one line per appended batch, written after its images and rows are on disk
+PARTS = "parts"  # one parquet file per appended batch, merged into cells.parquet (one row group each) on close
 
-    Use as a context manager: `append` batches of images and rows, and the
-    dataset appears at `path` only when the block exits without error. The
-    image count must be known up front (it sizes the memmap); `close` trims
-    to what was written.
+
+class DatasetWriter:
+    """Stream batches of images and rows into a dataset without holding them in memory.
+
+    Use as a context manager: `append` batches of images and rows, and the dataset
+    appears at `path` only when the block exits without error. Images are written
+    straight into `images.npy` at their row offset (plain file writes, so no page of
+    the growing file is mapped into this process); each batch's rows go to their own
+    parquet file, and `close` merges those into `cells.parquet`, one row group per
+    batch, reading one batch at a time. Memory therefore does not grow with the
+    number of cells. The image count must be known up front (it sizes the file);
+    `close` trims it to what was written.
+
+    Resuming: with `resume_key` (a string that changes whenever the output would),
+    the work goes to a fixed hidden folder next to `path` instead of a random one,
+    every batch is recorded in a journal with its `unit` name once its images and
+    rows are on disk, and a later writer with the same key picks up after the last
+    recorded batch: `done` lists the units already written. A writer that fails
+    keeps that folder for the next run; a different key discards it.
     """
 
     def __init__(
@@ -256,52 +287,190 @@ class DatasetWriter:
         crop_size: int = CROP_SIZE,
         meta: dict[str, Any] | None = None,
         overwrite: bool = False,
+        resume_key: str | None = None,
     ) -> None:
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists; pass overwrite=True to replace it")
         self.capacity = int(capacity)
+        self.crop_size = int(crop_size)
         self.overwrite = overwrite
         self.meta = dict(meta or {})
-        self._tmp = _fresh_temp_dir(self.path)
-        self._images = np.lib.format.open_memmap(
-            self._tmp / IMAGES_FILE, mode="w+", dtype=np.uint8,
-            shape=(self.capacity, len(CHANNELS), crop_size, crop_size),
-        )
-        self._frames: list[pd.DataFrame] = []
+        self.resume_key = resume_key
         self.count = 0
+        self.done: list[str] = []  # units recorded in the journal, in write order
+        self._parts = 0
+        self._row_bytes = len(CHANNELS) * self.crop_size * self.crop_size
+        if resume_key is None:
+            self._tmp = _fresh_temp_dir(self.path)
+            self._create_images()
+        else:
+            self._tmp = self.path.parent / f".{self.path.name}.partial"
+            if not self._resume():
+                self._start_resumable()
+        (self._tmp / PARTS).mkdir(exist_ok=True)
+        self._image_file = open(self._tmp / IMAGES_FILE, "r+b")
+        self._journal = open(self._tmp / JOURNAL, "a") if resume_key is not None else None
 
-    def append(self, images: np.ndarray, cells: pd.DataFrame) -> None:
+    # ------------------------------------------------------------ set-up / resume
+    def _create_images(self) -> None:
+        header = np.lib.format.open_memmap(
+            self._tmp / IMAGES_FILE, mode="w+", dtype=np.uint8,
+            shape=(self.capacity, len(CHANNELS), self.crop_size, self.crop_size),
+        )  # writes the .npy header and sizes the (sparse) file; rows are written with pwrite
+        self._offset = header.offset
+        del header
+
+    def _state(self) -> dict[str, Any]:
+        return {"key": self.resume_key, "capacity": self.capacity, "crop_size": self.crop_size}
+
+    def _start_resumable(self) -> None:
+        if self._tmp.exists():
+            shutil.rmtree(self._tmp)
+        self._tmp.mkdir(parents=True)
+        self._tmp.chmod(0o755)
+        self._create_images()
+        (self._tmp / JOURNAL).write_text("")
+        _atomic_text(self._tmp / RESUME_STATE, json.dumps(self._state()))
+
+    def _resume(self) -> bool:
+        """Pick up a matching work dir; False (after a log line) when there is none to resume."""
+        state_path = self._tmp / RESUME_STATE
+        try:
+            state = json.loads(state_path.read_text())
+            images = np.load(self._tmp / IMAGES_FILE, mmap_mode="r")
+        except (OSError, ValueError):
+            return False
+        if state != self._state() or images.shape != (self.capacity, len(CHANNELS), self.crop_size, self.crop_size):
+            log.warning("%s: unfinished work from a different configuration; starting again", self._tmp)
+            return False
+        self._offset = images.offset
+        del images
+        kept: list[str] = []
+        count = 0
+        for line in (self._tmp / JOURNAL).read_text().splitlines():
+            try:  # a line cut by a kill ends the journal
+                entry = json.loads(line)
+                part, start, rows = entry.get("part"), int(entry["start"]), int(entry["rows"])
+            except (ValueError, KeyError, TypeError):
+                break
+            if start != count or (part is not None and not (self._tmp / PARTS / part).exists()):
+                break
+            kept.append(line)
+            self.done.append(str(entry["unit"]))
+            count = start + rows
+            self._parts += part is not None
+        self.count = count
+        expected = {f"{i:06d}.parquet" for i in range(self._parts)}
+        for stray in (self._tmp / PARTS).glob("*"):  # written after the last journal line: redone
+            if stray.name not in expected:
+                stray.unlink()
+        _atomic_text(self._tmp / JOURNAL, "".join(f"{line}\n" for line in kept))
+        log.info("%s: resuming after %d batch(es), %d rows", self.path, len(self.done), self.count)
+        return True
+
+    # ------------------------------------------------------------ writing
+    def append(self, images: np.ndarray, cells: pd.DataFrame, *, unit: str | None = None) -> None:
+        """Write one batch: images at the next rows of `images.npy`, rows as one parquet part.
+
+        `unit` names the batch in the journal (e.g. a well or field id) so a resumed
+        run can skip it; it is required when the writer is resumable.
+        """
         if len(images) != len(cells):
             raise DatasetError(f"append: {len(images)} images but {len(cells)} rows")
+        if self.resume_key is not None and unit is None:
+            raise DatasetError("append: a resumable writer needs unit= naming the batch (e.g. the well)")
         end = self.count + len(images)
         if end > self.capacity:
             raise DatasetError(f"append: capacity {self.capacity} exceeded ({end} images)")
-        self._images[self.count:end] = images
-        self._frames.append(cells.reset_index(drop=True))
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        if images.shape[1:] != (len(CHANNELS), self.crop_size, self.crop_size):
+            raise DatasetError(f"append: images have shape {images.shape[1:]}, expected "
+                               f"({len(CHANNELS)}, {self.crop_size}, {self.crop_size}) per crop")
+        part = None
+        if len(cells):
+            os.pwrite(self._image_file.fileno(), images.tobytes(), self._offset + self.count * self._row_bytes)
+            part = f"{self._parts:06d}.parquet"
+            table = pa.Table.from_pandas(cells.reset_index(drop=True), preserve_index=False)
+            if self._parts:
+                first = pq.read_schema(self._tmp / PARTS / f"{0:06d}.parquet")
+                if first.names != table.schema.names:
+                    missing = [c for c in first.names if c not in table.schema.names]
+                    extra = [c for c in table.schema.names if c not in first.names]
+                    raise DatasetError(f"append: rows have different columns from the first batch "
+                                       f"(missing {missing[:5]}, extra {extra[:5]}, or another order)")
+            tmp = self._tmp / PARTS / f".{part}.tmp"
+            pq.write_table(table, tmp)
+            os.replace(tmp, self._tmp / PARTS / part)
+            self._parts += 1
+        if self._journal is not None:
+            os.fsync(self._image_file.fileno())  # the journal line must not survive a crash its data did not
+            self._journal.write(json.dumps({"unit": unit, "part": part, "start": self.count, "rows": len(cells)}) + "\n")
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+        if unit is not None:
+            self.done.append(str(unit))
         self.count = end
+
+    def _part_paths(self) -> list[Path]:
+        return [self._tmp / PARTS / f"{i:06d}.parquet" for i in range(self._parts)]
+
+    def read_rows(self, columns: list[str] | None = None, filters: list | None = None) -> pd.DataFrame:
+        """Rows written so far (e.g. only the controls' features, to fit a normaliser at the end)."""
+        frames = [pq.read_table(p, columns=columns, filters=filters).to_pandas() for p in self._part_paths()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+    def _merge_parts(self, target: Path) -> tuple[list[str], int]:
+        """Concatenate the parts into one parquet file (one row group per part); returns columns, rows."""
+        parts = self._part_paths()
+        schemas = [pq.read_schema(p) for p in parts]
+        schema = schemas[0]
+        if any(not s.equals(schema, check_metadata=False) for s in schemas[1:]):
+            # e.g. a column that was all-missing in one batch: widen the types, drop pandas' dtype notes
+            schema = pa.unify_schemas(schemas, promote_options="permissive").remove_metadata()
+        rows = 0
+        with pq.ParquetWriter(target, schema) as out:
+            for p in parts:
+                table = pq.read_table(p)
+                out.write_table(table if table.schema.equals(schema) else table.cast(schema))
+                rows += table.num_rows
+        return list(schema.names), rows
 
     def close(self) -> Path:
         """Finish the dataset and move it into place."""
-        self._images.flush()
-        del self._images
-        cells = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame()
+        self._close_files()
         if self.count < self.capacity:
             _shrink_npy(self._tmp / IMAGES_FILE, self.count)
         images = np.load(self._tmp / IMAGES_FILE, mmap_mode="r")
-        validate_arrays(images, cells, where=str(self.path))
-        meta = _default_meta(images, cells)
+        if self._parts:
+            columns, rows = self._merge_parts(self._tmp / CELLS_FILE)
+            validate_images(images, where=str(self.path))
+            validate_table(columns, rows, images.shape[0], where=str(self.path))
+            header = pd.DataFrame(columns=columns)
+        else:
+            header = pd.DataFrame()
+            validate_arrays(images, header, where=str(self.path))
+            header.to_parquet(self._tmp / CELLS_FILE, index=False)
+        meta = _default_meta(images, header)
         meta.update(self.meta)
         del images
-        cells.to_parquet(self._tmp / CELLS_FILE, index=False)
         meta[CHECKSUMS_KEY] = {CELLS_FILE: file_digest(self._tmp / CELLS_FILE)}
+        for leftover in (JOURNAL, RESUME_STATE):
+            (self._tmp / leftover).unlink(missing_ok=True)
+        shutil.rmtree(self._tmp / PARTS, ignore_errors=True)
         _write_meta(self._tmp / META_FILE, meta)
         _commit_dir(self._tmp, self.path, overwrite=self.overwrite)
         return self.path
 
+    def _close_files(self) -> None:
+        for name in ("_image_file", "_journal"):
+            fh = self.__dict__.pop(name, None)
+            if fh is not None:
+                fh.close()
+
     def abort(self) -> None:
-        """Discard everything written so far."""
-        self.__dict__.pop("_images", None)
+        """Discard everything written so far (a resumable writer's work dir too)."""
+        self._close_files()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> "DatasetWriter":
@@ -310,8 +479,17 @@ class DatasetWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
+        elif self.resume_key is not None:
+            self._close_files()  # keep the journaled work: the same command resumes it
+            log.info("%s: %d rows kept in %s for a resumed run", self.path, self.count, self._tmp)
         else:
             self.abort()
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- reading

@@ -2,8 +2,9 @@
 
 Work is split into chunks of crops. Each chunk is segmented in one vectorised
 pass, its successful crops are tiled into a mosaic, and every measurement group
-runs once on that mosaic (see `mosaic.py` for why). Chunks run in a process
-pool when ``n_jobs > 1``. Crops whose segmentation fails (no central nucleus)
+runs once on that mosaic (see `mosaic.py` for why). Chunks run as dask tasks when
+a `client` is given (or ``n_jobs > 1``, which starts a LocalCluster of that many
+worker processes), in this process otherwise. Crops whose segmentation fails (no central nucleus)
 get NaN features and ``Metadata_Segmentation_Failed=True``; a crop whose
 cytoplasm is empty is not failed: its Cytoplasm_* features are NaN, the
 nucleus and cell are measured. Nothing raises for a bad crop.
@@ -21,18 +22,17 @@ RadialDistribution   36   FracAtD / MeanFrac / RadialCV × 4 rings × 3 channels
 Correlation          63   Correlation, Slope, Overlap, Manders ×2, RWC ×2 × 3 pairs × 3
 =================== ===== ===================================================================
 
-Results do not depend on ``n_jobs``; they depend on a crop's position within its
+Results do not depend on ``n_jobs`` or the cluster; they depend on a crop's position within its
 chunk only through Zernike moments' minimum enclosing circle (~1e-3).
 """
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterator
-from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,9 @@ from .radial import measure_radial, radial_columns
 from .segmentation import SegmentationConfig, segment_batch
 from .shape import measure_shape, shape_columns
 from .texture import measure_texture, texture_columns
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -215,26 +218,37 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
 
 
 def _resolve_jobs(n_jobs: int | None) -> int:
+    from cp2image.distributed.cluster import available_cores
+
     if n_jobs is None or n_jobs == 0:
         return 1
     if n_jobs < 0:
-        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        return max(1, available_cores() + 1 + n_jobs)
     return int(n_jobs)
+
+
+def _measure_task(images: np.ndarray, *, cfg: MeasureConfig) -> pd.DataFrame:
+    """One dask task: a chunk of crops in, its feature rows out (module level, so it pickles)."""
+    return _measure_chunk(images, cfg)
 
 
 def measure(
     images: np.ndarray,
     *,
     n_jobs: int | None = None,
+    client: "Client | None" = None,
     progress: bool = False,
     config: MeasureConfig | None = None,
 ) -> pd.DataFrame:
     """Measure CellProfiler-style features on crops.
 
     Args:
-        images: uint8 (N, 3, H, W), channels DNA, Tubulin, Actin (a memmap is fine).
-        n_jobs: worker processes; None/1 = in this process, -1 = all cores.
-        progress: show a tqdm bar over chunks.
+        images: uint8 (N, 3, H, W), channels DNA, Tubulin, Actin (a memmap is fine:
+            only the chunks in flight are read).
+        n_jobs: without `client`: None/1 = in this process; N > 1 = a LocalCluster
+            of N worker processes for this call; -1 = one per core.
+        client: a dask `distributed.Client`; every chunk becomes one task on it.
+        progress: show a tqdm bar over crops.
         config: groups to measure, chunk size, segmentation parameters.
 
     Returns:
@@ -255,35 +269,29 @@ def measure(
     slices = list(_chunks(n, cfg.chunk_size))
     if not slices:
         return _measure_chunk(np.zeros((0, *images.shape[1:]), np.uint8), cfg)
+    if client is None and jobs > 1 and len(slices) > 1:
+        from cp2image.distributed import ClusterConfig, dask_client
+
+        with dask_client(ClusterConfig(n_workers=min(jobs, len(slices)))) as local:
+            return measure(images, client=local, progress=progress, config=cfg)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, unit="crop", desc="measuring")
     parts: list[pd.DataFrame] = []
-    if jobs == 1 or len(slices) == 1:
-        for s in slices:
-            parts.append(_measure_chunk(np.ascontiguousarray(images[s]), cfg))
+    chunks = (np.ascontiguousarray(images[s]) for s in slices)  # read lazily from a memmap
+    if client is None:
+        for chunk in chunks:
+            parts.append(_measure_chunk(chunk, cfg))
             if bar is not None:
-                bar.update(s.stop - s.start)
+                bar.update(len(chunk))
     else:
-        # bounded submission: only ~2 chunks per worker are read from the (memory-mapped)
-        # image array and in flight at a time, so a 480k-crop dataset never sits in RAM
-        with ProcessPoolExecutor(max_workers=min(jobs, len(slices))) as pool:
-            pending: deque[tuple[slice, Future[pd.DataFrame]]] = deque()
-            todo = iter(slices)
-            for s in todo:
-                pending.append((s, pool.submit(_measure_chunk, np.ascontiguousarray(images[s]), cfg)))
-                if len(pending) >= 2 * jobs:
-                    break
-            while pending:
-                s, fut = pending.popleft()
-                parts.append(fut.result())
-                if bar is not None:
-                    bar.update(s.stop - s.start)
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(_measure_chunk, np.ascontiguousarray(images[nxt]), cfg)))
+        from cp2image.distributed import ordered_results
+
+        tick = (lambda chunk, _: bar.update(len(chunk))) if bar is not None else None
+        for _, frame in ordered_results(client, partial(_measure_task, cfg=cfg), chunks, progress=tick):
+            parts.append(frame)
     if bar is not None:
         bar.close()
     frame = pd.concat(parts, ignore_index=True)

@@ -11,21 +11,25 @@ For each well of the plan (`screen.plan_screen`):
 4. append crops, metadata, measured features and the simulator's ground truth
    (`Truth_*`) to a `DatasetWriter`, so memory stays bounded by one well per worker.
 
-Every well has its own random stream derived from (seed, plate, well), so the result
-does not depend on the number of worker processes.
+Each well is one dask task (`cp2image.distributed`): on a LocalCluster, or on an
+existing cluster given its scheduler's address. Every well has its own random stream
+derived from (seed, plate, well), so the result does not depend on the number of
+workers or where they run. The writer journals each finished well, so a simulation
+that is killed resumes at the next well when the same command runs again, and ends
+with the same dataset as an uninterrupted run.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
-import uuid
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +40,11 @@ from cp2image.data.simulate.phenotypes import PARAMETER_NAMES
 from cp2image.data.simulate.render import PlateEffect, RenderConfig, crop_cells, layout_positions, render_field
 from cp2image.data.simulate.screen import ScreenConfig, WellPlan, plan_screen
 from cp2image.data.splits import assign_splits_by_well
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from cp2image.distributed import ClusterConfig
 
 log = logging.getLogger(__name__)
 
@@ -149,31 +158,33 @@ def simulate_well(plan: WellPlan, *, config: SimulationConfig) -> tuple[np.ndarr
     return np.concatenate(images), pd.concat([meta, rows], axis=1)
 
 
-def _simulate_well_task(args: tuple[WellPlan, SimulationConfig]) -> tuple[np.ndarray, pd.DataFrame]:
-    plan, config = args
+def _simulate_well_task(plan: WellPlan, *, config: SimulationConfig) -> tuple[np.ndarray, pd.DataFrame]:
+    """One dask task: a well's plan in, its crops and rows out (module level, so it pickles)."""
     return simulate_well(plan, config=config)
 
 
-def iter_wells(config: SimulationConfig, *, jobs: int = 1) -> Iterator[tuple[WellPlan, np.ndarray, pd.DataFrame]]:
-    """Yield (plan, crops, rows) well by well in plan order; at most 2·jobs wells in flight."""
-    plans = [p for p in plan_screen(config.screen) if p.n_cells > 0]  # fewer cells than wells: skip empty ones
-    if jobs <= 1:
+def iter_wells(
+    config: SimulationConfig,
+    *,
+    client: "Client | None" = None,
+    plans: Sequence[WellPlan] | None = None,
+) -> Iterator[tuple[WellPlan, np.ndarray, pd.DataFrame]]:
+    """Yield (plan, crops, rows) well by well in plan order.
+
+    With a dask `client` every well is a task (at most two per worker thread in
+    flight); without, wells run one after another in this process. `plans`
+    defaults to every non-empty well of the screen.
+    """
+    if plans is None:
+        plans = [p for p in plan_screen(config.screen) if p.n_cells > 0]  # fewer cells than wells: skip empty ones
+    if client is None:
         for plan in plans:
             yield (plan, *simulate_well(plan, config=config))
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        pending: deque[tuple[WellPlan, Future]] = deque()
-        todo = iter(plans)
-        for plan in todo:
-            pending.append((plan, pool.submit(_simulate_well_task, (plan, config))))
-            if len(pending) >= 2 * jobs:
-                break
-        while pending:
-            plan, fut = pending.popleft()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(_simulate_well_task, (nxt, config))))
-            yield (plan, *fut.result())
+    from cp2image.distributed import ordered_results
+
+    for plan, (crops, rows) in ordered_results(client, partial(_simulate_well_task, config=config), plans):
+        yield plan, crops, rows
 
 
 def _well_splits(config: ScreenConfig) -> dict[tuple[str, str], str]:
@@ -205,65 +216,105 @@ def simulation_meta(config: SimulationConfig) -> dict[str, Any]:
     }
 
 
+def config_fingerprint(config: SimulationConfig) -> str:
+    """A digest of everything that determines the dataset: a resumed run must match it."""
+    from cp2image import __version__
+
+    text = json.dumps({"config": asdict(config), "version": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def simulate_screen(
     path: str | os.PathLike,
     config: SimulationConfig,
     *,
     jobs: int = 1,
+    cluster: "ClusterConfig | None" = None,
     packed: bool = False,
     overwrite: bool = False,
     progress: bool = False,
+    resume: bool = True,
 ) -> Path:
     """Simulate the screen into a dataset directory at `path` and return it.
 
-    Images stream into a memory-mapped `images.npy`; with `packed=True` they are
+    Wells run as dask tasks on `cluster` (a LocalCluster or an existing scheduler);
+    without one, `jobs > 1` starts a LocalCluster of that many workers and
+    `jobs == 1` runs the wells in this process. Images stream into `images.npy`
+    and rows into parquet parts well by well; with `packed=True` they are
     compressed into `images.npz` at the end (for the bundled slice).
+    With `resume` (default), unfinished work left by a killed run with the same
+    configuration is continued instead of started again.
     """
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
-    splits = _well_splits(config.screen)
-    build = target.parent / f".{target.name}.unpacked-{uuid.uuid4().hex[:8]}" if packed else target
-    meta = simulation_meta(config)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    if cluster is None and jobs > 1:
+        from cp2image.distributed import ClusterConfig
 
-        bar = tqdm(total=config.screen.n_cells, unit="cell", desc="simulating")
+        cluster = ClusterConfig(n_workers=jobs)
+    if cluster is None:
+        return _simulate_into(target, config, client=None, packed=packed, overwrite=overwrite,
+                              progress=progress, resume=resume)
+    from cp2image.distributed import dask_client
+
+    with dask_client(cluster) as client:
+        return _simulate_into(target, config, client=client, packed=packed, overwrite=overwrite,
+                              progress=progress, resume=resume)
+
+
+def _simulate_into(target: Path, config: SimulationConfig, *, client: "Client | None", packed: bool,
+                   overwrite: bool, progress: bool, resume: bool) -> Path:
+    splits = _well_splits(config.screen)
+    build = target.parent / f".{target.name}.unpacked" if packed else target
+    meta = simulation_meta(config)
+    plans = [p for p in plan_screen(config.screen) if p.n_cells > 0]
+    key = config_fingerprint(config)
+    if not resume:
+        shutil.rmtree(build.parent / f".{build.name}.partial", ignore_errors=True)
+    bar = None
     try:
         with DatasetWriter(build, config.screen.n_cells, crop_size=config.render.crop_size, meta=meta,
-                           overwrite=overwrite) as writer:
-            frames: list[pd.DataFrame] = []  # shares memory with the writer's copies (pandas copy-on-write)
-            for plan, crops, rows in iter_wells(config, jobs=jobs):
+                           overwrite=overwrite or packed, resume_key=key) as writer:
+            done = set(writer.done)
+            if done:
+                log.info("resuming %s: %d of %d wells already written", target, len(done), len(plans))
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=config.screen.n_cells, initial=writer.count, unit="cell", desc="simulating")
+            todo = [p for p in plans if str(p.index) not in done]
+            for plan, crops, rows in iter_wells(config, client=client, plans=todo):
                 rows["Metadata_Split"] = splits[(plan.plate, plan.well)]
-                writer.append(crops, rows)
-                frames.append(rows)
+                writer.append(crops, rows, unit=str(plan.index))
                 if bar is not None:
                     bar.update(len(rows))
             # Inside the block, so the dataset appears with its normalisation or not at all.
-            writer.meta["normalisation"] = _normalisation(frames)
-            del frames
+            writer.meta["normalisation"] = _normalisation(writer, measured=config.measure)
         if packed:
             ds = open_dataset(build)
             write_dataset(target, ds.images, ds.cells, ds.meta, overwrite=overwrite, packed=True)
+            shutil.rmtree(build, ignore_errors=True)
     finally:
         if bar is not None:
             bar.close()
-        if packed:
-            shutil.rmtree(build, ignore_errors=True)
     log.info("simulated %d cells into %s", config.screen.n_cells, target)
     return target
 
 
-def _normalisation(frames: list[pd.DataFrame]) -> dict[str, Any] | None:
-    """DMSO-robust normalisation statistics of the simulated cells (None without features)."""
-    try:
-        from cp2image.features import ProfileNormaliser  # type: ignore[attr-defined]
-    except ImportError:
-        log.info("ProfileNormaliser not available; dataset.json keeps normalisation = null")
+def _normalisation(writer: DatasetWriter, *, measured: bool) -> dict[str, Any] | None:
+    """DMSO-robust normalisation statistics of the simulated cells (None without features).
+
+    Only the DMSO rows are read back from the writer's parts: `ProfileNormaliser`
+    needs nothing else (plates without DMSO use the pooled statistics either way).
+    """
+    if not measured or writer.count == 0:
         return None
     from cp2image.data.columns import feature_columns
+    from cp2image.features import ProfileNormaliser, feature_names
 
-    if not frames or not feature_columns(frames[0]):
+    columns = ["Metadata_Plate", "Metadata_Compound", *feature_columns(feature_names())]
+    controls = writer.read_rows(columns, filters=[("Metadata_Compound", "==", "DMSO")])
+    if controls.empty:
+        log.info("no DMSO cells: dataset.json keeps normalisation = null")
         return None
-    return ProfileNormaliser().fit(pd.concat(frames, ignore_index=True)).to_dict()
+    return ProfileNormaliser().fit(controls).to_dict()
