@@ -12,7 +12,6 @@ REAL_CELLS_NPZ = SHARED_DIR / "data" / "bbbc021-cells" / "bbbc021_cells_68x68.np
 BBBC021_METADATA_DIR = SHARED_DIR / "data" / "bbbc021-metadata"
 REAL_MOA_CELLS_NPZ = SHARED_DIR / "data" / "bbbc021-moa-cells" / "bbbc021_moa_cells_68x68.npz"
 REAL_FIELDS_DIR = SHARED_DIR / "data" / "bbbc021-fields"
-REAL_CHANNEL_ORDER = ("DNA", "Actin", "Tubulin")  # how both shared crop archives store their channels (see their READMEs)
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from cp2image.data.ingest_crops import (
 from cp2image.features import FAILED_COLUMN, feature_names
 
 N, S = 6, 20
+REAL_CHANNEL_ORDER = ("DNA", "Actin", "Tubulin")  # how both shared crop archives store channels (their READMEs)
 
 
 def _metadata() -> dict[str, np.ndarray]:
@@ -380,7 +381,8 @@ def test_npy_crop_of_another_shape_is_named(tmp_path):
 @pytest.fixture(scope="module")
 def real_subset(real_cells_npz: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("real") / "ds"
-    summary = ingest_crops(npz_source(real_cells_npz), out, config=CropIngestConfig(subset=64, seed=0))
+    config = CropIngestConfig(subset=64, seed=0, channel_order=REAL_CHANNEL_ORDER)
+    summary = ingest_crops(npz_source(real_cells_npz), out, config=config)
     return summary, open_dataset(out)
 
 
@@ -392,12 +394,31 @@ def test_real_crops_are_normalised_from_the_raw_16_bit_crops(real_cells_npz, rea
         plates = archive["plate"]
         where = {(p, f): i for i, (p, f) in enumerate(zip(plates, files))}
         index = [where[(p, f)] for p, f in zip(ds.cells["Metadata_Plate"], ds.cells["Metadata_Crop_File"])]
-        raw = archive["images"][index].transpose(0, 3, 1, 2).astype(float)
+        raw = archive["images"][index].transpose(0, 3, 1, 2).astype(float)[:, [0, 2, 1]]  # → DNA, Tubulin, Actin
         compounds = archive["compound"][index]
     expected = np.floor(raw / raw.max(axis=(2, 3), keepdims=True) * 255 + 0.5).astype(np.uint8)
     assert ds.images.shape == (64, 3, 68, 68)
     np.testing.assert_array_equal(ds.images, expected)
     assert ds.cells["Metadata_Compound"].tolist() == compounds.tolist()
+
+
+@pytest.mark.real_data
+def test_real_crops_record_their_channel_order(real_subset):
+    _, ds = real_subset
+    assert ds.meta["provenance"]["channel_order"] == list(REAL_CHANNEL_ORDER)
+    assert ds.channels == ["DNA", "Tubulin", "Actin"]
+
+
+@pytest.mark.real_data
+def test_both_real_archives_ingest_into_one_dataset(real_cells_npz, real_moa_cells_npz, tmp_path):
+    source = combine_sources([npz_source(real_cells_npz), npz_source(real_moa_cells_npz)])
+    assert len(source.metadata) == 4241 + 1276  # the archives share no crop
+    assert source.metadata["Metadata_MoA"].nunique() == 13  # 12 MoAs + DMSO
+    summary = ingest_crops(source, tmp_path / "ds", config=_no_measure(subset=40, channel_order=REAL_CHANNEL_ORDER))
+    cells = open_dataset(tmp_path / "ds").cells
+    assert summary.n_written == 40
+    assert set(cells[SOURCE_COLUMN]) == {real_cells_npz.name, real_moa_cells_npz.name}
+    assert (cells.groupby("Metadata_Plate")["Metadata_Split"].nunique() == 1).all()
 
 
 @pytest.mark.real_data
