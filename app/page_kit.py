@@ -21,6 +21,7 @@ from cp2image.app_support.model_spec import ModelChoice
 from cp2image.assets import assets_dir
 
 log = logging.getLogger(__name__)
+hosting.configure_process()  # hosted mode: caches into a temp folder before anything writes (cp2image.hosting)
 
 APP_DIR = Path(__file__).resolve().parent
 REPO_ROOT = APP_DIR.parent

@@ -17,6 +17,8 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "generate",
     "table1",
+    "hub",
+    "space",
 )
 
 

@@ -18,14 +18,20 @@ app calls it first thing.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+
+from cp2image.assets import assets_dir
 
 ENV_HOSTED = "CP2IMAGE_HOSTED"
 ENV_ALLOWED_MODELS = "CP2IMAGE_ALLOWED_MODELS"
 ENV_TORCH_THREADS = "CP2IMAGE_TORCH_THREADS"
 _TRUE = {"1", "true", "yes", "on"}
+SETTINGS_FILE = "hosting.json"  # in the assets folder: environment defaults a built Space ships with
+SETTINGS_KEYS = frozenset({ENV_HOSTED, ENV_ALLOWED_MODELS, "CP2IMAGE_MODEL", "CP2IMAGE_DATA", "CP2IMAGE_DATA_ROOTS",
+                           "HF_HUB_OFFLINE"})
 
 
 def hosted() -> bool:
@@ -57,11 +63,32 @@ def scratch_dir() -> Path:
     return folder
 
 
-def configure_process() -> Path | None:
-    """In hosted mode, point every cache at the scratch folder; returns it (None when not hosted).
+def settings_defaults() -> dict[str, str]:
+    """`assets/hosting.json` (written by `cp2image space build`): {variable: value} defaults."""
+    path = assets_dir() / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{SETTINGS_FILE} in the assets folder is not valid JSON ({err})") from err
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ValueError(f"{SETTINGS_FILE} must map variable names to text values")
+    unknown = sorted(set(data) - SETTINGS_KEYS)
+    if unknown:
+        raise ValueError(f"{SETTINGS_FILE}: unknown setting(s) {unknown}; allowed: {sorted(SETTINGS_KEYS)}")
+    return data
 
-    Only variables the operator did not set are changed, so a mounted cache still wins.
+
+def configure_process() -> Path | None:
+    """Apply `assets/hosting.json`'s defaults, then, in hosted mode, point every cache at the
+    scratch folder; returns it (None when not hosted).
+
+    Only variables the operator did not set are changed, so the real environment (and a
+    mounted cache) still wins.
     """
+    for name, value in settings_defaults().items():
+        os.environ.setdefault(name, value)
     if not hosted():
         return None
     scratch = scratch_dir()
@@ -73,4 +100,4 @@ def configure_process() -> Path | None:
 
 
 __all__ = ["ENV_ALLOWED_MODELS", "ENV_HOSTED", "allowed_hub_models", "configure_process", "hosted", "scratch_dir",
-           "torch_threads"]
+           "settings_defaults", "torch_threads"]
