@@ -277,7 +277,8 @@ def _simulate_into(target: Path, config: SimulationConfig, *, client: "Client | 
                            overwrite=overwrite or packed, resume_key=key) as writer:
             done = set(writer.done)
             if done:
-                log.info("resuming %s: %d of %d wells already written", target, len(done), len(plans))
+                # a warning, so that the command line shows it: the output mixes this run's work with an earlier one's
+                log.warning("resuming %s: %d of %d wells already written", target, len(done), len(plans))
             if progress:
                 from tqdm.auto import tqdm
 
