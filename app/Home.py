@@ -6,14 +6,20 @@ Builds the navigation (`st.navigation` / `st.Page`) over the pages in the top-le
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import streamlit as st
 
 import page_kit
+import warmup
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 
-st.set_page_config(page_title="cp2image", page_icon=":material/biotech:", layout="wide")
+# An emoji icon: the browser draws it locally (a ":material/…:" page icon is fetched from fonts.gstatic.com,
+# which fails offline).
+st.set_page_config(page_title="cp2image", page_icon="🔬", layout="wide")
+warmup.limit_blas_threads()
 
 CITATION = """\
 @misc{ji_cp2image,
@@ -27,6 +33,51 @@ CITATION = """\
 }"""
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def example_cell(_model: Any, model_key: str, _dataset: Any, dataset_key: str) -> tuple[int, np.ndarray]:
+    """(row, generated image) of Home's example: the typical DMSO cell, drawn from its own profile."""
+    from cp2image.app_support.example_cell import typical_control_cell
+
+    features = list(_model.feature_names)
+    row = typical_control_cell(_dataset.cells, features)
+    profile = _dataset.cells.iloc[[row]][features]
+    return row, _model.generate_from_normalised(_model.normalise(profile, warn=False))
+
+
+def dataset_banner(dataset: Any) -> None:
+    """Which dataset is loaded and whether its cells are simulated, in the first thing Home shows."""
+    words = page_kit.crop_words(dataset)
+    name = f"**Loaded dataset: {dataset.path.name}** — {len(dataset):,} {words.cells}."
+    if words.origin == "measured":
+        st.success(f"{name} {words.summary}", icon=":material/biotech:")
+    else:  # simulated, or origin not recorded: say it loudly, before any image
+        st.warning(f"{name} {words.summary} Every crop on these pages is captioned "
+                   f"“{words.cell}”, and results on it describe the simulator, not biology.",
+                   icon=":material/science:")
+
+
+def show_example(loaded: Any, dataset: Any) -> None:
+    """One dataset crop beside the image generated from that cell's CellProfiler profile."""
+    words = page_kit.crop_words(dataset)
+    try:
+        row, generated = example_cell(loaded.model, loaded.source, dataset, str(dataset.path))
+    except ValueError as err:
+        st.info(f"No example cell: {err}.")
+        return
+    meta = dataset.cells.iloc[row]
+    crops = np.concatenate([dataset.images[row:row + 1], generated])
+    images, text = st.columns([2, 3], gap="medium")
+    with images:
+        page_kit.show_images(crops, [words.cell, "generated"], width=150)
+    text.markdown(
+        f"**Left:** a {words.cell} from the loaded dataset ({meta.get('Metadata_Compound', '?')}, plate "
+        f"{meta.get('Metadata_Plate', '?')}, well {meta.get('Metadata_Well', '?')}) — the control cell closest to "
+        f"the typical control profile.  \n**Right:** the image the model draws from that cell's "
+        f"{len(loaded.model.feature_names)} CellProfiler features alone, without seeing the crop. "
+        "DNA blue, β-tubulin red, F-actin green."
+    )
+
+
 def home() -> None:
     st.title("cp2image")
     st.markdown(
@@ -36,52 +87,52 @@ def home() -> None:
         "a drug along the PCA trajectory, step a control cell towards a mechanism of action, check "
         "which features the model preserves, or render profiles you have without images."
     )
-    left, right = st.columns(2)
+    dataset, problem = page_kit.dataset_or_problem()
+    if dataset is None:
+        st.error(problem)
+    else:
+        dataset_banner(dataset)
+    loaded, model_problem = page_kit.load_current_model()
+    if model_problem:
+        st.error(model_problem)
+    if dataset is not None and loaded is not None:
+        st.subheader("One example cell")
+        show_example(loaded, dataset)
+    left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Dataset")
-        dataset, problem = page_kit.dataset_or_problem()
-        if dataset is None:
-            st.error(problem)
-        else:
+        if dataset is not None:
             cells = dataset.cells
-            compounds = cells["Metadata_Compound"].nunique()
-            moas = cells["Metadata_MoA"].nunique() if "Metadata_MoA" in cells.columns else 0
             a, b, c = st.columns(3)
-            a.metric("cells", f"{len(dataset):,}")
-            b.metric("compounds", compounds)
-            c.metric("MoAs", moas)
-            provenance = dataset.meta.get("provenance") or {}
-            st.caption(
-                f"`{dataset.path.name}` · {len(dataset.feature_names)} CellProfiler features · "
-                f"{dataset.images.shape[-1]}×{dataset.images.shape[-1]} px crops · "
-                f"source: {provenance.get('source', 'unknown')}"
-            )
+            a.metric("Cells", f"{len(dataset):,}")
+            b.metric("Compounds", cells["Metadata_Compound"].nunique())
+            c.metric("MoAs", cells["Metadata_MoA"].nunique() if "Metadata_MoA" in cells.columns else 0)
+            size = page_kit.pixel_size_um(dataset)
+            crop = dataset.images.shape[-1]
+            extent = f" ({crop * size:.0f} × {crop * size:.0f} µm at {size:g} µm/px)" if size else ""
+            st.caption(f"`{dataset.path.name}` · {len(dataset.feature_names)} CellProfiler features · "
+                       f"{crop}×{crop} px crops{extent} · {page_kit.crop_words(dataset).cells}")
     with right:
         st.subheader("Model")
-        loaded, problem = page_kit.load_current_model()
-        if problem:
-            st.error(problem)
         if loaded is not None:
-            model = loaded.model
             a, b = st.columns(2)
-            a.metric("input features", len(model.feature_names))
-            b.metric("image size", f"{model.image_size} px")
+            a.metric("Input features", len(loaded.model.feature_names))
+            b.metric("Image size", f"{loaded.model.image_size} px")
             st.caption(f"Weights from **{loaded.source}**")
             if loaded.notice:
                 st.warning(loaded.notice)
     st.subheader("Pages")
     st.markdown(
-        "- **Feature perturbation** — sweep one feature of a real cell and measure it back on the images.\n"
+        "- **Feature perturbation** — sweep one feature of a dataset cell and measure it back on the images.\n"
         "- **PCA explorer** — DMSO and a compound's doses in PCA; click the red line or any point to generate that cell.\n"
         "- **MoA interpolation** — replace a DMSO cell's features by a target MoA's, 50 at a time, with cosine similarity.\n"
         "- **Correlation report** — which CellProfiler features survive generation (per-feature Pearson r).\n"
         "- **Generate from your profiles** — upload a CSV of CellProfiler profiles, get images back.\n"
-        "- **Model card** — what the weights were trained on, how well they do, and their limits."
+        "- **Model card** — what the weights were trained on, how well they do, and their limits.\n\n"
+        "Every page keeps its choices in the address bar: copy the link to share exactly that view."
     )
     st.subheader("How to cite")
     st.code(CITATION, language="bibtex")
-    st.caption("The default dataset is a *simulated* BBBC021-like screen bundled with the app; "
-               "images on these pages are not real microscopy unless labelled 'real'.")
 
 
 page_kit.pixelated_images()
@@ -102,4 +153,7 @@ navigation = st.navigation(
     }
 )
 page_kit.sidebar_model_status()
-navigation.run()
+try:
+    navigation.run()
+finally:  # also after a page's st.stop(): start warming the other pages once this one is drawn
+    warmup.start()

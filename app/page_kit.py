@@ -236,9 +236,11 @@ def show_url_notes() -> None:
 
 
 def channel_view(*, key: str = CHANNEL_VIEW_KEY) -> list[str] | None:
-    """A compact picker for composite or one channel; returns the channels for `render.composite`."""
-    label = st.segmented_control("Channels", list(CHANNEL_VIEWS), key=key, default=next(iter(CHANNEL_VIEWS)),
-                                 help="Merge: DNA blue, β-tubulin red, F-actin green; or one channel in its colour.")
+    """A compact picker for composite or one channel (kept in the URL); returns the channels for `show_images`."""
+    label = url_widget(st.segmented_control, "Channels", key=key, options=list(CHANNEL_VIEWS),
+                       default=next(iter(CHANNEL_VIEWS)),
+                       help="Merge: DNA blue, β-tubulin red, F-actin green. One channel alone is shown in grey "
+                            "(white = bright), which reads better than a dark colour on black.")
     return CHANNEL_VIEWS.get(label or next(iter(CHANNEL_VIEWS)))
 
 
@@ -250,25 +252,33 @@ def _png(rgb: np.ndarray) -> bytes:
     return png_bytes(rgb)
 
 
-PIXELATED_CSS = "<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>"
+# Crops are enlarged without smoothing; the main column's side padding shrinks from Streamlit's
+# 5rem to 2rem, which gives the pages ~100 px more width at a 1280 px laptop screen.
+PIXELATED_CSS = ("<style>[data-testid='stImage'] img {image-rendering: pixelated;}"
+                 "[data-testid='stMainBlockContainer'] {padding-left: 2rem; padding-right: 2rem;}</style>")
+MAIN_WIDTH_1280 = 880  # px of page width beside the sidebar at a 1280 px window (measured in the browser test)
 
 
 def pixelated_images() -> None:
-    """Enlarge crops without smoothing (called once per run by Home.py, for every page)."""
+    """Page-wide display CSS (called once per run by Home.py, for every page)."""
     st.html(PIXELATED_CSS)
 
 
-def strip_width(n_images: int, *, room: int = 880, largest: int = 112, smallest: int = 56) -> int:
+def strip_width(n_images: int, *, room: int = MAIN_WIDTH_1280 - 40, largest: int = 112, smallest: int = 56) -> int:
     """Display width per crop so that a strip of `n_images` fits on one line of `room` pixels."""
     return int(max(smallest, min(largest, room // max(n_images, 1))))
 
 
 def show_images(images: np.ndarray, captions: Sequence[str], *, channels: list[str] | None = None,
                 width: int = 136) -> None:
-    """Crops side by side with their captions, sent at native size and enlarged by the browser."""
-    from cp2image.analysis.render import composite
+    """Crops side by side with their captions, sent at native size and enlarged by the browser.
 
-    rgb = composite(images, channels)
+    `channels=None` is the colour merge; a single channel is drawn in grey (its raw intensity,
+    white = 255), so a DNA-only view is not dark blue on black.
+    """
+    from cp2image.analysis.render import composite, single_channel
+
+    rgb = single_channel(images, channels[0]) if channels and len(channels) == 1 else composite(images, channels)
     st.image([_png(np.ascontiguousarray(x)) for x in rgb], caption=list(captions), width=width)
 
 

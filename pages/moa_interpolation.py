@@ -6,9 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import page_kit
-from cp2image.analysis import panels
-from cp2image.analysis.interpolate import InterpolationResult, interpolate_to_moa
-from cp2image.app_support import charts, report_panels
+from cp2image.app_support import charts
 from cp2image.app_support.warning_capture import call_collecting_warnings
 
 PREFERRED = ("Actin disruptors", "Microtubule stabilizers", "Eg5 inhibitors")
@@ -16,7 +14,9 @@ PREFERRED = ("Actin disruptors", "Microtubule stabilizers", "Eg5 inhibitors")
 
 @st.cache_data(show_spinner="Interpolating…", max_entries=64)
 def interpolate(_model, model_key: str, _cells: pd.DataFrame, _images: np.ndarray, dataset_key: str,
-                moa: str, dims: int) -> tuple[InterpolationResult, list[str]]:
+                moa: str, dims: int):
+    from cp2image.analysis.interpolate import interpolate_to_moa
+
     return call_collecting_warnings(interpolate_to_moa, _model, _cells, target_moa=moa, dims_per_step=dims,
                                     real_images=_images)
 
@@ -25,6 +25,10 @@ st.title("MoA interpolation")
 st.caption("Start from the DMSO cell closest to the DMSO mean; at each step replace the features that differ most "
            "from the target cell (closest to its MoA's mean) by the target's values. The number under each image "
            "is the cosine similarity to the target profile.")
+COSINE_SENTENCE = ("**cos** says how far the profile has turned from the DMSO cell towards the target: 0 at the DMSO "
+                   "cell, 1 when every feature has the target's value, 0.9 when the features replaced so far carry "
+                   "most of the difference. It is computed on the profiles given to the model (each feature "
+                   "standardised), not measured on the images.")
 loaded = page_kit.require_model()
 model = loaded.model
 dataset = page_kit.require_dataset()
@@ -37,19 +41,28 @@ if not moas:
     st.info("No treated MoAs in this dataset.")
     st.stop()
 
-left, mid, right = st.columns([3, 2, 2])
+words = page_kit.crop_words(dataset)
+left, mid, size_col, right = st.columns([3, 2, 1.4, 2.2])
 default = [m for m in PREFERRED if m in moas] or moas[:1]
-targets = left.multiselect("Target MoAs", moas, default=default, key="moa_targets")
+with left:
+    targets = page_kit.url_widget(st.multiselect, "Target MoAs", key="moa_targets", options=moas, default=default)
 p = len(model.feature_names)
-dims = mid.slider("Features replaced per step", 5, max(5, min(200, p)), min(50, max(5, p // 2)), 5, key="moa_dims",
-                  help="The paper replaces 50 of ~450 features per step.")
+with mid:
+    dims = page_kit.url_widget(st.slider, "Features replaced per step", key="moa_dims", min_value=5,
+                               max_value=max(5, min(200, p)), value=min(50, max(5, p // 2)), step=5,
+                               help="The paper replaces 50 of ~450 features per step.")
+with size_col:
+    size = page_kit.url_widget(st.select_slider, "Image size (px)", key="moa_size", options=[72, 96, 128, 160],
+                               value=96, help="Display size of each crop; the strip wraps onto more rows when needed.")
 with right:
     channels = page_kit.channel_view(key="moa_channels")
+page_kit.show_url_notes()
+st.caption(COSINE_SENTENCE)
 if not targets:
     st.info("Choose one or more target MoAs.")
     st.stop()
 
-results: dict[str, InterpolationResult] = {}
+results: dict = {}
 notes: dict[str, list[str]] = {}
 for moa in targets:
     try:
@@ -62,15 +75,26 @@ for k, (moa, result) in enumerate(results.items()):
     st.subheader(f"DMSO → {moa}")
     page_kit.show_notes(notes[moa])
     images = np.concatenate([result.source_image[None], result.images, result.target_image[None]])
-    captions = ["real DMSO"] + [f"cos {c:.2f}" for c in result.cosine] + ["real target"]
-    page_kit.show_images(images, captions, channels=channels, width=page_kit.strip_width(len(images), largest=96))
-    page_kit.download_row(lambda r=result: panels.interpolation_panel(r, channels=channels, scale_bar_um=page_kit.SCALE_BAR_UM),
-                          stem=f"interpolation_{moa}", key=f"dl_moa_{k}")
+    start, target = (f"{words.adjective} DMSO".strip(), f"{words.adjective} target".strip())
+    captions = [start] + [f"step {i} · cos {c:.2f}" for i, c in enumerate(result.cosine)] + [target]
+    page_kit.show_images(images, captions, channels=channels, width=int(size))
+
+    def strip_panel(r=result):
+        from cp2image.analysis import panels
+
+        return panels.interpolation_panel(r, channels=channels, scale_bar_um=page_kit.SCALE_BAR_UM)
+
+    page_kit.download_row(strip_panel, stem=f"interpolation_{moa}", key=f"dl_moa_{k}")
 
 if results:
     st.subheader("Cosine similarity to the target")
     tables = {m: r.table() for m, r in results.items()}
     st.plotly_chart(charts.cosine_chart(tables), key="moa_cosine_chart")
-    page_kit.download_row(lambda: report_panels.cosine_curves_panel(tables), stem="interpolation_cosine",
-                          key="dl_moa_cosine")
+
+    def cosine_panel():
+        from cp2image.app_support import report_panels
+
+        return report_panels.cosine_curves_panel(tables)
+
+    page_kit.download_row(cosine_panel, stem="interpolation_cosine", key="dl_moa_cosine")
     st.caption(f"Cosine is measured in the {next(iter(results.values())).cosine_space}.")

@@ -90,10 +90,15 @@ def pca_scatter(
     if explained is not None and len(explained) >= 2:
         x_title = f"PC1 ({100 * explained[0]:.0f}% of variance)"
         y_title = f"PC2 ({100 * explained[1]:.0f}% of variance)"
+    # Legend below the plot (a side legend took a third of the width at 1280 px and squeezed PC1's
+    # ticks); axes at equal scale so the angle of the dose line on screen is its true angle.
     fig.update_layout(
-        template=TEMPLATE_NAME, xaxis_title=x_title, yaxis_title=y_title, height=520,
-        clickmode="event+select", dragmode="pan", legend=dict(itemsizing="constant"),
+        template=TEMPLATE_NAME, xaxis_title=x_title, yaxis_title=y_title, height=600,
+        clickmode="event+select", dragmode="pan", margin=dict(l=60, r=10, t=20, b=40),
+        legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0),
     )
+    fig.update_xaxes(nticks=9, tickformat=".0f", automargin=True)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, nticks=9, tickformat=".0f", automargin=True)
     return fig
 
 

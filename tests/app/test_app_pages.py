@@ -34,9 +34,9 @@ N_CELLS = sum(len(doses) * n for _, _, doses, n in GROUPS)
 def test_home_shows_dataset_model_and_citation():
     at = start_app()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["cells"] == f"{N_CELLS:,}"
-    assert metrics["compounds"] == str(len(GROUPS))
-    assert metrics["input features"] == str(len(FEATURES))
+    assert metrics["Cells"] == f"{N_CELLS:,}"
+    assert metrics["Compounds"] == str(len(GROUPS))
+    assert metrics["Input features"] == str(len(FEATURES))
     assert any("bundled" in c.value or "local" in c.value for c in at.caption), [c.value for c in at.caption]
     assert any("CP2Image" in code.value for code in at.code)
     assert not at.error
@@ -141,8 +141,9 @@ def test_moa_interpolation_shows_cosine_under_each_step_rising_to_one():
     assert at.multiselect(key="moa_targets").value == ["Actin disruptors", "Microtubule stabilizers"]
     at.slider(key="moa_dims").set_value(5).run()
     captions = image_captions(at)
-    strip = captions[: captions.index("real target") + 1]
-    cosines = [float(c.split()[1]) for c in strip if c.startswith("cos ")]
+    assert captions[0] == "simulated DMSO"  # the fixture dataset is simulated: never "real"
+    strip = captions[: captions.index("simulated target") + 1]
+    cosines = [float(c.split("cos ")[1]) for c in strip if " · cos " in c]
     assert len(cosines) == 1 + int(np.ceil(len(FEATURES) / 5))  # ceil(p / dims) steps + the start
     assert cosines[0] == 0.0 and cosines[-1] == 1.0
     assert all(b >= a for a, b in zip(cosines, cosines[1:]))

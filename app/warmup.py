@@ -1,0 +1,102 @@
+"""Warm the server's caches in the background once Home is drawn, so each page's first visit is fast.
+
+A fresh server pays one-off costs on the first visit to each page: importing scikit-learn,
+SciPy, Plotly's figure machinery and the feature-measurement code (several seconds on a
+loaded 2-core machine), the first generation through the model, and the default view's
+computations (the PCA of DMSO + latrunculin B). Home needs none of these, so Home
+starts one daemon thread per server process (`start`) that does them while the user
+reads Home; a page visited before the thread is done waits only for what is left, since
+the imports and `st.cache_*` entries are shared (one lock per cache key: nothing is
+computed twice).
+
+Also caps NumPy's BLAS pool at one thread per process: the app answers small requests
+(a 492 × 492 eigen-decomposition, batches of 1–9 images) for many sessions at once, and
+on the shared 2-core machine a 2-thread OpenBLAS eigh was 5× slower than 1 thread under
+load (0.70 s vs 0.13 s), as torch's intra-op pool already is (page_kit).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import streamlit as st
+
+log = logging.getLogger(__name__)
+
+BLAS_THREADS = 1
+_limited: list[int] = []  # the limit already applied in this process (modules are imported once per process)
+
+
+def limit_blas_threads(n: int = BLAS_THREADS) -> None:
+    """Cap the BLAS/OpenMP thread pools of this process (NumPy, SciPy, scikit-learn) at `n`; once per process."""
+    if _limited:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # threadpoolctl comes with scikit-learn; without it the pools keep their default
+        return
+    threadpool_limits(limits=n)
+    _limited.append(n)
+
+
+def _import_analysis() -> None:
+    import scipy.stats  # noqa: F401  (perturbation: Spearman ρ)
+    import sklearn.decomposition  # noqa: F401  (PCA explorer)
+
+    import cp2image.analysis.interpolate  # noqa: F401
+    import cp2image.analysis.perturb  # noqa: F401
+    import cp2image.analysis.trajectory  # noqa: F401
+    import cp2image.features.measure  # noqa: F401  (measure-back on the perturbation page)
+
+
+def _import_charts() -> None:
+    import plotly.graph_objects as go
+
+    from cp2image.app_support import charts, plot_theme  # noqa: F401  (builds the Plotly template)
+
+    go.Figure(go.Scatter(x=[0.0, 1.0], y=[0.0, 1.0], mode="markers")).to_json()  # loads Plotly's validators
+
+
+def _import_parquet() -> None:
+    import pyarrow.parquet  # noqa: F401  (correlation report's per-cell pairs)
+
+
+def _import_figures() -> None:
+    """Matplotlib, for the download buttons (the pages import it only when a file is asked for)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+    import cp2image.analysis.panels  # noqa: F401
+    import cp2image.app_support.report_panels  # noqa: F401
+
+
+def _steps(extra: list[tuple[str, Callable[[], object]]]) -> list[tuple[str, Callable[[], object]]]:
+    return [("analysis imports", _import_analysis), ("charts", _import_charts), ("parquet", _import_parquet),
+            *extra, ("figure imports", _import_figures)]
+
+
+def _run(steps: list[tuple[str, Callable[[], object]]]) -> None:
+    for name, step in steps:
+        start = time.perf_counter()
+        try:
+            step()
+        except Exception as err:  # a warm-up failure must never break the app; the page will say what is wrong
+            log.warning("warm-up step %r failed: %s", name, err)
+            continue
+        log.info("warm-up %s: %.2f s", name, time.perf_counter() - start)
+
+
+@st.cache_resource(show_spinner=False)
+def start(_extra: tuple[tuple[str, Callable[[], object]], ...] = ()) -> threading.Thread:
+    """Start the warm-up thread once per server process (later calls return the same thread).
+
+    `_extra` are (name, callable) steps run after the imports, e.g. the default views'
+    cached computations.
+    """
+    thread = threading.Thread(target=_run, args=(_steps(list(_extra)),), name="cp2image-warmup", daemon=True)
+    thread.start()
+    return thread
