@@ -119,6 +119,8 @@ class ModelRef:
         if Path(text).expanduser().is_dir():
             return cls.local(text)
         repo_id, _, revision = text.partition("@")
+        if text.startswith(("/", "./", "../", "~")) or repo_id.count("/") > 1 or "\\" in text:
+            raise FileNotFoundError(f"{text}: no such model folder")  # a path, not a Hub id
         try:
             return cls.hub(repo_id, revision or None)
         except ValueError as err:

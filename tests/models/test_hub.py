@@ -46,7 +46,6 @@ def test_labels_name_the_model_never_a_server_path(tmp_path):
 
 
 @pytest.mark.parametrize("kind, name, revision, message", [
-    (ModelKind.BUNDLED, "../datasets", None, "not a bundled model name"),
     (ModelKind.HUB, "no-org", None, "use 'org/name'"),
     (ModelKind.HUB, "org/name", "../x", "not a valid Hub revision"),
     (ModelKind.LOCAL, "/tmp/x", "v1", "only Hub models have a revision"),
@@ -90,6 +89,12 @@ def test_unreachable_hub_falls_back_to_bundle_with_notice(assets):
 def test_invalid_hub_id_is_rejected_before_any_request(assets):
     with pytest.raises(ValueError, match="neither an existing folder nor a valid Hugging Face repo id"):
         load_model("not a repo id!")
+
+
+@pytest.mark.parametrize("typo", ["./runs/cp2image", "/no/such/model", "runs/cp2image/model", "~/weights"])
+def test_a_missing_folder_is_reported_not_looked_up_on_the_hub(assets, typo):
+    with pytest.raises(FileNotFoundError, match="no such model folder"):
+        load_model(typo)
 
 
 def test_a_baseline_is_refused_where_a_cp2image_model_is_needed(assets, tmp_path):
