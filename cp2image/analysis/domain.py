@@ -8,9 +8,11 @@ feature is the intersection of
    areas, lengths, counts, textures' variances ≥ 0; mean/median/quartile/min/max
    intensities, fractions, solidity, eccentricity in [0, 1]; correlations in
    [−1, 1]; unknown features are unbounded here; and
-2. the **reference cells' range widened by a margin**: [min − m·(max − min),
-   max + m·(max − min)] with m = `DEFAULT_MARGIN` (0.1) by default, i.e. at most
-   10 % of the observed range beyond the most extreme reference cell.
+2. the **reference cells' range widened by a margin**: [lo − m·(hi − lo),
+   hi + m·(hi − lo)], where lo and hi are the 0.5th and 99.5th percentiles of the
+   reference cells (`RANGE_QUANTILES`: robust to the odd mis-segmented cell, whose
+   area of 6 px would otherwise set the floor) and m = `DEFAULT_MARGIN` (0.1), i.e.
+   10 % of that range beyond it.
 
 Angular features (`CIRCULAR_PERIODS`, AreaShape orientation in degrees) are not
 clipped: they live on their period, so a request is wrapped onto it
@@ -25,7 +27,10 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_MARGIN = 0.1
-"""Fraction of the reference cells' range allowed beyond their min and max."""
+"""Fraction of the reference cells' range allowed beyond it."""
+
+RANGE_QUANTILES = (0.005, 0.995)
+"""The reference cells' range: these quantiles, not min/max, so single outliers do not set it."""
 
 CIRCULAR_PERIODS: dict[str, float] = {"AreaShape_Orientation": 180.0}
 """Features that are axial angles (degrees, CellProfiler range [−90, 90)): suffix → period."""
@@ -93,7 +98,7 @@ def physical_bounds(feature: str) -> tuple[float, float]:
 def feature_domain(
     feature_names: Sequence[str], reference: pd.DataFrame | None = None, *, margin: float = DEFAULT_MARGIN
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature valid (lower, upper) in raw units: physical bounds ∩ reference range ± margin.
+    """Per-feature valid (lower, upper) in raw units: physical bounds ∩ reference range (quantiles) ± margin.
 
     Without `reference` (or where a feature has no finite reference value) only the
     physical bounds apply. Angular features keep their full period.
@@ -109,8 +114,9 @@ def feature_domain(
             col = pd.to_numeric(reference[name], errors="coerce").to_numpy(dtype=np.float64)
             col = col[np.isfinite(col)]
             if col.size:
-                spread = float(col.max() - col.min())
-                widened = (max(lo, float(col.min()) - margin * spread), min(hi, float(col.max()) + margin * spread))
+                q_lo, q_hi = (float(q) for q in np.quantile(col, RANGE_QUANTILES))
+                spread = q_hi - q_lo
+                widened = (max(lo, q_lo - margin * spread), min(hi, q_hi + margin * spread))
                 if widened[0] <= widened[1]:  # else the reference lies outside the physical range: keep the latter
                     lo, hi = widened
         lower[i], upper[i] = lo, hi

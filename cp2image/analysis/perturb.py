@@ -217,10 +217,10 @@ def sweep_feature(
 
     if coupling is not None:
         lower, upper = coupling.lower, coupling.upper
-        domain_source = f"the model's training cells' range ± {coupling.margin:.0%} of it"
+        domain_source = f"the model's training cells' range ± {coupling.margin:.0%}"
     else:
         lower, upper = feature_domain(names, reference)
-        domain_source = f"the reference cells' range ± {DEFAULT_MARGIN:.0%} of it" if reference is not None else None
+        domain_source = f"the reference cells' range ± {DEFAULT_MARGIN:.0%}" if reference is not None else None
     # The chosen cell's own values are always valid (it is a measured cell), even where it lies
     # outside the reference cells' range: the domain is widened to include them.
     lower, upper = np.minimum(lower, base), np.maximum(upper, base)
@@ -350,7 +350,7 @@ def _clip_reason(feature: str, asked: float, kept: float, lower: float, upper: f
     if edge == (physical[0] if side == "below" else physical[1]):
         why = f"{side} {edge:,.4g}, the {'smallest' if side == 'below' else 'largest'} value this measurement can take"
     else:
-        why = f"{side} the valid range ({domain_source or 'reference cells'})"
+        why = f"{side} the valid range: {domain_source or 'the reference cells'}"
     return f"asked {asked:,.4g}, used {kept:,.4g} ({why})"
 
 

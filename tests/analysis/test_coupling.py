@@ -62,13 +62,15 @@ def test_fit_recovers_the_covariance_in_the_models_normalised_space():
 
 
 def test_fitted_domain_is_physical_bounds_intersected_with_the_margined_range():
-    cells = pd.DataFrame({NAMES[0]: [100.0, 200.0, 300.0, 500.0],  # range 400 → ±40
-                          NAMES[1]: [0.05, 0.5, 0.9, 0.95],  # range 0.9 → upper 1.04 capped at 1
-                          NAMES[2]: [-0.99, 0.0, 0.2, 0.99]})  # capped at ±1
+    """Range = 0.5th–99.5th percentile (201 evenly spaced cells: exactly the 2nd and 200th), ± 10 % of it."""
+    cells = pd.DataFrame({NAMES[0]: np.linspace(100.0, 500.0, 201),  # range 398 → [62.2, 537.8]
+                          NAMES[1]: np.linspace(0.05, 0.95, 201),  # upper 1.04 capped at 1, lower −0.04 at 0
+                          NAMES[2]: np.linspace(-0.99, 0.99, 201)})  # capped at ±1
+    cells.loc[0, NAMES[0]] = 6.0  # one mis-segmented cell does not move the floor
     model = tiny_model(NAMES)
     fitted = cp.fit_coupling(model, cells)
-    np.testing.assert_allclose(fitted.lower, [60.0, 0.0, -1.0])
-    np.testing.assert_allclose(fitted.upper, [540.0, 1.0, 1.0])
+    np.testing.assert_allclose(fitted.lower, [102.0 - 39.6, 0.0, -1.0])
+    np.testing.assert_allclose(fitted.upper, [498.0 + 39.6, 1.0, 1.0])
 
 
 @pytest.mark.parametrize("name, bounds", [

@@ -1,0 +1,46 @@
+"""control: the feature-control table's per-sweep rows, medians and the ρ-and-slope target."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cp2image.analysis import control
+
+
+def test_summary_takes_medians_over_usable_sweeps_and_needs_rho_and_slope():
+    sweeps = pd.DataFrame({
+        "cell": [1, 2, 3, 1, 2, 3],
+        "feature": ["A"] * 3 + ["B"] * 3,
+        "mode": ["coupled"] * 6,
+        "n_steps": [9] * 6,
+        "slope": [0.6, 0.8, 5.0, 0.04, 0.03, 0.05],
+        "spearman_rho": [0.95, 0.99, 0.1, 1.0, 1.0, 1.0],
+        "n_measured": [9, 9, 3, 9, 9, 9],  # cell 3 of A: mostly failed segmentation → left out
+        "n_clipped": [0, 2, 0, 0, 0, 0],
+    })
+    summary = control.control_summary(sweeps).set_index("feature")
+    assert summary.loc["A", "median_slope"] == pytest.approx(0.7)
+    assert summary.loc["A", "median_rho"] == pytest.approx(0.97)
+    assert (summary.loc["A", "n_sweeps"], summary.loc["A", "n_left_out"], summary.loc["A", "clipped_steps"]) == (2, 1, 2)
+    assert summary.loc["A", "met"]
+    assert not summary.loc["B", "met"]  # ρ = 1.00 but the cell moved 4 % of what was asked
+
+
+def test_single_mode_sweeps_of_a_disc_model_measure_full_control(disc_model, cells):
+    """An analytic model that draws exactly the requested nucleus area: slope ≈ 1, ρ = 1, target met."""
+    dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"]
+    cfg = control.ControlConfig(features=("Nuclei_AreaShape_Area", "Not_In_Model"), modes=("coupled", "single"),
+                                n_steps=5, span_sd=2.0)
+    calls = []
+    sweeps = control.control_sweeps(disc_model, dmso.iloc[:2], reference=dmso, coupling=None, config=cfg,
+                                    progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (4, 4)
+    coupled = sweeps.loc[sweeps["mode"] == "coupled"]
+    assert coupled["slope"].isna().all() and set(coupled["note"]) == {"no feature coupling for this model"}
+    summary = control.control_summary(sweeps).set_index("mode")
+    assert summary.loc["single", "median_slope"] == pytest.approx(1.0, abs=0.1)  # digitised discs
+    assert summary.loc["single", "median_rho"] == pytest.approx(1.0)
+    assert summary.loc["coupled", "n_sweeps"] == 0 and not summary.loc["coupled", "met"]
+    table = control.markdown(control.control_summary(sweeps))
+    assert "| Nuclei_AreaShape_Area | – | 1.0" in table and table.rstrip().endswith("| – |")
