@@ -16,6 +16,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "evaluate",
     "generate",
+    "perturb",
     "table1",
     "hub",
     "space",
