@@ -45,15 +45,13 @@ def _load_model_cached(spec: str | None, assets_root: str, env_model: str | None
     """One model per (spec, assets folder, CP2IMAGE_MODEL) per process, shared read-only by every session."""
     import torch
 
-    from cp2image.models.hub import load_model
+    from cp2image.models.hub import load_or_default
 
     # The server answers many sessions at once with small batches (1–9 images): one
     # intra-op thread per request avoids oversubscribing the cores (measured: 2 threads were
     # 5–150x slower than 1 on the shared 2-core machine, benchmarks/bench_model.py).
     torch.set_num_threads(hosting.torch_threads())
-    loaded = load_model(spec)
-    loaded.model.eval()
-    return loaded
+    return load_or_default(spec)  # the fallback chain is cp2image.models.hub's; here only caching
 
 
 def sidebar_model_field() -> None:
@@ -67,23 +65,17 @@ def current_choice() -> tuple[ModelChoice, str | None]:
 
 
 def load_current_model() -> tuple[Any | None, str | None]:
-    """(LoadedModel or None, problem message or None); falls back to the default on a bad choice."""
+    """(LoadedModel or None, problem message or None) for the sidebar's choice."""
     choice, refused = current_choice()
     problems = [f"{refused} Showing the default model instead."] if refused else []
-    env_model = os.environ.get("CP2IMAGE_MODEL")
     try:
-        return _load_model_cached(choice.spec, str(assets_dir()), env_model), " ".join(problems) or None
-    except Exception as err:  # any loader failure must become a message, never a traceback
-        log.warning("model %s failed to load: %s", choice.label, err)
-        problems.append(f"Could not load model '{choice.label}': {err}")
-    if choice.spec is not None:  # the user asked for something else: fall back to the default
-        try:
-            loaded = _load_model_cached(None, str(assets_dir()), env_model)
-            problems.append("Showing the default model instead.")
-            return loaded, " ".join(problems)
-        except Exception as err:
-            problems.append(f"The default model could not be loaded either: {err}")
-    return None, " ".join(problems)
+        loaded = _load_model_cached(choice.spec, str(assets_dir()), os.environ.get("CP2IMAGE_MODEL"))
+    except Exception as err:  # the default model itself failed: a message, never a traceback
+        log.warning("the default model failed to load: %s", err)
+        return None, " ".join(problems + [f"The default model could not be loaded: {err}"])
+    if loaded.problem:
+        problems.append(loaded.problem)
+    return loaded, " ".join(problems) or None
 
 
 def require_model() -> Any:

@@ -167,7 +167,8 @@ class LoadedModel:
     ref: ModelRef  # what was loaded (the bundled default after a fallback)
     folder: Path  # the folder the weights were read from; files beside them live here
     requested: ModelRef | None = None  # what was asked for, when it differs from `ref`
-    notice: str | None = None  # one plain sentence, set when the requested model could not be used
+    notice: str | None = None  # one plain sentence, set when the requested Hub model could not be had
+    problem: str | None = None  # set by `load_or_default` when the requested model failed to load
     load_seconds: float = 0.0
     commit: str | None = None  # Hub snapshot commit
     kind: str = "cp2image"  # model class key in MODEL_CLASSES
@@ -315,5 +316,26 @@ def load_model(spec: "str | os.PathLike | ModelRef | None" = None, *, fallback: 
         return loaded
 
 
+def load_or_default(spec: "str | os.PathLike | ModelRef | None" = None) -> LoadedModel:
+    """For interactive use (the app): the requested model, or — if it cannot be loaded at all
+    (bad files, missing folder, not a CP2Image model) — the default one with `problem` saying
+    why. Errors of the default model itself propagate: there is nothing left to show."""
+    try:
+        return load_model(spec)
+    except (ValueError, OSError) as err:
+        try:
+            requested = ModelRef.parse(spec)
+        except (ValueError, OSError):
+            requested = None
+        if spec is None or requested == ModelRef.parse(None):
+            raise
+        loaded = load_model(None)
+        loaded.requested = requested
+        shown = requested.label if requested is not None else str(spec)
+        loaded.problem = f"Could not load model '{shown}': {err} Showing the default model instead."
+        log.warning(loaded.problem)
+        return loaded
+
+
 __all__ = ["ENV_VAR", "MODEL_CLASSES", "LoadedModel", "ModelKind", "ModelRef", "ModelUnavailable", "ResolvedModel",
-           "hub_cache_dir", "load_bundled", "load_model", "load_resolved", "model_kind", "offline", "resolve"]
+           "hub_cache_dir", "load_bundled", "load_model", "load_or_default", "load_resolved", "model_kind", "offline", "resolve"]

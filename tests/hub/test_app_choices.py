@@ -69,7 +69,7 @@ def shown_text(at) -> str:
 
 
 def cells_metric(at) -> str:
-    return {m.label: m.value for m in at.metric}["cells"]
+    return {m.label.lower(): m.value for m in at.metric}["cells"]
 
 
 def test_the_sidebar_offers_the_bundled_screen_and_datasets_under_the_allowed_roots(app_env):

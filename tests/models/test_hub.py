@@ -111,3 +111,24 @@ def test_missing_bundle_says_how_to_fix(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="set CP2IMAGE_MODEL") as err:
         load_model()
     assert str(tmp_path) not in str(err.value)
+
+
+def test_the_app_gets_the_default_model_and_the_reason_when_a_choice_cannot_load(assets, tmp_path):
+    from cp2image.models.hub import load_or_default
+
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    (tmp_path / "broken" / "model.safetensors").write_bytes(b"")
+    loaded = load_or_default(str(tmp_path / "broken"))
+    assert loaded.ref == ModelRef.bundled() and loaded.requested.label == "local: broken"
+    assert loaded.problem.startswith("Could not load model 'local: broken': local: broken cannot be used: config.json")
+    assert loaded.problem.endswith("Showing the default model instead.") and str(tmp_path) not in loaded.problem
+    assert load_or_default(None).problem is None
+
+
+def test_the_app_reports_a_broken_default_model(tmp_path, monkeypatch):
+    from cp2image.models.hub import load_or_default
+
+    monkeypatch.setenv("CP2IMAGE_ASSETS", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="bundled model 'cp2image-sim' not found"):
+        load_or_default(None)
