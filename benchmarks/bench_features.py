@@ -8,12 +8,15 @@ exists (or --dataset), else seeded synthetic cells drawn with numpy (said in the
 1. per stage, on one process, for one chunk of crops already in memory: CPU
    milliseconds per crop and the crops/s that stage alone would allow — where
    the time goes;
-2. end-to-end `measure(images, n_jobs=w)` wall-clock crops/s for each w, with
-   the ratio to one worker measured in the same run.
+2. end-to-end `measure(images, client=...)` wall-clock crops/s on a dask
+   LocalCluster of w worker processes (started and warmed before timing, as
+   `cp2image features --jobs w` runs it), with the ratio to one worker measured
+   in the same run.
 
 The machine's other load is printed (os.getloadavg) because wall-clock rates on
 a shared machine move with it; CPU times move much less, so table 2 also gives
-crops per CPU-second (this process plus its workers) and the rate w workers
+crops per CPU-second (this process plus its workers, read on each worker with
+`client.run(time.process_time)`) and the rate w workers
 would reach with w free cores (w × crops per CPU-second; an upper bound that
 ignores the parent's share).
 """
@@ -125,23 +128,24 @@ def main() -> None:
         print(f"| {name} | {sec * 1e3:.2f} | {sec / total:.0%} | {1 / sec:,.0f} |")
     print(f"| **total** | **{total * 1e3:.2f}** | 100% | **{1 / total:,.0f}** |\n")
 
-    measure(images[:8])  # warm-up
-    print(f"## End to end: measure(images, n_jobs=w) on {len(images)} crops (wall clock, best of {args.repeats})\n")
+    from cp2image.distributed import ClusterConfig, dask_client
+
+    print(f"## End to end: measure(images, client=LocalCluster(w)) on {len(images)} crops (wall clock, best of {args.repeats})\n")
     print("| workers | wall s | crops/s (wall) | × 1 worker | CPU s (all processes) | crops per CPU-s | "
           "crops/s if the workers had their cores to themselves | load avg |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     base = None
     for w in args.jobs:
         best = (float("inf"), 0.0)
-        for _ in range(args.repeats):
-            c0 = os.times()
-            t = time.perf_counter()
-            frame = measure(images, n_jobs=w)
-            wall = time.perf_counter() - t
-            c1 = os.times()
-            cpu = (c1.user - c0.user) + (c1.system - c0.system) + (c1.children_user - c0.children_user) + (
-                c1.children_system - c0.children_system)
-            best = min(best, (wall, cpu))
+        with dask_client(ClusterConfig(n_workers=w)) as client:
+            measure(images[:8], client=client)  # warm-up: imports and JIT caches on every worker
+            for _ in range(args.repeats):
+                c0, w0 = time.process_time(), sum(client.run(time.process_time).values())
+                t = time.perf_counter()
+                frame = measure(images, client=client)
+                wall = time.perf_counter() - t
+                cpu = time.process_time() - c0 + sum(client.run(time.process_time).values()) - w0
+                best = min(best, (wall, cpu))
         wall, cpu = best
         rate = len(images) / wall
         base = base or rate

@@ -1,0 +1,125 @@
+"""The Dask path at size: `cp2image simulate` / `cp2image features` as a user runs them.
+
+Run: `.venv/bin/python benchmarks/bench_scale.py [--sizes 2000 10000] [--measure-cells 3000] [--jobs 2]`
+
+Each run is the real command line in a fresh process (a LocalCluster of `--jobs`
+worker processes). A sampler walks the command's whole process tree every 50 ms
+with psutil and records:
+
+- peak RSS of the main process (the one that writes the dataset: this is what grew
+  with the number of cells while `DatasetWriter` kept every row until `close`),
+- peak RSS summed over the tree (main + nannies + workers),
+- CPU-seconds of every process in the tree (last sample per process),
+
+beside wall time and the load average, because this machine is shared: wall-clock
+rates move with the other load, CPU-seconds much less. Prints one Markdown table.
+Nothing here is asserted; `docs/performance.md` quotes the output.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_measured(command: list[str]) -> dict:
+    """Run `command`, sampling its process tree; return wall, CPU-s and peak RSS figures (MB)."""
+    load0 = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    root = psutil.Process(proc.pid)
+    peak_main, peak_tree = 0, 0
+    cpu: dict[int, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_main, peak_tree
+        while not done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            tree = 0
+            for p in procs:
+                try:
+                    with p.oneshot():
+                        rss = p.memory_info().rss
+                        t = p.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                tree += rss
+                cpu[p.pid] = t.user + t.system
+                if p.pid == root.pid:
+                    peak_main = max(peak_main, rss)
+            peak_tree = max(peak_tree, tree)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{out[-3000:]}")
+    return {"wall": wall, "cpu": sum(cpu.values()), "peak_main_mb": peak_main / 2**20,
+            "peak_tree_mb": peak_tree / 2**20, "load": (load0 + os.getloadavg()[0]) / 2, "output": out}
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cp2image", *args]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000], help="cells for the render-only runs")
+    parser.add_argument("--measure-cells", type=int, default=3000, help="cells for the render + measure run (0: skip)")
+    parser.add_argument("--jobs", type=int, default=2, help="LocalCluster worker processes")
+    parser.add_argument("--replicates", type=int, default=1, help="plates (fewer → more cells per well)")
+    parser.add_argument("--workdir", default=None, help="where the datasets go (default: a temporary folder)")
+    args = parser.parse_args(argv)
+
+    cores = len(os.sched_getaffinity(0))
+    print(f"# Scale benchmark: {cores} cores, --jobs {args.jobs}, load average {os.getloadavg()[0]:.1f} at start\n")
+    rows = ["| run | cells | wall s | cells/s (wall) | CPU-s (all processes) | cells per CPU-s | "
+            "peak RSS main MB | peak RSS tree MB | main RSS ratio | load avg |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        base = None
+        for n in args.sizes:
+            r = run_measured(cli("simulate", f"{tmp}/render{n}", "--cells", str(n), "--replicates", str(args.replicates),
+                                 "--jobs", str(args.jobs), "--no-features", "--no-progress"))
+            base = base or r["peak_main_mb"]
+            rows.append(f"| simulate --no-features | {n} | {r['wall']:.1f} | {n / r['wall']:.0f} | {r['cpu']:.1f} | "
+                        f"{n / r['cpu']:.0f} | {r['peak_main_mb']:.0f} | {r['peak_tree_mb']:.0f} | "
+                        f"{r['peak_main_mb'] / base:.2f}× at {args.sizes[0]} | {r['load']:.1f} |")
+            print(rows[-1], flush=True)
+        if args.measure_cells:
+            n = args.measure_cells
+            path = f"{tmp}/measured{n}"
+            r = run_measured(cli("simulate", path, "--cells", str(n), "--replicates", str(args.replicates),
+                                 "--jobs", str(args.jobs), "--no-progress"))
+            rows.append(f"| simulate (render + segment + 492 features) | {n} | {r['wall']:.1f} | {n / r['wall']:.1f} | "
+                        f"{r['cpu']:.1f} | {n / r['cpu']:.1f} | {r['peak_main_mb']:.0f} | {r['peak_tree_mb']:.0f} | | "
+                        f"{r['load']:.1f} |")
+            print(rows[-1], flush=True)
+            r = run_measured(cli("features", path, "--jobs", str(args.jobs), "--no-progress"))
+            rows.append(f"| features (492, re-measured) | {n} | {r['wall']:.1f} | {n / r['wall']:.1f} | {r['cpu']:.1f} | "
+                        f"{n / r['cpu']:.1f} | {r['peak_main_mb']:.0f} | {r['peak_tree_mb']:.0f} | | {r['load']:.1f} |")
+            print(rows[-1], flush=True)
+    print("\n" + "\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
