@@ -5,12 +5,22 @@ accepted only within size and row limits; its columns are matched to the model's
 features *by name* (extra columns ignored, missing ones listed with close-name
 suggestions); rows with NaN/inf (or unparsable text) in a model feature are reported by
 row and column, and can be dropped with `ProfileCheck.usable()`.
+
+Row numbers. A CSV's rows are numbered as a spreadsheet shows them: the header is row 1,
+the first cell is row 2 (the file's line numbers when no field spans lines). The checked
+frame's index holds these numbers, so the page's messages, gallery captions, zip file
+names and `cp2image generate`'s index.csv all name a row the same way.
+
+Separators. Comma, semicolon and tab are recognised from the header line (a CellProfiler
+profile has hundreds of columns, so the separator that splits the header most is the
+one); semicolon or tab files whose numbers use a decimal comma ("0,5") are read so.
 """
 from __future__ import annotations
 
 import difflib
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +31,33 @@ import pandas as pd
 
 MAX_BYTES = 50 * 1024 * 1024  # default upload limit (50 MiB)
 MAX_ROWS = 10_000  # default row limit: images are generated for every row
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+FIRST_DATA_ROW = 2  # spreadsheet numbering: the header is row 1
+SPREADSHEET_ROWS = "spreadsheet row numbers: the header is row 1"
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+(?:[eE][-+]?\d+)?$")
+
+
+def sniff_separator(data: bytes) -> tuple[str, str]:
+    """(separator, decimal mark) of a CSV from its header and first data line.
+
+    The separator is whichever of comma, semicolon and tab appears most often in the
+    header line (comma when none does: a one-column file). With a semicolon or tab
+    separator, numbers written "0,5" mean a decimal comma.
+    """
+    text = data[:65536].decode("utf-8-sig", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ",", "."
+    counts = {sep: lines[0].count(sep) for sep in SEPARATORS}
+    sep = max(counts, key=lambda k: (counts[k], k == ","))
+    if counts[sep] == 0:
+        sep = ","
+    decimal = "."
+    if sep != "," and len(lines) > 1:
+        tokens = [t.strip().strip('"') for t in lines[1].split(sep)]
+        if any(_DECIMAL_COMMA.match(t) for t in tokens) and not any(re.match(r"^-?\d+\.\d+", t) for t in tokens):
+            decimal = ","
+    return sep, decimal
 
 
 @dataclass
@@ -34,6 +71,9 @@ class ProfileCheck:
     bad_rows: list  # index labels of rows with a NaN/inf/unparsable model feature
     bad_cells: pd.DataFrame = field(repr=False)  # row, column, value for each non-finite entry (first 1000)
     suggestions: dict[str, list[str]] = field(default_factory=dict)  # missing feature → close column names
+    numbering: str = "the table's row labels"  # what the row numbers in messages mean
+    separator: str = ","  # the CSV's column separator (read_profiles_csv)
+    decimal: str = "."  # the CSV's decimal mark
 
     @property
     def ok(self) -> bool:
@@ -54,7 +94,7 @@ class ProfileCheck:
         if self.bad_rows:
             first = ", ".join(map(str, self.bad_rows[:10]))
             out.append(f"{len(self.bad_rows)} of {len(self.frame)} rows have NaN/inf or non-numeric feature values "
-                       f"(rows {first}{' ...' if len(self.bad_rows) > 10 else ''})")
+                       f"(rows {first}{' ...' if len(self.bad_rows) > 10 else ''}; {self.numbering})")
         return out
 
     def usable(self) -> pd.DataFrame:
@@ -150,10 +190,31 @@ def read_profiles_csv(
         raise ValueError(f"the profiles file is larger than the {max_bytes / 2**20:.0f} MiB limit")
     if not data.strip():
         raise ValueError("the profiles file is empty")
+    sep, decimal = sniff_separator(data)
     try:
-        frame = pd.read_csv(io.BytesIO(data), nrows=max_rows + 1, low_memory=False)
+        frame = pd.read_csv(io.BytesIO(data), sep=sep, decimal=decimal, nrows=max_rows + 1, low_memory=False,
+                            skip_blank_lines=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ValueError(f"could not read the profiles as CSV: {exc}") from exc
+    frame = spreadsheet_rows(frame)
     if len(frame) > max_rows:
         raise ValueError(f"the profiles file has more than {max_rows} rows; split it or raise max_rows")
-    return validate_profiles(frame, feature_names, max_rows=max_rows)
+    if frame.shape[1] == 1:
+        header = str(frame.columns[0])
+        glued = [f for f in feature_names if f in header and f != header]
+        if glued:  # several feature names in one header cell: an unrecognised separator
+            raise ValueError(f"the header is one column that holds {len(glued)} feature names (e.g. {glued[0]}): "
+                             "the columns are separated by something other than a comma, semicolon or tab. "
+                             "Save it as CSV with comma-, semicolon- or tab-separated columns")
+    check = validate_profiles(frame, feature_names, max_rows=max_rows)
+    check.numbering, check.separator, check.decimal = SPREADSHEET_ROWS, sep, decimal
+    return check
+
+
+def spreadsheet_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Index the rows as a spreadsheet numbers them (header = row 1); trailing blank rows dropped."""
+    frame = frame.copy()
+    frame.index = pd.RangeIndex(FIRST_DATA_ROW, FIRST_DATA_ROW + len(frame), name="row")
+    filled = frame.notna().any(axis=1).to_numpy()
+    last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
+    return frame.iloc[:last]

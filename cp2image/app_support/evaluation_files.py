@@ -110,10 +110,52 @@ def defined(table: pd.DataFrame) -> pd.DataFrame:
 HEADLINE_LABELS = {
     "fid_inception": "FID (Inception)",
     "kid_inception": "KID (Inception)",
-    "frechet_cellprofiler": "Fréchet distance (CP features)",
+    "frechet_cellprofiler": "Fréchet (CP features)",
     "kid_cellprofiler": "KID (CP features)",
-    "frechet_encoder": "Fréchet distance (encoder)",
+    "frechet_encoder": "Fréchet (encoder)",
     "moa_accuracy_generated": "MoA accuracy, generated",
     "moa_accuracy_real": "MoA accuracy, real",
 }
 """Readable names for metrics.json's headline keys (fraction_r_above_0.5 is shown by the page itself)."""
+
+
+def undefined_reasons(table: pd.DataFrame) -> pd.DataFrame:
+    """Features without an r and why, in plain words: (feature, reason).
+
+    A Pearson r needs the feature to vary over the cells on both sides: a feature that is
+    constant on the real or the generated images (e.g. the Euler number of a nucleus
+    without holes, or a Manders overlap that is 1 in every cell) has none. Uses the
+    table's real_sd / generated_sd / n_pairs columns when present.
+    """
+    missing = table[~np.isfinite(pd.to_numeric(table["pearson_r"], errors="coerce").to_numpy(float))]
+    reasons = []
+    for _, row in missing.iterrows():
+        real_sd, gen_sd = row.get("real_sd"), row.get("generated_sd")
+        flat_real = real_sd is not None and np.isfinite(real_sd) and float(real_sd) == 0.0
+        flat_gen = gen_sd is not None and np.isfinite(gen_sd) and float(gen_sd) == 0.0
+        if flat_real and flat_gen:
+            reason = "the same value in every real and every generated cell"
+        elif flat_gen:
+            reason = "the same value in every generated cell"
+        elif flat_real:
+            reason = "the same value in every real cell"
+        elif "n_pairs" in row and np.isfinite(row["n_pairs"]) and int(row["n_pairs"]) < 3:
+            reason = f"measurable on only {int(row['n_pairs'])} cell(s) in both sets"
+        else:
+            reason = "no variation or too few measurable cells"
+        reasons.append(reason)
+    return pd.DataFrame({"feature": list(missing["feature"]), "reason": reasons})
+
+
+HEADLINE_HELP = {
+    "fid_inception": "Fréchet Inception distance between the real and generated image sets, seen through an "
+                     "image network (Inception-v3). 0 = indistinguishable; lower is better.",
+    "kid_inception": "Kernel Inception distance: like FID but unbiased for small sets. 0 = indistinguishable.",
+    "frechet_cellprofiler": "Fréchet distance between real and generated cells in CellProfiler-feature space "
+                            "(each feature standardised). 0 = same feature distribution; lower is better.",
+    "kid_cellprofiler": "Kernel distance in CellProfiler-feature space. 0 = same feature distribution.",
+    "frechet_encoder": "Fréchet distance in a small image encoder's embedding trained on this dataset.",
+    "moa_accuracy_generated": "Accuracy of an MoA classifier (trained on real cells' features) on generated cells.",
+    "moa_accuracy_real": "The same classifier's accuracy on real held-out cells: the ceiling for the line above.",
+}
+"""One plain sentence per headline number, shown as the metric's help (what good looks like)."""

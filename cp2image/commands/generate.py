@@ -5,7 +5,12 @@
 Writes `images.npy` (uint8 (N, 3, H, W), channel order DNA, tubulin, actin) unless
 `--format png`, one colour PNG per row (DNA blue, tubulin red, actin green) unless
 `--format npy`, and `index.csv` mapping input rows to files. Feature columns are
-matched by name; extra columns (Metadata_*, ...) are ignored.
+matched by name; extra columns (Metadata_*, ...) are ignored. Comma-, semicolon- and
+tab-separated files are recognised (semicolon/tab files with decimal commas too).
+
+Rows are numbered as a spreadsheet shows them (CSV: the header is row 1, the first cell
+row 2; parquet: the first cell is row 1), in messages, in index.csv's `row` column and in
+the PNG names (`row_00002.png`), the same numbering as the app's upload page.
 """
 from __future__ import annotations
 
@@ -30,19 +35,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_profiles(path: Path):
+    """The profiles table, indexed by the row numbers messages and files use (see the module docstring)."""
     import csv
 
     import pandas as pd
+
+    from cp2image.analysis.profiles import SEPARATORS, sniff_separator, spreadsheet_rows
 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such profiles file")
     if path.suffix.lower() in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
+        frame.index = pd.RangeIndex(1, 1 + len(frame), name="row")
     else:
         try:
+            with open(path, "rb") as fh:
+                sep, decimal = sniff_separator(fh.read(65536))
             with open(path, newline="", encoding="utf-8-sig") as fh:
-                header = next(csv.reader(fh), [])
-            frame = pd.read_csv(path, encoding="utf-8-sig")
+                header = next(csv.reader(fh, delimiter=sep), [])
+            frame = spreadsheet_rows(pd.read_csv(path, encoding="utf-8-sig", sep=sep, decimal=decimal,
+                                                 skip_blank_lines=False))
+            if sep != ",":
+                print(f"note: {path.name} read as {SEPARATORS[sep]}-separated"
+                      f"{' with decimal commas' if decimal == ',' else ''}", file=sys.stderr)
         except UnicodeDecodeError as err:
             raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as CSV UTF-8") from err
         except pd.errors.EmptyDataError as err:
@@ -80,27 +95,31 @@ def run(args: argparse.Namespace) -> int:
         model.raw_matrix(frame)  # raises the standard error listing the missing features
     numeric = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     complete = np.isfinite(numeric).all(axis=1)
+    numbers = frame.index.to_numpy()  # spreadsheet row numbers (CSV header = row 1; parquet from 1)
+    counted = "spreadsheet row numbers: the header is row 1" if numbers[:1].tolist() == [2] else "first row = 1"
     if not complete.all() and not args.drop_incomplete:
-        bad = np.flatnonzero(~complete)
-        raise ValueError(f"{len(bad)} row(s) have missing/non-numeric features (first rows {bad[:5].tolist()}); "
-                         "fix them or pass --drop-incomplete")
+        bad = numbers[~complete]
+        raise ValueError(f"{len(bad)} row(s) have missing/non-numeric features (rows {bad[:5].tolist()}"
+                         f"{' ...' if len(bad) > 5 else ''}; {counted}); fix them or pass --drop-incomplete")
     keep = np.flatnonzero(complete)
     images = model.generate(numeric[keep], batch_size=args.batch_size)
     out.mkdir(parents=True, exist_ok=True)
-    index = pd.DataFrame({"row": np.arange(len(frame)), "generated": complete, "image_index": -1, "png": ""})
+    index = pd.DataFrame({"row": numbers, "generated": complete, "image_index": -1, "png": ""})
     index.loc[keep, "image_index"] = np.arange(len(keep))
     if args.format in ("npy", "both"):
         np.save(out / "images.npy", images)
     if args.format in ("png", "both"):
         rgb = composite(images)
-        width = max(5, len(str(len(frame))))
-        for i, row in enumerate(keep):
-            name = f"cell_{row:0{width}d}.png"
+        width = max(5, len(str(int(numbers.max()))))
+        for i, position in enumerate(keep):
+            name = f"row_{int(numbers[position]):0{width}d}.png"
             Image.fromarray(rgb[i]).save(out / name)
-            index.loc[row, "png"] = name
+            index.loc[position, "png"] = name
     meta = [c for c in frame.columns if c.startswith("Metadata_")]
     pd.concat([index, frame[meta].reset_index(drop=True)], axis=1).to_csv(out / "index.csv", index=False)
     print(f"generated {len(keep)} image(s) of {model.image_size}×{model.image_size} with {loaded.source} → {out}")
     if len(keep) < len(frame):
-        print(f"skipped {len(frame) - len(keep)} incomplete row(s); see index.csv", file=sys.stderr)
+        skipped = numbers[~complete]
+        print(f"skipped {len(frame) - len(keep)} incomplete row(s): rows {skipped[:10].tolist()}"
+              f"{' ...' if len(skipped) > 10 else ''} ({counted}); see index.csv", file=sys.stderr)
     return 0

@@ -66,3 +66,29 @@ def test_empty_and_unreadable_input_are_errors(tmp_path):
         read_profiles_csv(b"Nuclei_AreaShape_Area\n", NAMES)
     with pytest.raises(ValueError, match="duplicate column names: a"):
         validate_profiles(pd.DataFrame([[1, 2]], columns=["a", "a"]), NAMES)
+
+
+def test_rows_are_numbered_as_a_spreadsheet_shows_them():
+    csv = b"Nuclei_AreaShape_Area,Nuclei_AreaShape_Perimeter,Cells_AreaShape_Area\n1,2,3\n4,x,6\n\n7,8,9\n"
+    check = read_profiles_csv(csv, NAMES)
+    assert list(check.frame.index) == [2, 3, 4, 5]  # header = row 1; the blank line is row 4
+    assert check.bad_rows == [3, 4]
+    assert "rows 3, 4; spreadsheet row numbers: the header is row 1" in check.messages()[-1]
+    assert list(check.usable().index) == [2, 5]
+
+
+@pytest.mark.parametrize(("data", "sep", "decimal", "area"), [
+    (b"Nuclei_AreaShape_Area;Nuclei_AreaShape_Perimeter;Cells_AreaShape_Area\n300;70;900\n", ";", ".", 300.0),
+    (b"Nuclei_AreaShape_Area;Nuclei_AreaShape_Perimeter;Cells_AreaShape_Area\n300,5;70,25;900\n", ";", ",", 300.5),
+    (b"Nuclei_AreaShape_Area\tNuclei_AreaShape_Perimeter\tCells_AreaShape_Area\n300.5\t70\t900\n", "\t", ".", 300.5),
+])
+def test_semicolon_and_tab_files_are_read_with_their_decimal_mark(data, sep, decimal, area):
+    check = read_profiles_csv(data, NAMES)
+    assert (check.separator, check.decimal) == (sep, decimal)
+    assert check.ok
+    assert check.usable()["Nuclei_AreaShape_Area"].iloc[0] == area
+
+
+def test_an_unknown_separator_is_named():
+    with pytest.raises(ValueError, match="separated by something other than a comma, semicolon or tab"):
+        read_profiles_csv(b"Nuclei_AreaShape_Area|Nuclei_AreaShape_Perimeter|Cells_AreaShape_Area\n1|2|3\n", NAMES)

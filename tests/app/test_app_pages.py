@@ -158,8 +158,9 @@ def test_correlation_report_histogram_ranking_and_feature_scatter(app_assets):
 
     r = pd.read_csv(app_assets / "models" / "cp2image-sim" / "evaluation" / "correlation.csv")["pearson_r"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics[f"features with r > 0.5 (of {len(r)})"] == f"{100 * (r > 0.5).mean():.0f}%"
-    assert metrics["Fréchet distance (CP features)"] == "12.5"
+    assert metrics["Features with r > 0.5"] == f"{100 * (r > 0.5).mean():.0f}%"
+    assert metrics["Fréchet (CP features)"] == "12.5"
+    assert any(f"r exists for {len(r)} of the {len(r)} features" in m.value for m in at.markdown)
     assert "FID (Inception)" not in metrics  # null in metrics.json → not shown
     assert len(elements(at, "plotly_chart")) == 2
     assert {"dl_corr_hist_png", "dl_corr_scatter_csv", "dl_corr_top_pdf"} <= set(download_keys(at))
@@ -198,9 +199,10 @@ def test_generate_from_uploaded_csv_gives_gallery_and_zip():
     at.file_uploader(key="gen_upload").upload("mine.csv", _csv(_profiles(5)), "text/csv")
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert image_captions(at) == [f"line {i + 2}: c{i}" for i in range(5)]
+    assert image_captions(at) == [f"row {i + 2} · c{i}" for i in range(5)]  # header = row 1
     names = zip_names(download(at, "gen_zip"))
     assert sum(n.endswith(".png") for n in names) == 5 and {"profiles.csv", "images.npy"} <= set(names)
+    assert "images/row_2_c0.png" in names
     assert len(csv_frame(download(at, "dl_gen_grid_csv"))) == 5
     template = csv_frame(download(at, "gen_template"))
     assert list(template.columns[-len(FEATURES):]) == FEATURES
@@ -243,7 +245,7 @@ def test_nan_rows_are_reported_and_can_be_skipped():
     assert at.warning and "1 of 4 rows" in at.warning[0].value
     assert not image_captions(at)
     at.toggle(key="gen_drop").set_value(True).run()
-    assert image_captions(at) == ["line 2: c0", "line 4: c2", "line 5: c3"]
+    assert image_captions(at) == ["row 2 · c0", "row 4 · c2", "row 5 · c3"]
 
 
 def test_duplicated_columns_are_refused():

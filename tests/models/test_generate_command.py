@@ -30,9 +30,10 @@ def test_generate_writes_npy_pngs_and_index(model_dir, tmp_path, capsys):
     expected = CP2Image.from_pretrained(model_dir).generate(frame)
     np.testing.assert_array_equal(images, expected)
     index = pd.read_csv(tmp_path / "out" / "index.csv")
-    assert index["png"].tolist() == ["cell_00000.png", "cell_00001.png", "cell_00002.png"]
+    assert index["row"].tolist() == [2, 3, 4]  # spreadsheet rows: the header is row 1, as on the app's upload page
+    assert index["png"].tolist() == ["row_00002.png", "row_00003.png", "row_00004.png"]
     assert index["Metadata_Well"].tolist() == ["A01", "A02", "B01"]
-    assert Image.open(tmp_path / "out" / "cell_00001.png").size == (68, 68)
+    assert Image.open(tmp_path / "out" / "row_00003.png").size == (68, 68)
     assert "generated 3 image(s)" in capsys.readouterr().out
 
 

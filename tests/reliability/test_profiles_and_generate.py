@@ -131,12 +131,14 @@ def _one_bad_cell(frame: pd.DataFrame, col: str, row: int, bad: str) -> tuple[Pr
                             "abc", "1,5", "12 µm", "--", "#REF!", "TRUE"]))
 def test_nan_inf_overflow_and_text_cells_are_reported_by_row_and_column_and_skippable(frame, col, row, bad):
     check, row = _one_bad_cell(frame, col, row, bad)
-    assert not check.ok and check.bad_rows == [row]
-    assert check.bad_cells["column"].tolist() == [col]
+    line = row + 2  # spreadsheet numbering: the header is row 1, the first cell row 2
+    assert not check.ok and check.bad_rows == [line]
+    assert check.bad_cells["column"].tolist() == [col] and check.bad_cells["row"].tolist() == [line]
     assert "rows have NaN/inf or non-numeric feature values" in check.messages()[-1]
+    assert f"rows {line}; spreadsheet row numbers" in check.messages()[-1]
     if len(frame) > 1:
         usable = check.usable()  # the page's "skip those rows"
-        assert row not in usable.index and len(usable) == len(frame) - 1
+        assert line not in usable.index and len(usable) == len(frame) - 1
         assert np.isfinite(usable[FEATURES].to_numpy()).all()
     else:
         with pytest.raises(ValueError, match=r"no row has finite values"):
