@@ -2,6 +2,8 @@
 #   docker build -t cp2image-app .
 #   docker run --rm -p 8501:8501 cp2image-app          # then open http://localhost:8501
 # Optional: -e CP2IMAGE_MODEL=org/name -e HF_HUB_OFFLINE=0 to serve weights from the Hub.
+# Public server: -e CP2IMAGE_HOSTED=1 [-e CP2IMAGE_ALLOWED_MODELS=org/name] (untested here: no Docker engine)
+#   (writes only to a temp folder, allowlisted model/dataset choices; see docs/hosting.md).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
