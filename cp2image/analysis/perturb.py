@@ -122,6 +122,36 @@ class PerturbationResult:
         return out
 
 
+def step_captions(result: PerturbationResult, *, pixel_size_um: float | None) -> list[str]:
+    """One short caption per step, "1,390 → 1,430 µm²" (requested → measured), plain numbers, unit once.
+
+    Areas and lengths in µm² / µm with `pixel_size_um` (pixels without); a clipped step's
+    requested value carries a "*" (the clip notice says why); "n/a" where segmentation failed.
+    """
+    from cp2image.analysis.feature_labels import plain_number, to_physical, unit_symbol
+
+    def number(value: float) -> str:
+        try:
+            return plain_number(to_physical(result.feature, value, pixel_size_um=pixel_size_um))
+        except ValueError:  # not a CellProfiler name: the raw number
+            return plain_number(value)
+
+    try:
+        unit = unit_symbol(result.feature, pixel_size_um=pixel_size_um)
+    except ValueError:
+        unit = ""
+    glue = "" if unit in ("", "°", "%") else " "
+    clipped = result.clipped if result.clipped is not None else np.zeros(len(result.requested), dtype=bool)
+    captions = []
+    for k, value in enumerate(result.requested):
+        text = number(value) + ("*" if clipped[k] else "")
+        if result.measured is not None:
+            measured = result.measured[k]
+            text += " → " + (number(measured) if np.isfinite(measured) else "n/a")
+        captions.append(text + glue + unit)
+    return captions
+
+
 def feature_sd(
     model: ProfileModel, feature: str, *, reference: pd.DataFrame | None = None
 ) -> tuple[float, str]:

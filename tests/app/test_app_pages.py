@@ -55,17 +55,17 @@ def test_perturbation_sweeps_the_chosen_feature_into_one_image_per_step():
     assert {"pert_compound", "pert_dose", "pert_feature"} <= {s.key for s in at.selectbox}
     assert at.slider(key="pert_steps").value == 9
     captions = image_captions(at)
-    assert captions[0] == "real cell"
+    assert captions[0] == "simulated cell"  # the fixture dataset's provenance says simulated
     assert len(captions) == 1 + 9
     at.slider(key="pert_steps").set_value(5).run()
     assert not at.exception
     captions = image_captions(at)
     assert len(captions) == 1 + 5
-    requested = [float(c.split(" → ")[0]) for c in captions[1:]]
+    requested = [float(c.split(" → ")[0].rstrip("*").replace(",", "")) for c in captions[1:]]  # "1,390 → 1,430 µm²"
     assert requested == sorted(requested) and requested[0] < requested[-1]
-    assert at.metric[0].label.startswith("Spearman")
+    assert [m.label for m in at.metric][:2] == ["Slope", "Spearman ρ"]  # slope leads (issue 13)
     at.slider(key="pert_span_sd").set_value(5.0).run()
-    assert any("outside the range" in w.value for w in at.warning), "extrapolation must be visible on the page"
+    assert any("outside" in w.value for w in at.warning), "clipping/extrapolation must be visible on the page"
 
 
 def test_perturbation_downloads_are_valid_png_svg_pdf_csv():
