@@ -105,3 +105,84 @@ def model_facts(model: Any) -> pd.DataFrame:
     if names:
         rows.append(("first features", ", ".join(names[:4]) + (" …" if len(names) > 4 else "")))
     return pd.DataFrame(rows, columns=["fact", "value"])
+
+
+# -- what a biologist reads first ---------------------------------------------------------------
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[\w.+@-]+/)*[\w.+@-]+")
+MODULE_WORDS = {"AreaShape": "shape and size", "Intensity": "stain intensity", "Texture": "texture",
+                "Granularity": "granularity", "RadialDistribution": "radial stain distribution",
+                "Correlation": "co-localisation of stains"}
+
+
+def hide_server_paths(text: str) -> str:
+    """Replace absolute paths (the training machine's folders) by `…/<last folder>/<name>`.
+
+    A model card records where it was trained (`/work/runs/sim`); a hosted page must not
+    show the server's folders, and the last two parts still say which run it was.
+    """
+    def short(match: re.Match) -> str:
+        parts = match.group(0).strip("/").split("/")
+        return "…/" + "/".join(parts[-2:]) if len(parts) > 1 else match.group(0)
+
+    return _ABSOLUTE_PATH.sub(short, str(text))
+
+
+def _lower_first(text: str) -> str:
+    """'Nucleus DNA area' → 'nucleus DNA area' (acronyms keep their capitals)."""
+    return text[:1].lower() + text[1:]
+
+
+def _origin(provenance: dict) -> str:
+    from cp2image.app_support.provenance import cell_origin
+
+    dataset = provenance.get("dataset_provenance")
+    return cell_origin(dataset if isinstance(dataset, dict) else None)
+
+
+def plain_summary(model: Any, correlation: pd.DataFrame | None = None, *, n_cells: int | None = None) -> list[str]:
+    """Five plain-language lines for biologists: what it does, trained on, how faithful, weakest, use for.
+
+    Built from the model's config (size, features, training provenance) and, when given,
+    its evaluation's per-feature correlation table (feature, pearson_r; `n_cells` held-out
+    cells). Nothing is copied from the card's prose, so it cannot drift from the weights.
+    """
+    from cp2image.analysis.feature_labels import readable_name
+
+    config = getattr(model, "config", None)
+    provenance = getattr(config, "provenance", None) or {}
+    size = getattr(model, "image_size", "?")
+    p = len(getattr(model, "feature_names", []))
+    lines = [f"**What it does:** draws a {size}×{size}-pixel image of one cell in three stains (DNA, β-tubulin, "
+             f"F-actin) from that cell's {p} CellProfiler measurements alone."]
+    origin = _origin(provenance)
+    cells = provenance.get("training_cells") if isinstance(provenance.get("training_cells"), dict) else {}
+    kind = {"simulated": "simulated cells from the virtual BBBC021 screen, rendered rather than imaged",
+            "measured": "real cells from microscopy (BBBC021 crops)"}.get(origin, "cells of unrecorded origin")
+    amount = f"{cells['cells']:,} " if cells.get("cells") else ""
+    scope = ", ".join(f"{cells[k]} {k}" for k in ("compounds", "plates") if cells.get(k))
+    steps = f", {provenance['steps']:,} training steps" if isinstance(provenance.get("steps"), int) else ""
+    lines.append(f"**Trained on:** {amount}{kind}{f' ({scope})' if scope else ''}{steps}.")
+    r = None if correlation is None else correlation.assign(
+        pearson_r=pd.to_numeric(correlation["pearson_r"], errors="coerce")).dropna(subset=["pearson_r"])
+    if r is not None and len(r):
+        share = 100 * float((r["pearson_r"] > 0.5).mean())
+        best = r.sort_values("pearson_r", ascending=False).head(2)
+        names = " and ".join(f"{_lower_first(readable_name(f))} (r {v:.2f})"
+                             for f, v in zip(best["feature"], best["pearson_r"]))
+        held = f"{n_cells:,} cells it never saw" if n_cells else "held-out cells"
+        lines.append(f"**How faithful:** on {held}, {share:.0f}% of the measurements taken on its images follow the "
+                     f"original cell's (Pearson r > 0.5; the paper reports over 30% on real BBBC021). Best kept: {names}.")
+        modules = r["feature"].str.split("_").str[1]
+        by_module = r.groupby(modules)["pearson_r"].median().sort_values()
+        weakest = by_module.index[0]
+        lines.append(f"**Weakest:** {MODULE_WORDS.get(weakest, weakest)} features (median r {by_module.iloc[0]:.2f}); "
+                     "the Correlation report lists every feature.")
+    else:
+        lines.append("**How faithful:** no evaluation is stored beside these weights; run `cp2image evaluate` to see "
+                     "which features its images preserve.")
+        lines.append("**Weakest:** unknown until evaluated.")
+    caution = " Because it learnt from simulated cells, its images show the simulator's biology, not MCF-7 cells'." \
+        if origin == "simulated" else ""
+    lines.append("**Use it for:** seeing what a profile, or a change in one feature, looks like as a cell; not as "
+                 f"evidence on its own about real cells.{caution}")
+    return lines
