@@ -1,7 +1,7 @@
 """The sidebar's model and dataset choice, and reading those choices back on every page.
 
 Rendered once per run by Home.py (through `page_kit.sidebar_model_field`), so every page
-shares them. Choices are validated allowlists, never paths: models by
+shares them; both live in the page URL (`?model_spec=…&dataset_choice=…`, `page_kit.url_widget`). Choices are validated allowlists, never paths: models by
 `cp2image.app_support.model_spec` (bundled names, Hub ids; hosted mode: only the ids in
 CP2IMAGE_ALLOWED_MODELS), datasets by `cp2image.data.catalog` (the bundled screen,
 CP2IMAGE_DATA, datasets under CP2IMAGE_DATA_ROOTS). Widgets only: loading and caching
@@ -21,9 +21,12 @@ DEFAULT_MODEL_OPTION = ""  # the server's default model (CP2IMAGE_MODEL or the b
 
 
 def _model_widget() -> None:
+    import page_kit  # here, not at the top: page_kit imports this module
+
     allowed = hosting.allowed_hub_models()
     if allowed is None:
-        st.sidebar.text_input(
+        page_kit.url_widget(
+            st.sidebar.text_input,
             "Model weights",
             key=MODEL_KEY,
             placeholder="default (CP2IMAGE_MODEL or bundled)",
@@ -33,16 +36,18 @@ def _model_widget() -> None:
         )
         return
     options = [DEFAULT_MODEL_OPTION, *bundled_model_names(), *allowed]
-    st.sidebar.selectbox("Model weights", options, key=MODEL_KEY,
-                         format_func=lambda o: o or "default", help="The models this server offers.")
+    page_kit.url_widget(st.sidebar.selectbox, "Model weights", key=MODEL_KEY, options=options,
+                        format_func=lambda o: o or "default", url_text=str, help="The models this server offers.")
 
 
 def _dataset_widget() -> None:
+    import page_kit
+
     labels = [ref.label for ref in dataset_choices()]
-    if st.session_state.get(DATASET_KEY) not in labels:
-        st.session_state.pop(DATASET_KEY, None)  # a dataset that disappeared falls back to the default
-    st.sidebar.selectbox(
-        "Dataset", labels, key=DATASET_KEY,
+    if DATASET_KEY in st.session_state and st.session_state[DATASET_KEY] not in labels:
+        st.session_state.pop(DATASET_KEY)  # a dataset that disappeared falls back to the default
+    page_kit.url_widget(
+        st.sidebar.selectbox, "Dataset", key=DATASET_KEY, options=labels,
         help="The cells every page explores. The server offers its bundled simulated screen, the folder set in "
         "CP2IMAGE_DATA, and datasets under CP2IMAGE_DATA_ROOTS.",
     )

@@ -117,3 +117,28 @@ def test_hosted_mode_offers_only_the_allowlisted_models(app_env, monkeypatch):
     box.select("some-lab/cp2image-sim").run()  # offline and not cached: falls back with a notice
     notices = [w.value for w in at.warning] + [w.value for w in at.sidebar.warning]
     assert any("'some-lab/cp2image-sim' is not in the local Hugging Face cache" in n for n in notices), notices
+
+
+def test_a_link_with_the_dataset_and_model_reopens_them(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    from app_harness import HOME
+
+    at = AppTest.from_file(str(HOME), default_timeout=60)
+    at.query_params["dataset_choice"] = "data-root/lab/screen-b"
+    at.query_params["model_spec"] = "cp2image-sim"
+    at.run()
+    assert not at.exception and not at.error
+    assert cells_metric(at) == f"{N_SUBSET:,}" and at.sidebar.text_input(key="model_spec").value == "cp2image-sim"
+
+
+def test_a_link_to_a_dataset_the_server_does_not_offer_opens_the_default(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    from app_harness import HOME
+
+    at = AppTest.from_file(str(HOME), default_timeout=60)
+    at.query_params["dataset_choice"] = "/etc"
+    at.run()
+    assert not at.exception and not at.error
+    assert at.sidebar.selectbox(key="dataset_choice").value == BUNDLED_LABEL
