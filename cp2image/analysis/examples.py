@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=bundled_model_dir())
     parser.add_argument("--dataset", type=Path, default=bundled_dataset_dir())
     parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                        help="write only these panels (e.g. panel-perturbation panel-perturbation-single)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from cp2image.analysis.coupling import load_coupling
@@ -187,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     model = CP2Image.from_pretrained(args.model)
     ds = open_dataset(args.dataset)
     built = build_example_panels(model, ds.cells, ds.images, coupling=load_coupling(args.model))
+    if args.only:
+        unknown = sorted(set(args.only) - set(built))
+        if unknown:
+            parser.error(f"unknown panel(s) {unknown}; built: {sorted(built)}")
+        built = {name: built[name] for name in args.only}
     for path in write_example_panels(built, args.out):
         log.info("wrote %s", path)
     for name in ("panel-perturbation", "panel-perturbation-single"):

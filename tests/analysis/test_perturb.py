@@ -133,8 +133,10 @@ def test_spearman_is_undefined_for_constant_or_short_input():
 
 
 @pytest.mark.filterwarnings("ignore:.*outside the range seen", "ignore:.*training standard deviations")
-def test_bundled_model_honours_nucleus_area():
-    """Issue 7 acceptance: on the bundled model, nucleus-area sweeps are monotone when measured (ρ ≥ 0.9).
+def test_bundled_model_nucleus_area_sweeps_are_monotone():
+    """Issue 7 acceptance, single mode: nucleus-area sweeps on the bundled model move the measured
+    area in the requested direction (median ρ ≥ 0.9). A check of direction only: how FAR the cell
+    moves (the slope) is the control table's figure (benchmarks/bench_control.py), not a test.
 
     Sweeps ±2 SD (DMSO SD) from 12 DMSO cells: the cell nearest the DMSO mean plus 11 drawn
     with a fixed seed. Sweeps whose images mostly fail segmentation (< 7 of 9 measured) say
@@ -142,10 +144,8 @@ def test_bundled_model_honours_nucleus_area():
     median ρ must be ≥ 0.9 (a median over cells, so one lucky cell cannot pass it).
     """
     model_dir, data_dir = bundled_model_dir(), bundled_dataset_dir()
-    if not (model_dir / "model.safetensors").exists():
-        pytest.skip(f"bundled model not built yet ({model_dir / 'model.safetensors'} missing)")
-    if not (data_dir / "dataset.json").exists():
-        pytest.skip(f"bundled dataset not built yet ({data_dir / 'dataset.json'} missing)")
+    assert (model_dir / "model.safetensors").exists(), f"bundled model missing: {model_dir / 'model.safetensors'}"
+    assert (data_dir / "dataset.json").exists(), f"bundled dataset missing: {data_dir / 'dataset.json'}"
     from cp2image.analysis.interpolate import closest_to_mean
     from cp2image.analysis.space import feature_space
     from cp2image.data.dataset import open_dataset
