@@ -6,6 +6,7 @@ models; no page shows the server folder a dataset or model lives in.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -47,8 +48,11 @@ def app_env(server_dirs, monkeypatch):
 
     monkeypatch.setenv("CP2IMAGE_ASSETS", str(server_dirs["assets"]))
     monkeypatch.setenv("CP2IMAGE_DATA_ROOTS", str(server_dirs["root"]))
-    for name in ("CP2IMAGE_MODEL", "CP2IMAGE_DATA", "CP2IMAGE_HOSTED", "CP2IMAGE_ALLOWED_MODELS"):
-        monkeypatch.delenv(name, raising=False)
+    for name in ("CP2IMAGE_MODEL", "CP2IMAGE_DATA", "CP2IMAGE_HOSTED", "CP2IMAGE_ALLOWED_MODELS", "HF_HOME",
+                 "MPLCONFIGDIR", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # recorded, so hosted-mode changes are undone after
+        if not os.environ[name]:
+            monkeypatch.delenv(name)
     monkeypatch.setattr("streamlit.testing.v1.app_test.MediaFileManager", DownloadRecorder)
     return server_dirs
 

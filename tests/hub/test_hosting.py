@@ -22,8 +22,9 @@ NOBODY = 65534
 @pytest.fixture
 def hosted_env(monkeypatch, tmp_path):
     for name in ("CP2IMAGE_CACHE", "HF_HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", "CP2IMAGE_ALLOWED_MODELS",
-                 "CP2IMAGE_TORCH_THREADS"):
-        monkeypatch.delenv(name, raising=False)
+                 "CP2IMAGE_TORCH_THREADS", "CP2IMAGE_MODEL"):
+        monkeypatch.setenv(name, "")  # recorded, so whatever configure_process sets is undone after the test
+        monkeypatch.delenv(name)
     monkeypatch.setenv("CP2IMAGE_HOSTED", "1")
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
@@ -74,7 +75,6 @@ def test_hosted_model_choice_is_limited_to_the_allowlist(hosted_env, monkeypatch
 
 def test_a_built_spaces_settings_file_supplies_defaults(hosted_env, monkeypatch):
     monkeypatch.delenv("CP2IMAGE_HOSTED")
-    monkeypatch.delenv("CP2IMAGE_MODEL", raising=False)
     (hosted_env / "assets").mkdir()
     (hosted_env / "assets" / "hosting.json").write_text('{"CP2IMAGE_HOSTED": "1", "CP2IMAGE_MODEL": "my-lab/m"}')
     assert hosting.configure_process() is not None
