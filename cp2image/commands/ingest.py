@@ -2,6 +2,7 @@
 
     cp2image ingest fields --image-table BBBC021_v1_image.csv --objects Nuclei.csv \\
         --root IMAGES/ --out DATASET [--moa-table BBBC021_v1_moa.csv --moa-only]
+    cp2image ingest fields --image-table BBBC021_v1_image.csv --root IMAGES/ --out DATASET   # finds nuclei
     cp2image ingest crops --npz bbbc021_cells_68x68.npz [more.npz ...] --channel-order DNA,Actin,Tubulin --out DATASET
     cp2image ingest crops --folder CROPS/ --metadata crops.csv --out DATASET
 """
@@ -11,6 +12,12 @@ import argparse
 import logging
 
 FIELDS_EPILOG = """\
+Without --objects (the official BBBC021 download has no per-object table) the nuclei are
+found on each field's DNA channel with the segmentation every crop is measured with,
+crops are centred on their centroids and features are measured. Fields with none of
+their files under --root are skipped (not downloaded); a field missing some channel
+files is skipped and each missing file named, or with --strict it is an error.
+
 ImageNumber in the objects table joins to (TableNumber,) ImageNumber of the image table
 when it has that column, else to its 1-based data-row order (as CellProfiler numbers
 image sets). Crops are centred on Nuclei_Location_Center_X/Y; cells too close to the
@@ -47,9 +54,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f = kinds.add_parser("fields", help="BBBC021-style TIFF fields + image table + CellProfiler per-object CSV",
                          epilog=FIELDS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("--image-table", required=True, help="per-field table, e.g. BBBC021_v1_image.csv")
-    f.add_argument("--objects", required=True, nargs="+", metavar="CSV",
+    f.add_argument("--objects", nargs="+", metavar="CSV", default=None,
                    help="CellProfiler per-object CSV(s): Nuclei.csv first (centres), then optionally Cells.csv, "
-                        "Cytoplasm.csv whose features join on (ImageNumber, ObjectNumber)")
+                        "Cytoplasm.csv whose features join on (ImageNumber, ObjectNumber); "
+                        "omit to find the nuclei in the fields (features are then measured)")
+    f.add_argument("--strict", action="store_true",
+                   help="without --objects: a field missing one of its channel files is an error "
+                        "(default: skip it, name the missing file, ingest the complete fields)")
     f.add_argument("--root", required=True, help="folder the Image_PathName_* columns are relative to")
     f.add_argument("--crop", type=int, default=68, help="crop edge in pixels (default 68)")
     f.add_argument("--scope", choices=("field", "crop"), default="field",
@@ -92,10 +103,16 @@ def run(args: argparse.Namespace) -> int:
             crop_size=args.crop, intensity=intensity, scope=args.scope, moa_only=args.moa_only,
             split_by=args.split_by, seed=args.seed, object_name=args.object_name,
             features=args.features, n_jobs=args.n_jobs, drop_failed=args.drop_failed,
-            progress=not args.no_progress, overwrite=args.overwrite,
+            progress=not args.no_progress, overwrite=args.overwrite, strict=args.strict,
         )
-        summary = ingest_fields(args.image_table, args.objects, args.out, root=args.root,
-                                moa_table=args.moa_table, config=config)
+        if args.objects:
+            summary = ingest_fields(args.image_table, args.objects, args.out, root=args.root,
+                                    moa_table=args.moa_table, config=config)
+        else:
+            from cp2image.data.ingest_nuclei import ingest_fields_finding_nuclei
+
+            summary = ingest_fields_finding_nuclei(args.image_table, args.out, root=args.root,
+                                                   moa_table=args.moa_table, config=config)
     else:
         from cp2image.data.ingest_crops import (
             CropIngestConfig,

@@ -41,6 +41,8 @@ class IngestSummary:
     n_skipped_no_centre: int = 0  # NaN nucleus centre
     n_skipped_moa: int = 0  # dropped by --moa-only (no MoA annotation)
     n_unmatched_related: int = 0  # nuclei without a row in a related table (Cells.csv, ...): NaN features
+    n_fields_absent: int = 0  # fields (no --objects) listed in the image table with no file under --root
+    missing_files: list[str] = field(default_factory=list)  # channel files of incomplete fields (skipped)
     n_features: int = 0
     n_segmentation_failed: int | None = None  # only when features were measured
     n_measured: int = 0  # cells whose features were measured (before any --drop-failed)
@@ -59,6 +61,11 @@ class IngestSummary:
             f"wrote {self.n_written} cells to {self.out}",
             f"  read {self.n_images} {unit}, {self.n_objects} candidate cells",
         ]
+        if self.n_fields_absent:
+            out.append(f"  {self.n_fields_absent} fields listed in the image table have no files under the root "
+                       "(not downloaded): skipped")
+        for path in self.missing_files:
+            out.append(f"  skipped an incomplete field: {path} is missing (--strict makes this an error)")
         if self.source == "fields":
             out.append(f"  skipped {self.n_skipped_border} cells too close to the field border")
             out.append(f"  skipped {self.n_skipped_no_centre} cells without a nucleus centre (NaN)")

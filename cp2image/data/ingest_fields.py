@@ -113,6 +113,7 @@ class FieldIngestConfig:
     features: Literal["carried", "measured"] = "carried"  # CellProfiler's columns, or measure() on the crops
     n_jobs: int | None = None  # worker processes for measure() (features="measured")
     drop_failed: bool = False  # features="measured": drop cells whose segmentation failed
+    strict: bool = False  # without objects: a field missing some channel files is an error (else skipped, named)
     chunk_rows: int = 20_000  # object rows read per chunk
     progress: bool = False  # tqdm bar over object rows
     overwrite: bool = False

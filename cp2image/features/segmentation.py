@@ -209,16 +209,18 @@ def _declump(fg: np.ndarray, dna: np.ndarray, h: float, intensity_weight: float)
     return labels, int(labels.max())
 
 
-def segment_batch(images: np.ndarray, *, config: SegmentationConfig | None = None) -> BatchSegmentation:
-    """Segment the central nucleus, cell and cytoplasm of every crop in (N, 3, H, W)."""
+def label_nuclei(dna: np.ndarray, *, config: SegmentationConfig | None = None) -> tuple[np.ndarray, int]:
+    """Step 1 alone: every nucleus of each DNA image in an (N, H, W) float stack in [0, 1].
+
+    Returns int labels (N, H, W), 0 = background, numbered 1..n over the whole
+    stack, and n. Used by `segment_batch` on crops and by field ingestion
+    (`cp2image.data.ingest_nuclei`) on whole fields of view, so both find nuclei
+    the same way.
+    """
     cfg = config or SegmentationConfig()
-    x = _as_float_batch(images)
-    n, _, h, w = x.shape
-    empty = np.zeros((n, h, w), dtype=bool)
-    if n == 0:
-        return BatchSegmentation(empty, empty.copy(), empty.copy(), np.zeros(0, dtype=bool))
+    n = dna.shape[0]
     sigma = (0.0, cfg.smoothing_sigma, cfg.smoothing_sigma)
-    dna = ndi.gaussian_filter(x[:, 0], sigma)  # (N, H, W)
+    dna = ndi.gaussian_filter(dna, sigma)  # (N, H, W)
     dna_range = dna.reshape(n, -1).max(1) - dna.reshape(n, -1).min(1)
     contrast_ok = dna_range >= cfg.min_dna_contrast
     # nuclei foreground; pad an empty crop at both ends so hole filling never
@@ -239,6 +241,19 @@ def segment_batch(images: np.ndarray, *, config: SegmentationConfig | None = Non
             labels[small[labels]] = 0
             labels, _, _ = relabel_sequential(labels)
             n_labels = int(labels.max())
+    return labels, n_labels
+
+
+def segment_batch(images: np.ndarray, *, config: SegmentationConfig | None = None) -> BatchSegmentation:
+    """Segment the central nucleus, cell and cytoplasm of every crop in (N, 3, H, W)."""
+    cfg = config or SegmentationConfig()
+    x = _as_float_batch(images)
+    n, _, h, w = x.shape
+    empty = np.zeros((n, h, w), dtype=bool)
+    if n == 0:
+        return BatchSegmentation(empty, empty.copy(), empty.copy(), np.zeros(0, dtype=bool))
+    sigma = (0.0, cfg.smoothing_sigma, cfg.smoothing_sigma)
+    labels, n_labels = label_nuclei(x[:, 0], config=cfg)
     central = _central_labels(labels, n_labels, cfg.max_centre_distance)
     has_nucleus = central > 0
     nucleus = (labels == central[:, None, None]) & has_nucleus[:, None, None]
