@@ -14,6 +14,7 @@ COMMANDS: tuple[str, ...] = (
     "features",
     "simulate",
     "train",
+    "regressor",
     "evaluate",
     "generate",
     "perturb",

@@ -53,7 +53,15 @@ class TrainConfig:
     # SyncBatchNorm needs GPUs, so CPU/gloo runs normalise per process (see docs of Trainer).
     sync_batchnorm: bool = True
     ema_decay: float = 0.0  # > 0 keeps an EMA of generator weights and exports it
-    init_from: str | None = None  # fine-tune: start networks from another run's checkpoint.safetensors
+    init_from: str | None = None  # fine-tune: another run's checkpoint.safetensors, or an exported model folder
+    # feature consistency (cp2image/training/consistency.py, docs/generator-ablation.md); off by default
+    consistency_regressor: str | None = None  # FeatureRegressor folder (`cp2image regressor`); None → off
+    consistency_weight: float = 0.0  # λ on ‖R(G(z)) − z‖² over the features the regressor can see
+    consistency_min_r: float = 0.5  # judge only features with the regressor's held-out r ≥ this
+    edit_weight: float = 0.0  # λ on the coupled-edit loss: measured change of G(z') − G(z) = z' − z
+    edit_max_sd: float = 2.0  # an edit moves one feature by δ ~ U(−edit_max_sd, edit_max_sd) SD
+    edit_adversarial_weight: float = 0.0  # λ on a non-saturating GAN loss on edited images (D sees them too)
+    consistency_start: int = 0  # first step with the consistency and edit terms
     # monitoring
     log_every: int = 10
     grid_every: int = 500
@@ -83,6 +91,17 @@ class TrainConfig:
             raise ValueError(f"amp must be auto, bf16 or off, got {self.amp!r}")
         if self.channels_last not in ("auto", "on", "off"):
             raise ValueError(f"channels_last must be auto, on or off, got {self.channels_last!r}")
+        for name in ("consistency_weight", "edit_weight", "edit_adversarial_weight", "edit_max_sd"):
+            if float(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        uses_critic = self.consistency_weight > 0 or self.edit_weight > 0
+        if uses_critic and not self.consistency_regressor:
+            raise ValueError("consistency_weight/edit_weight > 0 need consistency_regressor: a folder made by "
+                             "`cp2image regressor --data DS --out DIR`")
+        if uses_critic and self.model != "cp2image":
+            raise ValueError(f"feature consistency needs feature inputs; model {self.model!r} has none")
+        if self.edit_adversarial_weight > 0 and self.edit_weight == 0:
+            raise ValueError("edit_adversarial_weight > 0 needs edit_weight > 0 (edited images are made only then)")
         if len(self.adam_betas) != 2:
             raise ValueError(f"adam_betas needs two values, got {self.adam_betas}")
 

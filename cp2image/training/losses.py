@@ -39,6 +39,12 @@ def discriminator_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> t
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
 
+def generator_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating GAN generator loss: BCE(D(generated), 1) on logits."""
+    fake_logits = fake_logits.float()
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
 def lsgan_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """Least-squares GAN (Mao et al. 2017): ½(D(real) − 1)² + ½ D(fake)²."""
     return 0.5 * ((real_scores.float() - 1).pow(2).mean() + fake_scores.float().pow(2).mean())

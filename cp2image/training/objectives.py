@@ -11,6 +11,7 @@ for a network that is not being updated.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -23,8 +24,11 @@ from cp2image.models.lsgan import LSGAN, LSGANConfig
 from cp2image.models.vae import VAE, VAEConfig, VAEplus
 from cp2image.training import losses
 from cp2image.training.config import TrainConfig
+from cp2image.training.consistency import FeatureCritic, coupling_matrix, edit_loss, sample_coupled_edits
 from cp2image.training.runtime import Runtime
 from cp2image.training.schedules import layer_weights
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -115,6 +119,9 @@ class Objective:
         logs.update({f"gamma_{i}": torch.tensor(w) for i, w in enumerate(weights)})
         return total, logs
 
+    def prepare(self, table) -> None:
+        """Hook after `finalise`: kinds that need the training feature table set up here."""
+
     # -- per kind ---------------------------------------------------------------
     def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -126,7 +133,14 @@ class Objective:
 
 
 class CP2ImageObjective(Objective):
-    """Generator: MSE(G(z), X_orig) + Σ γ_i L_i^H; discriminator: BCE on an independent real batch."""
+    """Generator: MSE(G(z), X_orig) + Σ γ_i L_i^H [+ consistency + coupled edits]; D: BCE on an independent real batch.
+
+    With `consistency_regressor` set, a frozen critic (cp2image/training/consistency.py)
+    adds λ_c ‖R(G(z)) − z‖² and λ_e · edit loss on coupled edits z'; with
+    `edit_adversarial_weight` the discriminator also sees G(z') as fake and the
+    generator gets a non-saturating GAN loss on it (edited images have no pixel target,
+    so only D keeps them looking like cells).
+    """
 
     kind = "cp2image"
     generator_key = "generator"
@@ -135,21 +149,80 @@ class CP2ImageObjective(Objective):
         super().__init__(config, runtime)
         self.nets["generator"] = CP2Image(model_config)
         self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels))
+        self.critic: FeatureCritic | None = None
+        self.coupling: torch.Tensor | None = None  # (p, p), C[:, j] = Σ[:, j] / Σ[j, j]
+        self.edit_candidates: torch.Tensor | None = None  # generator positions edits may move
+        self.critic_position: torch.Tensor | None = None  # generator position → index among critic features
+
+    def prepare(self, table) -> None:
+        c = self.config
+        if not c.consistency_regressor:
+            return
+        self.critic = FeatureCritic.load(c.consistency_regressor, table.names, table.mean, table.scale,
+                                         min_r=c.consistency_min_r).to(self.runtime.device)
+        log.info("consistency critic judges %d of %d features (held-out r ≥ %g)",
+                 len(self.critic.names), len(table.names), c.consistency_min_r)
+        if c.edit_weight > 0:
+            self.coupling = torch.from_numpy(coupling_matrix(table.standardised)).to(self.runtime.device)
+            self.edit_candidates = self.critic.select
+            position = torch.full((len(table.names),), -1, dtype=torch.long)
+            position[self.critic.select.cpu()] = torch.arange(len(self.critic.select))
+            self.critic_position = position.to(self.runtime.device)
+
+    def _edits(self, z: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Coupled edits seeded by (seed, step, rank), so a resumed run repeats them exactly."""
+        rt = self.runtime
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + 7 * t + 104_729 * rt.rank + 1)
+        return sample_coupled_edits(z, self.coupling, self.edit_candidates.cpu(), max_sd=self.config.edit_max_sd,
+                                    generator=g)
 
     def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
+        c = self.config
         original, real = self.images(batch, "images"), self.images(batch, "real")
         z = batch["features"].to(self.runtime.device, non_blocking=True)
-        with self.runtime.autocast():
-            fake = self.wrapped["generator"](z)  # (b, 3, H, W) in [0, 1]
-        logs = self.discriminator_step(real, fake, t)
+        critic_on = self.critic is not None and t >= c.consistency_start
+        editing = critic_on and self.coupling is not None
+        b = z.shape[0]
+        if editing:
+            z_edit, j, _ = self._edits(z, t)
+            with self.runtime.autocast():
+                both = self.wrapped["generator"](torch.cat([z, z_edit]))  # (2b, 3, H, W), one BN batch
+            fake, fake_edit = both[:b], both[b:]
+        else:
+            with self.runtime.autocast():
+                fake = self.wrapped["generator"](z)  # (b, 3, H, W) in [0, 1]
+            fake_edit = None
+        adversarial_edit = editing and c.edit_adversarial_weight > 0
+        logs = self.discriminator_step(real, torch.cat([fake, fake_edit]) if adversarial_edit else fake, t)
         opt = self.optimizers["generator"]
         opt.zero_grad(set_to_none=True)
         mse = losses.pixel_mse(fake, original)
         hidden, hidden_logs = self.hidden_loss(original, fake, t)
         loss = mse + hidden
+        extra: dict[str, torch.Tensor] = {}
+        if critic_on:
+            with self.runtime.autocast():
+                pred = self.critic(torch.cat([fake, fake_edit]) if editing else fake).float()  # (b or 2b, k)
+            target = z[:, self.critic.select]
+            consistency = (pred[:b] - target).pow(2).mean()
+            loss = loss + c.consistency_weight * consistency
+            extra["consistency"] = consistency.detach()
+            if editing:
+                requested = (z_edit - z)[:, self.critic.select]
+                edit = edit_loss(pred[b:], pred[:b], requested, self.critic_position[j])
+                loss = loss + c.edit_weight * edit
+                extra["edit"] = edit.detach()
+                if adversarial_edit:
+                    disc = self.nets["discriminator"]
+                    with frozen(disc), self.runtime.autocast():
+                        logits, _ = disc(fake_edit)
+                    adv = losses.generator_nonsaturating(logits)
+                    loss = loss + c.edit_adversarial_weight * adv
+                    extra["edit_adversarial"] = adv.detach()
         loss.backward()
         opt.step()
-        return {"loss_g": loss.detach(), "mse": mse.detach(), "loss_hidden": hidden.detach(), **logs, **hidden_logs}
+        return {"loss_g": loss.detach(), "mse": mse.detach(), "loss_hidden": hidden.detach(), **extra, **logs,
+                **hidden_logs}
 
     @torch.no_grad()
     def preview(self, batch: dict[str, torch.Tensor]) -> np.ndarray:

@@ -145,7 +145,15 @@ class Trainer:
             torch.cuda.set_rng_state(tensors["rng.cuda"])
 
     def _initialise_from(self, objective: Objective, ema: AveragedModel | None, source: Path) -> None:
-        """Copy network weights (not optimiser state or step) from another run's checkpoint."""
+        """Copy network weights (not optimiser state or step) from another run's checkpoint.
+
+        `source` may also be an exported model folder (config.json + model.safetensors, e.g.
+        a bundled model): then only the generator is initialised and the discriminator starts
+        fresh, since exported models do not carry it.
+        """
+        if source.is_dir() and not (source / CHECKPOINT).exists() and (source / "model.safetensors").exists():
+            self._initialise_generator_from_export(objective, ema, source)
+            return
         path = source / CHECKPOINT if source.is_dir() else source
         tensors, _ = ckpt.load_checkpoint(path)
         for name, net in objective.nets.items():
@@ -160,6 +168,23 @@ class Trainer:
         if ema is not None:
             ema.module.load_state_dict(objective.nets[objective.generator_key].state_dict())
         log.info("initialised networks from %s", path)
+
+    def _initialise_generator_from_export(self, objective: Objective, ema: AveragedModel | None,
+                                          source: Path) -> None:
+        net = objective.nets[objective.generator_key]
+        exported = type(net).from_pretrained(source)
+        mine, theirs = getattr(net.config, "feature_names", None), getattr(exported.config, "feature_names", None)
+        if mine != theirs:
+            raise ValueError(f"init_from {source}: the model was trained on a different feature list than this "
+                             "dataset gives; fine-tune only on data with the same features")
+        expected, state = net.state_dict(), exported.state_dict()
+        bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+        if bad:
+            raise ValueError(f"init_from {source}: architecture differs from this config (e.g. {bad[:3]})")
+        net.load_state_dict(state)
+        if ema is not None:
+            ema.module.load_state_dict(net.state_dict())
+        log.info("initialised the generator from exported model %s (discriminator starts fresh)", source)
 
     # ------------------------------------------------------------------ run
     def run(self) -> TrainResult:
@@ -199,6 +224,7 @@ class Trainer:
         torch.manual_seed(c.seed)
         objective = OBJECTIVES[c.model](c, runtime, self._model_config(table, image_size, channels))
         objective.finalise(self._wrapper(runtime))
+        objective.prepare(table)
         generator = objective.nets[objective.generator_key]
         ema = (AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(c.ema_decay), use_buffers=True)
                if c.ema_decay > 0 else None)
