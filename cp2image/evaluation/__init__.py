@@ -4,7 +4,10 @@ Public API:
 - `frechet_distance(mu1, sigma1, mu2, sigma2)`, `frechet_distance_from_features(x, y)`
 - `kid(x, y, *, n_subsets=100, subset_size=1000, seed=0) -> KIDResult`
 - `feature_correlation(real, generated) -> CorrelationReport` (Fig. 4a/b)
-- `moa_fidelity(train, train_moa, real_test, generated_test, test_moa) -> MoAFidelityResult`
+- `moa_fidelity(train, train_moa, real_test, generated_test, test_moa) -> MoAFidelityResult` and
+  `moa_fidelity_grouped(...)` (GroupKFold over held-out plates/wells): the fidelity ratio
+  generated/real accuracy, overall and per MoA
+- `moa_signatures(real, generated, moa)`: per MoA, the shift from DMSO real vs generated
 - `InceptionExtractor.load(path | None)` (user-supplied weights; `CP2IMAGE_INCEPTION`)
 - `train_domain_encoder(images, labels) -> EncoderTraining`, `DomainEncoder.load(dir)`
 - `evaluate(model, dataset, split="test", out_dir=None, *, config=None, reference=None) -> dict`
@@ -14,7 +17,7 @@ Outputs of `evaluate(..., out_dir=DIR)`: `metrics.json`, `correlation.csv` (one 
 feature: feature, pearson_r, rank, n_pairs, compartment, group, real/generated mean
 and sd), `pairs.parquet` (long table: cell, feature, real, generated, plus
 Metadata_Compound/Concentration/MoA of the cell; capped at ~2.5 MB of values),
-`moa_per_class.csv`, `report.md` / `report.html` with `figures/*.png|svg`.
+`moa_per_class.csv`, `moa_predictions.csv`, `moa_signature.csv`, `report.md` / `report.html` with `figures/*.png|svg`.
 """
 from cp2image.evaluation.correlation import CorrelationReport, feature_correlation
 from cp2image.evaluation.evaluate import (
@@ -29,7 +32,8 @@ from cp2image.evaluation.evaluate import (
 from cp2image.evaluation.frechet import GaussianStats, frechet_distance, frechet_distance_from_features
 from cp2image.evaluation.inception import InceptionExtractor, InceptionUnavailable
 from cp2image.evaluation.kid import KIDResult, kid
-from cp2image.evaluation.moa_fidelity import MoAFidelityResult, moa_fidelity
+from cp2image.evaluation.moa_fidelity import MoAFidelityResult, moa_fidelity, moa_fidelity_grouped
+from cp2image.evaluation.moa_signature import moa_signatures
 
 __all__ = [
     "CorrelationReport",
@@ -49,5 +53,7 @@ __all__ = [
     "frechet_distance_from_features",
     "kid",
     "moa_fidelity",
+    "moa_fidelity_grouped",
+    "moa_signatures",
     "write_outputs",
 ]

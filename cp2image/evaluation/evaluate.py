@@ -35,6 +35,7 @@ from cp2image.evaluation.frechet import frechet_distance_from_features
 from cp2image.evaluation.generation import GeneratedImages, generate_for_cells
 from cp2image.evaluation.inception import InceptionExtractor, InceptionUnavailable
 from cp2image.evaluation.kid import kid
+from cp2image.evaluation.moa_signature import moa_signatures
 from cp2image.evaluation.moa_fidelity import MoAClassifierConfig, MoAFidelityResult, moa_fidelity, moa_fidelity_grouped
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class EvaluationConfig:
     # "auto" = "plate" when no plate spans training and held-out cells, else "well"
     moa_groups: str = "auto"
     moa_classifier: MoAClassifierConfig = field(default_factory=MoAClassifierConfig)
+    moa_control: str = "DMSO"  # baseline of the per-MoA signatures (moa_signature.csv)
     threshold: float = 0.5  # correlation threshold of the Fig. 4a fraction
     n_top: int = 20  # top/bottom features listed
     pairs_budget_bytes: int = 2_500_000  # cap on pairs.parquet's raw float32 payload (random cells beyond it)
@@ -356,6 +358,7 @@ class EvaluationResult:
     generated_measured: pd.DataFrame
     correlation: CorrelationReport | None
     moa: MoAFidelityResult | None
+    signatures: pd.DataFrame | None = None  # per-MoA shift vs control, real vs generated
 
 
 def evaluate_against(model: object, reference: RealReference, *, config: EvaluationConfig | None = None,
@@ -426,6 +429,15 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
         metrics["moa_fidelity"] = {"available": True, "label_column": config.label_column,
                                    "grouping": reference.moa_grouping, **moa.summary()}
 
+    signatures = None
+    if generated.paired and reference.labels is not None and (reference.labels == config.moa_control).sum() >= 3:
+        signatures = moa_signatures(reference.measured, gen_measured, reference.labels, control=config.moa_control)
+        metrics["moa_signature"] = {"available": True, "control": config.moa_control,
+                                    "per_class": signatures.to_dict(orient="records")}
+    else:
+        metrics["moa_signature"] = {"available": False,
+                                    "reason": f"needs paired images and ≥ 3 held-out {config.moa_control!r} cells"}
+
     metrics["segmentation_failed_fraction"] = {
         "real": float(reference.measured[FAILED_COLUMN].mean()) if FAILED_COLUMN in reference.measured else None,
         "generated": float(gen_measured[FAILED_COLUMN].mean()) if FAILED_COLUMN in gen_measured else None,
@@ -434,7 +446,8 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
     metrics["timings_s"] = {**{f"reference_{k}": v for k, v in reference.timings.items()}, **timings}
     metrics["headline"] = headline(metrics)
     return EvaluationResult(metrics=metrics, reference=reference, generated=generated,
-                            generated_measured=gen_measured, correlation=correlation, moa=moa)
+                            generated_measured=gen_measured, correlation=correlation, moa=moa,
+                            signatures=signatures)
 
 
 def _moa_fidelity(reference: RealReference, gen_measured: pd.DataFrame, config: EvaluationConfig) -> MoAFidelityResult:
@@ -513,6 +526,8 @@ def write_outputs(result: EvaluationResult, out_dir: str | os.PathLike, *, confi
     if result.moa is not None:
         result.moa.per_class.to_csv(out / "moa_per_class.csv", index=False)
         result.moa.predictions.to_csv(out / "moa_predictions.csv", index=False)
+    if result.signatures is not None:
+        result.signatures.to_csv(out / "moa_signature.csv", index=False)
     (out / "metrics.json").write_text(json.dumps(_jsonable(result.metrics), indent=2) + "\n")
     if report:
         from cp2image.evaluation.report import write_report

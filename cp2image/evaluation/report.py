@@ -211,6 +211,13 @@ def write_report(result: "EvaluationResult", out: Path) -> Path:
             md += [f"| {int(r['rank'])} | {r['feature']} | {r['pearson_r']:.3f} |" for _, r in part.iterrows()]
             md.append("")
         md += ["Per-feature values: `correlation.csv`; real/generated pairs: `pairs.parquet`.", ""]
+    signatures = getattr(result, "signatures", None)
+    if signatures is not None and len(signatures):
+        md += [f"## What each MoA keeps (shift from {m['moa_signature']['control']}, real → generated, in control SDs)",
+               "", "| MoA | n | signature cosine | top-5 kept | top features: real → generated |", "|---|---|---|---|---|"]
+        md += [f"| {r['moa']} | {r['n']} | {_fmt(r['signature_cosine'], 2)} | {_fmt(r['top_kept'], 2)} | "
+               f"{r['top_features']} |" for _, r in signatures.iterrows()]
+        md.append("")
     for caption, paths in figures:
         md += [f"## {caption}", "", f"![{caption}]({paths['png']})", "", f"Vector: [{paths['svg']}]({paths['svg']})", ""]
     md_path = out / "report.md"
@@ -223,6 +230,13 @@ def write_report(result: "EvaluationResult", out: Path) -> Path:
          "<table><tr><th>metric</th><th>value</th><th>details</th></tr>"]
     h += [f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>" for a, b, c in rows]
     h += ["</table>", f"<p>{html.escape(note.replace(chr(92), ''))}</p>"]
+    if signatures is not None and len(signatures):
+        h += [f"<h2>What each MoA keeps (shift from {html.escape(m['moa_signature']['control'])}, real → generated)</h2>",
+              "<table><tr><th>MoA</th><th>n</th><th>signature cosine</th><th>top-5 kept</th><th>top features</th></tr>"]
+        h += [f"<tr><td>{html.escape(r['moa'])}</td><td>{r['n']}</td><td>{_fmt(r['signature_cosine'], 2)}</td>"
+              f"<td>{_fmt(r['top_kept'], 2)}</td><td>{html.escape(r['top_features'])}</td></tr>"
+              for _, r in signatures.iterrows()]
+        h.append("</table>")
     if corr is not None:
         for label, part in (("Top", corr.top(20)), ("Bottom", corr.bottom(20))):
             h += [f"<h2>{label} 20 features by Pearson r</h2><table><tr><th>rank</th><th>feature</th><th>r</th></tr>"]

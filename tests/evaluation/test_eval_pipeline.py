@@ -49,6 +49,8 @@ def test_a_model_that_copies_the_originals_scores_perfectly(reference, tiny_data
     # one plate split by well: every held-out cell scored by a classifier that never saw its well
     assert moa["grouping"] == "well" and moa["n_test"] == 50 and moa["n_groups"] == 5
     assert moa["ratio"] == 1.0 and m["headline"]["moa_fidelity_ratio"] == 1.0
+    signature = m["moa_signature"]
+    assert signature["available"] and all(r["signature_cosine"] == pytest.approx(1.0) for r in signature["per_class"])
 
 
 def test_permuted_images_keep_the_distribution_but_lose_the_correlation(reference, tiny_dataset, fast_config) -> None:
