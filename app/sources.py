@@ -1,7 +1,8 @@
 """The sidebar's model and dataset choice, and reading those choices back on every page.
 
 Rendered once per run by Home.py (through `page_kit.sidebar_model_field`), so every page
-shares them; both live in the page URL (`?model_spec=…&dataset_choice=…`, `page_kit.url_widget`). Choices are validated allowlists, never paths: models by
+shares them; both live in the page URL (`?model_spec=…&dataset_choice=…`, `page_kit.url_widget`).
+Choices are validated allowlists, never paths: models by
 `cp2image.app_support.model_spec` (bundled names, Hub ids; hosted mode: only the ids in
 CP2IMAGE_ALLOWED_MODELS), datasets by `cp2image.data.catalog` (the bundled screen,
 CP2IMAGE_DATA, datasets under CP2IMAGE_DATA_ROOTS). Widgets only: loading and caching
@@ -13,7 +14,7 @@ import streamlit as st
 
 from cp2image import hosting
 from cp2image.app_support.model_spec import ModelChoice, bundled_model_names, parse_model_choice
-from cp2image.data.catalog import DatasetRef, choose_dataset, dataset_choices, default_dataset
+from cp2image.data.catalog import DatasetRef, choose_dataset, dataset_choices
 
 MODEL_KEY = "model_spec"
 DATASET_KEY = "dataset_choice"

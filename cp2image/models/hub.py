@@ -124,7 +124,8 @@ class ModelRef:
         try:
             return cls.hub(repo_id, revision or None)
         except ValueError as err:
-            raise ValueError(f"model {text!r} is neither an existing folder nor a valid Hugging Face repo id ({err})") from err
+            raise ValueError(
+                f"model {text!r} is neither an existing folder nor a valid Hugging Face repo id ({err})") from err
 
     # ------------------------------------------------------------------ text forms
     @property
@@ -215,9 +216,11 @@ def _hub_snapshot(ref: ModelRef) -> ResolvedModel:
     except RevisionNotFoundError as err:
         raise ModelUnavailable(f"The Hub model {ref.name!r} has no revision {ref.revision!r}.") from err
     except (RepositoryNotFoundError, GatedRepoError) as err:
-        raise ModelUnavailable(f"There is no public model {ref.name!r} on the Hugging Face Hub; check the spelling.") from err
+        raise ModelUnavailable(
+            f"There is no public model {ref.name!r} on the Hugging Face Hub; check the spelling.") from err
     except IncompleteSnapshotError as err:
-        raise ModelUnavailable(f"The cached copy of {ref.name!r}{at} is incomplete and the Hub cannot be reached.") from err
+        raise ModelUnavailable(
+            f"The cached copy of {ref.name!r}{at} is incomplete and the Hub cannot be reached.") from err
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
         why = "offline mode is on" if offline() else "no connection"
         raise ModelUnavailable(
@@ -227,7 +230,8 @@ def _hub_snapshot(ref: ModelRef) -> ResolvedModel:
         status = getattr(getattr(err, "response", None), "status_code", "error")
         raise ModelUnavailable(f"The Hugging Face Hub answered HTTP {status} for {ref.name!r}{at}.") from err
     except (ConnectionError, TimeoutError, OSError) as err:
-        raise ModelUnavailable(f"The Hugging Face Hub could not be reached for {ref.name!r} ({type(err).__name__}).") from err
+        raise ModelUnavailable(
+            f"The Hugging Face Hub could not be reached for {ref.name!r} ({type(err).__name__}).") from err
     commit = folder.name if re.fullmatch(r"[0-9a-f]{40}", folder.name) else None
     resolved = ResolvedModel(ref, folder, commit)
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
@@ -245,8 +249,9 @@ def resolve(spec: "str | os.PathLike | ModelRef | None" = None) -> ResolvedModel
     if ref.kind is ModelKind.HUB:
         return _hub_snapshot(ref)
     folder = bundled_model_dir(ref.name) if ref.kind is ModelKind.BUNDLED else Path(ref.name)
-    if ref.kind is ModelKind.LOCAL and not (folder / CONFIG_FILE).is_file() and (folder / "model" / CONFIG_FILE).is_file():
-        folder = folder / "model"  # a training run folder
+    run_model = folder / "model"  # a training run folder keeps its model here
+    if ref.kind is ModelKind.LOCAL and not (folder / CONFIG_FILE).is_file() and (run_model / CONFIG_FILE).is_file():
+        folder = run_model
     if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
         if ref.kind is ModelKind.BUNDLED:
             raise FileNotFoundError(
@@ -270,7 +275,8 @@ def model_kind(folder: Path) -> str:
     if not kind and isinstance(config, dict) and "feature_names" in config:
         kind = "cp2image"
     if kind not in MODEL_CLASSES:
-        raise ValueError(f"cannot tell the model kind (provenance.model_kind={kind!r}); expected one of {sorted(MODEL_CLASSES)}")
+        raise ValueError(
+            f"cannot tell the model kind (provenance.model_kind={kind!r}); expected one of {sorted(MODEL_CLASSES)}")
     return str(kind)
 
 
@@ -338,4 +344,5 @@ def load_or_default(spec: "str | os.PathLike | ModelRef | None" = None) -> Loade
 
 
 __all__ = ["ENV_VAR", "MODEL_CLASSES", "LoadedModel", "ModelKind", "ModelRef", "ModelUnavailable", "ResolvedModel",
-           "hub_cache_dir", "load_bundled", "load_model", "load_or_default", "load_resolved", "model_kind", "offline", "resolve"]
+           "hub_cache_dir", "load_bundled", "load_model", "load_or_default", "load_resolved", "model_kind", "offline",
+           "resolve"]

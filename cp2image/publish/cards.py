@@ -87,12 +87,14 @@ def dataset_card(folder: str | Path, *, license_: str = "other", repo_id: str | 
     channels = ", ".join(meta.get("channels") or [])
     features = meta.get("features") or []
     name = repo_id or folder.name
+    origin = ("**Simulated** cells from the cp2image virtual BBBC021 screen, not microscopy." if simulated
+              else "Cells measured on microscopy images.")
     body = f"""
 # {folder.name}
 
 A cp2image single-cell dataset: {n_cells:,} cells, each a {meta.get('crop_size', '?')}×{meta.get('crop_size', '?')} px
 crop in {channels} with {len(features)} CellProfiler-named features.
-{'**Simulated** cells from the cp2image virtual BBBC021 screen, not microscopy.' if simulated else 'Cells measured on microscopy images.'}
+{origin}
 
 - Pixel size: {meta.get('pixel_size_um', 'not recorded')} µm
 - Source: {provenance.get('source', 'not recorded')}
