@@ -42,20 +42,21 @@ if not moas:
     st.stop()
 
 words = page_kit.crop_words(dataset)
-left, mid, size_col, right = st.columns([3, 2, 1.4, 2.2])
+left, right = st.columns([5, 3])  # the MoA names and the channel picker need the room (1280 px screens)
 default = [m for m in PREFERRED if m in moas] or moas[:1]
 with left:
     targets = page_kit.url_widget(st.multiselect, "Target MoAs", key="moa_targets", options=moas, default=default)
+with right:
+    channels = page_kit.channel_view(key="moa_channels")
 p = len(model.feature_names)
+mid, size_col, _ = st.columns([3, 2, 3])
 with mid:
     dims = page_kit.url_widget(st.slider, "Features replaced per step", key="moa_dims", min_value=5,
                                max_value=max(5, min(200, p)), value=min(50, max(5, p // 2)), step=5,
                                help="The paper replaces 50 of ~450 features per step.")
 with size_col:
-    size = page_kit.url_widget(st.select_slider, "Image size (px)", key="moa_size", options=[72, 96, 128, 160],
-                               value=96, help="Display size of each crop; the strip wraps onto more rows when needed.")
-with right:
-    channels = page_kit.channel_view(key="moa_channels")
+    size = page_kit.url_widget(st.select_slider, "Image size (px)", key="moa_size", options=[96, 112, 128, 160],
+                               value=112, help="Display size of each crop; the strip wraps onto more rows when needed.")
 page_kit.show_url_notes()
 st.caption(COSINE_SENTENCE)
 if not targets:
@@ -76,7 +77,7 @@ for k, (moa, result) in enumerate(results.items()):
     page_kit.show_notes(notes[moa])
     images = np.concatenate([result.source_image[None], result.images, result.target_image[None]])
     start, target = (f"{words.adjective} DMSO".strip(), f"{words.adjective} target".strip())
-    captions = [start] + [f"step {i} · cos {c:.2f}" for i, c in enumerate(result.cosine)] + [target]
+    captions = [start] + [f"cos {c:.2f}" for c in result.cosine] + [target]  # short: one line under each crop
     page_kit.show_images(images, captions, channels=channels, width=int(size))
 
     def strip_panel(r=result):

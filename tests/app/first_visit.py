@@ -12,6 +12,13 @@ page caches, as after a new install or a server restart), then measures:
   right after Home) until that page is fully drawn in the same sense;
 - **warm visit**: Home again, then the same page again (caches warm, new script run).
 
+`--read-home S` waits S seconds on Home before the click (a user reading Home; the
+server warms the other pages meanwhile); 0 clicks as soon as Home is drawn.
+
+Beside wall time, each figure has the server process's CPU seconds over the same span
+(user + system, from /proc): on a shared, loaded machine wall time also counts waiting
+for a core, CPU time does not.
+
 A page is "drawn" at the moment the page last changed before it stayed still for
 `STILL_S` seconds, so the figures do not include the waiting needed to be sure.
 `benchmarks/bench_app.py --first-visit` prints these as table rows.
@@ -62,6 +69,16 @@ class Visit:
     home_drawn_s: float  # server launch → Home drawn
     first_visit_s: float  # sidebar click → page drawn, caches cold
     warm_visit_s: float  # same again after visiting Home, caches warm
+    home_cpu_s: float = 0.0  # server CPU seconds over the same spans
+    first_cpu_s: float = 0.0
+    warm_cpu_s: float = 0.0
+    read_home_s: float = 0.0  # seconds spent on Home before the click
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_drawn(page, *, since: float, timeout_s: float = 180.0) -> float:
@@ -111,7 +128,7 @@ def _open_from_sidebar(page, slug: str) -> None:
 
 
 def measure(pages: list[str], *, assets: Path | None = None, model: str | None = None, width: int = 1280,
-            shots: Path | None = None, log_dir: Path | None = None) -> list[Visit]:
+            shots: Path | None = None, log_dir: Path | None = None, read_home_s: float = 0.0) -> list[Visit]:
     """One fresh server per page: Home drawn, then the page's first and warm visits."""
     from playwright.sync_api import sync_playwright
 
@@ -128,23 +145,29 @@ def measure(pages: list[str], *, assets: Path | None = None, model: str | None =
                         page = browser.new_page(viewport={"width": width, "height": 900})
                         page.goto(url, wait_until="commit")
                         home = wait_drawn(page, since=started)
+                        home_cpu = cpu_seconds(process.pid)
                         if shots is not None and slug == pages[0]:
                             page.screenshot(path=str(shots / "home.png"), full_page=True)
-                        clicked = time.monotonic()
+                        time.sleep(read_home_s)
+                        cpu0, clicked = cpu_seconds(process.pid), time.monotonic()
                         _open_from_sidebar(page, slug)
                         first = wait_drawn(page, since=clicked)
+                        first_cpu = cpu_seconds(process.pid) - cpu0
                         if shots is not None:
                             page.screenshot(path=str(shots / f"{slug}.png"), full_page=True)
                         _open_from_sidebar(page, "home")
                         wait_drawn(page, since=time.monotonic())
-                        clicked = time.monotonic()
+                        cpu0, clicked = cpu_seconds(process.pid), time.monotonic()
                         _open_from_sidebar(page, slug)
                         warm = wait_drawn(page, since=clicked)
+                        warm_cpu = cpu_seconds(process.pid) - cpu0
                         page.close()
                     finally:
                         _stop(process)
-                visits.append(Visit(PAGES.get(slug, slug), home, first, warm))
-                print(f"{slug}: Home {home:.2f} s, first visit {first:.2f} s, warm {warm:.2f} s", flush=True)
+                visits.append(Visit(PAGES.get(slug, slug), home, first, warm, home_cpu, first_cpu, warm_cpu,
+                                    read_home_s))
+                print(f"{slug}: Home {home:.2f} s ({home_cpu:.2f} CPU s), first visit {first:.2f} s "
+                      f"({first_cpu:.2f} CPU s), warm {warm:.2f} s ({warm_cpu:.2f} CPU s)", flush=True)
         finally:
             browser.close()
     return visits
@@ -158,10 +181,12 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=1280, help="browser viewport width in px")
     parser.add_argument("--shots", type=Path, default=None, help="save a screenshot of each first visit here")
     parser.add_argument("--json", type=Path, default=None, help="write the timings here")
+    parser.add_argument("--read-home", type=float, default=0.0, help="seconds on Home before clicking the page")
     args = parser.parse_args()
     if args.shots:
         args.shots.mkdir(parents=True, exist_ok=True)
-    visits = measure(args.pages, assets=args.assets, model=args.model, width=args.width, shots=args.shots)
+    visits = measure(args.pages, assets=args.assets, model=args.model, width=args.width, shots=args.shots,
+                     read_home_s=args.read_home)
     if args.json:
         args.json.write_text(json.dumps([asdict(v) for v in visits], indent=1))
     return 0
