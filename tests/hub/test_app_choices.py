@@ -146,3 +146,20 @@ def test_a_link_to_a_dataset_the_server_does_not_offer_opens_the_default(app_env
     at.run()
     assert not at.exception and not at.error
     assert at.sidebar.selectbox(key="dataset_choice").value == BUNDLED_LABEL
+
+
+def test_a_hub_model_from_the_cache_brings_its_card_and_evaluation_to_the_pages(app_env, monkeypatch, tmp_path):
+    from hub_cache import add_snapshot, model_files
+
+    files = model_files(app_env["assets"] / "models" / "cp2image-sim")
+    files["README.md"] = files["README.md"].replace(b"# Test model", b"# Hub copy of the test model")
+    add_snapshot(tmp_path / "hf", "some-lab/cp2image-test", files, commit="c" * 40)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("CP2IMAGE_MODEL", "some-lab/cp2image-test")
+    at = start_app()
+    assert not at.sidebar.warning and any("hub: some-lab/cp2image-test (ccccccc)" in c.value for c in at.sidebar.caption)
+    open_page(at, "model_card")
+    assert not at.error and any("Hub copy of the test model" in m.value for m in at.markdown)  # the snapshot's card
+    open_page(at, "correlation_report")
+    assert not at.error and at.metric  # evaluation/ from the snapshot
+    assert str(tmp_path) not in shown_text(at)
