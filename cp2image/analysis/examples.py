@@ -88,12 +88,12 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
     for mode in modes:
         sweeps = [sweep_feature(model, profile, f, mode=mode, coupling=coupling, n_steps=cfg.n_steps,
                                 span=cfg.span_sd, reference=dmso) for f in feats]
-        others = "its correlated features follow" if mode == "coupled" else "all others fixed"
+        others = "the other features follow their expected change" if mode == "coupled" else "all others fixed"
         name = "panel-perturbation" if mode == modes[0] else "panel-perturbation-single"
         out[name] = panels.perturbation_grid(
             sweeps, scale_bar_um=cfg.scale_bar_um,
-            title=f"One feature swept ±{cfg.span_sd:g} SD (DMSO SD), {others} ({SWEEP_MODES[mode]}); "
-                  "measured back on each image")
+            title=f"{SWEEP_MODES[mode].capitalize()}: one feature swept ±{cfg.span_sd:g} SD (DMSO SD), {others}; "
+                  "measured back on each image (* = clipped to the valid range)")
         if mode == modes[0]:
             first = sweeps
     sweeps = first

@@ -211,13 +211,26 @@ def perturbation_panel(result, *, channels=None, scale_bar_um: float | None = No
 
 
 def _sweep_captions(table: pd.DataFrame) -> list[str]:
+    """Requested (and measured) value per crop as plain numbers ("1,390", never "1.39e+03"); "*" = clipped."""
+    from cp2image.analysis.feature_labels import plain_number
+
     caps = []
     for _, row in table.iterrows():
-        text = f"{row['requested']:.3g}"
+        text = plain_number(row["requested"]) + ("*" if bool(row.get("clipped", False)) else "")
         if "measured" in table.columns:
-            text += "\nmeas. " + ("n/a" if not np.isfinite(row["measured"]) else f"{row['measured']:.3g}")
+            text += "\nmeas. " + plain_number(row["measured"])
         caps.append(text)
     return caps
+
+
+def _feature_label(feature: str) -> str:
+    """"Nucleus area" over "(Nuclei_AreaShape_Area)" for a row label; the name alone if not a CellProfiler name."""
+    from cp2image.analysis.feature_labels import readable_name
+
+    try:
+        return f"{readable_name(feature)}\n({feature})"
+    except ValueError:
+        return feature.replace("_", " ", 1)
 
 
 def perturbation_grid(results: Sequence, *, channels=None, scale_bar_um: float | None = None, title: str | None = None,
@@ -227,7 +240,7 @@ def perturbation_grid(results: Sequence, *, channels=None, scale_bar_um: float |
         raise ValueError("perturbation_grid needs at least one PerturbationResult")
     labels = []
     for r in results:
-        label = r.feature.replace("_", " ", 1)
+        label = _feature_label(r.feature)
         if r.slope is not None:  # slope first: ρ = 1 with slope 0.03 is a cell that barely changed
             label += f"\nslope = {r.slope:.2f}"
         if r.spearman_rho is not None:

@@ -265,7 +265,7 @@ def sweep_feature(
                                                                                             requested[clipped])]
 
     outside = None
-    if reference is not None and feature in reference.columns:
+    if reference is not None and feature in reference.columns and period is None:  # angles: wrapped, never outside
         ref = pd.to_numeric(reference[feature], errors="coerce").to_numpy(dtype=np.float64)
         ref = ref[np.isfinite(ref)]
         if ref.size:
