@@ -1,6 +1,8 @@
 """Screenshot every page in headless Chromium for docs/screenshots/ (not a test).
 
-    .venv/bin/python tests/app/take_screenshots.py [--out docs/screenshots] [--fixture-assets]
+    .venv/bin/python tests/app/take_screenshots.py [--out docs/screenshots] [--fixture-assets] [--width 1280]
+    .venv/bin/python tests/app/take_screenshots.py --out docs/screenshots/real --data /work/data/bbbc021-real \\
+        --model assets/models/cp2image-bbbc021-real --pages pca_explorer moa_interpolation
 
 Serves the app on a free loopback port (bundled assets by default, offline), opens each
 page, does its main interaction (a click on the PCA line, a CSV upload of real profiles)
@@ -9,6 +11,7 @@ and saves a full-page PNG per page.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -53,8 +56,15 @@ def _profiles_csv(path: Path, assets: Path | None) -> int:
     return len(cells)
 
 
-def take(out: Path, assets: Path | None, *, model: str | None = None, width: int = 1280) -> list[Path]:
+ALL_PAGES = ("home", "feature_perturbation", "pca_explorer", "moa_interpolation", "correlation_report",
+             "generate_profiles", "model_card")
+
+
+def take(out: Path, assets: Path | None, *, model: str | None = None, width: int = 1280,
+         pages: tuple[str, ...] = ALL_PAGES) -> list[Path]:
     from playwright.sync_api import sync_playwright
+
+    from first_visit import wait_drawn
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="screens-"))
@@ -75,40 +85,24 @@ def take(out: Path, assets: Path | None, *, model: str | None = None, width: int
             saved.append(path)
             page.set_viewport_size({"width": width, "height": 1000})
 
-        page.goto(url)
-        _settle(page, wait_text="How to cite")
-        shot("home")
+        def visit(slug: str) -> None:
+            page.goto(url if slug == "home" else f"{url}/{slug}", wait_until="commit")
+            page.get_by_role("heading").first.wait_for(timeout=180_000)
+            wait_drawn(page, since=0.0, timeout_s=240)
 
-        page.goto(f"{url}/feature_perturbation")
-        _settle(page, wait_text="requested → measured")
-        shot("feature_perturbation")
-
-        page.goto(f"{url}/pca_explorer")
-        _settle(page, wait_text="Click a point on the red line")
-        page.wait_for_function(PLOT_READY, timeout=60_000)
-        point = page.evaluate(LINE_POINT_JS)
-        page.mouse.click(point["x"], point["y"])
-        _settle(page, wait_text="Generated cell")
-        shot("pca_explorer")
-
-        page.goto(f"{url}/moa_interpolation")
-        _settle(page, wait_text="Cosine similarity to the target")
-        shot("moa_interpolation")
-
-        page.goto(f"{url}/correlation_report")
-        _settle(page, wait_text="One feature: real vs generated")
-        page.wait_for_function(PLOT_READY, timeout=60_000)
-        shot("correlation_report")
-
-        page.goto(f"{url}/generate_profiles")
-        _settle(page, wait_text="Upload a CSV to start")
-        page.locator("input[type=file]").set_input_files(str(upload))
-        _settle(page, wait_text=f"Generated {n_upload} image(s)")
-        shot("generate_profiles")
-
-        page.goto(f"{url}/model_card")
-        _settle(page, wait_text="Weights from")
-        shot("model_card")
+        for slug in pages:
+            visit(slug)
+            if slug == "pca_explorer":  # a click on the red line, a third of the way to the top dose
+                page.wait_for_function(PLOT_READY, timeout=60_000)
+                point = page.evaluate(LINE_POINT_JS)
+                page.mouse.click(point["x"], point["y"])
+                _settle(page, wait_text="Generated cell")
+            elif slug == "generate_profiles":
+                page.locator("input[type=file]").set_input_files(str(upload))
+                _settle(page, wait_text=f"Generated {n_upload} image(s)")
+            elif slug == "correlation_report":
+                page.wait_for_function(PLOT_READY, timeout=60_000)
+            shot(slug)
         browser.close()
     return saved
 
@@ -120,13 +114,17 @@ def main() -> int:
     parser.add_argument("--assets", type=Path, default=None, help="serve this assets folder instead of bundled")
     parser.add_argument("--model", default=None, help="the server's CP2IMAGE_MODEL (default: bundled weights)")
     parser.add_argument("--width", type=int, default=1280, help="browser width in px (a common laptop width)")
+    parser.add_argument("--data", type=Path, default=None, help="the server's CP2IMAGE_DATA (default dataset)")
+    parser.add_argument("--pages", nargs="*", default=list(ALL_PAGES), choices=list(ALL_PAGES))
     args = parser.parse_args()
+    if args.data is not None:
+        os.environ["CP2IMAGE_DATA"] = str(args.data.resolve())
     assets = args.assets
     if args.fixture_assets:
         from app_fixture_assets import make_assets
 
         assets = make_assets(Path(tempfile.mkdtemp(prefix="screens-assets-")))
-    for path in take(args.out, assets, model=args.model, width=args.width):
+    for path in take(args.out, assets, model=args.model, width=args.width, pages=tuple(args.pages)):
         print(path)
     return 0
 
