@@ -129,8 +129,9 @@ except ValueError as err:
     st.error(f"Cannot sweep {feature}: {err}")
     st.stop()
 
-if result.clip_notice:  # shown where it is seen, never folded away
-    st.warning(result.clip_notice + " Steps marked * show the clipped value.", icon=":material/content_cut:")
+notice = result.describe_clipping(lambda v: format_value(feature, v, pixel_size_um=pixel_size))
+if notice:  # shown where it is seen, never folded away
+    st.warning(notice + " Steps marked * show the clipped value.", icon=":material/content_cut:")
 page_kit.show_notes([n for n in notes if "outside the range seen" not in n or not result.n_clipped])
 
 if result.measured is not None:

@@ -67,6 +67,7 @@ class PerturbationResult:
     clipped: np.ndarray | None = None  # (n_steps,) bool: the asked value lay outside the valid domain
     clip_reasons: list[str] = field(default_factory=list)  # one plain sentence per clipped step
     domain: tuple[float, float] | None = None  # valid (lower, upper) of the feature, raw units
+    domain_source: str | None = None  # where the range beyond the physical bounds came from
     others_clipped: np.ndarray | None = None  # (n_steps,) coupled mode: other features held at their domain edge
     moved: pd.DataFrame | None = None  # coupled mode: every other feature's shift over the sweep, largest first
     measured: np.ndarray | None = None  # (n_steps,) same feature measured on the images (NaN: segmentation failed)
@@ -86,11 +87,29 @@ class PerturbationResult:
 
     @property
     def clip_notice(self) -> str | None:
-        """One plain paragraph for the user when any step was clipped, else None."""
-        if not self.n_clipped:
+        """One plain paragraph for the user when any step was clipped, else None (raw units)."""
+        return self.describe_clipping()
+
+    def describe_clipping(self, fmt: Callable[[float], str] | None = None) -> str | None:
+        """The clip notice with values written by `fmt` (e.g. µm² for the app), else None when nothing was clipped.
+
+        "3 of 9 requested values of Cells_AreaShape_Area lie outside its valid range (117 to 4,989) and were
+        clipped to it: asked −1,364, −814, −263 → used 117 (below the range). …"
+        """
+        if not self.n_clipped or self.asked is None or self.clipped is None:
             return None
+        fmt = fmt or (lambda v: f"{v:,.4g}")
+        parts = []
+        for side, mask in (("below", self.clipped & (self.asked < self.requested)),
+                           ("above", self.clipped & (self.asked > self.requested))):
+            if mask.any():
+                asked = ", ".join(fmt(v) for v in self.asked[mask])
+                used = ", ".join(dict.fromkeys(fmt(v) for v in self.requested[mask]))
+                parts.append(f"asked {asked} → used {used} ({side} the range)")
+        lo, hi = self.domain if self.domain is not None else (float("nan"), float("nan"))
+        source = f" The range is {self.domain_source}." if self.domain_source else ""
         return (f"{self.n_clipped} of {len(self.requested)} requested values of {self.feature} lie outside its valid "
-                f"range and were clipped to it: " + "; ".join(self.clip_reasons) + ".")
+                f"range ({fmt(lo)} to {fmt(hi)}) and were clipped to it: " + "; ".join(parts) + "." + source)
 
     def moved_with(self, k: int = 10) -> pd.DataFrame:
         """The `k` other features that moved most over the sweep (coupled mode; empty for "single")."""
@@ -251,6 +270,8 @@ def sweep_feature(
     else:
         lower, upper = feature_domain(names, reference)
         domain_source = f"the reference cells' range ± {DEFAULT_MARGIN:.0%}" if reference is not None else None
+    range_text = ("the measurement's physical bounds" + (f" within {domain_source} (0.5–99.5 % quantiles)"
+                                                         if domain_source else ""))
     # The chosen cell's own values are always valid (it is a measured cell), even where it lies
     # outside the reference cells' range: the domain is widened to include them.
     lower, upper = np.minimum(lower, base), np.maximum(upper, base)
@@ -304,6 +325,7 @@ def sweep_feature(
         clipped=clipped,
         clip_reasons=reasons,
         domain=(float(lower[j]), float(upper[j])),
+        domain_source=range_text,
         others_clipped=others_clipped,
         moved=moved,
         outside_reference=outside,

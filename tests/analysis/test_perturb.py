@@ -258,7 +258,10 @@ def test_negative_areas_are_clipped_to_zero_and_said_so(tiny, cells):
     np.testing.assert_allclose(res.profiles["Cells_AreaShape_Area"], [0.0, base, base + 10])
     assert list(res.clipped) == [True, False, False] and res.n_clipped == 1
     assert res.clip_reasons == ["asked -100, used 0 (below 0, the smallest value this measurement can take)"]
-    assert "1 of 3 requested values of Cells_AreaShape_Area lie outside its valid range" in res.clip_notice
+    assert "1 of 3 requested values of Cells_AreaShape_Area lie outside its valid range (0 to" in res.clip_notice
+    assert "asked -100 → used 0 (below the range)" in res.clip_notice
+    in_um2 = res.describe_clipping(lambda v: f"{v * 0.4225:,.3g} µm²")  # the app writes areas in µm²
+    assert "asked -42.2 µm² → used 0 µm² (below the range)" in in_um2
     assert list(res.table()["asked"]) == [-100.0, base, base + 10]
 
 
