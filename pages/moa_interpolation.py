@@ -7,6 +7,7 @@ import streamlit as st
 
 import page_kit
 from cp2image.app_support import charts
+from cp2image.app_support.input_range import beyond_training_range, plain_warning
 from cp2image.app_support.warning_capture import call_collecting_warnings
 
 PREFERRED = ("Actin disruptors", "Microtubule stabilizers", "Eg5 inhibitors")
@@ -74,6 +75,12 @@ for moa in targets:
 
 for k, (moa, result) in enumerate(results.items()):
     st.subheader(f"DMSO → {moa}")
+    outside = beyond_training_range(model, result.profiles)
+    if outside:  # which features were capped, in plain words; the model's own note stays below, folded
+        st.warning(plain_warning(outside, limit=float(model.config.clip_sigma),
+                                 why="the target cell (or the DMSO cell) itself has these extreme values, and each "
+                                     "step copies some of the target's values into the profile."),
+                   icon=":material/warning:")
     page_kit.show_notes(notes[moa])
     images = np.concatenate([result.source_image[None], result.images, result.target_image[None]])
     start, target = (f"{words.adjective} DMSO".strip(), f"{words.adjective} target".strip())
