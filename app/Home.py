@@ -87,6 +87,7 @@ def home() -> None:
         "a drug along the PCA trajectory, step a control cell towards a mechanism of action, check "
         "which features the model preserves, or render profiles you have without images."
     )
+    page_kit.show_url_notes()  # a shared link whose model or dataset this server does not offer
     dataset, problem = page_kit.dataset_or_problem()
     if dataset is None:
         st.error(problem)

@@ -38,6 +38,7 @@ def evaluation_of(directory: str, stamp: float):
 
 
 st.title("Model card")
+page_kit.show_url_notes()
 loaded = page_kit.require_model()
 model = loaded.model
 st.caption(f"Weights from **{loaded.source}**")

@@ -229,3 +229,25 @@ def test_semicolon_and_tab_uploads_are_read_and_say_so(sep, decimal, said):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert said in at.success[0].value
     assert image_captions(at) == ["row 2 · c0", "row 3 · c1", "row 4 · c2"]
+
+
+
+def _start_with_link(params: dict):
+    """Home opened from a shared link carrying `params` in its query string."""
+    from streamlit.testing.v1 import AppTest
+
+    from app_harness import HOME
+
+    at = AppTest.from_file(str(HOME), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytestmark_pages
+def test_a_link_to_a_dataset_this_server_does_not_offer_says_so_on_home():
+    at = _start_with_link({"dataset_choice": "someone else's screen"})
+    notes = [i.value for i in at.info]
+    assert any("Dataset = \"someone else's screen\"" in n and "does not offer" in n for n in notes), notes
