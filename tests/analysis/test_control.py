@@ -27,6 +27,7 @@ def test_summary_takes_medians_over_usable_sweeps_and_needs_rho_and_slope():
     assert not summary.loc["B", "met"]  # ρ = 1.00 but the cell moved 4 % of what was asked
 
 
+@pytest.mark.filterwarnings("ignore:.*outside the range seen")
 def test_single_mode_sweeps_of_a_disc_model_measure_full_control(disc_model, cells):
     """An analytic model that draws exactly the requested nucleus area: slope ≈ 1, ρ = 1, target met."""
     dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"]
