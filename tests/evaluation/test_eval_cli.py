@@ -40,7 +40,7 @@ def test_evaluate_command_writes_the_report_and_explains_missing_fid(
     headline = json.loads(captured.out[: captured.out.rindex("}") + 1])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == {"type": "CP2Image", "mode": "conditional", "paired": True,
-                                "source": f"local: {tiny_cp2image_dir}"}
+                                "source": f"local: {tiny_cp2image_dir.name}"}  # a label, never a server path
     assert headline["fid_inception"] is None
     assert (out / "encoder" / "encoder.safetensors").is_file()  # saved for reuse with --encoder
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
