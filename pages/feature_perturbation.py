@@ -7,7 +7,7 @@ import streamlit as st
 
 import page_kit
 from cp2image.analysis import panels, perturb
-from cp2image.analysis.feature_labels import format_pixels, format_value, labelled, scale_note
+from cp2image.analysis.feature_labels import format_pixels, format_value, labelled, scale_note, unit_symbol
 from cp2image.app_support import charts
 from cp2image.app_support.warning_capture import call_collecting_warnings
 
@@ -79,7 +79,7 @@ feature = page_kit.url_widget(row1[3].selectbox, "Feature to sweep (type a reada
                               key="pert_feature", options=features, format_func=labelled,
                               index=features.index(DEFAULT_FEATURE) if DEFAULT_FEATURE in features else 0)
 
-row2 = st.columns([2.4, 1.8, 2, 2, 1.6])
+row2 = st.columns([2.3, 1.7, 1.8, 1.8, 2.0])
 modes = ["coupled", "single"] if coupling is not None else ["single"]
 mode = page_kit.url_widget(row2[0].radio, "Sweep", key="pert_mode", options=modes,
                            format_func=MODE_LABELS.get,
@@ -150,9 +150,12 @@ if result.measured is not None:
 elif result.note:
     st.info(result.note)
 
-st.subheader(f"{labelled(feature)}: requested → measured")
-captions = perturb.step_captions(result, pixel_size_um=pixel_size)
-page_kit.show_images(result.images, captions, channels=channels, width=page_kit.strip_width(len(captions)))
+unit_text = unit_symbol(feature, pixel_size_um=pixel_size) or scale_note(feature)
+unit_text = "" if unit_text == "no unit" else f" ({unit_text})"
+st.subheader(f"{labelled(feature)}: requested → measured{unit_text}")
+captions = perturb.step_captions(result, pixel_size_um=pixel_size, with_unit=False)  # unit in the heading: no wrap
+# ≥ 93 px per crop keeps "1,990* → 1,790" on one line; more than 9 steps flow onto a second row
+page_kit.show_images(result.images, captions, channels=channels, width=max(93, page_kit.strip_width(len(captions))))
 page_kit.download_row(lambda: panels.perturbation_panel(result, channels=channels, scale_bar_um=page_kit.SCALE_BAR_UM),
                       stem=f"perturbation_{feature}", key="dl_pert_strip")
 

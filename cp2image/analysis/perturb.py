@@ -141,11 +141,12 @@ class PerturbationResult:
         return out
 
 
-def step_captions(result: PerturbationResult, *, pixel_size_um: float | None) -> list[str]:
+def step_captions(result: PerturbationResult, *, pixel_size_um: float | None, with_unit: bool = True) -> list[str]:
     """One short caption per step, "1,390 → 1,430 µm²" (requested → measured), plain numbers, unit once.
 
     Areas and lengths in µm² / µm with `pixel_size_um` (pixels without); a clipped step's
     requested value carries a "*" (the clip notice says why); "n/a" where segmentation failed.
+    `with_unit=False` leaves the unit out ("1,390 → 1,430"), for a strip whose heading names it.
     """
     from cp2image.analysis.feature_labels import plain_number, to_physical, unit_symbol
 
@@ -167,7 +168,7 @@ def step_captions(result: PerturbationResult, *, pixel_size_um: float | None) ->
         if result.measured is not None:
             measured = result.measured[k]
             text += " → " + (number(measured) if np.isfinite(measured) else "n/a")
-        captions.append(text + glue + unit)
+        captions.append(text + (glue + unit if with_unit else ""))
     return captions
 
 

@@ -297,3 +297,13 @@ def test_orientation_is_wrapped_onto_its_period_not_clipped(cells, disc_model, f
     np.testing.assert_allclose(res.requested, [80, 100, 120])  # what was asked, on the unwrapped line
     assert res.n_clipped == 0
     assert res.slope == pytest.approx(1.0)  # compared on the period: a full 40° turn
+
+
+def test_step_captions_are_plain_numbers_in_micrometres(disc_model, cells):
+    """400 px² at 0.65 µm/px is 169 µm²; a clipped step is starred; failed segmentation reads n/a."""
+    measured = pd.DataFrame({"Nuclei_AreaShape_Area": [np.nan, 410.0, 3000.0],
+                             "Metadata_Segmentation_Failed": [True, False, False]})
+    res = perturb.sweep_feature(disc_model, cells.iloc[0], "Nuclei_AreaShape_Area", mode="single",
+                                values=[-5.0, 400.0, 3000.0], measurer=lambda im: measured)
+    assert perturb.step_captions(res, pixel_size_um=0.65) == ["0* → n/a µm²", "169 → 173 µm²", "1,270 → 1,270 µm²"]
+    assert perturb.step_captions(res, pixel_size_um=None, with_unit=False) == ["0* → n/a", "400 → 410", "3,000 → 3,000"]

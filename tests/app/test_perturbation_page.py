@@ -36,10 +36,9 @@ def coupled_env(coupled_assets: Path, app_env: Path, monkeypatch: pytest.MonkeyP
     return coupled_assets
 
 
-def _numbers(caption: str) -> tuple[float, str]:
-    """'1,390* → 1,430 µm²' → (1390.0, 'µm²'): the requested value and the unit."""
-    requested = caption.split(" → ")[0].rstrip("*").replace(",", "").replace("−", "-")
-    return float(requested), caption.rsplit(" ", 1)[-1]
+def _requested(caption: str) -> float:
+    """'1,390* → 1,430' → 1390.0: the requested value."""
+    return float(caption.split(" → ")[0].rstrip("*").replace(",", "").replace("−", "-"))
 
 
 def test_coupled_is_the_default_and_leads_with_slope_beside_rho(coupled_env):
@@ -55,12 +54,14 @@ def test_captions_are_plain_numbers_in_square_micrometres_and_the_crop_says_simu
     captions = image_captions(at)
     assert captions[0] == "simulated cell"  # the fixture's provenance says simulated
     assert len(captions) == 1 + 9
-    values = [_numbers(c) for c in captions[1:]]
-    assert {unit for _, unit in values} == {"µm²"}
-    requested = [v for v, _ in values]
+    requested = [_requested(c) for c in captions[1:]]
     assert requested == sorted(requested) and requested[0] < requested[-1]
     assert not any(re.search(r"\de[+-]\d", c) for c in captions)  # never 1.39e+03
-    assert any("Nucleus area (Nuclei_AreaShape_Area)" in s.value for s in at.subheader)
+    # the unit is said once, in the heading, so that "1,390 → 1,430" fits under a crop on one line
+    assert any(s.value == "Nucleus area (Nuclei_AreaShape_Area): requested → measured (µm²)" for s in at.subheader)
+    # areas are shown in µm² with the dataset's pixel size (0.65 µm: 1 px² = 0.4225 µm²)
+    raw = csv_frame(download(at, "dl_pert_strip_csv"))["requested"]
+    np.testing.assert_allclose(requested, raw * 0.65 ** 2, rtol=5e-3)  # captions carry 3 significant figures
 
 
 def test_coupled_sweep_lists_the_features_that_moved_with_their_sizes(coupled_env):
