@@ -102,6 +102,8 @@ measure_back = page_kit.url_widget(row2[4].toggle, "Measure back", key="pert_mea
 channels = page_kit.channel_view(key="pert_channels")
 page_kit.show_url_notes()
 if coupling is None:
+    if coupling_problem and folder is not None:  # never show a server path: the folder's name is enough
+        coupling_problem = coupling_problem.replace(str(folder), folder.name)
     why = coupling_problem or ("this model folder has no feature coupling (feature_coupling.safetensors)"
                                if folder is not None else "this model was not loaded from a folder")
     st.info(f"Only **this feature only** is offered: {why}. Fit one with "

@@ -139,3 +139,21 @@ def test_strip_downloads_are_valid_png_svg_pdf_csv(coupled_env):
     assert np.all(np.diff(table["requested"]) > 0)
     moved = csv_frame(download(at, "dl_pert_moved"))
     assert {"feature", "shift", "shift_sd"} <= set(moved.columns) and len(moved) == 9
+
+
+def test_a_stale_coupling_is_named_without_a_server_path(coupled_assets, app_env, monkeypatch, tmp_path):
+    """A coupling left from an earlier training: single only, the reason in plain words, no folder path."""
+    import json
+
+    root = tmp_path / "assets"
+    shutil.copytree(coupled_assets, root)
+    config = root / "models" / "cp2image-sim" / "config.json"
+    data = json.loads(config.read_text())
+    data["feature_scale"][0] *= 1.5  # as if the model had been retrained
+    config.write_text(json.dumps(data))
+    monkeypatch.setenv("CP2IMAGE_ASSETS", str(root))
+    at = open_page(start_app(), PAGE)
+    assert at.radio(key="pert_mode").options == ["This feature only"]
+    notes = [i.value for i in at.info if "Only" in i.value]
+    assert notes and "different feature normalisation" in notes[0], [i.value for i in at.info]
+    assert str(root) not in notes[0] and "/tmp" not in notes[0]
