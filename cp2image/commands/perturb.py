@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="row label of a cell in cells.parquet (repeatable); overrides the filters below")
     sel.add_argument("--compound", default="DMSO", help="compound of the cells to sweep (default DMSO)")
     sel.add_argument("--concentration", type=float, default=None, help="concentration in µM (default: any)")
-    sel.add_argument("--split", default="test",
+    sel.add_argument("--split", default=None,
                      help="Metadata_Split of the cells to sweep ('any' for all; default test). "
                           "With --fit-coupling: the split the coupling is fitted on (default train)")
     sel.add_argument("--n-cells", type=int, default=1, help="how many matching cells (default 1)")
@@ -83,7 +83,7 @@ def _fit(args: argparse.Namespace) -> int:
     if loaded.ref.kind.value == "hub":
         raise ValueError("--fit-coupling writes into the model folder; download the Hub model to a local folder "
                          "and pass that folder as --model")
-    split = "train" if args.split == "test" else args.split  # "test" is the sweep default, not the fit's
+    split = args.split or "train"
     cells = dataset.cells
     if split != "any":
         if "Metadata_Split" not in cells.columns:
@@ -100,6 +100,8 @@ def _fit(args: argparse.Namespace) -> int:
 def _select(cells, args: argparse.Namespace):
     import numpy as np
 
+    split = args.split or "test"
+
     if args.cell:
         labels = []
         for text in args.cell:
@@ -112,13 +114,13 @@ def _select(cells, args: argparse.Namespace):
     mask = cells["Metadata_Compound"].astype(str) == args.compound
     if args.concentration is not None:
         mask &= np.isclose(cells["Metadata_Concentration"].astype(float), args.concentration)
-    if args.split != "any" and "Metadata_Split" in cells.columns:
-        mask &= cells["Metadata_Split"].astype(str) == args.split
+    if split != "any" and "Metadata_Split" in cells.columns:
+        mask &= cells["Metadata_Split"].astype(str) == split
     chosen = cells.loc[mask]
     if chosen.empty:
         raise ValueError(f"no cells of compound {args.compound!r}"
                          + (f" at {args.concentration:g} µM" if args.concentration is not None else "")
-                         + (f" in split {args.split!r}" if args.split != "any" else "") + "; check --compound/--split")
+                         + (f" in split {split!r}" if split != "any" else "") + "; check --compound/--split")
     n = min(args.n_cells, len(chosen))
     if args.seed is not None:
         picks = np.sort(np.random.default_rng(args.seed).choice(len(chosen), n, replace=False))

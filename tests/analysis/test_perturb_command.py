@@ -44,6 +44,10 @@ def test_fit_coupling_then_a_coupled_sweep_writes_images_csvs_and_panel(setup, c
     assert "fitted on 15 cells" in capsys.readouterr().out  # the train split only
     coupling = load_coupling(model)
     assert coupling.n_cells == 15 and (model / COUPLING_FILE).is_file()
+    assert main(["perturb", "--fit-coupling", "--model", str(model), "--data", str(data), "--split", "any"]) == 0
+    assert load_coupling(model).n_cells == 30  # an explicit split is used as given
+    assert main(["perturb", "--fit-coupling", "--model", str(model), "--data", str(data)]) == 0
+    capsys.readouterr()
 
     out = tmp / "out"
     code = main(["perturb", "--model", str(model), "--data", str(data), "--feature", "nuclei_areashape_area",
