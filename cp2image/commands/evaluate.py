@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="MoA fidelity: GroupKFold over held-out plates or wells (classifier trained on the training "
                         "split + other folds), or 'split' (training split only); auto = plate when the dataset is "
                         "split by plate, else well")
+    p.add_argument("--stored-real-features", action="store_true",
+                   help="use the dataset's stored profiles of the real cells instead of measuring their crops again "
+                        "(only for datasets measured by cp2image.features.measure)")
     p.add_argument("--jobs", type=int, default=None, help="feature measurement processes (default: 1)")
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         encoder_dir=args.encoder or str(out / "encoder"),
         seed=args.seed,
         moa_groups=args.moa_groups,
+        real_features="stored" if args.stored_real_features else "measure",
         pairs_budget_bytes=int(args.pairs_budget_mb * 1e6),
         progress=not args.no_progress,
     )

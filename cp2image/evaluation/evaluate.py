@@ -70,6 +70,10 @@ class EvaluationConfig:
     moa_groups: str = "auto"
     moa_classifier: MoAClassifierConfig = field(default_factory=MoAClassifierConfig)
     moa_control: str = "DMSO"  # baseline of the per-MoA signatures (moa_signature.csv)
+    # real cells' profiles: "measure" them here (default), or "stored" = the dataset's own columns,
+    # valid only when the dataset was measured by cp2image.features.measure (same code as the generated
+    # crops); saves measuring thousands of real crops again on every evaluation
+    real_features: str = "measure"
     threshold: float = 0.5  # correlation threshold of the Fig. 4a fraction
     n_top: int = 20  # top/bottom features listed
     pairs_budget_bytes: int = 2_500_000  # cap on pairs.parquet's raw float32 payload (random cells beyond it)
@@ -148,6 +152,24 @@ def _measure(images: np.ndarray, config: EvaluationConfig, desc: str) -> pd.Data
     return measure(np.asarray(images), n_jobs=config.n_jobs, progress=config.progress)
 
 
+def _real_profiles(ds: Dataset, rows: np.ndarray, config: EvaluationConfig, desc: str) -> pd.DataFrame:
+    """Profiles of real crops: measured here, or read from the dataset (config.real_features)."""
+    if config.real_features == "measure":
+        return _measure(np.asarray(ds.images[rows]), config, desc)
+    if config.real_features != "stored":
+        raise ValueError(f"real_features must be 'measure' or 'stored', got {config.real_features!r}")
+    method = (ds.meta.get("provenance") or {}).get("features")
+    if method != "cp2image.features.measure":
+        raise DatasetError(f"{ds.path}: real_features='stored' needs features measured by cp2image.features.measure "
+                           f"(provenance says {method!r}); measure them here instead")
+    names = [f for f in ds.feature_names if f in ds.cells.columns]
+    if len(names) < len(ds.feature_names):
+        raise DatasetError(f"{ds.path}: stored profiles lack {len(ds.feature_names) - len(names)} listed features")
+    columns = names + ([FAILED_COLUMN] if FAILED_COLUMN in ds.cells.columns else [])
+    logger.info("using the stored profiles of %d %s crops", len(rows), desc)
+    return ds.cells.iloc[rows][columns].reset_index(drop=True)
+
+
 def _sample(rows: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     if limit is None or len(rows) <= limit:
         return rows
@@ -207,7 +229,7 @@ def build_reference(dataset: Dataset | str | os.PathLike, *, config: EvaluationC
     images = np.asarray(ds.images[rows])
     labels = _labels(cells, config.label_column)
     with _Timer(timings, "measure_real"):
-        measured = _measure(images, config, "real held-out")
+        measured = _real_profiles(ds, rows, config, "real held-out")
 
     # MoA classifier training data: real training crops, measured the same way
     train_measured = train_labels = train_groups = groups = None
@@ -218,7 +240,7 @@ def build_reference(dataset: Dataset | str | os.PathLike, *, config: EvaluationC
         train_labels_all = _labels(ds.cells.iloc[train_rows], config.label_column)
         if train_labels_all is not None:
             with _Timer(timings, "measure_train"):
-                train_measured = _measure(np.asarray(ds.images[train_rows]), config, "real training")
+                train_measured = _real_profiles(ds, train_rows, config, "real training")
             train_labels = train_labels_all
             if grouping != "split":
                 train_groups = _group_keys(ds.cells.iloc[train_rows], grouping)

@@ -30,7 +30,8 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
         "Metadata_Row": np.arange(150),
     })
     cells = pd.concat([cells, measured], axis=1)
-    path = write_dataset(tmp_path_factory.mktemp("eval") / "tiny", images, cells)
+    path = write_dataset(tmp_path_factory.mktemp("eval") / "tiny", images, cells,
+                         meta={"provenance": {"source": "drawn test cells", "features": "cp2image.features.measure"}})
     return open_dataset(path)
 
 
