@@ -14,7 +14,7 @@ import streamlit as st
 
 from cp2image import hosting
 from cp2image.app_support.model_spec import ModelChoice, bundled_model_names, parse_model_choice
-from cp2image.data.catalog import DatasetRef, choose_dataset, dataset_choices
+from cp2image.data.catalog import DatasetRef, choose_dataset, dataset_choices, env_dataset
 
 MODEL_KEY = "model_spec"
 DATASET_KEY = "dataset_choice"
@@ -52,6 +52,10 @@ def _dataset_widget() -> None:
         help="The cells every page explores. The server offers its bundled simulated screen, the folder set in "
         "CP2IMAGE_DATA, and datasets under CP2IMAGE_DATA_ROOTS.",
     )
+    try:
+        env_dataset()
+    except ValueError as err:  # CP2IMAGE_DATA names no dataset: say so in the sidebar, on every page
+        st.sidebar.warning(f"{err}; the list offers the other datasets.")
 
 
 def sidebar_choices() -> None:

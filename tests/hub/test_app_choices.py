@@ -163,3 +163,12 @@ def test_a_hub_model_from_the_cache_brings_its_card_and_evaluation_to_the_pages(
     open_page(at, "correlation_report")
     assert not at.error and at.metric  # evaluation/ from the snapshot
     assert str(tmp_path) not in shown_text(at)
+
+
+def test_a_cp2image_data_that_is_no_dataset_is_reported_and_the_bundled_screen_used(app_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("CP2IMAGE_DATA", str(tmp_path / "typo"))
+    at = start_app()
+    assert [w.value for w in at.sidebar.warning] == [
+        "CP2IMAGE_DATA does not point at a cp2image dataset folder (one holding dataset.json); "
+        "the list offers the other datasets."]
+    assert at.sidebar.selectbox(key="dataset_choice").value == BUNDLED_LABEL and not at.error
