@@ -75,7 +75,9 @@ def _import_figures() -> None:
 
 
 def _steps(extra: list[tuple[str, Callable[[], object]]]) -> list[tuple[str, Callable[[], object]]]:
-    return [("analysis imports", _import_analysis), ("charts", _import_charts), ("parquet", _import_parquet),
+    # Plotly first (every page but the model card draws a chart), then the analysis code, then what only
+    # the correlation report and the download buttons need.
+    return [("charts", _import_charts), ("analysis imports", _import_analysis), ("parquet", _import_parquet),
             *extra, ("figure imports", _import_figures)]
 
 

@@ -16,8 +16,9 @@ page caches, as after a new install or a server restart), then measures:
 server warms the other pages meanwhile); 0 clicks as soon as Home is drawn.
 
 Beside wall time, each figure has the server process's CPU seconds over the same span
-(user + system, from /proc): on a shared, loaded machine wall time also counts waiting
-for a core, CPU time does not.
+(user + system, from /proc, sampled when the page last changed): on a shared, loaded
+machine wall time also counts waiting for a core, CPU time does not. With `--read-home 0`
+the first visit's CPU includes the background warm-up running at the same time.
 
 A page is "drawn" at the moment the page last changed before it stayed still for
 `STILL_S` seconds, so the figures do not include the waiting needed to be sure.
@@ -81,20 +82,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_drawn(page, *, since: float, timeout_s: float = 180.0) -> float:
-    """Seconds from `since` (a time.monotonic() value) until the page was last changed before staying still."""
+def wait_drawn(page, *, since: float, timeout_s: float = 180.0, pid: int | None = None) -> float:
+    """Seconds from `since` (a time.monotonic() value) until the page was last changed before staying still.
+
+    With `pid`, the server's CPU seconds at that same moment are kept in `wait_drawn.cpu_at_draw`
+    (sampled at every change, so work the server does while the page stays still is not counted).
+    """
     deadline = time.monotonic() + timeout_s
     previous, changed_at = None, time.monotonic()
+    cpu_at_change = cpu_seconds(pid) if pid else 0.0
     while time.monotonic() < deadline:
         state = page.evaluate(STATE_JS)
         now = time.monotonic()
         key = (state["busy"], state["html"], state["title"])
         if key != previous:
             previous, changed_at = key, now
+            cpu_at_change = cpu_seconds(pid) if pid else 0.0
         elif not state["busy"] and state["title"] and now - changed_at >= STILL_S:
+            wait_drawn.cpu_at_draw = cpu_at_change
             return changed_at - since
         time.sleep(POLL_S)
     raise TimeoutError("the page did not finish drawing")
+
+
+wait_drawn.cpu_at_draw = 0.0
 
 
 def _launch(assets: Path | None, model: str | None, log) -> tuple[subprocess.Popen, str, float]:
@@ -144,23 +155,25 @@ def measure(pages: list[str], *, assets: Path | None = None, model: str | None =
                         _wait_healthy(url, process)
                         page = browser.new_page(viewport={"width": width, "height": 900})
                         page.goto(url, wait_until="commit")
-                        home = wait_drawn(page, since=started)
-                        home_cpu = cpu_seconds(process.pid)
+                        pid = process.pid
+                        home = wait_drawn(page, since=started, pid=pid)
+                        home_cpu = wait_drawn.cpu_at_draw
                         if shots is not None and slug == pages[0]:
                             page.screenshot(path=str(shots / "home.png"), full_page=True)
                         time.sleep(read_home_s)
-                        cpu0, clicked = cpu_seconds(process.pid), time.monotonic()
+                        cpu0, clicked = cpu_seconds(pid), time.monotonic()
                         _open_from_sidebar(page, slug)
-                        first = wait_drawn(page, since=clicked)
-                        first_cpu = cpu_seconds(process.pid) - cpu0
+                        first = wait_drawn(page, since=clicked, pid=pid)
+                        first_cpu = wait_drawn.cpu_at_draw - cpu0
                         if shots is not None:
                             page.screenshot(path=str(shots / f"{slug}.png"), full_page=True)
                         _open_from_sidebar(page, "home")
                         wait_drawn(page, since=time.monotonic())
-                        cpu0, clicked = cpu_seconds(process.pid), time.monotonic()
+                        time.sleep(read_home_s)
+                        cpu0, clicked = cpu_seconds(pid), time.monotonic()
                         _open_from_sidebar(page, slug)
-                        warm = wait_drawn(page, since=clicked)
-                        warm_cpu = cpu_seconds(process.pid) - cpu0
+                        warm = wait_drawn(page, since=clicked, pid=pid)
+                        warm_cpu = wait_drawn.cpu_at_draw - cpu0
                         page.close()
                     finally:
                         _stop(process)
