@@ -7,14 +7,22 @@ The cells table is swapped atomically, so an interrupted run leaves the old one.
 When the dataset has DMSO controls, a ProfileNormaliser (robust z-scores to
 DMSO per plate) is fitted on the measured features and stored in
 dataset.json under "normalisation", for training and for new data.
+
+Chunks of crops are dask tasks (a LocalCluster of --jobs workers, or --scheduler
+ADDRESS). Their rows stream into the new parquet file in row groups as they come
+back, so only the metadata columns, one row group and the control rows (for the
+normaliser) are in memory, not a 480k × 492 feature table.
 """
 from __future__ import annotations
 
 import argparse
 import time
+import uuid
+
+import numpy as np
 
 from ..data.columns import feature_columns
-from ..data.dataset import DatasetError, open_dataset, replace_cells
+from ..data.dataset import DatasetError, open_dataset, replace_cells_file
 from ..distributed.cluster import add_cluster_arguments, cluster_config_from_args
 
 
@@ -33,9 +41,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+ROW_GROUP = 16_384  # rows per parquet row group written while streaming
+
+
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from ..distributed import dask_client
-    from ..features import FAILED_COLUMN, ProfileNormaliser, measure
+    from ..features import FAILED_COLUMN, ProfileNormaliser
+    from ..features.measure import iter_measure
 
     cluster = cluster_config_from_args(args)
     try:
@@ -44,36 +60,86 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}")
         return 2
     n = len(ds)
-    with dask_client(cluster) as client:  # every chunk of crops is one dask task
-        t0 = time.perf_counter()
-        feats = measure(ds.images, client=client, progress=not args.no_progress)
-        elapsed = time.perf_counter() - t0
     old = feature_columns(ds.cells) + [c for c in (FAILED_COLUMN,) if c in ds.cells.columns]
-    cells = ds.cells.drop(columns=old).reset_index(drop=True)
-    cells = cells.join(feats)
-    names = feature_columns(feats)
-    failed = int(feats[FAILED_COLUMN].sum())
-    ok_rate = 100.0 * (n - failed) / n if n else 0.0
-    meta: dict = {
-        "features": names,
-        "feature_measurement": {
-            "n_features": len(names),
-            "segmentation_success_rate": ok_rate / 100.0,
-            "failed_column": FAILED_COLUMN,
-        },
-    }
-    note = "no normalisation fitted (--no-normalise)"
-    if not args.no_normalise:
-        controls = cells["Metadata_Compound"] == args.control
-        good = cells[~cells[FAILED_COLUMN]]
-        if controls.any():
-            normaliser = ProfileNormaliser(features=names, control_value=args.control).fit(good)
-            meta["normalisation"] = normaliser.to_dict()
-            note = f"fitted DMSO-per-plate normalisation on {int((controls & ~cells[FAILED_COLUMN]).sum())} {args.control} cells"
-        else:
-            meta["normalisation"] = None
-            note = f"no {args.control} cells: no normalisation stored (use --control NAME)"
-    replace_cells(ds.path, cells, **meta)
+    base = ds.cells.drop(columns=old).reset_index(drop=True)
+    del ds.cells  # the old feature columns are not needed any more
+    plates = pd.unique(base["Metadata_Plate"])
+    is_control = (base["Metadata_Compound"] == args.control).to_numpy()
+    tmp = ds.path / f".cells.parquet.{uuid.uuid4().hex[:8]}"
+    controls: list[pd.DataFrame] = []
+    buffer: list[pd.DataFrame] = []
+    names: list[str] = []
+    failed, written = 0, 0
+    writer = None
+    bar = None
+    if not args.no_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, unit="crop", desc="measuring")
+
+    def flush() -> None:
+        nonlocal writer, written
+        feats = pd.concat(buffer, ignore_index=True)
+        buffer.clear()
+        rows = base.iloc[written:written + len(feats)].reset_index(drop=True).join(feats)
+        good = is_control[written:written + len(feats)] & ~feats[FAILED_COLUMN].to_numpy()
+        if good.any():
+            controls.append(rows.loc[good, ["Metadata_Plate", "Metadata_Compound", *names]])
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, table.schema)
+        writer.write_table(table)
+        written += len(feats)
+
+    try:
+        with dask_client(cluster) as client:  # every chunk of crops is one dask task
+            t0 = time.perf_counter()
+            pending = 0
+            for s, feats in iter_measure(ds.images, client=client):
+                names = names or feature_columns(feats)
+                failed += int(feats[FAILED_COLUMN].sum())
+                buffer.append(feats)
+                pending += len(feats)
+                if bar is not None:
+                    bar.update(s.stop - s.start)
+                if pending >= ROW_GROUP:
+                    flush()
+                    pending = 0
+            if buffer:
+                flush()
+            elapsed = time.perf_counter() - t0
+        if writer is None:
+            raise DatasetError(f"{ds.path}: no crops to measure")
+        writer.close()
+        ok_rate = 100.0 * (n - failed) / n if n else 0.0
+        meta: dict = {
+            "features": names,
+            "feature_measurement": {
+                "n_features": len(names),
+                "segmentation_success_rate": ok_rate / 100.0,
+                "failed_column": FAILED_COLUMN,
+            },
+        }
+        note = "no normalisation fitted (--no-normalise)"
+        if not args.no_normalise:
+            if controls:
+                # plates in table order, so dataset.json lists them as a fit on the whole table would
+                frame = pd.concat(controls, ignore_index=True)
+                frame = frame.iloc[np.argsort(pd.Categorical(frame["Metadata_Plate"], categories=plates).codes,
+                                              kind="stable")].reset_index(drop=True)
+                normaliser = ProfileNormaliser(features=names, control_value=args.control).fit(frame)
+                meta["normalisation"] = normaliser.to_dict()
+                note = f"fitted DMSO-per-plate normalisation on {len(frame)} {args.control} cells"
+            else:
+                meta["normalisation"] = None
+                note = f"no {args.control} cells: no normalisation stored (use --control NAME)"
+        replace_cells_file(ds.path, tmp, **meta)
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
     print(f"measured {len(names)} features on {n} crops in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.0f} crops/s)")
     groups: dict[str, int] = {}
     for name in names:

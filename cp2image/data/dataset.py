@@ -590,6 +590,26 @@ def replace_cells(path: str | os.PathLike, cells: pd.DataFrame, **meta_entries: 
         validate_arrays(images, cells.reset_index(drop=True), where=str(root))
     tmp = root / f".{CELLS_FILE}.{uuid.uuid4().hex[:8]}"
     cells.reset_index(drop=True).to_parquet(tmp, index=False)
+    _swap_cells(root, tmp, meta_entries)
+
+
+def replace_cells_file(path: str | os.PathLike, written: str | os.PathLike, **meta_entries: Any) -> None:
+    """Like `replace_cells`, for a table already written as parquet (e.g. streamed in row groups).
+
+    `written` must lie inside the dataset directory (the swap is a rename); it is
+    checked against the images (row count, required columns) before anything changes.
+    """
+    root, written = Path(path), Path(written)
+    if written.parent.resolve() != root.resolve():
+        raise DatasetError(f"{written}: must be inside {root} to be swapped in atomically")
+    meta = pq.read_metadata(written)
+    images = np.load(root / IMAGES_FILE, mmap_mode="r") if (root / IMAGES_FILE).exists() else None
+    if images is not None:
+        validate_table(list(meta.schema.to_arrow_schema().names), meta.num_rows, images.shape[0], where=str(root))
+    _swap_cells(root, written, meta_entries)
+
+
+def _swap_cells(root: Path, tmp: Path, meta_entries: dict[str, Any]) -> None:
     digest = file_digest(tmp)
     # Two files cannot be swapped at once: accept the old and the new table while the
     # parquet is replaced, so that a crash at any point leaves a dataset that opens.
@@ -607,6 +627,7 @@ __all__ = [
     "write_dataset",
     "update_meta",
     "replace_cells",
+    "replace_cells_file",
     "validate_arrays",
     "metadata_columns",
 ]

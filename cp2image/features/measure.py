@@ -227,9 +227,45 @@ def _resolve_jobs(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
-def _measure_task(images: np.ndarray, *, cfg: MeasureConfig) -> pd.DataFrame:
+def _check_images(images: np.ndarray) -> None:
+    if images.ndim != 4 or images.shape[1] != len(CHANNELS):
+        raise ValueError(
+            f"images must have shape (N, 3, H, W) with channels {CHANNELS}; got {tuple(images.shape)}"
+        )
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (0-255); got dtype {images.dtype}. Rescale first, e.g. (x * 255).astype(np.uint8)")
+
+
+def iter_measure(
+    images: np.ndarray,
+    *,
+    client: "Client | None" = None,
+    config: MeasureConfig | None = None,
+) -> Iterator[tuple[slice, pd.DataFrame]]:
+    """Yield `(rows, features)` chunk by chunk, in order, so a caller can stream them to disk.
+
+    With a dask `client` each chunk is one task (a bounded number in flight, so a
+    memory-mapped array is read only as the work proceeds); without, chunks are
+    measured one after another in this process. `measure` is this, concatenated.
+    """
+    cfg = config or MeasureConfig()
+    _check_images(images)
+    feature_names(cfg)  # validates the group list early
+    slices = list(_chunks(images.shape[0], cfg.chunk_size))
+    if client is None:
+        for s in slices:
+            yield s, _measure_chunk(np.ascontiguousarray(images[s]), cfg)
+        return
+    from cp2image.distributed import ordered_results
+
+    work = ((s, np.ascontiguousarray(images[s])) for s in slices)  # read lazily from a memmap
+    for (s, _), frame in ordered_results(client, partial(_measure_task, cfg=cfg), work):
+        yield s, frame
+
+
+def _measure_task(item: tuple[slice, np.ndarray], *, cfg: MeasureConfig) -> pd.DataFrame:
     """One dask task: a chunk of crops in, its feature rows out (module level, so it pickles)."""
-    return _measure_chunk(images, cfg)
+    return _measure_chunk(item[1], cfg)
 
 
 def measure(
@@ -257,22 +293,16 @@ def measure(
         ``Metadata_Segmentation_Failed`` (bool; NaN features where True).
     """
     cfg = config or MeasureConfig()
-    if images.ndim != 4 or images.shape[1] != len(CHANNELS):
-        raise ValueError(
-            f"images must have shape (N, 3, H, W) with channels {CHANNELS}; got {tuple(images.shape)}"
-        )
-    if images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 (0-255); got dtype {images.dtype}. Rescale first, e.g. (x * 255).astype(np.uint8)")
+    _check_images(images)
     n = images.shape[0]
-    feature_names(cfg)  # validates the group list early
-    jobs = _resolve_jobs(n_jobs)
-    slices = list(_chunks(n, cfg.chunk_size))
-    if not slices:
+    if n == 0:
+        feature_names(cfg)
         return _measure_chunk(np.zeros((0, *images.shape[1:]), np.uint8), cfg)
-    if client is None and jobs > 1 and len(slices) > 1:
+    if client is None and _resolve_jobs(n_jobs) > 1 and n > cfg.chunk_size:
         from cp2image.distributed import ClusterConfig, dask_client
 
-        with dask_client(ClusterConfig(n_workers=min(jobs, len(slices)))) as local:
+        workers = min(_resolve_jobs(n_jobs), -(-n // cfg.chunk_size))
+        with dask_client(ClusterConfig(n_workers=workers)) as local:
             return measure(images, client=local, progress=progress, config=cfg)
     bar = None
     if progress:
@@ -280,18 +310,10 @@ def measure(
 
         bar = tqdm(total=n, unit="crop", desc="measuring")
     parts: list[pd.DataFrame] = []
-    chunks = (np.ascontiguousarray(images[s]) for s in slices)  # read lazily from a memmap
-    if client is None:
-        for chunk in chunks:
-            parts.append(_measure_chunk(chunk, cfg))
-            if bar is not None:
-                bar.update(len(chunk))
-    else:
-        from cp2image.distributed import ordered_results
-
-        tick = (lambda chunk, _: bar.update(len(chunk))) if bar is not None else None
-        for _, frame in ordered_results(client, partial(_measure_task, cfg=cfg), chunks, progress=tick):
-            parts.append(frame)
+    for s, part in iter_measure(images, client=client, config=cfg):
+        parts.append(part)
+        if bar is not None:
+            bar.update(s.stop - s.start)
     if bar is not None:
         bar.close()
     frame = pd.concat(parts, ignore_index=True)

@@ -67,6 +67,12 @@ def test_local_cluster_has_two_worker_processes_besides_this_one(client):
     assert len(pids) == 2 and os.getpid() not in pids
 
 
+def test_workers_keep_glibc_adaptive_malloc_and_one_blas_thread(client):
+    """dask's default MALLOC_TRIM_THRESHOLD_ made measuring 1.7× dearer in CPU (see cluster.py)."""
+    assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
+    assert set(client.run(os.environ.get, "OMP_NUM_THREADS").values()) == {"1"}
+
+
 def test_results_come_back_in_item_order_from_both_workers(client):
     out = list(ordered_results(client, _slow_identity, range(8)))
     assert [item for item, _ in out] == list(range(8))
