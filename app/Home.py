@@ -136,25 +136,27 @@ def home() -> None:
     st.code(CITATION, language="bibtex")
 
 
-page_kit.pixelated_images()
-page_kit.sidebar_model_field()
-navigation = st.navigation(
-    {
-        "": [st.Page(home, title="Home", icon=":material/home:", default=True, url_path="home")],
-        "Explore": [
-            st.Page(PAGES / "feature_perturbation.py", title="Feature perturbation", icon=":material/tune:"),
-            st.Page(PAGES / "pca_explorer.py", title="PCA explorer", icon=":material/scatter_plot:"),
-            st.Page(PAGES / "moa_interpolation.py", title="MoA interpolation", icon=":material/linear_scale:"),
-        ],
-        "Model": [
-            st.Page(PAGES / "correlation_report.py", title="Correlation report", icon=":material/insights:"),
-            st.Page(PAGES / "generate_profiles.py", title="Generate from your profiles", icon=":material/upload_file:"),
-            st.Page(PAGES / "model_card.py", title="Model card", icon=":material/description:"),
-        ],
-    }
-)
-page_kit.sidebar_model_status()
+warmup.run_started()
 try:
+    page_kit.pixelated_images()
+    page_kit.sidebar_model_field()
+    navigation = st.navigation(
+        {
+            "": [st.Page(home, title="Home", icon=":material/home:", default=True, url_path="home")],
+            "Explore": [
+                st.Page(PAGES / "feature_perturbation.py", title="Feature perturbation", icon=":material/tune:"),
+                st.Page(PAGES / "pca_explorer.py", title="PCA explorer", icon=":material/scatter_plot:"),
+                st.Page(PAGES / "moa_interpolation.py", title="MoA interpolation", icon=":material/linear_scale:"),
+            ],
+            "Model": [
+                st.Page(PAGES / "correlation_report.py", title="Correlation report", icon=":material/insights:"),
+                st.Page(PAGES / "generate_profiles.py", title="Generate from your profiles", icon=":material/upload_file:"),
+                st.Page(PAGES / "model_card.py", title="Model card", icon=":material/description:"),
+            ],
+        }
+    )
+    page_kit.sidebar_model_status()
     navigation.run()
 finally:  # also after a page's st.stop(): start warming the other pages once this one is drawn
+    warmup.run_finished()
     warmup.start()

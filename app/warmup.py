@@ -7,7 +7,8 @@ computations (the PCA of DMSO + latrunculin B). Home needs none of these, so Hom
 starts one daemon thread per server process (`start`) that does them while the user
 reads Home; a page visited before the thread is done waits only for what is left, since
 the imports and `st.cache_*` entries are shared (one lock per cache key: nothing is
-computed twice).
+computed twice). Between its steps the thread waits while any page script is running,
+so a user who clicks at once is not slowed by work for pages they have not opened.
 
 Also caps NumPy's BLAS pool at one thread per process: the app answers small requests
 (a 492 × 492 eigen-decomposition, batches of 1–9 images) for many sessions at once, and
@@ -81,8 +82,33 @@ def _steps(extra: list[tuple[str, Callable[[], object]]]) -> list[tuple[str, Cal
             *extra, ("figure imports", _import_figures)]
 
 
+_active_runs = [0]  # page script runs in progress in this process (Home.py counts them)
+_runs_lock = threading.Lock()
+YIELD_LIMIT_S = 20.0  # the warm-up waits at most this long for running pages before going on
+
+
+def run_started() -> None:
+    """Called by Home.py as a page script run begins (every page runs through Home.py)."""
+    with _runs_lock:
+        _active_runs[0] += 1
+
+
+def run_finished() -> None:
+    """Called by Home.py (in `finally`) as a page script run ends, however it ends."""
+    with _runs_lock:
+        _active_runs[0] = max(0, _active_runs[0] - 1)
+
+
+def _wait_for_idle_pages() -> None:
+    """Let a page the user is waiting for run first: Python threads share one core's worth of the GIL."""
+    deadline = time.monotonic() + YIELD_LIMIT_S
+    while _active_runs[0] > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _run(steps: list[tuple[str, Callable[[], object]]]) -> None:
     for name, step in steps:
+        _wait_for_idle_pages()
         start = time.perf_counter()
         try:
             step()

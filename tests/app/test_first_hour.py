@@ -251,3 +251,24 @@ def test_a_link_to_a_dataset_this_server_does_not_offer_says_so_on_home():
     at = _start_with_link({"dataset_choice": "someone else's screen"})
     notes = [i.value for i in at.info]
     assert any("Dataset = \"someone else's screen\"" in n and "does not offer" in n for n in notes), notes
+
+
+def test_the_warm_up_waits_while_a_page_runs_and_goes_on_when_it_ends():
+    import sys
+    import threading
+    import time
+
+    sys.path.insert(0, str(__import__("app_harness").REPO_ROOT / "app"))
+    import warmup
+
+    done = threading.Event()
+    warmup.run_started()
+    waiter = threading.Thread(target=lambda: (warmup._wait_for_idle_pages(), done.set()))
+    waiter.start()
+    time.sleep(0.3)
+    assert not done.is_set(), "the warm-up must not run while a page script runs"
+    warmup.run_finished()
+    waiter.join(timeout=5)
+    assert done.is_set()
+    warmup.run_finished()  # an unbalanced end never drives the count below zero
+    assert warmup._active_runs[0] == 0
