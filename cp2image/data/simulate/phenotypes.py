@@ -60,10 +60,10 @@ class ParameterSpec:
 
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec("cell_radius", "log", 30.0, 0.16, 12.0, 56.0, "equivalent cell radius (px)"),
+    ParameterSpec("cell_radius", "log", 35.0, 0.16, 12.0, 56.0, "equivalent cell radius (px)"),
     ParameterSpec("cell_aspect", "log", 1.35, 0.22, 1.0, 3.2, "cell major/minor axis ratio"),
     ParameterSpec("cell_irregularity", "lin", 0.10, 0.035, 0.0, 0.3, "amplitude of boundary ruffles"),
-    ParameterSpec("nucleus_radius", "log", 14.0, 0.12, 5.0, 22.0, "equivalent nucleus radius (px)"),
+    ParameterSpec("nucleus_radius", "log", 17.0, 0.12, 5.0, 26.0, "equivalent nucleus radius (px)"),
     ParameterSpec("nucleus_aspect", "log", 1.25, 0.15, 1.0, 2.2, "nucleus major/minor axis ratio"),
     ParameterSpec("dna_intensity", "log", 0.50, 0.16, 0.08, 1.0, "mean DNA stain in the nucleus"),
     ParameterSpec("chromatin_texture", "log", 0.16, 0.25, 0.03, 0.8, "contrast of chromatin texture"),
@@ -71,12 +71,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("micronuclei", "lin", 0.0, 0.0, 0.0, 1.0, "probability of fragmented nuclei"),
     ParameterSpec("mitotic", "lin", 0.03, 0.0, 0.0, 0.95, "probability of being in mitosis"),
     ParameterSpec("tubulin_intensity", "log", 0.26, 0.18, 0.04, 0.9, "mean β-tubulin in the cytoplasm"),
-    ParameterSpec("tubulin_fibre", "lin", 0.55, 0.08, 0.0, 1.0, "contrast of radial microtubules"),
+    ParameterSpec("tubulin_fibre", "lin", 0.42, 0.08, 0.0, 1.0, "contrast of radial microtubules"),
     ParameterSpec("tubulin_bundle", "lin", 0.0, 0.03, 0.0, 1.0, "thick bundled microtubules"),
-    ParameterSpec("tubulin_perinuclear", "log", 0.45, 0.25, 0.05, 4.0, "perinuclear tubulin enrichment"),
+    ParameterSpec("tubulin_perinuclear", "log", 2.0, 0.25, 0.05, 8.0, "perinuclear tubulin enrichment"),
     ParameterSpec("tubulin_aggresome", "lin", 0.0, 0.0, 0.0, 1.0, "bright perinuclear aggregate"),
     ParameterSpec("actin_intensity", "log", 0.28, 0.18, 0.04, 0.9, "mean F-actin in the cell"),
-    ParameterSpec("actin_cortex", "log", 1.1, 0.25, 0.05, 4.0, "cortical F-actin enrichment"),
+    ParameterSpec("actin_cortex", "log", 0.2, 0.25, 0.05, 4.0, "cortical F-actin enrichment"),
     ParameterSpec("actin_fibres", "lin", 0.2, 0.06, 0.0, 1.0, "contrast of stress fibres"),
     ParameterSpec("actin_puncta", "lin", 0.0, 0.02, 0.0, 1.0, "F-actin fragmented into dots"),
 )

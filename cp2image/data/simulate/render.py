@@ -12,8 +12,8 @@ grid dense enough that neighbours touch. Rendering, in order:
    nuclei for micronucleated ones, small bright condensed DNA in mitosis.
 3. **β-tubulin.** Radial microtubules from the nucleus (a periodic fibre texture
    sampled in polar coordinates), perinuclear enrichment, optional thick bundles
-   and a perinuclear aggresome; dimmer over the nucleus.
-4. **F-actin.** Cortical rim, stress fibres along the cell's long axis, and
+   and a perinuclear aggresome; as bright over the nucleus as beside it.
+4. **F-actin.** A little dimmer over the nucleus; cortical rim, stress fibres along the cell's long axis, and
    puncta that replace filaments when actin is disrupted.
 5. **Microscope.** Per-plate channel gains, a per-field illumination gradient
    with vignetting, Gaussian blur (point-spread function), background, signal-
@@ -37,6 +37,14 @@ N_TILES = 8
 TILE_THETA = 512  # tile rows, sampled by angle around the nucleus (periodic; a power of 2)
 TILE_R = 256  # tile columns, sampled by distance from the nucleus (px; a power of 2)
 
+# Stain layout around the nucleus, matched to real BBBC021 DMSO crops (per-crop max scaled,
+# `cp2image.data.simulate.realism`): real β-tubulin is as bright over the nucleus as beside it
+# (the perinuclear cage lies above and below it in a widefield image) and fades over ~10 px;
+# F-actin is only a little dimmer there. See tests/simulate/test_realism.py for the numbers.
+TUBULIN_NUCLEAR_SHADOW = 0.0  # fraction of β-tubulin hidden over the nucleus (was 0.45: real crops show none)
+ACTIN_NUCLEAR_SHADOW = 0.2  # fraction of F-actin hidden over the nucleus (real nucleus/cytoplasm ≈ 0.8)
+TUBULIN_PERINUCLEAR_DECAY_PX = 12.0  # e-folding distance (px) of the perinuclear β-tubulin enrichment
+
 
 @dataclass(frozen=True)
 class RenderConfig:
@@ -47,7 +55,7 @@ class RenderConfig:
     spacing: float = 1.65  # grid spacing in expected cell radii (< 2 → neighbours touch)
     jitter: float = 0.12  # random displacement of grid positions (fraction of spacing)
     psf_sigma: tuple[float, float, float] = (1.0, 0.8, 0.8)  # Gaussian blur per channel (px)
-    background: tuple[float, float, float] = (0.035, 0.03, 0.035)  # camera offset + haze
+    background: tuple[float, float, float] = (0.08, 0.08, 0.035)  # camera offset + out-of-focus haze (real DMSO crops)
     shot_noise: float = 2e-4  # variance per unit intensity (signal-dependent noise)
     read_noise: float = 0.003  # sd of signal-independent noise
     illumination: float = 0.12  # max relative illumination gradient across a field
@@ -270,7 +278,7 @@ def render_field(
         dist = np.sqrt(ndx * ndx + ndy * ndy)
         phi = np.arctan2(ndy, ndx)
         out_nuc = np.clip(dist - rn[lab], 0, None)
-        shadow = 1.0 - 0.45 * occupancy.ravel()[fg]
+        nuclear = occupancy.ravel()[fg]  # 1 over a nucleus, 0 in the cytoplasm
         mesh_angle = rng.uniform(0, np.pi, k)
         c_mesh, s_mesh = np.cos(mesh_angle).astype(np.float32), np.sin(mesh_angle).astype(np.float32)
 
@@ -286,12 +294,12 @@ def render_field(
         bund = cells["tubulin_bundle"][lab]
         tex = (1 - f) + f * (0.4 * radial + 0.6 * mesh)
         tex = (1 - 0.5 * bund) * tex + 2.0 * bund * _sample(bank["bundle"], tile_id[lab, 1], a_idx * 0.5, b_idx + 37)
-        peri = 1.0 + cells["tubulin_perinuclear"][lab] * np.exp(-out_nuc / 7.0)
+        peri = 1.0 + cells["tubulin_perinuclear"][lab] * np.exp(-out_nuc / TUBULIN_PERINUCLEAR_DECAY_PX)
         agg_t = off_t[lab] + np.pi + 0.5  # aggresome sits beside the nucleus, away from its offset
         agg_x = nucleus_xy[lab, 0] + (rn[lab] + 3) * np.cos(agg_t)
         agg_y = nucleus_xy[lab, 1] + (rn[lab] + 3) * np.sin(agg_t)
         agg = cells["tubulin_aggresome"][lab] * 3.0 * np.exp(-((px - agg_x) ** 2 + (py - agg_y) ** 2) / (2 * 4.0**2))
-        tub.ravel()[fg] = cells["tubulin_intensity"][lab] * edge * overlap * (shadow * peri * tex + agg) / 1.6
+        tub.ravel()[fg] = cells["tubulin_intensity"][lab] * edge * overlap * ((1.0 - TUBULIN_NUCLEAR_SHADOW * nuclear) * peri * tex + agg) / 1.6
 
         # F-actin: cortex, stress fibres along the long axis, puncta
         c, s = np.cos(angle[lab]), np.sin(angle[lab])
@@ -305,7 +313,7 @@ def render_field(
         p = cells["actin_puncta"][lab]
         dots = _sample(bank["puncta"], tile_id[lab, 2], py + tile_off[lab, 0], px + tile_off[lab, 1])
         body = (1 - 0.75 * p) * body + 2.2 * p * dots
-        act.ravel()[fg] = cells["actin_intensity"][lab] * edge * overlap * (0.8 + 0.2 * shadow) * body / 1.2
+        act.ravel()[fg] = cells["actin_intensity"][lab] * edge * overlap * (1.0 - ACTIN_NUCLEAR_SHADOW * nuclear) * body / 1.2
 
     image = np.stack([dna, tub, act])  # (3, S, S) float32
     image = _microscope(rng, image, config=config, plate=plate)
