@@ -49,9 +49,12 @@ def test_features_are_measured_not_copied(tiny_dataset):
 
 
 def test_crops_match_their_recorded_centres(tiny_dataset):
-    """The crop's centre pixel holds a nucleus: DNA is bright in the middle of every crop."""
-    dna = tiny_dataset.images[:, 0].astype(float)
-    assert (dna[:, 30:38, 30:38].mean(axis=(1, 2)) > dna[:, :8, :8].mean(axis=(1, 2))).mean() > 0.9
+    """The crop's centre pixel holds a nucleus: DNA in the middle of every crop is brighter
+    than its median pixel (nuclei cover well under half of a crop, so the median is cytoplasm
+    or background; a corner may hold a neighbour's nucleus since cells have real MCF-7 sizes)."""
+    dna = tiny_dataset.images[:, 0].astype(float)  # (N, H, W)
+    centre = dna[:, 30:38, 30:38].mean(axis=(1, 2))
+    assert (centre > np.median(dna.reshape(len(dna), -1), axis=1)).all()
 
 
 def test_same_seed_same_dataset_with_any_number_of_jobs(tiny_dataset, tmp_path):
