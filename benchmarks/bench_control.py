@@ -83,11 +83,14 @@ def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool =
     train, train_dmso, held_dmso = _split(cells, names)
     if len(held_dmso) < n_cells:
         raise ValueError(f"only {len(held_dmso)} held-out DMSO cells in {setup.dataset_dir}; need {n_cells}")
-    coupling = load_coupling(setup.model_dir)
-    how = "stored with the model"
+    try:
+        coupling = load_coupling(setup.model_dir)
+        how, why_not = "stored with the model", "none stored with the model"
+    except ValueError as err:  # CouplingError: stale (model retrained) or corrupt; measure anyway, and say so
+        coupling, why_not = None, f"the stored one is unusable: {err}"
     if coupling is None:
         coupling = fit_coupling(model, train, source=f"{setup.dataset_dir} train split (in memory)")
-        how = f"fitted in memory on {coupling.n_cells} training cells (none stored with the model)"
+        how = f"fitted in memory on {coupling.n_cells} training cells ({why_not})"
     picks = np.sort(np.random.default_rng(seed).choice(len(held_dmso), n_cells, replace=False))
     swept = held_dmso.iloc[picks]
     bar = None
