@@ -31,12 +31,12 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_measured(command: list[str]) -> dict:
+def run_measured(command: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO) -> dict:
     """Run `command`, sampling its process tree; return wall, CPU-s and peak RSS figures (MB)."""
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(env or os.environ, PYTHONUNBUFFERED="1"))
     root = psutil.Process(proc.pid)
     peak_main, peak_tree = 0, 0
     cpu: dict[int, float] = {}

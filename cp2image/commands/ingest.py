@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 
 FIELDS_EPILOG = """\
@@ -69,7 +70,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="prefix for unprefixed measurement columns (default: file stem if Nuclei/Cells/Cytoplasm)")
     f.add_argument("--features", choices=("carried", "measured"), default="carried",
                    help="carry the objects table's CellProfiler columns (default) or measure features on the crops")
-    f.add_argument("--n-jobs", type=int, default=None, help="processes for --features measured (-1 = all cores)")
+    f.add_argument("--n-jobs", type=int, default=None,
+                   help="dask LocalCluster worker processes when features are measured (default: one per core)")
+    f.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="measure on an existing dask cluster (tcp://host:8786) instead of a local one")
     _add_common(f, split_default="well")
     f.set_defaults(run=run)
 
@@ -84,7 +88,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the input's channels in stored order, comma-separated (default DNA,Tubulin,Actin; "
                         "the shared BBBC021 crop archives need DNA,Actin,Tubulin); recorded in provenance")
     c.add_argument("--subset", type=int, default=None, help="ingest only this many crops (seeded sample)")
-    c.add_argument("--n-jobs", type=int, default=None, help="feature-measurement processes (-1 = all cores)")
+    c.add_argument("--n-jobs", type=int, default=None,
+                   help="dask LocalCluster worker processes for feature measurement (default: one per core)")
+    c.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="measure on an existing dask cluster (tcp://host:8786) instead of a local one")
     c.add_argument("--no-measure", action="store_true", help="skip feature measurement (images + metadata only)")
     _add_common(c, split_default="plate")
     c.set_defaults(run=run)
@@ -94,6 +101,23 @@ def run(args: argparse.Namespace) -> int:
     from cp2image.data.intensity import IntensityConfig
 
     logging.basicConfig(level=logging.WARNING)
+    measured = (args.source == "crops" and not args.no_measure) or (
+        args.source == "fields" and (not args.objects or args.features == "measured"))
+    with _cluster(args) if measured else contextlib.nullcontext() as client:  # per-field / per-batch dask tasks
+        return _run(args, IntensityConfig, client)
+
+
+def _cluster(args: argparse.Namespace):
+    from cp2image.distributed import ClusterConfig, dask_client
+    from cp2image.features.measure import _resolve_jobs
+
+    if args.n_jobs == 0:
+        raise ValueError("--n-jobs must be a positive number of workers or negative (-1 = all cores), not 0")
+    workers = None if args.n_jobs is None else _resolve_jobs(args.n_jobs)
+    return dask_client(ClusterConfig(scheduler=args.scheduler, n_workers=workers))
+
+
+def _run(args: argparse.Namespace, IntensityConfig, client) -> int:
     intensity = IntensityConfig(method=args.normalise, low_percentile=args.percentiles[0],
                                 high_percentile=args.percentiles[1])
     if args.source == "fields":
@@ -107,12 +131,12 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.objects:
             summary = ingest_fields(args.image_table, args.objects, args.out, root=args.root,
-                                    moa_table=args.moa_table, config=config)
+                                    moa_table=args.moa_table, config=config, client=client)
         else:
             from cp2image.data.ingest_nuclei import ingest_fields_finding_nuclei
 
             summary = ingest_fields_finding_nuclei(args.image_table, args.out, root=args.root,
-                                                   moa_table=args.moa_table, config=config)
+                                                   moa_table=args.moa_table, config=config, client=client)
     else:
         from cp2image.data.ingest_crops import (
             CropIngestConfig,
@@ -133,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             source = combine_sources([npz_source(path) for path in args.npz])
         else:
             source = folder_source(args.folder, args.metadata)
-        summary = ingest_crops(source, args.out, moa_table=args.moa_table, config=config)
+        summary = ingest_crops(source, args.out, moa_table=args.moa_table, config=config, client=client)
     print("\n".join(summary.lines()))
     if args.report:
         _write_report(args, summary)

@@ -426,8 +426,7 @@ class DatasetWriter:
         schemas = [pq.read_schema(p) for p in parts]
         schema = schemas[0]
         if any(not s.equals(schema, check_metadata=False) for s in schemas[1:]):
-            # e.g. a column that was all-missing in one batch: widen the types, drop pandas' dtype notes
-            schema = pa.unify_schemas(schemas, promote_options="permissive").remove_metadata()
+            schema = _common_schema(parts, schemas)
         rows = 0
         with pq.ParquetWriter(target, schema) as out:
             for p in parts:
@@ -484,6 +483,42 @@ class DatasetWriter:
             log.info("%s: %d rows kept in %s for a resumed run", self.path, self.count, self._tmp)
         else:
             self.abort()
+
+
+def _all_null(path: Path) -> set[str]:
+    """Columns of a parquet part that hold no value at all (from its statistics)."""
+    meta = pq.ParquetFile(path).metadata
+    out = set()
+    for c in range(meta.num_columns):
+        nulls = [meta.row_group(g).column(c).statistics for g in range(meta.num_row_groups)]
+        if all(st is not None and st.has_null_count for st in nulls) and sum(st.null_count for st in nulls) == meta.num_rows:
+            out.add(meta.schema.column(c).name)
+    return out
+
+
+def _common_schema(parts: list[Path], schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for parts whose column types differ, as `pd.concat` of the batches would give.
+
+    Usual cause: a column that is all missing in one batch (pandas makes it float
+    NaN or object None) and text or numbers in another. Each column takes its type
+    from the first part where it holds a value; remaining differences (int vs float)
+    are widened by pyarrow. The pandas notes of the first part that already has
+    every chosen type are kept, else dropped (pyarrow's defaults then apply).
+    """
+    empty = [_all_null(p) for p in parts]
+    fields = []
+    for i, name in enumerate(schemas[0].names):
+        typed = [s.field(name) for s, e in zip(schemas, empty) if name not in e] or [schemas[0].field(name)]
+        try:
+            merged = pa.unify_schemas([pa.schema([f]) for f in typed], promote_options="permissive").field(0)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise DatasetError(f"append: column {name!r} has incompatible types across batches ({err})") from err
+        fields.append(merged)
+    schema = pa.schema(fields)
+    for s in schemas:
+        if all(s.field(f.name).type == f.type for f in fields):
+            return schema.with_metadata(s.metadata)
+    return schema
 
 
 def _atomic_text(path: Path, text: str) -> None:

@@ -32,6 +32,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -373,8 +374,13 @@ def ingest_crops(
     *,
     moa_table: str | Path | None = None,
     config: CropIngestConfig | None = None,
+    client=None,
 ) -> IngestSummary:
-    """Normalise, measure and write the crops of `source` as a dataset at `out`."""
+    """Normalise, measure and write the crops of `source` as a dataset at `out`.
+
+    With a dask `client` (`cp2image.distributed`), each batch's crops are measured
+    as dask tasks (chunks of crops) on that cluster.
+    """
     config = config or CropIngestConfig()
     out = Path(out)
     cells = source.metadata.copy()
@@ -419,6 +425,8 @@ def ingest_crops(
         },
     }
     measure = _measure_fn() if config.measure else None
+    if measure is not None and client is not None:
+        measure = partial(measure, client=client)
     from tqdm.auto import tqdm
 
     permutation = channel_permutation(config.channel_order)

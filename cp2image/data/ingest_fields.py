@@ -48,6 +48,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -473,8 +474,12 @@ def ingest_fields(
     root: str | Path,
     moa_table: str | Path | None = None,
     config: FieldIngestConfig | None = None,
+    client=None,
 ) -> IngestSummary:
     """Crop every nucleus of the objects table out of its field and write a dataset at `out`.
+
+    With `features="measured"` and a dask `client` (`cp2image.distributed`), each
+    batch's crops are measured as dask tasks (chunks of crops) on that cluster.
 
     `objects` is one per-object CSV with the nucleus centres (e.g. Nuclei.csv),
     or a list whose first entry is that table and whose others (Cells.csv,
@@ -500,6 +505,9 @@ def ingest_fields(
     measure = None
     if config.features == "measured":
         from cp2image.features import feature_names as measured_names, measure
+
+        if client is not None:
+            measure = partial(measure, client=client)
 
         primary.features, related = [], []  # CellProfiler's columns are not carried; measure() supplies features
     related_frame = _related_features(related, keys, taken=set(primary.features))

@@ -176,6 +176,24 @@ def _cell_rows(table: pd.DataFrame, row: int, nuclei: Nuclei, inside: np.ndarray
     return frame
 
 
+def _nuclei_task(item: tuple) -> Nuclei:
+    """Dask task, pass 1: read one field and find its nuclei (module level, so it pickles)."""
+    row, table, root, image_path, intensity, segmentation = item
+    return find_nuclei(read_field(table, row, root=root, image_path=image_path),
+                       intensity=intensity, segmentation=segmentation)
+
+
+def _crop_measure_task(item: tuple) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+    """Dask task, pass 2: read one field, crop its nuclei and measure the crops → (crops, inside, features)."""
+    row, table, root, image_path, nuclei, config = item
+    from cp2image.features import measure
+
+    raw = read_field(table, row, root=root, image_path=image_path)
+    crops, inside = crop_field(raw, nuclei, crop_size=config.crop_size, intensity=config.intensity,
+                               scope=config.scope)
+    return crops, inside, (measure(crops) if len(crops) else None)
+
+
 def ingest_fields_finding_nuclei(
     image_table: str | Path,
     out: str | Path,
@@ -184,12 +202,24 @@ def ingest_fields_finding_nuclei(
     moa_table: str | Path | None = None,
     config: FieldIngestConfig | None = None,
     segmentation=None,
+    client=None,
 ) -> IngestSummary:
     """Find the nuclei of every available field, crop them, measure features, write a dataset at `out`.
 
     Features are always measured (there are no CellProfiler columns to carry).
+    With a dask `client` (`cp2image.distributed`), each field is one task in each
+    pass (find nuclei; crop + measure); without, fields run here one by one.
     Raises `IngestError` naming the file for bad input; nothing is left behind then.
     """
+    from cp2image.distributed import ClusterConfig, dask_client, map_in_order
+
+    if client is None and config is not None and config.n_jobs not in (None, 0, 1):  # library call asking for workers
+        from cp2image.features.measure import _resolve_jobs
+
+        with dask_client(ClusterConfig(n_workers=_resolve_jobs(config.n_jobs))) as local:
+            return ingest_fields_finding_nuclei(image_table, out, root=root, moa_table=moa_table, config=config,
+                                                segmentation=segmentation, client=local)
+
     config = config or FieldIngestConfig()
     image_path, root, out = Path(image_table), Path(root), Path(out)
     if not root.is_dir():
@@ -213,9 +243,11 @@ def ingest_fields_finding_nuclei(
 
     # pass 1: nuclei of every field (small: centres and areas), so the dataset's size is known
     found: dict[int, Nuclei] = {}
-    for row in tqdm(fields, desc="find nuclei", unit="field", disable=not config.progress):
-        found[row] = find_nuclei(read_field(table, row, root=root, image_path=image_path),
-                                 intensity=config.intensity, segmentation=segmentation)
+    shared = client.scatter(table, broadcast=True, hash=False) if client is not None else table  # sent once
+    items = ((row, shared, root, image_path, config.intensity, segmentation) for row in fields)
+    for item, nuclei in tqdm(map_in_order(client, _nuclei_task, items), total=len(fields), desc="find nuclei",
+                             unit="field", disable=not config.progress):
+        found[item[0]] = nuclei
     summary.n_images = len(fields)
     summary.n_objects = sum(len(n) for n in found.values())
 
@@ -228,7 +260,7 @@ def ingest_fields_finding_nuclei(
     }, index=fields)
     split_of = dict(zip(fields, assign_splits(field_meta, by=config.split_by, seed=config.seed).tolist()))
 
-    from cp2image.features import feature_names, measure
+    from cp2image.features import feature_names
 
     meta = {
         "features": feature_names(),
@@ -252,16 +284,17 @@ def ingest_fields_finding_nuclei(
     capacity = max(summary.n_objects, 1)
     # pass 2: crops and features, one field at a time
     with DatasetWriter(out, capacity, crop_size=config.crop_size, meta=meta, overwrite=config.overwrite) as writer:
-        for row in tqdm(fields, desc="crop + measure", unit="field", disable=not config.progress):
-            raw = read_field(table, row, root=root, image_path=image_path)
-            crops, inside = crop_field(raw, found[row], crop_size=config.crop_size, intensity=config.intensity,
-                                       scope=config.scope)
+        items = ((row, shared, root, image_path, found[row], config) for row in fields)
+        for item, (crops, inside, features) in tqdm(map_in_order(client, _crop_measure_task, items),
+                                                    total=len(fields), desc="crop + measure", unit="field",
+                                                    disable=not config.progress):
+            row = item[0]
             summary.n_skipped_border += int((~inside).sum())
             if not len(crops):
                 continue
             cells = _cell_rows(table, row, found[row], inside, moa=moa, split=split_of[row])
-            crops, cells = measure_and_filter(crops, cells, measure, n_jobs=config.n_jobs,
-                                              drop_failed=config.drop_failed, summary=summary)
+            crops, cells = measure_and_filter(crops, cells, lambda images, n_jobs: features,  # measured in the task
+                                              n_jobs=None, drop_failed=config.drop_failed, summary=summary)
             writer.append(crops, cells)
             controls.add(cells)
             summary.n_written += len(cells)

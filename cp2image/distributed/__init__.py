@@ -8,6 +8,6 @@
   dataset is written in a deterministic order however the tasks were scheduled.
 """
 from .cluster import ClusterConfig, add_cluster_arguments, cluster_config_from_args, dask_client
-from .tasks import ordered_results
+from .tasks import map_in_order, ordered_results
 
-__all__ = ["ClusterConfig", "add_cluster_arguments", "cluster_config_from_args", "dask_client", "ordered_results"]
+__all__ = ["ClusterConfig", "add_cluster_arguments", "cluster_config_from_args", "dask_client", "map_in_order", "ordered_results"]

@@ -64,3 +64,20 @@ def ordered_results(
     finally:
         if pending:
             client.cancel([f for _, f in pending])
+
+
+def map_in_order(
+    client: "distributed.Client | None",  # noqa: F821
+    fn: Callable[[T], R],
+    items: Iterable[T],
+) -> Iterator[tuple[T, R]]:
+    """`ordered_results` on a dask client; without one, `fn(item)` here, one after another.
+
+    For library functions that take an optional client: the command line always
+    passes one (a LocalCluster or --scheduler); a plain call runs in process.
+    """
+    if client is not None:
+        yield from ordered_results(client, fn, items)
+        return
+    for item in items:
+        yield item, fn(item)

@@ -59,16 +59,16 @@ def test_a_batch_with_other_columns_is_refused(tmp_path):
     assert not (tmp_path / "ds").exists()
 
 
-def test_a_column_missing_in_one_batch_is_widened_not_lost(tmp_path):
+@pytest.mark.parametrize("missing", [None, np.nan], ids=["None", "NaN"])
+def test_a_column_missing_in_one_batch_reads_back_as_concatenating_the_batches(tmp_path, missing):
     first, second = _cells(3), _cells(3, 3)
-    first["Metadata_MoA"] = None  # all missing here: parquet type null
+    first["Metadata_MoA"] = missing  # all missing here: parquet type null (None) or double (NaN)
     second["Metadata_MoA"] = "Microtubule stabilizers"
     with DatasetWriter(tmp_path / "ds", capacity=6, crop_size=8) as writer:
         writer.append(_images(3), first)
         writer.append(_images(3, 3), second)
-    moa = open_dataset(tmp_path / "ds").cells["Metadata_MoA"]
-    assert moa.isna().tolist() == [True] * 3 + [False] * 3
-    assert set(moa.dropna()) == {"Microtubule stabilizers"}
+    at_once = write_dataset(tmp_path / "at_once", _images(6), pd.concat([first, second], ignore_index=True))
+    pd.testing.assert_frame_equal(open_dataset(tmp_path / "ds").cells, open_dataset(at_once).cells)
 
 
 def test_memory_does_not_grow_with_the_rows_written(tmp_path):
