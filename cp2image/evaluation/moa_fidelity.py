@@ -81,7 +81,8 @@ class MoAFidelityResult:
     generated_balanced_accuracy: float
     ratio: float  # generated_accuracy / real_accuracy (NaN if the real accuracy is 0)
     balanced_ratio: float  # the same for balanced accuracy (mean per-MoA recall)
-    ratio_interval: tuple[float, float]  # cluster-bootstrap interval of `ratio` (NaN without groups/resamples)
+    ratio_interval: tuple[float, float]  # cluster-bootstrap interval of `ratio` (NaN without resamples)
+    balanced_ratio_interval: tuple[float, float]  # the same for `balanced_ratio`
     agreement: float  # fraction of cells where both predictions are the same MoA
     chance_accuracy: float  # accuracy of always predicting the most common training MoA
     protocol: str  # how the classifier's training cells were kept apart from the predicted ones
@@ -106,6 +107,7 @@ class MoAFidelityResult:
             "ratio": self.ratio,
             "balanced_ratio": self.balanced_ratio,
             "ratio_interval": list(self.ratio_interval),
+            "balanced_ratio_interval": list(self.balanced_ratio_interval),
             "agreement": self.agreement,
             "chance_accuracy": self.chance_accuracy,
             "protocol": self.protocol,
@@ -164,27 +166,36 @@ def _ratio(generated: float, real: float) -> float:
 
 def bootstrap_ratio_interval(
     truth: np.ndarray, pred_real: np.ndarray, pred_gen: np.ndarray, groups: np.ndarray | None, *,
-    n_resamples: int, confidence: float, seed: int,
+    n_resamples: int, confidence: float, seed: int, balanced: bool = False,
 ) -> tuple[float, float]:
     """Percentile interval of accuracy(generated) / accuracy(real), resampling whole groups.
 
     Cells of one plate or well are not independent, so groups (not cells) are drawn
-    with replacement; without groups, cells are. NaN, NaN when `n_resamples` is 0.
+    with replacement; without groups, cells are. `balanced=True` bootstraps the ratio
+    of balanced accuracies (mean recall over the MoAs present in the resample).
+    NaN, NaN when `n_resamples` is 0.
     """
     if n_resamples <= 0 or len(truth) == 0:
         return (float("nan"), float("nan"))
     keys = groups if groups is not None else np.arange(len(truth))
     unique, inverse = np.unique(np.asarray(keys).astype(str), return_inverse=True)
     n_groups = len(unique)
-    hit_real = np.bincount(inverse, weights=(pred_real == truth).astype(float), minlength=n_groups)
-    hit_gen = np.bincount(inverse, weights=(pred_gen == truth).astype(float), minlength=n_groups)
-    size = np.bincount(inverse, minlength=n_groups).astype(float)
+    # per group (rows) and class (columns): cells, real hits, generated hits; one class "all" unless balanced
+    classes, cls = np.unique(truth, return_inverse=True) if balanced else (np.array(["all"]), np.zeros(len(truth), int))
+    cell = inverse * len(classes) + cls
+
+    def table(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, weights=weights, minlength=n_groups * len(classes)).reshape(n_groups, len(classes))
+
+    size = table(np.ones(len(truth)))
+    hit_real, hit_gen = table((pred_real == truth).astype(float)), table((pred_gen == truth).astype(float))
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_groups, size=(n_resamples, n_groups))
-    counts = np.stack([np.bincount(row, minlength=n_groups) for row in draws])  # (R, G) times each group drawn
-    real_acc = counts @ hit_real / (counts @ size)
-    gen_acc = counts @ hit_gen / (counts @ size)
+    counts = np.stack([np.bincount(row, minlength=n_groups) for row in draws]).astype(float)  # (R, G)
     with np.errstate(divide="ignore", invalid="ignore"):
+        n = counts @ size  # (R, C)
+        real_acc = np.nanmean(np.where(n > 0, (counts @ hit_real) / n, np.nan), axis=1)
+        gen_acc = np.nanmean(np.where(n > 0, (counts @ hit_gen) / n, np.nan), axis=1)
         ratios = np.where(real_acc > 0, gen_acc / real_acc, np.nan)
     ratios = ratios[np.isfinite(ratios)]
     if len(ratios) == 0:
@@ -219,14 +230,17 @@ def _result(
     gen_acc = float(np.mean(pred_gen == truth))
     real_bal = float(balanced_accuracy_score(truth, pred_real))
     gen_bal = float(balanced_accuracy_score(truth, pred_gen))
-    interval = bootstrap_ratio_interval(truth, pred_real, pred_gen, groups, n_resamples=config.n_bootstrap,
-                                        confidence=config.confidence, seed=config.seed)
+    interval, balanced_interval = (
+        bootstrap_ratio_interval(truth, pred_real, pred_gen, groups, n_resamples=config.n_bootstrap,
+                                 confidence=config.confidence, seed=config.seed, balanced=balanced)
+        for balanced in (False, True))
     predictions = pd.DataFrame({"moa": truth, "group": groups if groups is not None else "",
                                 "real": pred_real, "generated": pred_gen})
     return MoAFidelityResult(
         real_accuracy=real_acc, generated_accuracy=gen_acc,
         real_balanced_accuracy=real_bal, generated_balanced_accuracy=gen_bal,
         ratio=_ratio(gen_acc, real_acc), balanced_ratio=_ratio(gen_bal, real_bal), ratio_interval=interval,
+        balanced_ratio_interval=balanced_interval,
         agreement=float(np.mean(pred_real == pred_gen)),
         chance_accuracy=float(np.mean(truth == majority)),
         protocol=protocol, n_train=int(n_train), n_test=int(len(truth)),

@@ -166,10 +166,15 @@ def _metrics_rows(m: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("MoA accuracy, generated", f"{moa['generated_accuracy']:.1%}",
                      f"real held-out {moa['real_accuracy']:.1%}; chance {moa['chance_accuracy']:.1%}; {len(moa['classes'])} classes"))
         if "ratio" in moa:
-            low, high = (moa.get("ratio_interval") or [None, None])[:2]
-            interval = f"; 95 % interval {_fmt(low, 2)}–{_fmt(high, 2)}" if low is not None else ""
-            rows.append(("MoA fidelity ratio (generated / real accuracy)", _fmt(moa["ratio"], 3),
-                         f"balanced-accuracy ratio {_fmt(moa['balanced_ratio'], 3)}{interval}; {moa['protocol']}"))
+            def interval(key: str) -> str:
+                low, high = (moa.get(key) or [None, None])[:2]
+                return f" (95 % interval {_fmt(low, 2)}–{_fmt(high, 2)})" if low is not None else ""
+
+            rows.append(("MoA fidelity ratio, balanced accuracy (mean recall per MoA)", _fmt(moa["balanced_ratio"], 3),
+                         f"generated {moa['generated_balanced_accuracy']:.1%} / real {moa['real_balanced_accuracy']:.1%}"
+                         f"{interval('balanced_ratio_interval')}"))
+            rows.append(("MoA fidelity ratio, accuracy", _fmt(moa["ratio"], 3),
+                         f"{interval('ratio_interval').strip()}; {moa['protocol']}"))
     else:
         rows.append(("MoA fidelity", "n/a", moa.get("reason", "")))
     return rows
