@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heldout-split", default="val", help="split the per-feature r is measured on")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--init-from", help="fine-tune another regressor folder (same features) instead of starting fresh")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = RegressorTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, split=args.split,
                                   heldout_split=args.heldout_split, seed=args.seed, num_threads=args.threads,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, init_from=args.init_from)
     model = train_regressor(args.data, args.out, config)
     r = dict(zip(model.config.feature_names, model.config.heldout_r))
     values = np.array(model.config.heldout_r)

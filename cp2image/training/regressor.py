@@ -42,6 +42,7 @@ class RegressorTrainConfig:
     seed: int = 0
     num_threads: int = 0  # 0 → torch's default
     progress: bool = True
+    init_from: str | None = None  # start from another regressor folder (same features and widths)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -96,6 +97,14 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
     model = FeatureRegressor(RegressorConfig(
         feature_names=table.names, feature_mean=table.mean.tolist(), feature_scale=table.scale.tolist(),
         image_size=int(images.shape[-1]), in_channels=int(images.shape[1]), **kwargs))
+    if config.init_from:
+        source = FeatureRegressor.from_pretrained(config.init_from)
+        if source.config.feature_names != table.names:
+            raise ValueError(f"init_from {config.init_from}: regressor predicts other features than this dataset gives")
+        try:
+            model.load_state_dict(source.state_dict())
+        except RuntimeError as err:
+            raise ValueError(f"init_from {config.init_from}: architecture differs ({err})") from err
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.steps)
     rng = np.random.default_rng(config.seed)

@@ -150,3 +150,21 @@ def test_init_from_an_exported_model_copies_the_generator(blob_data, tmp_path):
         if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
             continue  # one training-mode step updates batch-norm statistics
         torch.testing.assert_close(after[k], before[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_regressor_init_from_starts_at_the_source_weights(blob_data, blob_regressor, tmp_path):
+    tuned = train_regressor(blob_data, tmp_path / "tuned", RegressorTrainConfig(
+        steps=1, batch_size=16, lr=1e-12, heldout_split="test", widths=[4, 8], progress=False,
+        init_from=str(blob_regressor)))
+    source = FeatureRegressor.from_pretrained(blob_regressor).state_dict()
+    for k, v in tuned.state_dict().items():
+        if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            continue  # one training-mode step updates batch-norm statistics
+        torch.testing.assert_close(v, source[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_regressor_init_from_another_architecture_is_refused(blob_data, blob_regressor, tmp_path):
+    with pytest.raises(ValueError, match="architecture differs"):
+        train_regressor(blob_data, tmp_path / "wide", RegressorTrainConfig(
+            steps=1, batch_size=16, heldout_split="test", widths=[4, 16], progress=False,
+            init_from=str(blob_regressor)))
