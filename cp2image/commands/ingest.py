@@ -74,6 +74,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="dask LocalCluster worker processes when features are measured (default: one per core)")
     f.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="measure on an existing dask cluster (tcp://host:8786) instead of a local one")
+    f.add_argument("--restart", action="store_true",
+                   help="without --objects: discard the unfinished work of an interrupted ingest instead of "
+                        "resuming it (the same command resumes by default)")
     _add_common(f, split_default="well")
     f.set_defaults(run=run)
 
@@ -136,7 +139,8 @@ def _run(args: argparse.Namespace, IntensityConfig, client) -> int:
             from cp2image.data.ingest_nuclei import ingest_fields_finding_nuclei
 
             summary = ingest_fields_finding_nuclei(args.image_table, args.out, root=args.root,
-                                                   moa_table=args.moa_table, config=config, client=client)
+                                                   moa_table=args.moa_table, config=config, client=client,
+                                                   resume=not args.restart)
     else:
         from cp2image.data.ingest_crops import (
             CropIngestConfig,

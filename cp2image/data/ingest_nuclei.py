@@ -31,6 +31,7 @@ size is known before anything is written.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -203,12 +204,17 @@ def ingest_fields_finding_nuclei(
     config: FieldIngestConfig | None = None,
     segmentation=None,
     client=None,
+    resume: bool = True,
 ) -> IngestSummary:
     """Find the nuclei of every available field, crop them, measure features, write a dataset at `out`.
 
     Features are always measured (there are no CellProfiler columns to carry).
     With a dask `client` (`cp2image.distributed`), each field is one task in each
     pass (find nuclei; crop + measure); without, fields run here one by one.
+    With `resume` (default) every written field is journaled, and a killed ingest
+    run again with the same inputs and options continues after the last one and
+    ends with the dataset an uninterrupted run writes (the summary's skip and
+    failure counts then cover only this run's fields).
     Raises `IngestError` naming the file for bad input; nothing is left behind then.
     """
     from cp2image.distributed import ClusterConfig, dask_client, map_in_order
@@ -218,7 +224,7 @@ def ingest_fields_finding_nuclei(
 
         with dask_client(ClusterConfig(n_workers=_resolve_jobs(config.n_jobs))) as local:
             return ingest_fields_finding_nuclei(image_table, out, root=root, moa_table=moa_table, config=config,
-                                                segmentation=segmentation, client=local)
+                                                segmentation=segmentation, client=local, resume=resume)
 
     config = config or FieldIngestConfig()
     image_path, root, out = Path(image_table), Path(root), Path(out)
@@ -282,31 +288,63 @@ def ingest_fields_finding_nuclei(
     }
     controls = ControlRows()
     capacity = max(summary.n_objects, 1)
+    key = _resume_key(image_path, moa_table, root, config, segmentation)
+    if not resume:
+        shutil.rmtree(out.parent / f".{out.name}.partial", ignore_errors=True)
     # pass 2: crops and features, one field at a time
-    with DatasetWriter(out, capacity, crop_size=config.crop_size, meta=meta, overwrite=config.overwrite) as writer:
-        items = ((row, shared, root, image_path, found[row], config) for row in fields)
+    with DatasetWriter(out, capacity, crop_size=config.crop_size, meta=meta, overwrite=config.overwrite,
+                       resume_key=key) as writer:
+        done = set(writer.done)
+        if done:  # earlier fields of a killed run: their control rows and counts come back from disk
+            log.warning("resuming %s: %d of %d fields already written", out, len(done), len(fields))
+            earlier = writer.read_rows(filters=[("Metadata_Compound", "==", controls.control)])
+            if len(earlier):
+                controls.add(earlier)
+            summary.n_written = writer.count
+            for name, count in split_counts(writer.read_rows(["Metadata_Split"])["Metadata_Split"]).items():
+                summary.splits[name] = count
+        items = ((row, shared, root, image_path, found[row], config) for row in fields if str(row) not in done)
         for item, (crops, inside, features) in tqdm(map_in_order(client, _crop_measure_task, items),
                                                     total=len(fields), desc="crop + measure", unit="field",
                                                     disable=not config.progress):
             row = item[0]
             summary.n_skipped_border += int((~inside).sum())
             if not len(crops):
+                writer.append(crops, _cell_rows(table, row, found[row], inside, moa=moa, split=split_of[row]),
+                              unit=str(row))  # journaled as done, nothing written
                 continue
             cells = _cell_rows(table, row, found[row], inside, moa=moa, split=split_of[row])
             crops, cells = measure_and_filter(crops, cells, lambda images, n_jobs: features,  # measured in the task
                                               n_jobs=None, drop_failed=config.drop_failed, summary=summary)
-            writer.append(crops, cells)
+            writer.append(crops, cells, unit=str(row))
             controls.add(cells)
             summary.n_written += len(cells)
             for name, count in split_counts(cells["Metadata_Split"]).items():
                 summary.splits[name] = summary.splits.get(name, 0) + count
         if summary.n_written == 0:
+            writer.abort()  # nothing worth resuming
             raise IngestError(f"{image_path}: {summary.n_objects} nuclei found in {len(fields)} fields, but none "
                               f"could be cropped ({summary.n_skipped_border} too close to the border) or kept")
         writer.meta["normalisation"] = controls.normalisation()
     summary.n_features = len(meta["features"])
     log.info("ingested %d cells from %d fields (nuclei found) into %s", summary.n_written, len(fields), out)
     return summary
+
+
+def _resume_key(image_path: Path, moa_table, root: Path, config: FieldIngestConfig, segmentation) -> str:
+    """Digest of everything that determines the dataset: the tables' bytes, the root and the options."""
+    import hashlib
+    import json
+
+    from cp2image import __version__
+    from cp2image.checksums import file_digest
+
+    options = {k: v for k, v in asdict(config).items() if k not in ("progress", "overwrite", "n_jobs")}
+    text = json.dumps({"image_table": file_digest(image_path), "root": str(root.resolve()),
+                       "moa_table": file_digest(Path(moa_table)) if moa_table is not None else None,
+                       "options": options, "segmentation": repr(segmentation), "version": __version__},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 __all__ = ["Nuclei", "find_nuclei", "crop_field", "ingest_fields_finding_nuclei"]
