@@ -106,7 +106,11 @@ def _wait_for_idle_pages() -> None:
         time.sleep(0.05)
 
 
+START_DELAY_S = 2.0  # a user who clicks a page within this time after Home gets the CPU to that page alone
+
+
 def _run(steps: list[tuple[str, Callable[[], object]]]) -> None:
+    time.sleep(START_DELAY_S)
     for name, step in steps:
         _wait_for_idle_pages()
         start = time.perf_counter()
@@ -123,8 +127,13 @@ def start(_extra: tuple[tuple[str, Callable[[], object]], ...] = ()) -> threadin
     """Start the warm-up thread once per server process (later calls return the same thread).
 
     `_extra` are (name, callable) steps run after the imports, e.g. the default views'
-    cached computations.
+    cached computations. Not started under `streamlit.testing` (AppTest), whose runs are
+    measured and asserted on one by one.
     """
+    from streamlit import config
+
+    if config.get_option("global.appTest"):
+        return threading.Thread()  # not started: tests see only the page they run
     thread = threading.Thread(target=_run, args=(_steps(list(_extra)),), name="cp2image-warmup", daemon=True)
     thread.start()
     return thread
