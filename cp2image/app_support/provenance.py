@@ -61,6 +61,6 @@ def crop_words(provenance: dict[str, Any] | None) -> CropWords:
                          "Simulated cells: crops rendered by cp2image's virtual BBBC021 screen, not microscopy.")
     if origin == "measured":
         return CropWords(origin, "real cell", "real cells", "real",
-                         f"Real cells: crops cut from microscopy images (ingested from {source}).")
+                         f"Real cells: crops cut from microscopy images by `cp2image ingest` ({source}).")
     return CropWords(origin, "dataset cell", "dataset cells", "",
                      f"Origin of the crops not recorded (provenance source: {source}); treat them as unverified.")
