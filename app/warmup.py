@@ -42,14 +42,21 @@ def limit_blas_threads(n: int = BLAS_THREADS) -> None:
     _limited.append(n)
 
 
-def _import_analysis() -> None:
-    import scipy.stats  # noqa: F401  (perturbation: Spearman ρ)
-    import sklearn.decomposition  # noqa: F401  (PCA explorer)
+def _import(module: str) -> Callable[[], object]:
+    """A step importing one module (small steps: the thread yields to running pages between them)."""
+    import importlib
 
-    import cp2image.analysis.interpolate  # noqa: F401
-    import cp2image.analysis.perturb  # noqa: F401
-    import cp2image.analysis.trajectory  # noqa: F401
-    import cp2image.features.measure  # noqa: F401  (measure-back on the perturbation page)
+    return lambda: importlib.import_module(module)
+
+
+ANALYSIS_MODULES = (  # what the pages import on their first visit, roughly in order of cost
+    "scipy.stats",  # perturbation: Spearman ρ
+    "cp2image.analysis.perturb",
+    "cp2image.features.measure",  # measure-back on the perturbation page
+    "sklearn.decomposition",  # PCA explorer
+    "cp2image.analysis.trajectory",
+    "cp2image.analysis.interpolate",
+)
 
 
 def _import_charts() -> None:
@@ -78,7 +85,7 @@ def _import_figures() -> None:
 def _steps(extra: list[tuple[str, Callable[[], object]]]) -> list[tuple[str, Callable[[], object]]]:
     # Plotly first (every page but the model card draws a chart), then the analysis code, then what only
     # the correlation report and the download buttons need.
-    return [("charts", _import_charts), ("analysis imports", _import_analysis), ("parquet", _import_parquet),
+    return [("charts", _import_charts), *((m, _import(m)) for m in ANALYSIS_MODULES), ("parquet", _import_parquet),
             *extra, ("figure imports", _import_figures)]
 
 
@@ -106,7 +113,7 @@ def _wait_for_idle_pages() -> None:
         time.sleep(0.05)
 
 
-START_DELAY_S = 2.0  # a user who clicks a page within this time after Home gets the CPU to that page alone
+START_DELAY_S = 3.0  # a user who clicks a page within this time after Home gets the CPU to that page alone
 
 
 def _run(steps: list[tuple[str, Callable[[], object]]]) -> None:
