@@ -47,9 +47,9 @@ def page(served_app):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": WIDTH, "height": 900})
-        # a cell-area sweep whose +2 SD end lies beyond the training cells' range: one step is clipped
+        # a ±5 SD cell-area sweep runs past the training cells' range at both ends: steps are clipped
         feature = quote("Cell area (Cells_AreaShape_Area)")
-        page.goto(f"{served_app}/feature_perturbation?pert_feature={feature}&pert_cell=2", wait_until="commit")
+        page.goto(f"{served_app}/feature_perturbation?pert_feature={feature}&pert_span_sd=5", wait_until="commit")
         page.get_by_role("heading").first.wait_for(timeout=120_000)
         wait_drawn(page, since=0.0, timeout_s=240)
         page.get_by_text("Moved with it").wait_for(timeout=120_000)
