@@ -18,6 +18,7 @@ load (0.70 s vs 0.13 s), as torch's intra-op pool already is (page_kit).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -135,12 +136,12 @@ def start(_extra: tuple[tuple[str, Callable[[], object]], ...] = ()) -> threadin
 
     `_extra` are (name, callable) steps run after the imports, e.g. the default views'
     cached computations. Not started under `streamlit.testing` (AppTest), whose runs are
-    measured and asserted on one by one.
+    measured and asserted on one by one, nor with CP2IMAGE_WARMUP=0.
     """
     from streamlit import config
 
-    if config.get_option("global.appTest"):
-        return threading.Thread()  # not started: tests see only the page they run
+    if config.get_option("global.appTest") or os.environ.get("CP2IMAGE_WARMUP", "1") == "0":
+        return threading.Thread()  # not started: tests see only the page they run; operators can opt out
     thread = threading.Thread(target=_run, args=(_steps(list(_extra)),), name="cp2image-warmup", daemon=True)
     thread.start()
     return thread
