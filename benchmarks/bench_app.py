@@ -145,7 +145,11 @@ def _interactions(repeats: int) -> dict[str, dict[str, Any]]:
 
     at = page("correlation_report")
     if any(box.key == "corr_feature" for box in at.selectbox):
-        names = [o for o in at.selectbox(key="corr_feature").options if o != at.selectbox(key="corr_feature").value]
+        from cp2image.analysis.feature_labels import labelled  # the page's format_func: options are shown labelled
+
+        raw_by_label = {labelled(f): f for f in features}
+        chosen = at.selectbox(key="corr_feature").value
+        names = [raw_by_label[o] for o in at.selectbox(key="corr_feature").options if raw_by_label.get(o, chosen) != chosen]
         change, action = (lambda a, i: a.selectbox(key="corr_feature").set_value(names[i % len(names)]),
                           "search a feature: its real-vs-generated scatter")
     else:  # an evaluation without per-cell pairs: the threshold is the page's interaction
