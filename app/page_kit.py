@@ -25,7 +25,6 @@ hosting.configure_process()  # hosted mode: caches into a temp folder before any
 
 APP_DIR = Path(__file__).resolve().parent
 REPO_ROOT = APP_DIR.parent
-PAGES_DIR = REPO_ROOT / "pages"
 MODEL_SPEC_KEY = sources.MODEL_KEY
 CHANNEL_VIEW_KEY = "channel_view"
 SCALE_BAR_UM = 10.0  # scale bar on exported image panels (15 px at 0.65 µm/px)

@@ -104,11 +104,6 @@ class FeatureSpace:
         center = np.where(np.isfinite(center), center, 0.0)
         return cls(tuple(feature_names), center, scale, source)
 
-    @classmethod
-    def from_model(cls, model: Any) -> "FeatureSpace | None":
-        """The model's own input normalisation, when it exposes one (see `model_feature_space`)."""
-        return model_feature_space(model)
-
 
 def model_feature_space(model: Any) -> FeatureSpace | None:
     """The standardisation the model applies before its generator, or None if it exposes none.

@@ -12,7 +12,6 @@ import pandas as pd
 
 FEATURE_PREFIXES: tuple[str, ...] = ("Cells_", "Nuclei_", "Cytoplasm_")
 METADATA_PREFIX = "Metadata_"
-TRUTH_PREFIX = "Truth_"
 
 
 def _columns(frame_or_columns: pd.DataFrame | Iterable[str]) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from cp2image.channels import CHANNELS, CROP_SIZE
@@ -45,8 +44,3 @@ def tiny_model(
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_var.fill_(0.1)
     return model.eval()
-
-
-def random_profiles(feature_names: Sequence[str], n: int, seed: int = 0) -> "np.ndarray":
-    """Standard-normal raw profiles (n, p) for a `tiny_model` with default statistics."""
-    return np.random.default_rng(seed).standard_normal((n, len(list(feature_names))))

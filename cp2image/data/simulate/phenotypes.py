@@ -216,12 +216,3 @@ def compound(name: str) -> Compound:
         return COMPOUNDS[name]
     except KeyError:
         raise ValueError(f"unknown compound {name!r}; simulated compounds: {sorted(COMPOUNDS)}") from None
-
-
-def phenotype_table_markdown() -> str:
-    """The phenotype table as Markdown (MoA, description, shifts), generated from `PHENOTYPES`."""
-    lines = ["| MoA | Description | Shifts at full response |", "|---|---|---|"]
-    for p in PHENOTYPES.values():
-        shifts = ", ".join(f"{k} {v:+g}" for k, v in p.shifts.items()) or "—"
-        lines.append(f"| {p.moa} | {p.description} | {shifts} |")
-    return "\n".join(lines)
