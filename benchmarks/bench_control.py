@@ -10,7 +10,7 @@ Target (coupled): median ρ ≥ 0.9 and median slope ≥ 0.5 for every feature.
 
 Run: `.venv/bin/python benchmarks/bench_control.py [--cells 12] [--models sim real] [--out DIR]`
 The real-cell model is measured on held-out real DMSO cells from
-`/work/data/bbbc021-real` (`$CP2IMAGE_REAL_DATASET`), which must hold a `READY` file;
+`data/bbbc021-real` (`$CP2IMAGE_REAL_DATASET`), which must hold a `READY` file;
 without it the real row says why it was skipped. A model folder without a stored
 feature coupling gets one fitted in memory on its dataset's training split (said so).
 """
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cp2image.analysis import control  # noqa: E402
 from cp2image.assets import REAL_CELLS_MODEL_NAME, bundled_dataset_dir, bundled_model_dir  # noqa: E402
 
-REAL_DATASET = Path(os.environ.get("CP2IMAGE_REAL_DATASET", "/work/data/bbbc021-real"))
+REAL_DATASET = Path(os.environ.get("CP2IMAGE_REAL_DATASET", "data/bbbc021-real"))
 MODEL_LABELS = ("sim", "real")
 HELD_OUT = ("val", "test")
 

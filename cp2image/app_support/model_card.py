@@ -117,7 +117,7 @@ MODULE_WORDS = {"AreaShape": "shape and size", "Intensity": "stain intensity", "
 def hide_server_paths(text: str) -> str:
     """Replace absolute paths (the training machine's folders) by `…/<last folder>/<name>`.
 
-    A model card records where it was trained (`/work/runs/sim`); a hosted page must not
+    A model card may record the absolute run folder it was trained in; a hosted page must not
     show the server's folders, and the last two parts still say which run it was.
     """
     def short(match: re.Match) -> str:

@@ -1,7 +1,7 @@
 """Screenshot every page in headless Chromium for docs/screenshots/ (not a test).
 
     .venv/bin/python tests/app/take_screenshots.py [--out docs/screenshots] [--fixture-assets] [--width 1280]
-    .venv/bin/python tests/app/take_screenshots.py --out docs/screenshots/real --data /work/data/bbbc021-real \\
+    .venv/bin/python tests/app/take_screenshots.py --out docs/screenshots/real --data data/bbbc021-real \\
         --model assets/models/cp2image-bbbc021-real --pages pca_explorer moa_interpolation
 
 Serves the app on a free loopback port (bundled assets by default, offline), opens each

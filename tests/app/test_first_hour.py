@@ -77,7 +77,7 @@ def test_the_dose_line_angle_is_measured_from_the_pc1_axis():
 
 
 def test_server_paths_are_shortened_but_urls_and_relative_paths_kept():
-    text = "cp2image train --data /work/runs/bbbc021-real --out /srv/x.toml; see https://h.org/a/b, ../shared/d.npz"
+    text = "cp2image train --data /home/lab/runs/bbbc021-real --out /srv/x.toml; see https://h.org/a/b, ../shared/d.npz"
     assert hide_server_paths(text) == ("cp2image train --data …/runs/bbbc021-real --out …/srv/x.toml; "
                                        "see https://h.org/a/b, ../shared/d.npz")
 
