@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -147,11 +147,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+def streamlit_command(port: int) -> list[str]:
+    """`streamlit run app/Home.py` on 127.0.0.1:`port`, headless, no usage statistics."""
+    return [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+
+
+def app_env(assets: Path | None = None, model: str | None = None) -> dict[str, str]:
+    """The server's environment: offline Hub; CP2IMAGE_ASSETS / CP2IMAGE_MODEL only when given."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("CP2IMAGE_MODEL", None)
+    if model:
+        env["CP2IMAGE_MODEL"] = model
+    if assets is not None:
+        env["CP2IMAGE_ASSETS"] = str(assets)
+    return env
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0, log_path: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
+            tail = log_path.read_text()[-2000:] if log_path is not None and log_path.exists() else ""
+            raise RuntimeError(f"streamlit exited early with code {process.returncode}: {tail}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
@@ -161,37 +179,42 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) ->
     raise TimeoutError(f"streamlit did not become healthy at {url} within {timeout:.0f} s")
 
 
+def stop_server(process: subprocess.Popen) -> None:
+    """Terminate, then kill if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
-def serve_app(assets: Path | None, *, log_path: Path, model: str | None = None) -> Iterator[str]:
+def run_streamlit(folder: Path, env: dict[str, str], *, log_path: Path,
+                  command_prefix: Sequence[str] = ()) -> Iterator[str]:
+    """The app in `folder` on a free loopback port; yields its URL once healthy, always stops it after.
+
+    `command_prefix` runs the server through another command (e.g. `setpriv` to user nobody).
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([*command_prefix, *streamlit_command(port)], cwd=folder, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(url, process, log_path=log_path)
+            yield url
+        finally:
+            stop_server(process)
+
+
+def serve_app(assets: Path | None, *, log_path: Path, model: str | None = None) -> contextlib.AbstractContextManager[str]:
     """`streamlit run app/Home.py` on a free loopback port, offline; yields its URL, stops it after.
 
     `assets=None` serves the bundled assets; otherwise CP2IMAGE_ASSETS points at `assets`.
     `model` is the server's CP2IMAGE_MODEL (default: unset, the bundled weights).
     """
-    port = _free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("CP2IMAGE_MODEL", None)
-    if model:
-        env["CP2IMAGE_MODEL"] = model
-    if assets is not None:
-        env["CP2IMAGE_ASSETS"] = str(assets)
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, process)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    return run_streamlit(REPO_ROOT, app_env(assets, model), log_path=log_path)
 
 
 # Page coordinates of the middle point of the red line, from Plotly's own axis mapping.

@@ -38,7 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from app_harness import CHROMIUM, CHROMIUM_FLAGS, REPO_ROOT, _free_port, _wait_healthy  # noqa: E402
+from app_harness import (CHROMIUM, CHROMIUM_FLAGS, REPO_ROOT, _free_port, _wait_healthy, app_env,  # noqa: E402
+                         stop_server as _stop, streamlit_command)
 
 STILL_S = 1.5  # the page must stay unchanged this long to count as drawn
 POLL_S = 0.1
@@ -110,27 +111,10 @@ wait_drawn.cpu_at_draw = 0.0
 
 def _launch(assets: Path | None, model: str | None, log) -> tuple[subprocess.Popen, str, float]:
     port = _free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("CP2IMAGE_MODEL", None)
-    if model:
-        env["CP2IMAGE_MODEL"] = model
-    if assets is not None:
-        env["CP2IMAGE_ASSETS"] = str(assets)
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(streamlit_command(port), cwd=REPO_ROOT, env=app_env(assets, model), stdout=log,
+                               stderr=subprocess.STDOUT)
     return process, f"http://127.0.0.1:{port}", started
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _open_from_sidebar(page, slug: str) -> None:

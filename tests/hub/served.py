@@ -6,60 +6,21 @@ Used by the Space and hosted-mode tests: a free port on 127.0.0.1, a bounded wai
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]
-HEALTH_TIMEOUT_S = 90.0
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
+
+from app_harness import CHROMIUM, CHROMIUM_FLAGS, run_streamlit  # noqa: E402  (one server launcher for every test)
+
 HOME_TEXT = "Turn CellProfiler profiles into single-cell images"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(folder: Path, env: dict[str, str], *, log_path: Path, command_prefix: Sequence[str] = ()) -> Iterator[str]:
-    """`streamlit run app/Home.py` with `folder` as working directory; yields the URL."""
-    port = free_port()
-    command = [*command_prefix, sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + HEALTH_TIMEOUT_S
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with code {process.returncode}: {log_path.read_text()[-2000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no healthy server at {url} within {HEALTH_TIMEOUT_S:.0f} s")
-                time.sleep(0.3)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def serve(folder: Path, env: dict[str, str], *, log_path: Path, command_prefix: Sequence[str] = ()):
+    """`streamlit run app/Home.py` with `folder` as working directory; yields the URL (see `run_streamlit`)."""
+    return run_streamlit(folder, env, log_path=log_path, command_prefix=command_prefix)
 
 
 def page_text(url: str, *, wait_for: str, timeout_ms: int = 90_000) -> tuple[str, list[str]]:
