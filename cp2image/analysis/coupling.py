@@ -154,6 +154,19 @@ def fit_coupling(
     )
 
 
+def regression_columns(covariance: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+    """C (p, k) with C[:, m] = Σ[:, j] / Σ[j, j] for j = columns[m] (every column by default).
+
+    Moving feature j by δ moves every feature i by C[i, j] · δ in expectation (C[j, j] = 1);
+    a feature with no variance (Σ[j, j] ≤ 0) moves nothing.
+    """
+    cov = np.asarray(covariance, dtype=np.float64)  # (p, p)
+    cols = np.arange(cov.shape[1]) if columns is None else np.asarray(columns)
+    diag = cov[cols, cols].copy()  # (k,)
+    diag[diag <= 0] = 1.0
+    return cov[:, cols] / diag[None, :]
+
+
 def conditional_shift(coupling: FeatureCoupling, feature: str, delta: float | np.ndarray) -> np.ndarray:
     """Expected change of every feature (normalised space) when `feature` changes by `delta`.
 
@@ -162,7 +175,7 @@ def conditional_shift(coupling: FeatureCoupling, feature: str, delta: float | np
     A scalar δ gives (p,); an array of n deltas gives (n, p).
     """
     j = coupling.index(feature)
-    beta = coupling.covariance[:, j] / coupling.covariance[j, j]  # (p,)
+    beta = regression_columns(coupling.covariance, np.array([j]))[:, 0]  # (p,)
     delta = np.asarray(delta, dtype=np.float64)
     if not np.all(np.isfinite(delta)):
         raise ValueError("delta must be finite")

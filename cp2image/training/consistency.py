@@ -34,13 +34,12 @@ def coupling_matrix(standardised: np.ndarray) -> np.ndarray:
     """
     from sklearn.covariance import LedoitWolf
 
+    from cp2image.analysis.coupling import regression_columns
+
     x = np.asarray(standardised, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"need a (n ≥ 2, p) matrix of standardised profiles, got shape {x.shape}")
-    cov = LedoitWolf().fit(x).covariance_
-    diag = np.diag(cov).copy()
-    diag[diag <= 0] = 1.0  # a constant feature moves nothing and is moved by nothing
-    return (cov / diag[None, :]).astype(np.float32)
+    return regression_columns(LedoitWolf().fit(x).covariance_).astype(np.float32)
 
 
 class FeatureCritic(nn.Module):
