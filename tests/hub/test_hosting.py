@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -83,12 +85,19 @@ def test_a_built_spaces_settings_file_supplies_defaults(hosted_env, monkeypatch)
         hosting.configure_process()
 
 
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+
+
 @pytest.fixture
 def readonly_copy():
     """The app, pages, package, settings and bundled assets copied to a root-owned folder that
     `nobody` can read but not write, plus a HOME `nobody` cannot write and a TMPDIR it can."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root and setpriv to run the server as an unprivileged user")
+    probe = subprocess.run([*AS_NOBODY, sys.executable, "-c", "import streamlit"], capture_output=True, timeout=120)
+    if probe.returncode != 0:  # e.g. the checkout sits under a 0700 temp folder: nobody cannot reach the venv
+        pytest.skip(f"user nobody cannot import streamlit from {Path(sys.executable).parent.parent.name}/ "
+                    "(a parent folder of this Python environment is private)")
     base = Path(tempfile.mkdtemp(prefix="cp2image-ro-", dir="/tmp"))
     try:
         base.chmod(0o755)
@@ -117,8 +126,7 @@ def test_hosted_app_runs_from_a_read_only_copy_with_an_unwritable_home(readonly_
     before = _listing(repo)
     env = clean_env(CP2IMAGE_HOSTED="1", HOME=str(readonly_copy / "home"), TMPDIR=str(readonly_copy / "tmp"),
                     PYTHONPATH=str(repo), PYTHONDONTWRITEBYTECODE="1")
-    prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
-    with serve(repo, env, log_path=tmp_path / "streamlit.log", command_prefix=prefix) as url:
+    with serve(repo, env, log_path=tmp_path / "streamlit.log", command_prefix=AS_NOBODY) as url:
         home, home_errors = page_text(url, wait_for=HOME_TEXT)
         pca, pca_errors = page_text(f"{url}/pca_explorer", wait_for="Click a point on the red line")
     assert not home_errors and not pca_errors, (home_errors, pca_errors, (tmp_path / "streamlit.log").read_text()[-3000:])
