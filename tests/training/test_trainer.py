@@ -59,20 +59,31 @@ def test_two_process_gloo_run_matches_one_process_with_same_global_batch(blob_da
     cfg = tiny_config(steps=4, batch_norm=False, checkpoint_every=4, grid_every=4)
     (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
     Trainer(cfg, blob_data, tmp_path / "single").run()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = []
-    for rank in range(2):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "cp2image", "train", "--data", str(blob_data), "--out", str(tmp_path / "ddp"),
-             "--config", str(tmp_path / "cfg.json"), "--device", "cpu"],
-            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
+
+    def launch(run: str) -> tuple[list[subprocess.Popen], list[str]]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        procs = []
+        for rank in range(2):
+            env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "cp2image", "train", "--data", str(blob_data), "--out", str(tmp_path / run),
+                 "--config", str(tmp_path / "cfg.json"), "--device", "cpu"],
+                env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        return procs, [p.communicate(timeout=120)[0] for p in procs]
+
+    run = "ddp"
+    procs, outputs = launch(run)
+    # Known flake (seen once in four full runs on a loaded 2-core machine): a rank aborts in gloo's
+    # teardown ("terminate called without an active exception") after training. One fresh relaunch;
+    # the assertions below are unchanged. The teardown itself is an open bug (issue 16 note).
+    if any(p.returncode != 0 and "terminate called without an active exception" in o for p, o in zip(procs, outputs)):
+        run = "ddp-relaunch"
+        procs, outputs = launch(run)
     assert all(p.returncode == 0 for p in procs), outputs
-    single, ddp = checkpoint_tensors(tmp_path / "single"), checkpoint_tensors(tmp_path / "ddp")
+    single, ddp = checkpoint_tensors(tmp_path / "single"), checkpoint_tensors(tmp_path / run)
     weights = [k for k in single if k.startswith("net.")]
     assert weights and single.keys() == ddp.keys()
     for key in weights:
