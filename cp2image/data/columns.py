@@ -13,6 +13,18 @@ import pandas as pd
 FEATURE_PREFIXES: tuple[str, ...] = ("Cells_", "Nuclei_", "Cytoplasm_")
 METADATA_PREFIX = "Metadata_"
 
+# The metadata columns the pipeline reads and writes, named once (the dataset contract).
+PLATE = "Metadata_Plate"
+WELL = "Metadata_Well"
+SITE = "Metadata_Site"
+COMPOUND = "Metadata_Compound"
+CONCENTRATION = "Metadata_Concentration"
+MOA = "Metadata_MoA"
+SPLIT = "Metadata_Split"  # "train" / "val" / "test" groups, assigned at ingest
+REPLICATE = "Metadata_Replicate"
+REPLICATE_ID = "Metadata_ReplicateID"  # "<plate>/<well>": the replicate well
+FAILED_COLUMN = "Metadata_Segmentation_Failed"  # True where a crop could not be segmented (NaN features)
+
 
 def _columns(frame_or_columns: pd.DataFrame | Iterable[str]) -> list[str]:
     if isinstance(frame_or_columns, pd.DataFrame):
