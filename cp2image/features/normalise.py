@@ -23,28 +23,18 @@ Fallbacks (each logged as a warning naming what fell back):
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..data.columns import feature_columns
+from ..data.columns import COMPOUND, PLATE, feature_columns
+from .robust import MAD_TO_SD, median_mad
 
 log = logging.getLogger(__name__)
 
-MAD_TO_SD = 1.4826  # MAD × 1.4826 estimates the SD of a normal distribution
 FORMAT = "cp2image.ProfileNormaliser/1"
-
-
-def _median_mad(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column-wise median and MAD (NaN ignored; NaN where a column is all-NaN)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        med = np.nanmedian(values, axis=0)
-        mad = np.nanmedian(np.abs(values - med), axis=0)
-    return med, mad
 
 
 @dataclass
@@ -52,8 +42,8 @@ class ProfileNormaliser:
     """Robust z-scores against the control wells of each plate (median / MAD × 1.4826)."""
 
     features: list[str] | None = None  # None: every CellProfiler feature column of the fit frame
-    plate_column: str = "Metadata_Plate"
-    control_column: str = "Metadata_Compound"
+    plate_column: str = PLATE
+    control_column: str = COMPOUND
     control_value: str = "DMSO"
     unseen_plates: str = "pooled"  # "pooled" (documented fallback) or "error"
     # fitted statistics: plate → (median, scale) arrays over `features`
@@ -83,7 +73,7 @@ class ProfileNormaliser:
                 f"(values present include {found}); set control_value= to your negative control"
             )
         self.features = features
-        pooled_med, pooled_mad = _median_mad(controls[features].to_numpy(dtype=np.float64))
+        pooled_med, pooled_mad = median_mad(controls[features].to_numpy(dtype=np.float64))
         pooled_scale = MAD_TO_SD * pooled_mad
         zero_pooled = ~(pooled_scale > 0)
         if zero_pooled.any():
@@ -99,7 +89,7 @@ class ProfileNormaliser:
             if rows.empty:
                 log.warning("plate %s has no %s rows: using pooled control statistics", plate, self.control_value)
                 continue
-            med, mad = _median_mad(rows[features].to_numpy(dtype=np.float64))
+            med, mad = median_mad(rows[features].to_numpy(dtype=np.float64))
             scale = MAD_TO_SD * mad
             fallback = ~(scale > 0)
             scale = np.where(fallback, pooled_scale, scale)
