@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..channels import CHANNELS
+from ..data.columns import FAILED_COLUMN
 from .correlation import correlation_columns, measure_correlation
 from .granularity import GranularityConfig, granularity_columns, measure_granularity
 from .intensity import intensity_columns, measure_intensity
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMPARTMENTS: tuple[str, ...] = ("Nuclei", "Cells", "Cytoplasm")
-FAILED_COLUMN = "Metadata_Segmentation_Failed"
 ALL_GROUPS: tuple[str, ...] = ("AreaShape", "Intensity", "Texture", "Granularity", "RadialDistribution", "Correlation")
 
 
