@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cp2image.data.columns import FAILED_COLUMN
 from cp2image.data.dataset import DatasetWriter, open_dataset, write_dataset
 from cp2image.data.simulate.cells import draw_cells, expected_cell_radius
 from cp2image.data.simulate.phenotypes import PARAMETER_NAMES
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FAILED_COLUMN = "Metadata_Segmentation_Failed"
 MAX_FIELDS_PER_WELL = 10_000  # guards against a well that never yields measurable cells
 
 
