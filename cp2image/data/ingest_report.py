@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cp2image.data.columns import FAILED_COLUMN
 from cp2image.data.dataset import Dataset
 from cp2image.data.ingest_common import IngestSummary
 
-FAILED_COLUMN = "Metadata_Segmentation_Failed"
 GLANCE_FEATURES: tuple[str, ...] = (
     "Nuclei_AreaShape_Area",
     "Cells_AreaShape_Area",
