@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cp2image.data.columns import feature_columns
+from cp2image.data.columns import FAILED_COLUMN, feature_columns
 from cp2image.data.dataset import DatasetError
 from cp2image.data.splits import assign_splits_by_well
 
@@ -89,8 +89,6 @@ class IngestSummary:
 
 
 # ----------------------------------------------------------------------------- measuring
-
-FAILED_COLUMN = "Metadata_Segmentation_Failed"
 
 
 def measure_and_filter(
