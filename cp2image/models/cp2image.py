@@ -35,6 +35,20 @@ from cp2image.models.hub_io import CONFIG_FILE, WEIGHTS_FILE, StrictHubMixin
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class FeatureStatistics:
+    """The feature space a model reads: names in model order and the raw-unit mean/SD it standardises with.
+
+    Analyses (distances, perturbations, coupling digests) ask the model for this
+    instead of reading its config, so the config layout stays the model's business.
+    """
+
+    names: tuple[str, ...]
+    mean: np.ndarray  # (p,) float64, training-split mean in raw units
+    scale: np.ndarray  # (p,) float64, training-split SD in raw units (> 0)
+    clip_sigma: float  # standardised inputs are clipped to ±clip_sigma
+
+
 @dataclass
 class CP2ImageConfig:
     """Architecture, feature contract and provenance of a CP2Image model (→ config.json)."""
@@ -119,6 +133,16 @@ class CP2Image(
         return list(self.config.feature_names)
 
     @property
+    def feature_statistics(self) -> FeatureStatistics:
+        """Names, mean and scale of the model's input standardisation (float64 copies)."""
+        return FeatureStatistics(
+            names=tuple(self.config.feature_names),
+            mean=np.asarray(self.config.feature_mean, dtype=np.float64),
+            scale=np.asarray(self.config.feature_scale, dtype=np.float64),
+            clip_sigma=float(self.config.clip_sigma),
+        )
+
+    @property
     def image_size(self) -> int:
         return int(self.config.image_size)
 
@@ -184,10 +208,9 @@ class CP2Image(
     def normalise(self, profiles: pd.DataFrame | pd.Series | np.ndarray, *, warn: bool = True) -> np.ndarray:
         """Raw profiles → standardised, clipped model inputs (N, p) float32."""
         matrix = self.raw_matrix(profiles)
-        mean = np.asarray(self.config.feature_mean, dtype=np.float64)
-        scale = np.asarray(self.config.feature_scale, dtype=np.float64)
-        z = (matrix - mean) / scale
-        limit = float(self.config.clip_sigma)
+        stats = self.feature_statistics
+        z = (matrix - stats.mean) / stats.scale
+        limit = stats.clip_sigma
         outside = np.abs(z) > limit
         if outside.any():
             if warn:
