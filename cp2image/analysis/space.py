@@ -18,10 +18,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-log = logging.getLogger(__name__)
+from cp2image.features.robust import robust_center_scale
 
-MAD_TO_SD = 1.4826
-"""Scale factor turning a median absolute deviation into a normal-consistent SD."""
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -96,8 +95,7 @@ class FeatureSpace:
         x = profile_matrix(reference, feature_names, what="reference cells")
         if x.shape[0] == 0:
             raise ValueError("cannot fit a normalisation on zero reference cells")
-        center = np.nanmedian(x, axis=0)
-        scale = MAD_TO_SD * np.nanmedian(np.abs(x - center), axis=0)
+        center, scale = robust_center_scale(x)
         sd = np.nanstd(x, axis=0)
         scale = np.where(scale > 1e-12, scale, sd)
         scale = np.where(np.isfinite(scale) & (scale > 1e-12), scale, 1.0)
@@ -108,17 +106,15 @@ class FeatureSpace:
 def model_feature_space(model: Any) -> FeatureSpace | None:
     """The standardisation the model applies before its generator, or None if it exposes none.
 
-    Reads `model.config.feature_mean` / `model.config.feature_scale` (CP2ImageConfig,
-    model order); a model without them falls back to a space fitted on control cells.
+    Asks the model for its `feature_statistics` (CP2Image: names, mean, scale in model
+    order); a model without them falls back to a space fitted on control cells.
     """
-    names = list(getattr(model, "feature_names", []))
-    config = getattr(model, "config", None)
-    center = getattr(config, "feature_mean", None)
-    scale = getattr(config, "feature_scale", None)
-    if center is None or scale is None:
+    stats = getattr(model, "feature_statistics", None)  # optional part of the ProfileModel protocol
+    if stats is None:
         return None
-    center = np.asarray(center, dtype=np.float64).reshape(-1)
-    scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+    names = list(stats.names)
+    center = np.asarray(stats.mean, dtype=np.float64).reshape(-1)
+    scale = np.asarray(stats.scale, dtype=np.float64).reshape(-1)
     if center.shape != (len(names),) or scale.shape != (len(names),):
         log.warning("model normalisation has shape %s/%s for %d features; ignoring it", center.shape, scale.shape, len(names))
         return None
