@@ -98,11 +98,10 @@ class FeatureCoupling:
 
 def normalisation_digest(model: Any) -> str:
     """SHA-256 of the model's feature names, mean and scale: a coupling is valid only under these."""
-    config = getattr(model, "config", None)
-    names = list(getattr(model, "feature_names", []))
-    mean = getattr(config, "feature_mean", None)
-    scale = getattr(config, "feature_scale", None)
-    return _digest(names, mean, scale)
+    stats = getattr(model, "feature_statistics", None)  # optional part of the ProfileModel protocol
+    if stats is None:
+        return _digest(list(getattr(model, "feature_names", [])), None, None)
+    return _digest(list(stats.names), stats.mean, stats.scale)
 
 
 def _digest(names: list[str], mean: Any, scale: Any) -> str:
