@@ -36,6 +36,7 @@ from cp2image.analysis.domain import (  # noqa: F401  (CIRCULAR_PERIODS, circula
     CIRCULAR_PERIODS, DEFAULT_MARGIN, circular_period, feature_domain, physical_bounds, wrap_angle,
 )
 from cp2image.analysis.space import ProfileModel, model_feature_space, require_columns, resolve_feature
+from cp2image.data.columns import FAILED_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -420,8 +421,8 @@ def measure_result(result: PerturbationResult, *, measurer: Measurer | None = No
     result.measurements = frame
     n = len(result.requested)
     failed = (
-        frame["Metadata_Segmentation_Failed"].to_numpy(dtype=bool)
-        if "Metadata_Segmentation_Failed" in frame.columns
+        frame[FAILED_COLUMN].to_numpy(dtype=bool)
+        if FAILED_COLUMN in frame.columns
         else np.zeros(n, dtype=bool)
     )
     if result.feature not in frame.columns:
