@@ -33,6 +33,7 @@ from cp2image.analysis.coupling import FeatureCoupling
 from cp2image.analysis.perturb import SWEEP_MODES, sweep_feature
 from cp2image.analysis.space import feature_space
 from cp2image.analysis.trajectory import CompoundTrajectory
+from cp2image.data.columns import COMPOUND, FAILED_COLUMN, MOA
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
     """
     cfg = config or ExampleConfig()
     names = list(model.feature_names)
-    dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"].dropna(subset=names)
+    dmso = cells.loc[cells[COMPOUND] == "DMSO"].dropna(subset=names)
     if dmso.empty:
         raise ValueError("the dataset has no DMSO cells with finite features")
     space = feature_space(model, dmso)
@@ -101,7 +102,7 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
         out["panel-perturbation-measured"] = panels.requested_vs_measured(sweeps[0].table(), rho=sweeps[0].spearman_rho,
                                                                           slope=sweeps[0].slope)
 
-    moas = set(cells["Metadata_MoA"].dropna().astype(str))
+    moas = set(cells[MOA].dropna().astype(str))
     targets = [m for m in cfg.target_moas if m in moas]
     walks = [interpolate_to_moa(model, cells, target_moa=m, dims_per_step=cfg.dims_per_step, space=space,
                                 real_images=images) for m in targets]
@@ -138,7 +139,7 @@ def representative_cell(model, dmso: pd.DataFrame, space, *, max_tries: int = 25
     norm = space.transform(dmso)
     order = np.argsort(((norm - norm.mean(axis=0)) ** 2).sum(axis=1), kind="stable")[:max_tries]
     images = model.generate(dmso.iloc[order][list(model.feature_names)])
-    failed = measure(images)["Metadata_Segmentation_Failed"].to_numpy(bool)
+    failed = measure(images)[FAILED_COLUMN].to_numpy(bool)
     ok = np.flatnonzero(~failed)
     if ok.size == 0:
         log.warning("none of the %d DMSO cells nearest the mean gives a segmentable image; using the nearest", len(order))
