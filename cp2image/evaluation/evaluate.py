@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cp2image.data.columns import feature_columns
+from cp2image.data.columns import FAILED_COLUMN, feature_columns
 from cp2image.data.dataset import Dataset, DatasetError, open_dataset
 from cp2image.evaluation.correlation import CorrelationReport, feature_correlation
 from cp2image.evaluation.encoder import DomainEncoder, EncoderConfig, train_domain_encoder
@@ -44,7 +44,6 @@ NOT_COMPARABLE = (
     "not comparable with Inception FID (different feature space); compare models only "
     "within this column, on the same dataset, split and encoder"
 )
-FAILED_COLUMN = "Metadata_Segmentation_Failed"
 MOA_GROUPINGS: tuple[str, ...] = ("auto", "plate", "well", "split")
 
 
