@@ -15,16 +15,30 @@ Two terms, both through a frozen `FeatureRegressor` (the critic):
 Everything here works in the generator's standardised space; the critic's own
 normalisation is converted by name, so a critic trained on a different row set (or
 a superset of features) still fits.
+
+Angular features (AreaShape orientation, an axis of period P = 180°) are compared on
+their period: the critic reads them as a vector v ≈ (cos φ, sin φ), φ = 2πθ/P, the
+consistency error is ‖v − (cos φ_z, sin φ_z)‖² and the edit error
+‖v' − R(Δφ) v‖² (the edited reading must be the base reading turned by the requested
+angle). Both are scaled by (P / (2π s))², s the generator's SD of the angle, so a
+small angular error costs what the same error in standardised units would. Edited
+profiles have their angles wrapped back onto the period, the range the generator saw.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import logging
+import math
+
 import numpy as np
 import torch
 from torch import nn
 
+from cp2image.analysis.domain import circular_period
 from cp2image.models.regressor import FeatureRegressor
+
+log = logging.getLogger(__name__)
 
 
 def coupling_matrix(standardised: np.ndarray) -> np.ndarray:
@@ -45,8 +59,11 @@ def coupling_matrix(standardised: np.ndarray) -> np.ndarray:
 class FeatureCritic(nn.Module):
     """A frozen regressor that reads images in the generator's standardised units.
 
-    `select` are the generator's feature positions the critic judges (reliable ones,
-    matched by name); `forward(images)` returns predictions for those positions only.
+    `select` are the generator's feature positions the critic judges (k reliable ones,
+    matched by name). `forward(images)` returns a reading (B, k + a): column i < k is
+    the judged feature i in generator units, or cos φ if it is angular; the last a
+    columns are sin φ of the a angular judged features. Compare readings with
+    `consistency_loss` and `edit_loss`, which treat angles on their period.
     """
 
     def __init__(self, regressor: FeatureRegressor, generator_names: list[str], generator_mean: np.ndarray,
@@ -56,21 +73,49 @@ class FeatureCritic(nn.Module):
         for p in self.regressor.parameters():
             p.requires_grad_(False)
         reg_index = {n: i for i, n in enumerate(regressor.config.feature_names)}
+        reg_periods = list(regressor.config.periods) or [0.0] * regressor.config.n_features
         reliable = set(regressor.reliable(min_r))
-        gen_pos = [i for i, n in enumerate(generator_names) if n in reliable]
+        linear_angle = [n for n in generator_names if n in reliable and circular_period(n)
+                        and not reg_periods[reg_index[n]]]
+        if linear_angle:  # an angle regressed linearly is wrong at ±P/2: better not judged at all
+            log.warning("consistency critic: %s regressed linearly (a regressor from before angular outputs); "
+                        "not judged", linear_angle)
+        gen_pos = [i for i, n in enumerate(generator_names) if n in reliable and n not in linear_angle]
         if not gen_pos:
             raise ValueError(f"the consistency regressor judges none of the generator's features with "
                              f"held-out r ≥ {min_r}; lower consistency_min_r or train a better regressor")
         reg_pos = [reg_index[generator_names[i]] for i in gen_pos]
         reg_mean = np.asarray(regressor.config.feature_mean, dtype=np.float64)[reg_pos]
         reg_scale = np.asarray(regressor.config.feature_scale, dtype=np.float64)[reg_pos]
-        g_mean, g_scale = np.asarray(generator_mean, np.float64)[gen_pos], np.asarray(generator_scale, np.float64)[gen_pos]
+        g_mean = np.asarray(generator_mean, np.float64)
+        g_scale = np.asarray(generator_scale, np.float64)
         self.names = [generator_names[i] for i in gen_pos]
+        periods = np.array([float(reg_periods[r]) for r in reg_pos])
+        ang = np.flatnonzero(periods > 0)  # positions among the k judged features
+        sin_col = {r: regressor.config.n_features + n for n, r in enumerate(regressor.config.angular)}
         self.register_buffer("select", torch.tensor(gen_pos, dtype=torch.long))
-        self.register_buffer("reg_select", torch.tensor(reg_pos, dtype=torch.long))
-        # generator units = critic units · a + b
-        self.register_buffer("a", torch.tensor(reg_scale / g_scale, dtype=torch.float32))
-        self.register_buffer("b", torch.tensor((reg_mean - g_mean) / g_scale, dtype=torch.float32))
+        self.register_buffer("reg_select", torch.tensor(reg_pos + [sin_col[reg_pos[i]] for i in ang],
+                                                        dtype=torch.long))
+        # generator units = critic units · a + b (linear features; identity on angular cosines)
+        a = np.where(periods > 0, 1.0, reg_scale / g_scale[gen_pos])
+        b = np.where(periods > 0, 0.0, (reg_mean - g_mean[gen_pos]) / g_scale[gen_pos])
+        self.register_buffer("a", torch.tensor(a, dtype=torch.float32))
+        self.register_buffer("b", torch.tensor(b, dtype=torch.float32))
+        ang_gen = [gen_pos[i] for i in ang]
+        self.register_buffer("angular", torch.tensor(ang, dtype=torch.long))
+        self.register_buffer("angular_mask", torch.tensor(periods > 0))
+        self.register_buffer("ang_mean", torch.tensor(g_mean[ang_gen], dtype=torch.float32))
+        self.register_buffer("ang_scale", torch.tensor(g_scale[ang_gen], dtype=torch.float32))
+        self.register_buffer("ang_period", torch.tensor(periods[ang], dtype=torch.float32))
+        # (P / 2πs)²: a small angular error costs what it would in standardised units
+        self.register_buffer("ang_weight", torch.tensor((periods[ang] / (2 * math.pi * g_scale[ang_gen])) ** 2,
+                                                        dtype=torch.float32))
+        # every angular generator input (judged or not), for wrapping edited profiles
+        wrap = [(i, circular_period(n)) for i, n in enumerate(generator_names) if circular_period(n)]
+        self.register_buffer("wrap_pos", torch.tensor([i for i, _ in wrap], dtype=torch.long))
+        self.register_buffer("wrap_period", torch.tensor([v for _, v in wrap], dtype=torch.float32))
+        self.register_buffer("wrap_mean", torch.tensor(g_mean[[i for i, _ in wrap]], dtype=torch.float32))
+        self.register_buffer("wrap_scale", torch.tensor(g_scale[[i for i, _ in wrap]], dtype=torch.float32))
 
     def train(self, mode: bool = True) -> "FeatureCritic":
         super().train(mode)
@@ -78,8 +123,59 @@ class FeatureCritic(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        pred = self.regressor(images.float())[:, self.reg_select]  # (B, k) critic units
-        return pred * self.a + self.b  # (B, k) generator-standardised units
+        readout = self.regressor(images.float())[:, self.reg_select]  # (B, k + a) critic units
+        k = len(self.select)
+        return torch.cat([readout[:, :k] * self.a + self.b, readout[:, k:]], dim=1)  # (B, k + a)
+
+    def _phase(self, z_angles: torch.Tensor) -> torch.Tensor:
+        """Generator-standardised angles (B, a) → phase 2πθ/P."""
+        return (z_angles * self.ang_scale + self.ang_mean) * (2 * math.pi) / self.ang_period
+
+    def _angular_errors(self, reading: torch.Tensor, target_cos: torch.Tensor, target_sin: torch.Tensor,
+                        linear_errors: torch.Tensor) -> torch.Tensor:
+        """`linear_errors` (B, k) with the angular columns replaced by the scaled vector error."""
+        if not len(self.angular):
+            return linear_errors
+        k = len(self.select)
+        err = ((reading[:, self.angular] - target_cos).pow(2) + (reading[:, k:] - target_sin).pow(2)) * self.ang_weight
+        full = torch.zeros_like(linear_errors).index_copy(1, self.angular, err)
+        return torch.where(self.angular_mask, full, linear_errors)
+
+    def errors(self, reading: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Per judged feature squared error (B, k) of a reading against the generator's input z (B, p)."""
+        target = z[:, self.select]
+        linear = (reading[:, :len(self.select)] - target).pow(2)
+        phase = self._phase(target[:, self.angular])
+        return self._angular_errors(reading, torch.cos(phase), torch.sin(phase), linear)
+
+    def consistency_loss(self, reading: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Mean of `errors`: ‖R(G(z)) − z‖² over judged features, angles on their period."""
+        return self.errors(reading, z).mean()
+
+    def edit_loss(self, reading_edit: torch.Tensor, reading_base: torch.Tensor, requested: torch.Tensor,
+                  edited_pos: torch.Tensor) -> torch.Tensor:
+        """`edit_loss` with angles on their period: the edited reading = the base reading turned by the request.
+
+        `requested` (B, k) is z' − z over the judged features; `edited_pos` (B,) indexes
+        the edited feature among them. The base reading is not trained (detached).
+        """
+        k = len(self.select)
+        base = reading_base.detach()
+        linear = (reading_edit[:, :k] - base[:, :k] - requested).pow(2)
+        turn = requested[:, self.angular] * self.ang_scale * (2 * math.pi) / self.ang_period
+        c, s = base[:, self.angular], base[:, k:]
+        errors = self._angular_errors(reading_edit, c * torch.cos(turn) - s * torch.sin(turn),
+                                      c * torch.sin(turn) + s * torch.cos(turn), linear)
+        rows = torch.arange(errors.shape[0], device=errors.device)
+        return errors.mean() + errors[rows, edited_pos].mean()
+
+    def wrap(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, p) with every angular generator input wrapped onto [−P/2, P/2) (raw units)."""
+        if not len(self.wrap_pos):
+            return z
+        raw = z[:, self.wrap_pos] * self.wrap_scale + self.wrap_mean
+        raw = torch.remainder(raw + self.wrap_period / 2, self.wrap_period) - self.wrap_period / 2
+        return z.index_copy(1, self.wrap_pos, (raw - self.wrap_mean) / self.wrap_scale)
 
     @classmethod
     def load(cls, path: str | Path, generator_names: list[str], generator_mean: np.ndarray,

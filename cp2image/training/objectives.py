@@ -24,7 +24,7 @@ from cp2image.models.lsgan import LSGAN, LSGANConfig
 from cp2image.models.vae import VAE, VAEConfig, VAEplus
 from cp2image.training import losses
 from cp2image.training.config import TrainConfig
-from cp2image.training.consistency import FeatureCritic, coupling_matrix, edit_loss, sample_coupled_edits
+from cp2image.training.consistency import FeatureCritic, coupling_matrix, sample_coupled_edits
 from cp2image.training.runtime import Runtime
 from cp2image.training.schedules import layer_weights
 
@@ -173,8 +173,9 @@ class CP2ImageObjective(Objective):
         """Coupled edits seeded by (seed, step, rank), so a resumed run repeats them exactly."""
         rt = self.runtime
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + 7 * t + 104_729 * rt.rank + 1)
-        return sample_coupled_edits(z, self.coupling, self.edit_candidates.cpu(), max_sd=self.config.edit_max_sd,
-                                    generator=g)
+        z_edit, j, delta = sample_coupled_edits(z, self.coupling, self.edit_candidates.cpu(),
+                                                max_sd=self.config.edit_max_sd, generator=g)
+        return self.critic.wrap(z_edit), j, delta  # angles back onto their period
 
     def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
         c = self.config
@@ -202,14 +203,13 @@ class CP2ImageObjective(Objective):
         extra: dict[str, torch.Tensor] = {}
         if critic_on:
             with self.runtime.autocast():
-                pred = self.critic(torch.cat([fake, fake_edit]) if editing else fake).float()  # (b or 2b, k)
-            target = z[:, self.critic.select]
-            consistency = (pred[:b] - target).pow(2).mean()
+                pred = self.critic(torch.cat([fake, fake_edit]) if editing else fake).float()  # (b or 2b, k + a)
+            consistency = self.critic.consistency_loss(pred[:b], z)  # angles on their period
             loss = loss + c.consistency_weight * consistency
             extra["consistency"] = consistency.detach()
             if editing:
                 requested = (z_edit - z)[:, self.critic.select]
-                edit = edit_loss(pred[b:], pred[:b], requested, self.critic_position[j])
+                edit = self.critic.edit_loss(pred[b:], pred[:b], requested, self.critic_position[j])
                 loss = loss + c.edit_weight * edit
                 extra["edit"] = edit.detach()
                 if adversarial_edit:

@@ -6,6 +6,10 @@ The regressor learns image → standardised CellProfiler features on the trainin
 split; its Pearson r per feature on the "val" split is stored in its config and
 written to `heldout_r.csv`, because a critic is only worth using on the features it
 can actually see (the generator's consistency loss skips the others).
+
+Angular features (`cp2image.analysis.domain.circular_period`) are learnt as unit
+vectors on their period and their held-out r is the circular correlation of the
+angles on that period (a near-vertical nucleus at +89° and one at −89° agree).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from cp2image.analysis.domain import circular_period
 from cp2image.data.dataset import open_dataset
 from cp2image.models.regressor import FeatureRegressor, RegressorConfig
 from cp2image.training.data import prepare_features, training_rows
@@ -61,17 +66,63 @@ def pearson_per_column(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, (a * b).sum(axis=0) / denom, np.nan)
 
 
+def circular_r(a: np.ndarray, b: np.ndarray, period: float) -> float:
+    """Circular correlation (Jammalamadaka–SenGupta) of two angle samples on `period`; NaN if either is constant.
+
+    The angles are mapped to phases 2πθ/period, so an axis angle (period 180°) is
+    compared as an axis: +89° and −89° are 2° apart.
+    """
+    pa = np.asarray(a, np.float64) * 2 * np.pi / period
+    pb = np.asarray(b, np.float64) * 2 * np.pi / period
+    sa = np.sin(pa - np.arctan2(np.sin(pa).mean(), np.cos(pa).mean()))
+    sb = np.sin(pb - np.arctan2(np.sin(pb).mean(), np.cos(pb).mean()))
+    denom = np.sqrt((sa ** 2).sum() * (sb ** 2).sum())
+    return float((sa * sb).sum() / denom) if denom > 0 else float("nan")
+
+
+def heldout_correlation(pred: np.ndarray, truth: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                        periods: list[float]) -> np.ndarray:
+    """Per-feature r of standardised predictions against truth: Pearson, or circular r for angular features."""
+    r = pearson_per_column(pred, truth)
+    for i, period in enumerate(periods):
+        if period > 0:
+            r[i] = circular_r(pred[:, i] * scale[i] + mean[i], truth[:, i] * scale[i] + mean[i], period)
+    return r
+
+
 @torch.no_grad()
 def predict(model: FeatureRegressor, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """uint8 (N, C, H, W) → standardised predictions (N, p), eval mode."""
+    """uint8 (N, C, H, W) → standardised predictions (N, p), eval mode (angles decoded onto their period)."""
     was = model.training
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).float().div_(255)
-        out.append(model(x).numpy())
+        out.append(model.decode(model(x)).numpy())
     model.train(was)
     return np.concatenate(out) if out else np.zeros((0, model.config.n_features), np.float32)
+
+
+def load_regressor_weights(model: FeatureRegressor, source: FeatureRegressor) -> None:
+    """Copy `source`'s weights into `model` (same features and widths).
+
+    A source whose features were all linear (a regressor from before angular outputs)
+    still fits: everything but the last layer is copied, and in the last layer the rows
+    of the readout columns both share; the new angular sine rows keep their fresh init.
+    """
+    state = source.state_dict()
+    if list(source.config.periods) == list(model.config.periods):
+        model.load_state_dict(state)
+        return
+    last = f"head.{len(model.head) - 1}"
+    p = model.config.n_features
+    shared = [i for i in range(p) if i not in set(model.config.angular) and i not in set(source.config.angular)]
+    target = model.state_dict()
+    for key in (f"{last}.weight", f"{last}.bias"):
+        rows = target[key].clone()
+        rows[shared] = state[key][shared]
+        state[key] = rows
+    model.load_state_dict(state)
 
 
 def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainConfig) -> FeatureRegressor:
@@ -96,13 +147,14 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
     kwargs = {"widths": list(config.widths)} if config.widths else {}
     model = FeatureRegressor(RegressorConfig(
         feature_names=table.names, feature_mean=table.mean.tolist(), feature_scale=table.scale.tolist(),
-        image_size=int(images.shape[-1]), in_channels=int(images.shape[1]), **kwargs))
+        image_size=int(images.shape[-1]), in_channels=int(images.shape[1]),
+        periods=[circular_period(n) or 0.0 for n in table.names], **kwargs))
     if config.init_from:
         source = FeatureRegressor.from_pretrained(config.init_from)
         if source.config.feature_names != table.names:
             raise ValueError(f"init_from {config.init_from}: regressor predicts other features than this dataset gives")
         try:
-            model.load_state_dict(source.state_dict())
+            load_regressor_weights(model, source)
         except RuntimeError as err:
             raise ValueError(f"init_from {config.init_from}: architecture differs ({err})") from err
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -115,7 +167,7 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
     for step in bar:
         pick = np.sort(rng.choice(len(images), size=min(config.batch_size, len(images)), replace=False))
         x = torch.from_numpy(images[pick]).float().div_(255)  # (b, C, H, W)
-        loss = F.mse_loss(model(x), targets[pick])
+        loss = F.mse_loss(model(x), model.encode(targets[pick]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -128,7 +180,7 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
 
     truth = ((held_values - table.mean) / table.scale).astype(np.float32)
     pred = predict(model, np.asarray(dataset.images[held]))
-    r = pearson_per_column(pred, truth)
+    r = heldout_correlation(pred, truth, table.mean, table.scale, model.config.periods)
     model.config.heldout_r = [float(v) if np.isfinite(v) else 0.0 for v in r]
     model.config.provenance = {
         "dataset": str(data), "training_cells": int(len(table.rows)), "heldout_split": config.heldout_split,
