@@ -1,6 +1,7 @@
 """Generate from your profiles: a CSV of CellProfiler profiles in, images out."""
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -31,8 +32,9 @@ def check_upload(data: bytes, features: tuple[str, ...]) -> profiles.ProfileChec
 
 
 @st.cache_data(show_spinner="Generating images…", max_entries=8)
-def generate(_model, model_key: str, usable: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    images, notes = call_collecting_warnings(_model.generate, usable)
+def generate(_model, model_key: str, upload_key: str, _usable: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Images for the usable rows of one upload; keyed by the file's digest (hashing the table took ~0.1 s)."""
+    images, notes = call_collecting_warnings(_model.generate, _usable)
     return np.asarray(images), notes
 
 
@@ -80,7 +82,8 @@ try:
 except ValueError as err:
     st.error(f"**{upload.name}**: {err}.")
     st.stop()
-images, notes = generate(model, loaded.source, usable)
+upload_key = f"{hashlib.sha256(upload.getvalue()).hexdigest()}:{'skip' if drop else 'all'}"
+images, notes = generate(model, loaded.source, upload_key, usable)
 page_kit.show_notes(notes)
 labels = usable.filter(like="Metadata_")
 rows = [str(r) for r in usable.index]  # spreadsheet row numbers (header = row 1), as in every message

@@ -65,7 +65,7 @@ if metadata:
 st.subheader("Full model card")
 for kind, value in card_images(body, directory):
     if kind == "image":
-        st.image(card_figure(str(value), value.stat().st_mtime))
+        st.image(card_figure(str(value), value.stat().st_mtime), output_format="PNG")  # "auto" would re-encode as JPEG
     elif kind == "caption":
         st.caption(str(value))
     else:

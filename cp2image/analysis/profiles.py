@@ -21,6 +21,7 @@ import difflib
 import io
 import os
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,23 @@ class ProfileCheck:
             raise ValueError(" | ".join(self.messages()))
 
 
+def _as_float(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column as float64; text that is not a number becomes NaN.
+
+    Columns pandas already read as numbers are converted in one block; only text columns
+    (a stray "n/a", a decimal comma) go through `pd.to_numeric` one by one, which is what
+    made a 24-row, 492-feature upload cost ~1 s when every column went that way.
+    """
+    numeric = [c for c, dtype in frame.dtypes.items() if pd.api.types.is_numeric_dtype(dtype)
+               and not pd.api.types.is_bool_dtype(dtype)]
+    out = pd.DataFrame(frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan), index=frame.index, columns=numeric)
+    text = [c for c in frame.columns if c not in set(numeric)]
+    if text:
+        coerced = {c: pd.to_numeric(frame[c], errors="coerce").astype(np.float64) for c in text}
+        out = pd.concat([out, pd.DataFrame(coerced, index=frame.index)], axis=1)
+    return out[list(frame.columns)]
+
+
 def validate_profiles(
     frame: pd.DataFrame,
     feature_names: Sequence[str],
@@ -130,27 +148,30 @@ def validate_profiles(
     if len(frame) > max_rows:
         raise ValueError(f"the profiles table has {len(frame)} rows; the limit is {max_rows} (split the file)")
     names = list(feature_names)
-    frame = frame.copy()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    dup = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    columns = [str(c).strip() for c in frame.columns]
+    counts = Counter(columns)  # one pass: a CellProfiler header has ~500 names
+    dup = sorted(c for c, n in counts.items() if n > 1)
     if dup:
         raise ValueError(f"duplicate column names: {', '.join(dup[:10])}")
-    columns = list(frame.columns)
-    missing = [f for f in names if f not in frame.columns]
-    extra = [c for c in columns if c not in set(names)]
+    frame = frame.set_axis(columns, axis=1)  # a new frame: the caller's stays as it was
+    wanted = set(names)
+    missing = [f for f in names if f not in counts]
+    extra = [c for c in columns if c not in wanted]
     candidates = [c for c in extra if not c.startswith("Metadata_")]
     suggestions = {}
     for name in missing:
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
         if close:
             suggestions[name] = close
-    present = [f for f in names if f in frame.columns]
+    present = [f for f in names if f in counts]
     bad_rows: list = []
     bad_cells = pd.DataFrame(columns=["row", "column", "value"])
     if present:
         original = frame[present]
-        numeric = original.apply(pd.to_numeric, errors="coerce").astype(np.float64)
-        frame[present] = numeric
+        numeric = _as_float(original)
+        # one concat instead of ~500 column assignments (which fragment the frame and took ~0.3 s)
+        rest = [c for c in columns if c not in wanted]
+        frame = pd.concat([numeric, frame[rest]], axis=1)[columns]
         bad = ~np.isfinite(numeric.to_numpy())
         bad_rows = list(frame.index[bad.any(axis=1)])
         r, c = np.nonzero(bad)

@@ -20,10 +20,10 @@ from cp2image.analysis.render import composite
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """(H, W, 3) uint8 → PNG file bytes."""
+def png_bytes(rgb: np.ndarray, *, compress_level: int = 6) -> bytes:
+    """(H, W, 3) uint8 → PNG file bytes (lossless at every `compress_level`, 0–9; lower is faster)."""
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
