@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cp2image.data import DatasetError, DatasetWriter, open_dataset, write_dataset
-from cp2image.data.dataset import JOURNAL
+from cp2image.data.writer import JOURNAL
 
 
 def _cells(n: int, start: int = 0) -> pd.DataFrame:
