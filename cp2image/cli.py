@@ -9,15 +9,18 @@ import argparse
 import importlib
 import sys
 
-COMMANDS: tuple[str, ...] = (
+COMMANDS: tuple[str, ...] = (  # in pipeline order, as `cp2image --help` lists them
     "ingest",
     "features",
     "simulate",
+    "sim_check",
     "train",
     "regressor",
+    "bundle",
     "evaluate",
     "generate",
     "perturb",
+    "figures",
     "table1",
     "hub",
     "space",

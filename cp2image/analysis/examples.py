@@ -1,7 +1,7 @@
 """Build the example figure panels (paper Fig. 4c, 5a, 5b/c) from a model and a dataset.
 
-`python -m cp2image.analysis.examples --out docs` writes, for the bundled model and
-dataset by default:
+`cp2image figures panels` writes to docs/figures/, for the bundled model and dataset by
+default:
 - panel-perturbation        four features swept ±2 SD on a representative DMSO cell (the one
                             nearest the DMSO mean whose generated image can be segmented, so the
                             measure-back has something to measure), requested and measured
@@ -19,7 +19,6 @@ each as PNG (150 dpi), SVG and CSV.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,40 +169,3 @@ def write_example_panels(built: dict[str, panels.Panel], out_dir: str | Path, *,
         for fmt in formats:
             paths.append(export.save(panel, Path(out_dir) / f"{name}.{fmt}", dpi=dpi))
     return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    from cp2image.assets import bundled_dataset_dir, bundled_model_dir
-    from cp2image.data.dataset import open_dataset
-    from cp2image.models import CP2Image
-
-    parser = argparse.ArgumentParser(description="Write the example analysis panels.")
-    parser.add_argument("--model", type=Path, default=bundled_model_dir())
-    parser.add_argument("--dataset", type=Path, default=bundled_dataset_dir())
-    parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
-                        help="write only these panels (e.g. panel-perturbation panel-perturbation-single)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from cp2image.analysis.coupling import load_coupling
-
-    model = CP2Image.from_pretrained(args.model)
-    ds = open_dataset(args.dataset)
-    built = build_example_panels(model, ds.cells, ds.images, coupling=load_coupling(args.model))
-    if args.only:
-        unknown = sorted(set(args.only) - set(built))
-        if unknown:
-            parser.error(f"unknown panel(s) {unknown}; built: {sorted(built)}")
-        built = {name: built[name] for name in args.only}
-    for path in write_example_panels(built, args.out):
-        log.info("wrote %s", path)
-    for name in ("panel-perturbation", "panel-perturbation-single"):
-        if name not in built:
-            continue
-        for _, row in built[name].data.groupby("feature", sort=False).first().iterrows():
-            log.info("%s %s: slope %s, Spearman ρ %s", name, row.name, row["slope"], row["spearman_rho"])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

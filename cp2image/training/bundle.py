@@ -1,26 +1,28 @@
 """Turn a finished training run into a shipped model: weights, config, card, figure, metrics.
 
-    python -m cp2image.training.bundle --run RUN --data DS --target assets/models/NAME \
-        --figure docs/generated-vs-original.png --title "..." [--correlation]
+    cp2image bundle --run RUN --data DS --target assets/models/NAME --title "..." \
+        --card-text card.json [--figure docs/figures/generated-vs-original.png] [--evaluation EVAL_DIR]
 
 The bundle holds only what generation needs (the generator's `model.safetensors` and
 `config.json` with features, normalisation and provenance) plus a model card; the
-discriminator and optimiser states stay in the run's checkpoint.
+discriminator and optimiser states stay in the run's checkpoint. Held-out metrics are
+the evaluation's own files (`cp2image evaluate --out EVAL_DIR`), copied to
+`TARGET/evaluation/` and summarised in the card; bundling measures nothing itself, so
+there is one result format.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cp2image.data.columns import COMPOUND
 from cp2image.data.dataset import Dataset, open_dataset
 from cp2image.models.cp2image import CP2Image
 
@@ -53,7 +55,7 @@ def comparison_figure(held: HeldOut, path: Path, *, title: str, n: int = 10) -> 
     from cp2image.analysis import export, panels
 
     pick = np.linspace(0, len(held.cells) - 1, num=min(n, len(held.cells))).round().astype(int)
-    compounds = held.cells.get("Metadata_Compound", pd.Series(["?"] * len(held.cells)))
+    compounds = held.cells.get(COMPOUND, pd.Series(["?"] * len(held.cells)))
     captions = [str(compounds.iloc[i])[:14] for i in pick]
     panel = panels.image_grid([held.original[pick], held.generated[pick]], captions=[captions, captions],
                               row_labels=["original", "generated"], title=title, scale_bar_um=10.0)
@@ -62,19 +64,24 @@ def comparison_figure(held: HeldOut, path: Path, *, title: str, n: int = 10) -> 
     return path
 
 
-def correlation_on_held_out(held: HeldOut) -> tuple[Any, dict[str, Any]]:
-    """Measure originals and generated images with the project's CellProfiler-style
-    features and compute per-feature Pearson r (cp2image.evaluation.correlation)."""
-    from cp2image.evaluation.correlation import feature_correlation
-    from cp2image.features import measure
-
-    start = time.perf_counter()
-    real = measure(held.original)
-    generated = measure(held.generated)
-    report = feature_correlation(real, generated)
-    summary = report.summary(threshold=0.5, n=10)
-    summary["measure_seconds"] = round(time.perf_counter() - start, 1)
-    return report, summary
+def evaluation_summary(evaluation_dir: Path) -> dict[str, str]:
+    """Card lines from an evaluation folder's metrics.json (written by `cp2image evaluate`)."""
+    path = Path(evaluation_dir) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no metrics.json in {evaluation_dir}; run `cp2image evaluate --out {evaluation_dir}` first")
+    metrics = json.loads(path.read_text())
+    corr = metrics.get("correlation") or {}
+    if not corr.get("available"):
+        return {}
+    split = (metrics.get("dataset") or {}).get("split", "?")
+    return {
+        f"Feature correlation on held-out split `{split}` ({corr['n_cells']} cells, "
+        f"{corr['n_defined']} features with defined r)":
+            f"{corr['fraction_above']:.1%} of features have Pearson r > {corr.get('threshold', 0.5):g}; "
+            f"median r = {corr['median_r']:.3f}",
+        "Best-preserved features": ", ".join(f"{t['feature']} ({t['pearson_r']:.2f})" for t in corr.get("top", [])[:5]),
+        "Per-feature table": "`evaluation/correlation.csv` (cp2image evaluate)",
+    }
 
 
 def model_card(model: CP2Image, *, title: str, description: str, intended_use: str, limitations: str,
@@ -136,51 +143,41 @@ def write_bundle(run_model_dir: Path, target: Path, card: str) -> Path:
     return target
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, type=Path)
-    p.add_argument("--data", required=True, type=Path, help="dataset with the held-out split")
-    p.add_argument("--target", required=True, type=Path)
-    p.add_argument("--figure", type=Path)
-    p.add_argument("--title", required=True)
-    p.add_argument("--card-text", type=Path, required=True,
-                   help="JSON with description / intended_use / limitations")
-    p.add_argument("--split", default="test")
-    p.add_argument("--correlation", action="store_true", help="measure features on held-out cells (slow)")
-    p.add_argument("--correlation-cells", type=int, default=None)
-    args = p.parse_args(argv)
-    model = CP2Image.from_pretrained(args.run / "model")
-    dataset = open_dataset(args.data)
-    text = json.loads(args.card_text.read_text())
-    metrics: dict[str, Any] = {}
+@dataclass
+class BundleConfig:
+    """What `cp2image bundle` reads and writes."""
+
+    run: Path  # training run folder (its `model/` is the exported generator)
+    data: Path  # dataset with the held-out split (for the figure)
+    target: Path  # bundle folder to write
+    title: str
+    card_text: dict[str, Any] = field(default_factory=dict)  # description / intended_use / limitations (+ figure_*)
+    figure: Path | None = None  # original-vs-generated figure to write
+    evaluation: Path | None = None  # `cp2image evaluate` output to copy into TARGET/evaluation and cite
+    split: str = "test"
+
+
+def bundle_run(config: BundleConfig) -> Path:
+    """Figure, card and strict-loading bundle of a finished run; returns the bundle folder."""
+    text = config.card_text
+    missing = [k for k in ("description", "intended_use", "limitations") if k not in text]
+    if missing:
+        raise ValueError(f"card text lacks {missing}; give a JSON object with description, intended_use, limitations")
+    model = CP2Image.from_pretrained(config.run / "model")
     figure_rel = None
-    if args.figure:
-        held = held_out_cells(model, dataset, split=args.split, n=400, seed=0)
-        comparison_figure(held, args.figure, title=text.get("figure_title", args.title))
+    if config.figure:
+        held = held_out_cells(model, open_dataset(config.data), split=config.split, n=400, seed=0)
+        comparison_figure(held, config.figure, title=text.get("figure_title", config.title))
         figure_rel = text.get("figure_link")
-    if args.correlation:
-        held = held_out_cells(model, dataset, split=args.split, n=args.correlation_cells, seed=1)
-        report, summary = correlation_on_held_out(held)
-        args.target.mkdir(parents=True, exist_ok=True)
-        report.table.to_csv(args.target / "heldout_correlation.csv", index=False)
-        (args.target / "heldout_correlation.json").write_text(json.dumps(summary, indent=2) + "\n")
-        metrics = {
-            f"Feature correlation on held-out split `{args.split}` ({summary['n_cells']} cells, "
-            f"{summary['n_defined']} features with defined r)":
-                f"{summary['fraction_above']:.1%} of features have Pearson r > 0.5; median r = "
-                f"{summary['median_r']:.3f}",
-            "Best-preserved features": ", ".join(f"{t['feature']} ({t['pearson_r']:.2f})" for t in summary["top"][:5]),
-            "Per-feature table": "`heldout_correlation.csv` (cp2image.evaluation.correlation.feature_correlation)",
-        }
-        metrics.update(text.get("extra_metrics", {}))
-    card = model_card(model, title=args.title, description=text["description"],
+    metrics: dict[str, Any] = {}
+    if config.evaluation is not None:
+        metrics = evaluation_summary(config.evaluation)
+        if Path(config.evaluation).resolve() != (config.target / "evaluation").resolve():
+            shutil.copytree(config.evaluation, config.target / "evaluation", dirs_exist_ok=True)
+    metrics.update(text.get("extra_metrics", {}))
+    card = model_card(model, title=config.title, description=text["description"],
                       intended_use=text["intended_use"], limitations=text["limitations"],
-                      metrics=metrics or text.get("extra_metrics"), figure=figure_rel)
-    write_bundle(args.run / "model", args.target, card)
-    log.info("bundled %s → %s", args.run, args.target)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+                      metrics=metrics or None, figure=figure_rel)
+    write_bundle(config.run / "model", config.target, card)
+    log.info("bundled %s → %s", config.run, config.target)
+    return config.target

@@ -32,3 +32,43 @@ def test_bundle_holds_generator_config_and_card(blob_data, tmp_path):
     assert "feature_mean" in state_keys and "provenance" in state_keys
     x = held.cells
     np.testing.assert_array_equal(CP2Image.from_pretrained(bundle).generate(x), model.generate(x))
+
+
+def _evaluation_folder(path, *, fraction: float) -> None:
+    """The part of `cp2image evaluate`'s output the bundle cites: metrics.json and correlation.csv."""
+    path.mkdir(parents=True)
+    correlation = {"available": True, "threshold": 0.5, "fraction_above": fraction, "n_features": 3,
+                   "n_defined": 2, "n_cells": 8, "median_r": 0.61,
+                   "top": [{"feature": "Cells_AreaShape_Area", "pearson_r": 0.9}]}
+    (path / "metrics.json").write_text(json.dumps({"dataset": {"split": "test"}, "correlation": correlation}))
+    (path / "correlation.csv").write_text("feature,pearson_r\nCells_AreaShape_Area,0.9\n")
+
+
+def test_bundle_command_cites_the_evaluation_and_writes_no_second_result_format(blob_data, tmp_path):
+    from cp2image.cli import main
+
+    cfg = TrainConfig(steps=2, batch_size=8, base_filters=4, kernel_size=3, progress=False, grid_every=2)
+    run = Trainer(cfg, blob_data, tmp_path / "run").run().model_dir.parent
+    _evaluation_folder(tmp_path / "eval", fraction=0.25)
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"description": "d", "intended_use": "u", "limitations": "l"}))
+    target = tmp_path / "bundle"
+    args = ["bundle", "--run", str(run), "--data", str(blob_data), "--target", str(target), "--title", "Blobs",
+            "--card-text", str(card), "--evaluation", str(tmp_path / "eval")]
+    assert main(args) == 0
+    assert sorted(p.name for p in target.iterdir()) == ["README.md", "config.json", "evaluation", "model.safetensors"]
+    assert sorted(p.name for p in (target / "evaluation").iterdir()) == ["correlation.csv", "metrics.json"]
+    readme = (target / "README.md").read_text()
+    assert "25.0% of features have Pearson r > 0.5; median r = 0.610" in readme
+    assert "Cells_AreaShape_Area (0.90)" in readme
+
+
+def test_bundle_command_names_what_is_missing(blob_data, tmp_path, capsys):
+    from cp2image.cli import main
+
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"description": "d"}))
+    args = ["bundle", "--run", str(tmp_path / "no-run"), "--data", str(blob_data), "--target", str(tmp_path / "b"),
+            "--title", "T", "--card-text", str(card)]
+    assert main(args) == 2
+    assert "card text lacks ['intended_use', 'limitations']" in capsys.readouterr().err

@@ -5,17 +5,13 @@ latrunculin B at every simulated concentration. Crops are coloured with
 `CHANNEL_COLOURS` (via `cp2image.analysis.render.composite`), with one intensity
 scale shared by all crops so brightness differences between rows are real.
 
-`python -m cp2image.data.simulate.examples DATASET OUT.png` writes the figure.
+`cp2image figures simulated DATASET OUT.png` writes the figure.
 """
 from __future__ import annotations
-
-import argparse
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cp2image.data.dataset import open_dataset
 from cp2image.data.simulate.phenotypes import MOAS
 
 
@@ -76,21 +72,3 @@ def examples_figure(images: np.ndarray, cells: pd.DataFrame, *, per_row: int = 6
     fig.suptitle("Virtual BBBC021: DNA (blue), β-tubulin (red), F-actin (green)", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.98), h_pad=0.2)
     return fig
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
-    parser.add_argument("out")
-    parser.add_argument("--per-row", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    ds = open_dataset(args.dataset)
-    fig = examples_figure(ds.images, ds.cells, per_row=args.per_row, seed=args.seed)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

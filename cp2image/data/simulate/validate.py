@@ -10,11 +10,10 @@ the same way:
 - `dose_order_along_pc1`: PCA of DMSO + one compound's profiles; the mean PC1 per
   concentration must be monotonic in concentration (the paper's Fig. 5b).
 
-`python -m cp2image.data.simulate.validate DATASET` prints all three as Markdown.
+`cp2image sim-check DATASET` prints all three as Markdown.
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,17 +119,3 @@ def report(cells: pd.DataFrame) -> str:
     ]
     lines += [f"| {r.concentration:g} | {r.n} | {r.pc1_mean:.2f} | {r.pc1_sd:.2f} |" for r in order.itertuples()]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from cp2image.data.dataset import open_dataset
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
-    args = parser.parse_args(argv)
-    print(report(open_dataset(args.dataset).cells))  # noqa: T201 - command-line entry point
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
