@@ -13,5 +13,5 @@ CELLS="${CELLS:-2592}"   # 8 plates × (42 treatments + 6 DMSO wells) = 384 well
 JOBS="${JOBS:-2}"
 
 "$PY" -m cp2image simulate assets/datasets/bbbc021-sim --cells "$CELLS" --replicates 8 --seed 0 --packed --jobs "$JOBS" --overwrite
-"$PY" -m cp2image.data.simulate.examples assets/datasets/bbbc021-sim docs/figures/simulated-examples.png
+"$PY" -m cp2image figures simulated assets/datasets/bbbc021-sim docs/figures/simulated-examples.png
 du -sh assets/datasets/bbbc021-sim
