@@ -1,4 +1,4 @@
-"""The app on the bundled assets (the hosted demo's data and weights); skipped until they exist.
+"""The app on the bundled assets (the hosted demo's data and weights); a missing asset fails.
 
 Uses the default bundled weights (cp2image-sim) when present, else another bundled model
 (served the operator's way, through CP2IMAGE_MODEL).
@@ -19,10 +19,13 @@ def _bundled_model_spec() -> str | None:
 
 
 SPEC = _bundled_model_spec()
-pytestmark = pytest.mark.skipif(
-    not (bundled_dataset_dir() / "dataset.json").exists() or SPEC == "",
-    reason="bundled dataset or model not built yet (assets/)",
-)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def bundled_assets_are_committed():
+    """The dataset and weights are committed files: if one is missing the tests fail, not skip."""
+    assert (bundled_dataset_dir() / "dataset.json").exists(), "bundled dataset missing from assets/datasets/"
+    assert SPEC != "", "no bundled model in assets/models/"
 
 
 @pytest.fixture(autouse=True)
