@@ -1,31 +1,40 @@
-"""The shipped models load offline and draw nuclei where the features say they are.
+"""The shipped models load offline, verify their digest and draw nuclei where the features say.
 
-Checks on held-out cells of the bundled dataset (sim model) — what a biologist would
-look at: the generated DNA channel is centred in the crop, and the generated nucleus
-gets bigger/brighter when the input says bigger/brighter (Pearson r across cells).
+The weights, cards and dataset are committed files, so a missing one fails these tests
+(never a skip). Checks on held-out cells of the bundled dataset (sim model) — what a
+biologist would look at: the generated DNA channel is centred in the crop, and the
+generated nucleus gets bigger/brighter when the input says bigger/brighter (Pearson r
+across cells).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from safetensors import safe_open
 
 from cp2image.assets import REAL_CELLS_MODEL_NAME, bundled_dataset_dir, bundled_model_dir
 from cp2image.models import CP2Image
+from cp2image.models.weights import DIGEST_KEY, read_safetensors
+
+BUNDLED = ["cp2image-sim", REAL_CELLS_MODEL_NAME]
 
 
-def _load(name: str) -> CP2Image:
-    folder = bundled_model_dir(name)
-    if not (folder / "model.safetensors").exists():
-        pytest.skip(f"bundled model {name} not built yet")
-    return CP2Image.from_pretrained(folder)
+def _weights(name: str):
+    path = bundled_model_dir(name) / "model.safetensors"
+    assert path.exists(), f"committed weights missing: assets/models/{name}/model.safetensors"
+    return path
+
+
+@pytest.fixture(scope="module")
+def sim_model() -> CP2Image:
+    return CP2Image.from_pretrained(_weights("cp2image-sim").parent)
 
 
 def _held_out(model: CP2Image, n: int = 96):
     from cp2image.data.dataset import open_dataset
 
     folder = bundled_dataset_dir()
-    if not (folder / "dataset.json").exists():
-        pytest.skip("bundled dataset not built yet")
+    assert (folder / "dataset.json").exists(), "committed dataset missing: assets/datasets/bbbc021-sim"
     ds = open_dataset(folder)
     rows = ds.split_indices("test") if "Metadata_Split" in ds.cells else np.arange(len(ds))
     values = ds.cells[model.feature_names].iloc[rows].to_numpy(dtype=float)
@@ -33,10 +42,10 @@ def _held_out(model: CP2Image, n: int = 96):
     return ds.cells.iloc[rows].reset_index(drop=True), np.asarray(ds.images[rows])
 
 
-@pytest.mark.parametrize("name", ["cp2image-sim", REAL_CELLS_MODEL_NAME])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_model_loads_strictly_with_its_card(name):
-    model = _load(name)
-    folder = bundled_model_dir(name)
+    folder = _weights(name).parent
+    model = CP2Image.from_pretrained(folder)
     card = (folder / "README.md").read_text()
     assert "## Intended use" in card and "## Limitations" in card and "Command:" in card
     prov = model.config.provenance
@@ -45,11 +54,18 @@ def test_bundled_model_loads_strictly_with_its_card(name):
     assert (folder / "model.safetensors").stat().st_size < 8 * 2**20  # small enough to ship
 
 
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_weights_carry_a_digest_that_verifies(name):
+    path = _weights(name)
+    with safe_open(str(path), framework="pt") as fh:
+        assert DIGEST_KEY in (fh.metadata() or {})
+    assert read_safetensors(path)  # the digest matches the shipped tensors
+
+
 @pytest.mark.filterwarnings("ignore:.*training standard deviations:UserWarning")  # a few held-out outliers
-def test_sim_model_places_nuclei_at_the_centre_with_the_right_size_and_brightness():
-    model = _load("cp2image-sim")
-    cells, originals = _held_out(model)
-    generated = model.generate(cells).astype(np.float64)
+def test_sim_model_places_nuclei_at_the_centre_with_the_right_size_and_brightness(sim_model):
+    cells, originals = _held_out(sim_model)
+    generated = sim_model.generate(cells).astype(np.float64)
     dna = generated[:, 0]  # (n, H, W)
     yy, xx = np.mgrid[: dna.shape[1], : dna.shape[2]]
     background = np.percentile(dna, 20, axis=(1, 2), keepdims=True)
