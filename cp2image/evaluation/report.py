@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 from cp2image.channels import CHANNEL_COLOURS, CHANNELS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cp2image.evaluation.evaluate import EvaluationResult
+    from cp2image.evaluation.run import EvaluationResult
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def _metrics_rows(m: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def write_report(result: "EvaluationResult", out: Path) -> Path:
     """Write report.md and report.html (same content) plus figures; return the Markdown path."""
-    m = result.metrics
+    m = result.metrics.to_dict()
     figures: list[tuple[str, dict[str, str]]] = []
     figures.append(("Originals and generated images",
                     _save(examples_figure(result.reference.images, result.generated.images,
