@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from cp2image.data.dataset import write_dataset
-    from cp2image.evaluation.evaluate import EvaluationConfig, build_reference, evaluate_against, write_outputs
+    from cp2image.evaluation import EvaluationConfig, build_reference, evaluate_against, write_outputs
     from cp2image.features import measure
 
     load = os.getloadavg()[0]
@@ -120,7 +120,7 @@ def main() -> None:
         write_outputs(result, Path(tmp) / "out", config=config)
         t_write = time.perf_counter() - start
         cpu_used = cpu_seconds() - cpu_start
-    timings = result.metrics["timings_s"]
+    timings = result.metrics.timings_s
     rows = [("draw synthetic cells (setup)", t_draw), ("measure dataset profiles (setup)", t_dataset)]
     rows += [(f"reference: {k.removeprefix('reference_')}", v) for k, v in timings.items() if k.startswith("reference_")]
     rows += [(k, v) for k, v in timings.items() if not k.startswith("reference_")]
@@ -136,7 +136,7 @@ def main() -> None:
     print(f"\nThroughput: {args.cells / total:.0f} held-out cells/s end to end; {cpu_used:.0f} CPU-seconds "
           f"(this process + measurement workers; wall time grows with the machine's load); "
           f"peak RSS of the main process {peak_rss_mb():.0f} MB.")
-    h = result.metrics["headline"]
+    h = result.metrics.headline.to_dict()
     print(f"Sanity: fraction r > 0.5 = {h['fraction_r_above_0.5']:.3f}, MoA accuracy real/generated = "
           f"{h['moa_accuracy_real']:.3f}/{h['moa_accuracy_generated']:.3f}")
 
