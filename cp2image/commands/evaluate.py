@@ -57,7 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cp2image.assets import bundled_dataset_dir
-    from cp2image.evaluation.evaluate import EvaluationConfig, _jsonable, evaluate
+    from cp2image.evaluation.config import EvaluationConfig
+    from cp2image.evaluation.metrics import jsonable
+    from cp2image.evaluation.run import evaluate
     from cp2image.evaluation.loading import load_for_evaluation
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -88,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
     inc = metrics["inception"]
     if not inc["available"]:
         print(f"note: FID/KID not computed — {inc['reason']}", file=sys.stderr)
-    print(json.dumps(_jsonable(metrics["headline"]), indent=2))
+    print(json.dumps(jsonable(metrics["headline"]), indent=2))
     print(f"report: {out / 'report.md'}" if not args.no_report else f"metrics: {out / 'metrics.json'}")
     return 0

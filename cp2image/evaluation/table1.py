@@ -25,7 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cp2image.evaluation.evaluate import EvaluationConfig, build_reference, evaluate_against, _jsonable
+from cp2image.evaluation.config import EvaluationConfig
+from cp2image.evaluation.metrics import jsonable
+from cp2image.evaluation.reference import build_reference
+from cp2image.evaluation.run import evaluate_against
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +159,7 @@ def run_table1(data: str | Path, out_dir: str | Path, *, config: Table1Config | 
                     reference_seconds = time.perf_counter() - started
                 t1 = time.perf_counter()
                 result = evaluate_against(loaded.model, reference, config=eval_config, model_source=loaded.source)
-                metrics = _jsonable(result.metrics)
+                metrics = jsonable(result.metrics.to_dict())
                 metrics["table1"] = {"train_seconds": round(train_s, 1),
                                      "evaluate_seconds": round(time.perf_counter() - t1, 1)}
                 eval_path.write_text(json.dumps(metrics, indent=2) + "\n")

@@ -8,7 +8,7 @@ from eval_stubs import draw_cells
 
 from cp2image.data.dataset import Dataset, open_dataset, write_dataset
 from cp2image.evaluation.encoder import EncoderConfig
-from cp2image.evaluation.evaluate import EvaluationConfig
+from cp2image.evaluation.config import EvaluationConfig
 
 
 @pytest.fixture(scope="session")

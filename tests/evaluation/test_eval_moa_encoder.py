@@ -7,7 +7,7 @@ import pytest
 from eval_stubs import draw_cells
 
 from cp2image.evaluation.encoder import DomainEncoder, EncoderConfig, train_domain_encoder
-from cp2image.evaluation.evaluate import resolve_moa_grouping
+from cp2image.evaluation.reference import resolve_moa_grouping
 from cp2image.evaluation.moa_fidelity import (
     MoAClassifierConfig,
     bootstrap_ratio_interval,

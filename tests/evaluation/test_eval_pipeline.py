@@ -11,7 +11,8 @@ import torch
 from eval_stubs import BlankAutoencoder, CopyGenerator, DrawingSampler, IdentityAutoencoder
 
 from cp2image.evaluation import build_reference, evaluate, evaluate_against
-from cp2image.evaluation.evaluate import NOT_COMPARABLE, EvaluationConfig
+from cp2image.evaluation.config import EvaluationConfig
+from cp2image.evaluation.metrics import NOT_COMPARABLE
 from cp2image.evaluation.inception import ENV_VAR
 
 
@@ -37,7 +38,7 @@ def test_reference_uses_only_the_held_out_split(reference, tiny_dataset) -> None
 
 def test_a_model_that_copies_the_originals_scores_perfectly(reference, tiny_dataset, fast_config) -> None:
     result = evaluate_against(CopyGenerator(tiny_dataset), reference, config=fast_config)
-    m = result.metrics
+    m = result.metrics.to_dict()
     assert m["model"]["mode"] == "conditional" and m["model"]["paired"]
     r = result.correlation.defined["pearson_r"].to_numpy()
     np.testing.assert_allclose(r, 1.0, atol=1e-9)
@@ -56,7 +57,7 @@ def test_a_model_that_copies_the_originals_scores_perfectly(reference, tiny_data
 
 def test_permuted_images_keep_the_distribution_but_lose_the_correlation(reference, tiny_dataset, fast_config) -> None:
     result = evaluate_against(CopyGenerator(tiny_dataset, permute_seed=3), reference, config=fast_config)
-    m = result.metrics
+    m = result.metrics.to_dict()
     # same set of images → same Gaussian fit → distance ≈ 0; in CellProfiler space only up to
     # rank-deficient sqrtm round-off (50 cells, hundreds of features): < 1 % of Tr Σ = n_features
     cp = m["cellprofiler_space"]
@@ -68,14 +69,27 @@ def test_permuted_images_keep_the_distribution_but_lose_the_correlation(referenc
     assert m["correlation"]["fraction_above"] < 0.2
 
 
+def test_typed_metrics_are_what_metrics_json_holds(reference, tiny_dataset, fast_config) -> None:
+    m = evaluate_against(CopyGenerator(tiny_dataset, permute_seed=3), reference, config=fast_config).metrics
+    assert m.model.paired and m.correlation.available and not m.inception.distances
+    assert m.headline.fraction_r_above_half == m.correlation.values["fraction_above"] < 0.2
+    d = m.to_dict()
+    assert list(d) == ["created_utc", "model", "dataset", "inception", "cellprofiler_space", "encoder_space",
+                       "correlation", "moa_fidelity", "moa_signature", "segmentation_failed_fraction", "config",
+                       "timings_s", "headline"]
+    assert d["cellprofiler_space"]["frechet"] == m.cellprofiler_space.distances.frechet
+    assert d["headline"]["fraction_r_above_0.5"] == m.headline.fraction_r_above_half
+    assert d["inception"] == {"available": False, "fid": None, "kid": None, "reason": m.inception.reason}
+
+
 def test_a_perfect_autoencoder_is_evaluated_as_paired_reconstruction(reference, fast_config) -> None:
-    m = evaluate_against(IdentityAutoencoder(), reference, config=fast_config).metrics
+    m = evaluate_against(IdentityAutoencoder(), reference, config=fast_config).metrics.to_dict()
     assert m["model"]["mode"] == "reconstruction"
     assert m["correlation"]["fraction_above"] == 1.0
 
 
 def test_blank_images_are_reported_as_unmeasurable_not_as_a_distance(reference, fast_config) -> None:
-    m = evaluate_against(BlankAutoencoder(), reference, config=fast_config).metrics
+    m = evaluate_against(BlankAutoencoder(), reference, config=fast_config).metrics.to_dict()
     cp = m["cellprofiler_space"]
     assert cp["generated_dropped_fraction"] == 1.0
     assert cp["frechet"] is None and "could be measured" in cp["reason"]
@@ -84,18 +98,18 @@ def test_blank_images_are_reported_as_unmeasurable_not_as_a_distance(reference, 
 
 
 def test_unconditional_samples_get_distances_but_no_correlation_or_moa(reference, fast_config) -> None:
-    m = evaluate_against(DrawingSampler(), reference, config=fast_config).metrics
+    m = evaluate_against(DrawingSampler(), reference, config=fast_config).metrics.to_dict()
     assert m["model"]["mode"] == "unconditional" and not m["model"]["paired"]
     assert m["correlation"] == {"available": False, "reason": m["correlation"]["reason"]}
     assert "unconditional" in m["moa_fidelity"]["reason"]
     # fresh draws of the same kind of cell: a small but non-zero distance, far below blank images'
-    blank = evaluate_against(BlankAutoencoder(), reference, config=fast_config).metrics
+    blank = evaluate_against(BlankAutoencoder(), reference, config=fast_config).metrics.to_dict()
     assert 0 < m["encoder_space"]["frechet"] < 0.5 * blank["encoder_space"]["frechet"]
     assert np.isfinite(m["cellprofiler_space"]["kid"])
 
 
 def test_without_inception_weights_fid_is_skipped_with_instructions(reference, tiny_dataset, fast_config) -> None:
-    m = evaluate_against(CopyGenerator(tiny_dataset), reference, config=fast_config).metrics
+    m = evaluate_against(CopyGenerator(tiny_dataset), reference, config=fast_config).metrics.to_dict()
     assert m["inception"]["available"] is False and m["inception"]["fid"] is None
     assert ENV_VAR in m["inception"]["reason"] and "--inception" in m["inception"]["reason"]
     assert m["cellprofiler_space"]["note"] == NOT_COMPARABLE
@@ -124,7 +138,7 @@ def test_inception_fid_is_the_frechet_distance_of_the_pool_features(tiny_dataset
     config = EvaluationConfig(**{**fast_config.__dict__, "inception": str(path), "max_cells": 20})
     ref = build_reference(tiny_dataset, config=config)
     result = evaluate_against(CopyGenerator(tiny_dataset, permute_seed=1), ref, config=config)
-    inc = result.metrics["inception"]
+    inc = result.metrics.to_dict()["inception"]
     assert inc["available"] and inc["weights"]["path"] == str(path)
     extractor = InceptionExtractor.load(path)
     expected = frechet_distance_from_features(extractor.features(ref.images), extractor.features(result.generated.images))
