@@ -30,12 +30,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from cp2image.data.dataset import DatasetError, open_dataset
+from cp2image.data.columns import SPLIT
+from cp2image.data.dataset import Dataset, DatasetError, open_dataset
 from cp2image.models.cp2image import CP2ImageConfig
 from cp2image.models.lsgan import LSGANConfig
 from cp2image.models.vae import VAEConfig
 from cp2image.training import checkpoint as ckpt
 from cp2image.training import monitor, runtime as rt_mod
+from cp2image.training import state as state_mod
 from cp2image.training.config import TrainConfig
 from cp2image.training.data import (CellBatches, FeatureTable, PairedSampler, StepSampler, grid_rows,
                                     images_file, prepare_features, summarise_split, training_rows,
@@ -60,6 +62,48 @@ class TrainResult:
     final_losses: dict[str, float] = field(default_factory=dict)
     model_dir: Path | None = None
     grid_path: Path | None = None
+
+
+class _Interval:
+    """Running sums of the step losses between two log lines."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.count = 0
+        self.start = time.perf_counter()
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0) + v.detach().float()
+            self.counts[k] = self.counts.get(k, 0) + 1
+        self.count += 1
+
+    def means(self) -> dict[str, torch.Tensor]:
+        return {k: v / self.counts[k] for k, v in self.sums.items()}
+
+
+@dataclass
+class _Session:
+    """What set-up hands to the loop and the export: data, networks, batches and logs of one invocation."""
+
+    dataset: Dataset
+    table: FeatureTable
+    channels: list[str]
+    objective: Objective
+    generator: nn.Module
+    ema: AveragedModel | None
+    loader: DataLoader
+    grid_batch: dict
+    val_batch: dict | None
+    metrics: monitor.MetricsLog | None
+    val_log: monitor.MetricsLog | None
+    start_step: int
+    previous_wall: float
+    last: dict[str, float]  # the latest logged losses (from the checkpoint when resuming)
 
 
 class Trainer:
@@ -117,74 +161,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def _state_tensors(self, objective: Objective, ema: AveragedModel | None) -> tuple[dict, dict]:
-        tensors: dict[str, torch.Tensor] = {}
-        optim_meta = {}
-        for name, net in objective.nets.items():
-            tensors.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
-        for name, opt in objective.optimizers.items():
-            t, meta = ckpt.flatten_optimizer(f"optim.{name}", opt)
-            tensors.update(t)
-            optim_meta[name] = meta
-        if ema is not None:
-            tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            tensors["rng.cuda"] = torch.cuda.get_rng_state()
-        return tensors, optim_meta
-
-    def _restore(self, objective: Objective, ema: AveragedModel | None, tensors: dict, state: dict) -> None:
-        for name, net in objective.nets.items():
-            prefix = f"net.{name}."
-            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        for name, opt in objective.optimizers.items():
-            ckpt.restore_optimizer(f"optim.{name}", opt, tensors, state["optimizers"][name])
-        if ema is not None:
-            ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-        torch.set_rng_state(tensors["rng.torch"])
-        if "rng.cuda" in tensors and torch.cuda.is_available():
-            torch.cuda.set_rng_state(tensors["rng.cuda"])
-
-    def _initialise_from(self, objective: Objective, ema: AveragedModel | None, source: Path) -> None:
-        """Copy network weights (not optimiser state or step) from another run's checkpoint.
-
-        `source` may also be an exported model folder (config.json + model.safetensors, e.g.
-        a bundled model): then only the generator is initialised and the discriminator starts
-        fresh, since exported models do not carry it.
-        """
-        if source.is_dir() and not (source / CHECKPOINT).exists() and (source / "model.safetensors").exists():
-            self._initialise_generator_from_export(objective, ema, source)
-            return
-        path = source / CHECKPOINT if source.is_dir() else source
-        tensors, _ = ckpt.load_checkpoint(path)
-        for name, net in objective.nets.items():
-            prefix = f"net.{name}."
-            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            expected = net.state_dict()
-            bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
-            if bad:
-                raise ValueError(f"init_from {path}: network {name!r} does not match this config "
-                                 f"(e.g. {bad[:3]}); the feature list and architecture must be the same")
-            net.load_state_dict(state)
-        if ema is not None:
-            ema.module.load_state_dict(objective.nets[objective.generator_key].state_dict())
-        log.info("initialised networks from %s", path)
-
-    def _initialise_generator_from_export(self, objective: Objective, ema: AveragedModel | None,
-                                          source: Path) -> None:
-        net = objective.nets[objective.generator_key]
-        exported = type(net).from_pretrained(source)
-        mine, theirs = getattr(net.config, "feature_names", None), getattr(exported.config, "feature_names", None)
-        if mine != theirs:
-            raise ValueError(f"init_from {source}: the model was trained on a different feature list than this "
-                             "dataset gives; fine-tune only on data with the same features")
-        expected, state = net.state_dict(), exported.state_dict()
-        bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
-        if bad:
-            raise ValueError(f"init_from {source}: architecture differs from this config (e.g. {bad[:3]})")
-        net.load_state_dict(state)
-        if ema is not None:
-            ema.module.load_state_dict(net.state_dict())
-        log.info("initialised the generator from exported model %s (discriminator starts fresh)", source)
+        return state_mod.state_tensors(objective, ema)
 
     # ------------------------------------------------------------------ run
     def run(self) -> TrainResult:
@@ -198,13 +175,67 @@ class Trainer:
             rt_mod.stop(runtime)
 
     def _run(self, runtime: rt_mod.Runtime) -> TrainResult:
+        """Set up, loop, export: the three phases of one invocation (a resumed run repeats all three)."""
+        session = self._set_up(runtime)
+        t0 = time.perf_counter()
+        step, last, grid_path = self._loop(session, runtime, t0)
+        wall = time.perf_counter() - t0
+        done = step - session.start_step
+        result = TrainResult(steps=step, wall_seconds=wall, total_wall_seconds=session.previous_wall + wall,
+                             samples_per_second=done * self.config.batch_size / wall if done else 0.0,
+                             final_losses=last, grid_path=grid_path)
+        if runtime.is_main:
+            result.model_dir = self._export(session.objective, session.ema, session.dataset, session.table, result)
+            for log_file in (session.metrics, session.val_log):
+                if log_file is not None:
+                    log_file.close()
+        runtime.barrier()
+        return result
+
+    # ------------------------------------------------------------------ set-up
+    def _set_up(self, runtime: rt_mod.Runtime) -> _Session:
+        """Checkpoint, training table, networks (restored or initialised), batches and logs."""
         c = self.config
         loaded = self._load_checkpoint()
         start_step = int(loaded[1]["step"]) if loaded else 0
         previous_wall = float(loaded[1].get("total_wall_seconds", 0.0)) if loaded else 0.0
         if start_step >= c.steps:
             log.info("checkpoint already at step %d ≥ steps %d; exporting only", start_step, c.steps)
+        dataset, table, features_path = self._training_table(runtime, loaded)
+        channels = dataset.channels
+        objective, generator, ema = self._networks(runtime, table, int(dataset.images.shape[-1]), channels, loaded)
 
+        sampler = PairedSampler(*(
+            StepSampler(len(table.rows), global_batch=c.batch_size, start_step=start_step, end_step=c.steps,
+                        seed=c.seed, stream=stream, rank=runtime.rank, world_size=runtime.world_size)
+            for stream in (0, 1)
+        ))
+        batches = CellBatches(images_file(dataset), table.rows, features_path)
+        loader = DataLoader(batches, sampler=sampler, batch_size=None, num_workers=c.num_workers,
+                            pin_memory=runtime.device.type == "cuda",
+                            persistent_workers=False)
+        grid_pos = grid_rows(table, c.grid_cells, seed=c.seed)
+        grid_batch = batches[(grid_pos, grid_pos)]
+        val_batch = self._validation_batch(dataset, table) if runtime.is_main else None
+        resume_step = start_step if loaded else None
+        val_log = (monitor.MetricsLog(self.out / "validation.csv", resume_step=resume_step)
+                   if val_batch is not None else None)
+        metrics = (monitor.MetricsLog(self.out / "metrics.csv", resume_step=resume_step,
+                                      tensorboard_dir=self.out / "tensorboard")
+                   if runtime.is_main else None)
+        log.info("training %s on %d cells × %d features (%s, world %d, batch %d/process) steps %d→%d",
+                 c.model, len(table.rows), len(table.names), runtime.device, runtime.world_size,
+                 c.batch_size // runtime.world_size, start_step, c.steps)
+        return _Session(
+            dataset=dataset, table=table, channels=channels, objective=objective, generator=generator, ema=ema,
+            loader=loader, grid_batch=grid_batch, val_batch=val_batch, metrics=metrics, val_log=val_log,
+            start_step=start_step, previous_wall=previous_wall,
+            last=dict(loaded[1].get("last_losses", {})) if loaded else {},
+        )
+
+    def _training_table(self, runtime: rt_mod.Runtime, loaded) -> tuple[Dataset, FeatureTable, Path]:
+        """The training rows' standardised features, written once to features.npy for the workers."""
+        c = self.config
         dataset = open_dataset(self.data_path)
         rows = training_rows(dataset, c.split)
         if c.max_cells is not None and len(rows) > c.max_cells:
@@ -219,8 +250,12 @@ class Trainer:
             write_feature_matrix(features_path, table.standardised)
             (self.out / "train_config.json").write_text(json.dumps(c.to_dict(), indent=2) + "\n")
         runtime.barrier()
+        return dataset, table, features_path
 
-        image_size, channels = int(dataset.images.shape[-1]), dataset.channels
+    def _networks(self, runtime: rt_mod.Runtime, table: FeatureTable, image_size: int, channels: list[str],
+                  loaded) -> tuple[Objective, nn.Module, AveragedModel | None]:
+        """The objective with its networks and the generator's EMA, from the checkpoint, `init_from` or the seed."""
+        c = self.config
         torch.manual_seed(c.seed)
         objective = OBJECTIVES[c.model](c, runtime, self._model_config(table, image_size, channels))
         objective.finalise(self._wrapper(runtime))
@@ -229,86 +264,54 @@ class Trainer:
         ema = (AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(c.ema_decay), use_buffers=True)
                if c.ema_decay > 0 else None)
         if loaded:
-            self._restore(objective, ema, *loaded)
-            log.info("resumed from %s at step %d", self.ckpt_path, start_step)
+            state_mod.restore(objective, ema, *loaded)
+            log.info("resumed from %s at step %d", self.ckpt_path, int(loaded[1]["step"]))
         elif c.init_from:
-            self._initialise_from(objective, ema, Path(c.init_from))
+            state_mod.initialise_from(objective, ema, Path(c.init_from), checkpoint_name=CHECKPOINT)
+        return objective, generator, ema
 
-        local_batch = c.batch_size // runtime.world_size
-        sampler = PairedSampler(
-            StepSampler(len(table.rows), global_batch=c.batch_size, start_step=start_step, end_step=c.steps,
-                        seed=c.seed, stream=0, rank=runtime.rank, world_size=runtime.world_size),
-            StepSampler(len(table.rows), global_batch=c.batch_size, start_step=start_step, end_step=c.steps,
-                        seed=c.seed, stream=1, rank=runtime.rank, world_size=runtime.world_size),
-        )
-        batches = CellBatches(images_file(dataset), table.rows, features_path)
-        loader = DataLoader(batches, sampler=sampler, batch_size=None, num_workers=c.num_workers,
-                            pin_memory=runtime.device.type == "cuda",
-                            persistent_workers=False)
-        grid_pos = grid_rows(table, c.grid_cells, seed=c.seed)
-        grid_batch = batches[(grid_pos, grid_pos)]
-        val_batch = self._validation_batch(dataset, table) if runtime.is_main else None
-        val_log = (monitor.MetricsLog(self.out / "validation.csv", resume_step=start_step if loaded else None)
-                   if val_batch is not None else None)
-
-        metrics = (monitor.MetricsLog(self.out / "metrics.csv", resume_step=start_step if loaded else None,
-                                      tensorboard_dir=self.out / "tensorboard")
-                   if runtime.is_main else None)
-        log.info("training %s on %d cells × %d features (%s, world %d, batch %d/process) steps %d→%d",
-                 c.model, len(table.rows), len(table.names), runtime.device, runtime.world_size, local_batch,
-                 start_step, c.steps)
-
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
-        count, interval_start = 0, time.perf_counter()
-        t0 = time.perf_counter()
-        last: dict[str, float] = dict(loaded[1].get("last_losses", {})) if loaded else {}
-        grid_path = None
-        bar = tqdm(total=c.steps, initial=start_step, disable=not (c.progress and runtime.is_main),
+    # ------------------------------------------------------------------ loop
+    def _loop(self, s: _Session, runtime: rt_mod.Runtime, t0: float) -> tuple[int, dict[str, float], Path | None]:
+        """Objective steps with EMA, interval logs, grids + validation MSE, checkpoints; (step, losses, grid)."""
+        c = self.config
+        interval = _Interval()
+        last, grid_path, step = s.last, None, s.start_step
+        bar = tqdm(total=c.steps, initial=s.start_step, disable=not (c.progress and runtime.is_main),
                    desc=f"train {c.model}", dynamic_ncols=True)
-        step = start_step
-        for step_batch in loader:
-            for net in objective.nets.values():
+        for step_batch in s.loader:
+            for net in s.objective.nets.values():
                 net.train()
-            values = objective.step(step_batch, step)
-            if ema is not None:
-                ema.update_parameters(generator)
+            values = s.objective.step(step_batch, step)
+            if s.ema is not None:
+                s.ema.update_parameters(s.generator)
             step += 1
             bar.update(1)
-            for k, v in values.items():
-                sums[k] = sums.get(k, 0) + v.detach().float()
-                counts[k] = counts.get(k, 0) + 1
-            count += 1
+            interval.add(values)
             if step % c.log_every == 0 or step == c.steps:
-                elapsed = time.perf_counter() - interval_start
-                last = self._mean_over_ranks({k: v / counts[k] for k, v in sums.items()}, runtime)
-                if not all(np.isfinite(v) for v in last.values()):
-                    raise FloatingPointError(f"non-finite loss at step {step}: {last}; lower the learning rate")
-                if metrics is not None:
-                    metrics.write(step, {**last, "samples_per_s": count * c.batch_size / max(elapsed, 1e-9)})
+                last = self._log_interval(interval, runtime, step, s.metrics)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in last.items() if k in ("mse", "loss_g", "loss_d")})
-                sums, counts, count, interval_start = {}, {}, 0, time.perf_counter()
             if runtime.is_main and (step % c.grid_every == 0 or step == c.steps):
-                grid_path = self._grid(objective, ema, grid_batch, step, channels)
-                if val_log is not None:
-                    val_log.write(step, {"val_mse": self._preview_mse(objective, ema, val_batch),
-                                         "val_cells": len(val_batch["images"])})
+                grid_path = self._grid(s.objective, s.ema, s.grid_batch, step, s.channels)
+                if s.val_log is not None:
+                    s.val_log.write(step, {"val_mse": self._preview_mse(s.objective, s.ema, s.val_batch),
+                                           "val_cells": len(s.val_batch["images"])})
             if step % c.checkpoint_every == 0 or step == c.steps:
-                self._checkpoint(objective, ema, runtime, step, table, last,
-                                 previous_wall + time.perf_counter() - t0)
+                self._checkpoint(s.objective, s.ema, runtime, step, s.table, last,
+                                 s.previous_wall + time.perf_counter() - t0)
         bar.close()
-        wall = time.perf_counter() - t0
-        done = step - start_step
-        result = TrainResult(steps=step, wall_seconds=wall, total_wall_seconds=previous_wall + wall,
-                             samples_per_second=done * c.batch_size / wall if done else 0.0,
-                             final_losses=last, grid_path=grid_path)
-        if runtime.is_main:
-            result.model_dir = self._export(objective, ema, dataset, table, result)
-            for log_file in (metrics, val_log):
-                if log_file is not None:
-                    log_file.close()
-        runtime.barrier()
-        return result
+        return step, last, grid_path
+
+    def _log_interval(self, interval: _Interval, runtime: rt_mod.Runtime, step: int,
+                      metrics: monitor.MetricsLog | None) -> dict[str, float]:
+        """Mean losses of the interval over steps and ranks, written to metrics.csv; starts a new interval."""
+        elapsed = time.perf_counter() - interval.start
+        last = self._mean_over_ranks(interval.means(), runtime)
+        if not all(np.isfinite(v) for v in last.values()):
+            raise FloatingPointError(f"non-finite loss at step {step}: {last}; lower the learning rate")
+        if metrics is not None:
+            metrics.write(step, {**last, "samples_per_s": interval.count * self.config.batch_size / max(elapsed, 1e-9)})
+        interval.reset()
+        return last
 
     @staticmethod
     def _mean_over_ranks(values: dict[str, torch.Tensor], runtime: rt_mod.Runtime) -> dict[str, float]:
@@ -327,7 +330,7 @@ class Trainer:
     def _validation_batch(self, dataset, table: FeatureTable, limit: int = 256) -> dict | None:
         """Up to `limit` cells of the "val" split (complete features, standardised with the
         training statistics) for a held-out MSE at every grid step; None without a val split."""
-        if self.config.split == "all" or "Metadata_Split" not in dataset.cells.columns:
+        if self.config.split == "all" or SPLIT not in dataset.cells.columns:
             return None
         rows = dataset.split_indices("val")
         values = dataset.cells[table.names].iloc[rows].to_numpy(dtype=np.float64)

@@ -1,0 +1,93 @@
+"""The training state as flat tensors (for checkpoints), and restoring or initialising networks from it.
+
+Keys: `net.<name>.<param>` per network, `optim.<name>.*` per optimiser (see
+checkpoint.flatten_optimizer), `ema.*` for the generator's moving average and
+`rng.torch` / `rng.cuda`, so a resumed run continues the same random stream.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch.optim.swa_utils import AveragedModel
+
+from cp2image.training import checkpoint as ckpt
+from cp2image.training.objectives import Objective
+
+log = logging.getLogger(__name__)
+
+
+def state_tensors(objective: Objective, ema: AveragedModel | None) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, optimiser metadata) of every network, optimiser, the EMA and the RNG."""
+    tensors: dict[str, torch.Tensor] = {}
+    optim_meta = {}
+    for name, net in objective.nets.items():
+        tensors.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
+    for name, opt in objective.optimizers.items():
+        t, meta = ckpt.flatten_optimizer(f"optim.{name}", opt)
+        tensors.update(t)
+        optim_meta[name] = meta
+    if ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    return tensors, optim_meta
+
+
+def restore(objective: Objective, ema: AveragedModel | None, tensors: dict, state: dict) -> None:
+    """Load what `state_tensors` saved: networks, optimisers, EMA and RNG."""
+    for name, net in objective.nets.items():
+        prefix = f"net.{name}."
+        net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    for name, opt in objective.optimizers.items():
+        ckpt.restore_optimizer(f"optim.{name}", opt, tensors, state["optimizers"][name])
+    if ema is not None:
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+
+
+def initialise_from(objective: Objective, ema: AveragedModel | None, source: Path, *, checkpoint_name: str) -> None:
+    """Copy network weights (not optimiser state or step) from another run's checkpoint.
+
+    `source` may also be an exported model folder (config.json + model.safetensors, e.g.
+    a bundled model): then only the generator is initialised and the discriminator starts
+    fresh, since exported models do not carry it.
+    """
+    if source.is_dir() and not (source / checkpoint_name).exists() and (source / "model.safetensors").exists():
+        _initialise_generator_from_export(objective, ema, source)
+        return
+    path = source / checkpoint_name if source.is_dir() else source
+    tensors, _ = ckpt.load_checkpoint(path)
+    for name, net in objective.nets.items():
+        prefix = f"net.{name}."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        expected = net.state_dict()
+        bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+        if bad:
+            raise ValueError(f"init_from {path}: network {name!r} does not match this config "
+                             f"(e.g. {bad[:3]}); the feature list and architecture must be the same")
+        net.load_state_dict(state)
+    if ema is not None:
+        ema.module.load_state_dict(objective.nets[objective.generator_key].state_dict())
+    log.info("initialised networks from %s", path)
+
+
+def _initialise_generator_from_export(objective: Objective, ema: AveragedModel | None, source: Path) -> None:
+    net = objective.nets[objective.generator_key]
+    exported = type(net).from_pretrained(source)
+    mine, theirs = getattr(net, "feature_names", None), getattr(exported, "feature_names", None)
+    if mine != theirs:
+        raise ValueError(f"init_from {source}: the model was trained on a different feature list than this "
+                         "dataset gives; fine-tune only on data with the same features")
+    expected, state = net.state_dict(), exported.state_dict()
+    bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+    if bad:
+        raise ValueError(f"init_from {source}: architecture differs from this config (e.g. {bad[:3]})")
+    net.load_state_dict(state)
+    if ema is not None:
+        ema.module.load_state_dict(net.state_dict())
+    log.info("initialised the generator from exported model %s (discriminator starts fresh)", source)
