@@ -7,8 +7,10 @@ gloo on CPU) and wrap networks in DistributedDataParallel. Nothing home-made.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -76,6 +78,35 @@ def start(*, device: str = "auto", amp: str = "auto", channels_last: str = "auto
                    amp_dtype=torch.bfloat16 if use_amp else None, channels_last=use_cl)
 
 
-def stop(runtime: Runtime) -> None:
-    if runtime.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+def stop(runtime: Runtime, *, clean: bool | None = None) -> None:
+    """Leave the process group so that no rank tears it down under another.
+
+    Why: gloo runs each collective on C++ threads and sockets. A rank that destroys
+    its group (closing those sockets) while a peer is still in a collective, or
+    whose group is only destroyed at interpreter exit because a DDP reducer caught in
+    a reference cycle still holds it, can abort the process with "terminate called
+    without an active exception". So, in order:
+
+    1. collect garbage: DDP wrappers in cycles release their reference to the group;
+    2. finish queued device work (CUDA) and meet every rank at a barrier, so all
+       collective work of every rank is complete before any rank starts teardown;
+    3. destroy the group while the interpreter is fully alive.
+
+    `clean` says whether the run ended normally; by default it is read from the
+    exception being handled (this is called from a `finally`). After an error the
+    other ranks may never reach the barrier, so the group is destroyed without it.
+    """
+    if not (runtime.distributed and dist.is_initialized()):
+        return
+    if clean is None:
+        clean = sys.exc_info()[0] is None
+    gc.collect()
+    if clean:
+        if runtime.device.type == "cuda":
+            torch.cuda.synchronize(runtime.device)
+            dist.barrier(device_ids=[runtime.device.index or 0])
+        else:
+            dist.barrier()
+    dist.destroy_process_group()
+    log.info("left the process group (rank %d of %d%s)", runtime.rank, runtime.world_size,
+             "" if clean else ", after an error: no final barrier")

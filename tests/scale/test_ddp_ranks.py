@@ -1,8 +1,14 @@
-"""Two gloo DDP processes on the CPU keep identical weights and finite losses at every
-checkpoint. The trainer writes checkpoints on rank 0 only, so each child process wraps
-`Trainer._checkpoint` to also save its own rank's parameters and optimiser state; that
-wrapper is test instrumentation, the training is the real `Trainer`.
-(`tests/training/test_trainer.py` checks the DDP run against a one-process run.)"""
+"""Training with two gloo DDP processes on the CPU (the torchrun path), in one place.
+
+- Every rank holds the same weights and logs the same finite losses at every checkpoint.
+  The trainer writes checkpoints on rank 0 only, so each child wraps `Trainer._checkpoint`
+  to also save its own rank's parameters; that wrapper is test instrumentation, the
+  training is the real `Trainer`.
+- Two ranks with batch 4 each equal one process with batch 8 (DDP averages gradients).
+
+Both launches must exit 0 on every rank: a rank that aborts in the process group's
+teardown fails the test (no relaunch; `cp2image.training.runtime.stop` owns the teardown).
+"""
 from __future__ import annotations
 
 import json
@@ -20,13 +26,16 @@ import torch
 from safetensors.torch import load_file
 
 from cp2image.data import write_dataset
+from cp2image.training.checkpoint import load_checkpoint
+from cp2image.training.config import TrainConfig
+from cp2image.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = dict(steps=6, batch_size=8, base_filters=4, kernel_size=3, latent_dim=8, gamma=[0.1] * 5,
               gamma_delay=[0, 1, 2, 3, 4], gamma_ramp=[2] * 5, log_every=2, grid_every=3, checkpoint_every=3,
               grid_cells=4, progress=False, seed=0)
 
-CHILD = """
+SPY_CHILD = """
 import json, sys
 from pathlib import Path
 from safetensors.torch import save_file
@@ -61,9 +70,11 @@ def _blobs(path: Path, n: int = 40, size: int = 32) -> Path:
     return write_dataset(path, images, cells)
 
 
-@pytest.mark.slow
-def test_two_gloo_ranks_hold_the_same_weights_and_finite_losses(tmp_path):
-    data = _blobs(tmp_path / "data")
+def run_two_ranks(argv: list[str]) -> list[str]:
+    """Start `python argv...` as ranks 0 and 1 of a gloo group (torchrun's environment); outputs of both.
+
+    Fails unless both ranks exit 0, so an abort during teardown is a failure, not a retry.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -71,10 +82,17 @@ def test_two_gloo_ranks_hold_the_same_weights_and_finite_losses(tmp_path):
     for rank in range(2):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-c", CHILD, str(data), str(tmp_path / "run"), json.dumps(CONFIG)],
-                                      env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(subprocess.Popen([sys.executable, *argv], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    return outputs
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_hold_the_same_weights_and_finite_losses(tmp_path):
+    data = _blobs(tmp_path / "data")
+    run_two_ranks(["-c", SPY_CHILD, str(data), str(tmp_path / "run"), json.dumps(CONFIG)])
     for step in (3, 6):
         ranks = [load_file(str(tmp_path / f"rank{r}-step{step}.safetensors")) for r in range(2)]
         params = [k for k in ranks[0] if "running_" not in k and "num_batches_tracked" not in k]
@@ -84,3 +102,33 @@ def test_two_gloo_ranks_hold_the_same_weights_and_finite_losses(tmp_path):
         losses = [json.loads((tmp_path / f"rank{r}-step{step}.json").read_text()) for r in range(2)]
         assert losses[0] and losses[0] == losses[1]  # logged losses are averaged over the ranks
         assert all(math.isfinite(v) for v in losses[0].values())
+
+
+def _net_tensors(run: Path) -> dict[str, torch.Tensor]:
+    tensors, _ = load_checkpoint(run / "checkpoint.safetensors")
+    return {k: v for k, v in tensors.items() if k.startswith("net.")}
+
+
+def test_two_process_gloo_run_matches_one_process_with_same_global_batch(tmp_path):
+    """DDP averages gradients over ranks, so 2 × batch 4 must equal 1 × batch 8.
+
+    Batch norm is switched off here: its statistics are per process on CPU (PyTorch's
+    SyncBatchNorm needs CUDA; on GPUs `sync_batchnorm` makes them global). Tolerance:
+    |Δw| ≤ 1e-5 + 1e-4·|w| after 4 Adam steps, from a different float summation order.
+    The two ranks run the `cp2image train` command, as torchrun would start it.
+    """
+    data = _blobs(tmp_path / "data")
+    cfg = TrainConfig(**{**CONFIG, "steps": 4, "batch_norm": False, "checkpoint_every": 4, "grid_every": 4})
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        Trainer(cfg, data, tmp_path / "single").run()
+    finally:
+        torch.set_num_threads(threads)
+    run_two_ranks(["-m", "cp2image", "train", "--data", str(data), "--out", str(tmp_path / "ddp"),
+                   "--config", str(tmp_path / "cfg.json"), "--device", "cpu"])
+    single, ddp = _net_tensors(tmp_path / "single"), _net_tensors(tmp_path / "ddp")
+    assert single and single.keys() == ddp.keys()
+    for key in single:
+        torch.testing.assert_close(ddp[key], single[key], atol=1e-5, rtol=1e-4, msg=key)

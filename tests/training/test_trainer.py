@@ -1,12 +1,8 @@
-"""Trainer: exact resume, DDP equivalence, outputs and refusal paths (tiny models, CPU)."""
+"""Trainer: exact resume, outputs and refusal paths (tiny models, CPU). DDP: tests/scale/test_ddp_ranks.py."""
 from __future__ import annotations
 
 import csv
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +14,6 @@ from cp2image.models import CP2Image
 from cp2image.training.checkpoint import load_checkpoint
 from cp2image.training.config import TrainConfig
 from cp2image.training.trainer import Trainer
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 def tiny_config(**overrides) -> TrainConfig:
     base = dict(steps=6, batch_size=8, base_filters=4, kernel_size=3, latent_dim=8, gamma=[0.1] * 5,
@@ -47,47 +40,6 @@ def test_twenty_steps_equal_ten_then_resume_then_ten(blob_data, tmp_path):
         assert torch.equal(a[key], b[key]), key
     steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "b" / "metrics.csv"))]
     assert steps == list(range(2, 21, 2))  # no step logged twice after the resume
-
-
-def test_two_process_gloo_run_matches_one_process_with_same_global_batch(blob_data, tmp_path):
-    """DDP averages gradients over ranks, so 2 × batch 4 must equal 1 × batch 8.
-
-    Batch norm is switched off here: its statistics are per process on CPU (PyTorch's
-    SyncBatchNorm needs CUDA; on GPUs `sync_batchnorm` makes them global). Tolerance:
-    |Δw| ≤ 1e-5 + 1e-4·|w| after 4 Adam steps, from a different float summation order.
-    """
-    cfg = tiny_config(steps=4, batch_norm=False, checkpoint_every=4, grid_every=4)
-    (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
-    Trainer(cfg, blob_data, tmp_path / "single").run()
-
-    def launch(run: str) -> tuple[list[subprocess.Popen], list[str]]:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        procs = []
-        for rank in range(2):
-            env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "cp2image", "train", "--data", str(blob_data), "--out", str(tmp_path / run),
-                 "--config", str(tmp_path / "cfg.json"), "--device", "cpu"],
-                env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        return procs, [p.communicate(timeout=120)[0] for p in procs]
-
-    run = "ddp"
-    procs, outputs = launch(run)
-    # Known flake (seen once in four full runs on a loaded 2-core machine): a rank aborts in gloo's
-    # teardown ("terminate called without an active exception") after training. One fresh relaunch;
-    # the assertions below are unchanged. The teardown itself is an open bug (issue 16 note).
-    if any(p.returncode != 0 and "terminate called without an active exception" in o for p, o in zip(procs, outputs)):
-        run = "ddp-relaunch"
-        procs, outputs = launch(run)
-    assert all(p.returncode == 0 for p in procs), outputs
-    single, ddp = checkpoint_tensors(tmp_path / "single"), checkpoint_tensors(tmp_path / run)
-    weights = [k for k in single if k.startswith("net.")]
-    assert weights and single.keys() == ddp.keys()
-    for key in weights:
-        torch.testing.assert_close(ddp[key], single[key], atol=1e-5, rtol=1e-4, msg=key)
 
 
 @pytest.mark.parametrize("kind", ["cp2image", "vae", "vaeplus", "lsgan"])
