@@ -8,6 +8,7 @@
 2. **Features preserved**: held-out cells (val + test) generated from their own
    profiles and measured; Pearson r per feature between the stored measurements of
    the original crops and the generated ones; fraction of features with r > 0.5.
+   Angular features (orientation) are correlated on their period (circular r).
 3. **Held-out pixel MSE** (images / 255) on the same cells.
 
 Every ablation arm in docs/generator-ablation.md is scored by this one function on
@@ -64,6 +65,7 @@ def evaluate_obedience(model, dataset, *, n_control_cells: int = 8, seed: int = 
     """Score `model` on `dataset`'s held-out cells (see module docstring)."""
     from cp2image.analysis import control
     from cp2image.analysis.coupling import fit_coupling
+    from cp2image.evaluation.circular import on_period
     from cp2image.evaluation.correlation import feature_correlation
     from cp2image.features import measure
 
@@ -86,9 +88,11 @@ def evaluate_obedience(model, dataset, *, n_control_cells: int = 8, seed: int = 
     mse = float(np.mean((generated.astype(np.float32) / 255 - originals.astype(np.float32) / 255) ** 2))
     measured = measure(generated)
     report = feature_correlation(held.reset_index(drop=True), measured, features=names)
-    r = report.defined["pearson_r"].to_numpy()
-    return ObedienceReport(control=summary, correlation=report.table[["feature", "pearson_r"]],
-                           fraction_r_above_half=report.fraction_above(0.5), median_r=float(np.median(r)),
+    table = on_period(report.table[["feature", "pearson_r"]], report.real, report.generated)
+    r = table["pearson_r"].to_numpy(dtype=np.float64)
+    r = r[np.isfinite(r)]
+    return ObedienceReport(control=summary, correlation=table,
+                           fraction_r_above_half=float(np.mean(r > 0.5)), median_r=float(np.median(r)),
                            pixel_mse=mse, n_heldout=len(rows), seconds=time.perf_counter() - t0)
 
 

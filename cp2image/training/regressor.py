@@ -66,23 +66,11 @@ def pearson_per_column(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, (a * b).sum(axis=0) / denom, np.nan)
 
 
-def circular_r(a: np.ndarray, b: np.ndarray, period: float) -> float:
-    """Circular correlation (Jammalamadaka–SenGupta) of two angle samples on `period`; NaN if either is constant.
-
-    The angles are mapped to phases 2πθ/period, so an axis angle (period 180°) is
-    compared as an axis: +89° and −89° are 2° apart.
-    """
-    pa = np.asarray(a, np.float64) * 2 * np.pi / period
-    pb = np.asarray(b, np.float64) * 2 * np.pi / period
-    sa = np.sin(pa - np.arctan2(np.sin(pa).mean(), np.cos(pa).mean()))
-    sb = np.sin(pb - np.arctan2(np.sin(pb).mean(), np.cos(pb).mean()))
-    denom = np.sqrt((sa ** 2).sum() * (sb ** 2).sum())
-    return float((sa * sb).sum() / denom) if denom > 0 else float("nan")
-
-
 def heldout_correlation(pred: np.ndarray, truth: np.ndarray, mean: np.ndarray, scale: np.ndarray,
                         periods: list[float]) -> np.ndarray:
     """Per-feature r of standardised predictions against truth: Pearson, or circular r for angular features."""
+    from cp2image.evaluation.circular import circular_r  # here: the evaluation package is slow to import
+
     r = pearson_per_column(pred, truth)
     for i, period in enumerate(periods):
         if period > 0:

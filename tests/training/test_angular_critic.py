@@ -18,7 +18,8 @@ from cp2image.data.dataset import write_dataset
 from cp2image.models.regressor import FeatureRegressor, RegressorConfig
 from cp2image.training.config import TrainConfig
 from cp2image.training.consistency import FeatureCritic
-from cp2image.training.regressor import RegressorTrainConfig, circular_r, load_regressor_weights, train_regressor
+from cp2image.evaluation.circular import circular_r
+from cp2image.training.regressor import RegressorTrainConfig, load_regressor_weights, train_regressor
 from cp2image.training.trainer import Trainer
 
 ORIENT = "Nuclei_AreaShape_Orientation"
@@ -184,3 +185,17 @@ def test_the_angular_consistency_term_moves_the_generator(ellipses):
     images = torch.rand(4, 3, 32, 32, requires_grad=True)
     critic.consistency_loss(critic(images), torch.tensor([[0.5], [-0.5], [1.7], [-1.7]])).backward()
     assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_features_preserved_scores_an_angle_on_its_period():
+    from cp2image.evaluation.circular import on_period
+
+    rng = np.random.default_rng(1)
+    near_vertical = (90 + rng.normal(0, 20, 300) + 90) % 180 - 90  # half at +70…90°, half at −90…−70°
+    real = pd.DataFrame({ORIENT: near_vertical, AREA: rng.uniform(50, 100, 300)})
+    generated = real.copy()
+    generated[ORIENT] = (real[ORIENT] + rng.normal(0, 4, 300) + 90) % 180 - 90
+    table = pd.DataFrame({"feature": [ORIENT, AREA], "pearson_r": [0.1, 1.0]})
+    out = on_period(table, real, generated)
+    assert out["pearson_r"].iloc[0] > 0.9 > np.corrcoef(real[ORIENT], generated[ORIENT])[0, 1]
+    assert out["pearson_r"].iloc[1] == 1.0  # linear features keep their Pearson r
