@@ -24,6 +24,35 @@ class Mosaic:
     labels: dict[str, np.ndarray]
     n_objects: int
     tile: int  # tile edge including the gutter
+    origins: np.ndarray  # (n_objects, 2) int64: mosaic row, column of each crop's top-left pixel
+
+
+@dataclass
+class ObjectPixels:
+    """Every pixel of one compartment's objects in mosaic coordinates, object by object.
+
+    Objects are contiguous runs (object k from ``starts[k]``), each in raster order: the
+    order in which a scan of the mosaic label image meets them, so per-object sums over
+    these pixels add in the same order as ``bincount`` over the mosaic.
+    """
+
+    rows: np.ndarray  # int64 (P,)
+    cols: np.ndarray  # int64 (P,)
+    object: np.ndarray  # int64 (P,): 0-based object index (= mosaic label - 1)
+    starts: np.ndarray  # int64 (n_objects,)
+    n_objects: int
+
+
+def object_pixels(mosaic: Mosaic, stack: np.ndarray) -> ObjectPixels:
+    """The pixels of (N, H, W) masks laid out as in ``mosaic`` (object k = label k + 1), without scanning the mosaic."""
+    n, h, w = stack.shape
+    idx = np.flatnonzero(stack)
+    obj, rest = np.divmod(idx, h * w)
+    i, j = np.divmod(rest, w)
+    counts = np.bincount(obj, minlength=n)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    return ObjectPixels(rows=mosaic.origins[obj, 0] + i, cols=mosaic.origins[obj, 1] + j,
+                        object=obj, starts=starts, n_objects=n)
 
 
 def build_mosaic(images: np.ndarray, masks: dict[str, np.ndarray], *, gutter: int = 12) -> Mosaic:
@@ -37,10 +66,10 @@ def build_mosaic(images: np.ndarray, masks: dict[str, np.ndarray], *, gutter: in
     th, tw = h + gutter, w + gutter
     pixels = np.zeros((c, rows * th + gutter, cols * tw + gutter), dtype=np.float64)
     labels = {name: np.zeros(pixels.shape[1:], dtype=np.int32) for name in masks}
-    for k in range(n):
-        r, q = divmod(k, cols)
-        y0, x0 = gutter + r * th, gutter + q * tw
+    r, q = np.divmod(np.arange(n, dtype=np.int64), cols)
+    origins = np.stack([gutter + r * th, gutter + q * tw], axis=1).reshape(n, 2)
+    for k, (y0, x0) in enumerate(origins):
         pixels[:, y0 : y0 + h, x0 : x0 + w] = images[k]
         for name, m in masks.items():
             labels[name][y0 : y0 + h, x0 : x0 + w][m[k]] = k + 1
-    return Mosaic(pixels=pixels, labels=labels, n_objects=n, tile=th)
+    return Mosaic(pixels=pixels, labels=labels, n_objects=n, tile=th, origins=origins)

@@ -14,12 +14,12 @@ vertical, +45° the ↘ diagonal (top-left to bottom-right), −45° the ↗ dia
 from __future__ import annotations
 
 import numpy as np
-import skimage.measure
-from cp_measure.bulk import get_core_measurements
 from cp_measure.primitives._moments import axes_eccentricity_orientation, inertia_2d, spatial_moments_2d
 from scipy import ndimage as ndi
 
-from .mosaic import Mosaic
+from .hull import hull_measures
+from .mosaic import Mosaic, object_pixels
+from .zernike import zernike_moments
 
 SIZESHAPE: tuple[str, ...] = (
     "Area", "Perimeter", "ConvexArea", "EquivalentDiameter", "MajorAxisLength",
@@ -114,14 +114,13 @@ def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernik
     """AreaShape columns for one compartment, one value per object.
 
     ``stack`` is the compartment's (N, H, W) masks (object k = mosaic label k + 1).
-    Moments come from cp_measure's batched primitives, convex area from
-    scikit-image's regionprops and Feret diameters / Zernike moments from
-    cp_measure — all on the mosaic; perimeter, Euler number and radii are
-    computed on the stack (`stack_geometry`). Agreement with cp_measure's
-    ``get_sizeshape`` is tested.
+    Moments come from cp_measure's batched primitives on the mosaic; convex area and
+    Feret diameters from one centrosome hull per object (`hull.py`), Zernike moments
+    from the objects' pixels (`zernike.py`, cp_measure's definition); perimeter, Euler
+    number and radii are computed on the stack (`stack_geometry`). Agreement with
+    cp_measure's ``get_sizeshape`` / scikit-image's ``area_convex`` is tested.
     """
     labels = mosaic.labels[compartment]
-    core = get_core_measurements(sanitize=False)
     n = stack.shape[0]
     area = stack.reshape(n, -1).sum(1).astype(np.float64)
     if (area == 0).any():  # regionprops / cp_measure skip absent labels: rows would misalign
@@ -134,7 +133,9 @@ def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernik
     height = h_last(rows) - h_first(rows) + 1
     width = h_last(cols) - h_first(cols) + 1
     bbox_area = (height * width).astype(np.float64)
-    convex = skimage.measure.regionprops_table(labels, properties=["area_convex"])["area_convex"].astype(np.float64)
+    pixels = object_pixels(mosaic, stack)
+    hull = hull_measures(pixels)
+    convex = hull["ConvexArea"]
     geo = stack_geometry(stack)
     _, central, _, _ = spatial_moments_2d(labels)
     major, minor, ecc, orient = axes_eccentricity_orientation(inertia_2d(central))
@@ -159,10 +160,11 @@ def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernik
             "MedianRadius": geo["MedianRadius"],
             "BoundingBoxArea": bbox_area,
         }
-    values.update(core["feret"](labels, None))
+    values["MinFeretDiameter"] = hull["MinFeretDiameter"]
+    values["MaxFeretDiameter"] = hull["MaxFeretDiameter"]
     out = {f"{compartment}_AreaShape_{m}": np.asarray(values[m], dtype=np.float64) for m in SIZESHAPE}
     if zernike:
-        z = core["zernike"](labels, mosaic.pixels[0], zernike_numbers=ZERNIKE_DEGREE)
+        z = zernike_moments(mosaic, compartment, stack, ZERNIKE_DEGREE)
         for nn, m in zernike_indexes():
             out[f"{compartment}_AreaShape_Zernike_{nn}_{m}"] = np.asarray(z[f"Zernike_{nn}_{m}"], dtype=np.float64)
     return out

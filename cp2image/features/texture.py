@@ -4,8 +4,10 @@ A vectorised re-implementation of CellProfiler's MeasureTexture (which calls
 mahotas.features.haralick per object, ~2 ms per object and channel). Here all
 objects of a batch are handled at once: pixel pairs at offset ``scale`` inside
 each object are counted into a *sparse* co-occurrence matrix per object
-(``np.unique`` over packed (object, i, j) codes), and the 13 Haralick features
-are sums over those sparse entries and over the marginals. Conventions follow
+(one sort of packed (object, min level, max level) codes: the matrix is symmetric,
+so only its upper triangle is stored, each entry weighted by the cells it stands
+for), and the 13 Haralick features are sums over those sparse entries and over the
+marginals. Conventions follow
 CellProfiler 3+/mahotas exactly: 256 grey levels from uint8, symmetric matrix,
 pairs containing grey level 0 ignored, mahotas' definitions (including
 DifferenceVariance as the variance of the vector p_{x−y} over ``max level + 1``
@@ -51,7 +53,7 @@ def _pairs(q: np.ndarray, mask: np.ndarray, dy: int, dx: int) -> tuple[np.ndarra
     b = q[:, ys_b, xs_b]
     valid = mask[:, ys_a, xs_a] & mask[:, ys_b, xs_b] & (a > 0) & (b > 0)
     obj = np.nonzero(valid)[0]
-    return obj, a[valid].astype(np.int64), b[valid].astype(np.int64)
+    return obj, a[valid].astype(np.int32), b[valid].astype(np.int32)
 
 
 def _entropy_rows(p: np.ndarray) -> np.ndarray:
@@ -75,43 +77,48 @@ def haralick(q: np.ndarray, mask: np.ndarray, *, scale: int = 3, direction: int 
     out = np.full((n, len(HARALICK)), np.nan)
     if obj.size == 0:
         return out
-    # symmetric co-occurrence: count unordered pairs once (half the sorting), then
-    # mirror: (i, j) and (j, i) each get the count, a diagonal entry gets it twice
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    codes, c = np.unique((obj * L + lo) * L + hi, return_counts=True)
-    o, i, j = codes // (L * L), (codes // L) % L, codes % L
-    off = i != j
-    o = np.concatenate([o, o[off]])
-    i, j = np.concatenate([i, j[off]]), np.concatenate([j, i[off]])
-    counts = np.concatenate([np.where(off, c, 2 * c), c[off]])
-    total = np.bincount(o, weights=counts, minlength=n)
+    # symmetric co-occurrence, kept as its upper triangle: entry (i ≤ j) stands for (i, j) and
+    # (j, i), each with the pair count c, or for the diagonal cell (i, i) with 2c. int32 codes
+    # sort about twice as fast as int64.
+    code = (obj.astype(np.int32) * L + np.minimum(a, b)) * L + np.maximum(a, b)
+    code.sort()
+    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    c = np.diff(np.r_[first, code.size]).astype(np.float64)
+    code = code[first]
+    o, i, j = code >> 16, (code >> 8) & (L - 1), code & (L - 1)
+    diag = i == j
+    total = 2.0 * np.bincount(obj, minlength=n)  # the symmetric matrix counts every pair twice
     has = total > 0
-    p = counts / total[o]
+    p = np.where(diag, 2.0 * c, c) / total[o]  # probability of one matrix cell
+    wp = np.where(diag, p, 2.0 * p)  # ... times the number of cells the entry stands for
     k = np.arange(L, dtype=np.float64)
-    px = np.bincount(o * L + i, weights=p, minlength=n * L).reshape(n, L)  # = py (symmetric)
+    px = (np.bincount(o * L + i, weights=p, minlength=n * L)
+          + np.bincount(o * L + j, weights=np.where(diag, 0.0, p), minlength=n * L)).reshape(n, L)  # = py
     ux = px @ k
     vx = px @ (k * k) - ux**2
-    diff = np.abs(i - j)
-    p_minus = np.bincount(o * L + diff, weights=p, minlength=n * L).reshape(n, L)
-    p_plus = np.bincount(o * 2 * L + (i + j), weights=p, minlength=n * 2 * L).reshape(n, 2 * L)
+    diff = j - i
+    p_minus = np.bincount(o * L + diff, weights=wp, minlength=n * L).reshape(n, L)
+    p_plus = np.bincount(o * 2 * L + (i + j), weights=wp, minlength=n * 2 * L).reshape(n, 2 * L)
     sum_obj = lambda v: np.bincount(o, weights=v, minlength=n)  # noqa: E731
-    asm = sum_obj(p * p)
+    asm = sum_obj(wp * p)
     contrast = p_minus @ (k * k)
     sxsy = vx  # sx * sy with sx = sy for a symmetric matrix
     with np.errstate(divide="ignore", invalid="ignore"):
-        corr = np.where(sxsy > 0, (sum_obj(i * j * p) - ux * ux) / sxsy, 1.0)
-    idm = sum_obj(p / (1.0 + diff**2))
+        corr = np.where(sxsy > 0, (sum_obj(wp * (i * j)) - ux * ux) / sxsy, 1.0)
+    idm = sum_obj(wp / (1.0 + diff * diff))
     tk = np.arange(2 * L, dtype=np.float64)
     sum_avg = p_plus @ tk
     sum_var = p_plus @ (tk * tk) - sum_avg**2
     sum_ent = _entropy_rows(p_plus)
-    ent = -sum_obj(p * np.log2(p))
+    ent = -sum_obj(wp * np.log2(p))
     # mahotas: var of the p_{x-y} vector over max level + 1 entries (object's max grey level)
     maxv = np.where(mask, q, 0).reshape(n, -1).max(1).astype(np.float64) + 1.0
     diff_var = (p_minus**2).sum(1) / maxv - (1.0 / maxv) ** 2
     diff_ent = _entropy_rows(p_minus)
+    with np.errstate(divide="ignore"):
+        log_px = np.log2(px.ravel())  # -inf only where no entry looks it up
     hx = _entropy_rows(px)
-    hxy1 = -sum_obj(p * (np.log2(px[o, i]) + np.log2(px[o, j])))
+    hxy1 = -sum_obj(wp * (log_px[o * L + i] + log_px[o * L + j]))
     hxy2 = 2.0 * hx
     with np.errstate(divide="ignore", invalid="ignore"):
         info1 = np.where(hx > 0, (ent - hxy1) / hx, ent - hxy1)
