@@ -1,0 +1,77 @@
+"""The fast AreaShape paths give the library's numbers: convex area as scikit-image's
+``area_convex``, Feret diameters and Zernike moments as cp_measure, on the same mosaic."""
+from __future__ import annotations
+
+import numpy as np
+import skimage.measure
+from cp_measure.bulk import get_core_measurements
+
+from cp2image.features import segment_batch
+from cp2image.features.hull import hull_measures
+from cp2image.features.mosaic import build_mosaic, object_pixels
+from cp2image.features.zernike import zernike_moments
+
+CORE = get_core_measurements(sanitize=False)
+
+
+def _odd_shapes() -> np.ndarray:
+    """Degenerate and awkward objects: a pixel, lines, an L, a ring, a diagonal, random blobs."""
+    rng = np.random.default_rng(3)
+    shapes = np.zeros((10, 40, 40), dtype=bool)
+    shapes[0, 20, 20] = True
+    shapes[1, 20, 5:30] = True
+    shapes[2, 3:35, 11] = True
+    shapes[3, 5:30, 5] = True
+    shapes[3, 29, 5:25] = True
+    yy, xx = np.mgrid[:40, :40]
+    r = np.hypot(yy - 19.5, xx - 19.5)
+    shapes[4] = (r < 15) & (r > 9)
+    shapes[5][np.arange(5, 35), np.arange(5, 35)] = True
+    for k in range(6, 10):  # blobs: thresholded smoothed noise, largest component
+        from scipy import ndimage as ndi
+
+        field = ndi.gaussian_filter(rng.normal(size=(40, 40)), 3) > 0.02
+        lab, _ = ndi.label(field)
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        shapes[k] = lab == sizes.argmax()
+    return shapes
+
+
+def _masks(crop_batch) -> list[np.ndarray]:
+    seg = segment_batch(crop_batch)
+    return [seg.nucleus, seg.cell, seg.cytoplasm, _odd_shapes()]
+
+
+def test_convex_area_and_feret_equal_scikit_image_and_cp_measure(crop_batch):
+    for stack in _masks(crop_batch):
+        mosaic = build_mosaic(np.zeros((len(stack), 1, *stack.shape[1:])), {"m": stack})
+        labels = mosaic.labels["m"]
+        got = hull_measures(object_pixels(mosaic, stack))
+        expected = skimage.measure.regionprops_table(labels, properties=["area_convex"])["area_convex"]
+        np.testing.assert_array_equal(got["ConvexArea"], expected)
+        feret = CORE["feret"](labels, None)
+        np.testing.assert_allclose(got["MinFeretDiameter"], feret["MinFeretDiameter"], rtol=1e-12)
+        np.testing.assert_allclose(got["MaxFeretDiameter"], feret["MaxFeretDiameter"], rtol=1e-12)
+
+
+def test_zernike_equals_cp_measure_on_the_same_mosaic(crop_batch):
+    for stack in _masks(crop_batch):
+        mosaic = build_mosaic(np.zeros((len(stack), 1, *stack.shape[1:])), {"m": stack})
+        got = zernike_moments(mosaic, "m", stack, 9)
+        expected = CORE["zernike"](mosaic.labels["m"], None, zernike_numbers=9)
+        assert set(got) == set(expected)
+        for name, values in expected.items():
+            np.testing.assert_allclose(got[name], values, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_one_pixel_object_has_nan_zernike_like_cp_measure():
+    stack = np.zeros((2, 20, 20), dtype=bool)
+    stack[0, 10, 10] = True
+    stack[1, 5:15, 5:15] = True
+    mosaic = build_mosaic(np.zeros((2, 1, 20, 20)), {"m": stack})
+    got = zernike_moments(mosaic, "m", stack, 9)
+    expected = CORE["zernike"](mosaic.labels["m"], None, zernike_numbers=9)
+    for name in expected:
+        np.testing.assert_array_equal(np.isnan(got[name]), np.isnan(expected[name]), err_msg=name)
+    assert np.isnan(got["Zernike_0_0"][0]) and np.isfinite(got["Zernike_0_0"][1])
