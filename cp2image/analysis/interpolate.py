@@ -27,7 +27,6 @@ the controls, the two origins nearly coincide in practice.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -126,6 +125,73 @@ def plain_cosine(z: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (z @ y) / (np.linalg.norm(z, axis=1) * np.linalg.norm(y))
 
 
+@dataclass
+class _WalkEnds:
+    """The two groups of an interpolation, read once: their raw and normalised profiles and finiteness."""
+
+    raw: np.ndarray  # (N, p) raw model features; NaN outside the rows read
+    norm: np.ndarray  # (N, p) the same in the normalised space
+    finite: np.ndarray  # (N,) all features finite (False outside the rows read)
+    control: np.ndarray  # (N,) control-group cells with finite features
+    target: np.ndarray  # (N,) target-MoA cells with finite features
+    space: FeatureSpace
+
+
+def _walk_ends(model: ProfileModel, cells: pd.DataFrame, names: list[str], *, target_moa: str, control: str,
+               extra: list[object], space: FeatureSpace | None) -> _WalkEnds:
+    """Find the control and target groups and read only their rows (plus `extra` labels): big tables stay cheap."""
+    control_group = _group_mask(cells, control, ("Metadata_Compound", "Metadata_MoA")).to_numpy()
+    target_group = _group_mask(cells, target_moa, ("Metadata_MoA",)).to_numpy()
+    read = control_group | target_group | cells.index.isin([e for e in extra if e is not None and e in cells.index])
+    used = np.flatnonzero(read)
+    x_used = cells.iloc[used][names].to_numpy(dtype=np.float64)
+    finite = np.zeros(len(cells), dtype=bool)
+    finite[used] = np.all(np.isfinite(x_used), axis=1)
+    if not finite[used].all():
+        log.info("ignoring %d cells with non-finite features", int((~finite[used]).sum()))
+    control_mask, target_mask = control_group & finite, target_group & finite
+    if not control_mask.any():
+        raise ValueError(
+            f"no cells (with finite features) for the control {control!r}; compounds present: "
+            f"{_available(cells, 'Metadata_Compound')}"
+        )
+    if not target_mask.any():
+        raise ValueError(
+            f"no cells (with finite features) for MoA {target_moa!r}; MoAs present: {_available(cells, 'Metadata_MoA')}"
+        )
+    space = space or feature_space(model, cells.loc[control_mask])
+    raw = np.full((len(cells), len(names)), np.nan)
+    raw[used] = x_used
+    norm = np.full_like(raw, np.nan)
+    norm[used] = space.transform(x_used)
+    return _WalkEnds(raw=raw, norm=norm, finite=finite, control=control_mask, target=target_mask, space=space)
+
+
+def _pick(cells: pd.DataFrame, ends: _WalkEnds, mask: np.ndarray, label: object | None, what: str) -> int:
+    """Position of `label` in `cells`, or of the `mask` cell nearest its group's mean when None."""
+    if label is None:
+        positions = np.flatnonzero(mask)
+        return int(positions[closest_to_mean(ends.norm[positions])])
+    if label not in cells.index:
+        raise ValueError(f"{what} {label!r} is not an index label of cells")
+    pos = cells.index.get_loc(label)
+    if not isinstance(pos, (int, np.integer)):
+        raise ValueError(f"{what} {label!r} is not a unique index label of cells")
+    if not ends.finite[pos]:
+        raise ValueError(f"{what} {label!r} has non-finite features")
+    return int(pos)
+
+
+def _walk(x: np.ndarray, y: np.ndarray, schedule: list[np.ndarray]) -> np.ndarray:
+    """(K+1, p) profiles: start at x, then at each step copy the scheduled features from y."""
+    steps = [x.copy()]
+    for idx in schedule:
+        z = steps[-1].copy()
+        z[idx] = y[idx]
+        steps.append(z)
+    return np.stack(steps)
+
+
 def interpolate_to_moa(
     model: ProfileModel,
     cells: pd.DataFrame,
@@ -153,88 +219,32 @@ def interpolate_to_moa(
     if target_moa == control:
         raise ValueError(f"target_moa and control are both {control!r}; choose a treatment MoA")
     names = list(model.feature_names)
-    missing = [f for f in names if f not in cells.columns]
-    if missing:
+    if any(f not in cells.columns for f in names):
         profile_matrix(cells.iloc[:0], names)  # raises the standard "lacks N features" error
-    control_rows = _group_mask(cells, control, ("Metadata_Compound", "Metadata_MoA")).to_numpy()
-    target_rows = _group_mask(cells, target_moa, ("Metadata_MoA",)).to_numpy()
-    if source_index is not None and source_index in cells.index:
-        control_rows = control_rows | cells.index.isin([source_index])
-    if target_index is not None and target_index in cells.index:
-        target_rows = target_rows | cells.index.isin([target_index])
-    used = np.flatnonzero(control_rows | target_rows)  # only these rows are read: big tables stay cheap
-    x_used = cells.iloc[used][names].to_numpy(dtype=np.float64)
-    finite = np.zeros(len(cells), dtype=bool)
-    finite[used] = np.all(np.isfinite(x_used), axis=1)
-    if not finite[used].all():
-        log.info("ignoring %d cells with non-finite features", int((~finite[used]).sum()))
-    x_all = np.full((len(cells), len(names)), np.nan)
-    x_all[used] = x_used
-
-    control_mask = _group_mask(cells, control, ("Metadata_Compound", "Metadata_MoA")).to_numpy() & finite
-    target_mask = _group_mask(cells, target_moa, ("Metadata_MoA",)).to_numpy() & finite
-    if not control_mask.any():
-        raise ValueError(
-            f"no cells (with finite features) for the control {control!r}; compounds present: "
-            f"{_available(cells, 'Metadata_Compound')}"
-        )
-    if not target_mask.any():
-        raise ValueError(
-            f"no cells (with finite features) for MoA {target_moa!r}; MoAs present: {_available(cells, 'Metadata_MoA')}"
-        )
-    space = space or feature_space(model, cells.loc[control_mask])
-    norm = np.full_like(x_all, np.nan)
-    norm[used] = space.transform(x_used)  # (N, p); NaN outside the two groups
-
-    def pick(mask: np.ndarray, label: object | None, what: str) -> int:
-        if label is None:
-            positions = np.flatnonzero(mask)
-            return int(positions[closest_to_mean(norm[positions])])
-        if label not in cells.index:
-            raise ValueError(f"{what} {label!r} is not an index label of cells")
-        pos = cells.index.get_loc(label)
-        if not isinstance(pos, (int, np.integer)):
-            raise ValueError(f"{what} {label!r} is not a unique index label of cells")
-        if not finite[pos]:
-            raise ValueError(f"{what} {label!r} has non-finite features")
-        return int(pos)
-
-    src = pick(control_mask, source_index, "source_index")
-    tgt = pick(target_mask, target_index, "target_index")
-    x, y = norm[src], norm[tgt]
-
+    if real_images is not None and len(real_images) != len(cells):
+        raise ValueError(f"real_images has {len(real_images)} crops for {len(cells)} cells; they must align by row")
+    ends = _walk_ends(model, cells, names, target_moa=target_moa, control=control,
+                      extra=[source_index, target_index], space=space)
+    src = _pick(cells, ends, ends.control, source_index, "source_index")
+    tgt = _pick(cells, ends, ends.target, target_index, "target_index")
+    x, y = ends.norm[src], ends.norm[tgt]
     schedule = replacement_schedule(x, y, dims_per_step)
-    assert len(schedule) == math.ceil(len(names) / dims_per_step)
-    steps_norm = [x.copy()]
-    for idx in schedule:
-        z = steps_norm[-1].copy()
-        z[idx] = y[idx]
-        steps_norm.append(z)
-    z = np.stack(steps_norm)  # (K+1, p)
-    raw = x_all[src].copy()
-    raw_steps = [raw.copy()]
-    for idx in schedule:
-        raw[idx] = x_all[tgt, idx]
-        raw_steps.append(raw.copy())
-    profiles = pd.DataFrame(np.stack(raw_steps), columns=names)
-
-    images = np.asarray(model.generate(profiles, batch_size=batch_size)) if generate else None
+    z = _walk(x, y, schedule)  # the same replacements in normalised and in raw units (the map is per-feature affine)
+    profiles = pd.DataFrame(_walk(ends.raw[src], ends.raw[tgt], schedule), columns=names)
     result = InterpolationResult(
         profiles=profiles,
         cosine=cosine_to_target(z, x, y),
         cosine_uncentred=plain_cosine(z, y),
-        images=images,
+        images=np.asarray(model.generate(profiles, batch_size=batch_size)) if generate else None,
         source_row=cells.index[src],
         target_row=cells.index[tgt],
         replaced=[[]] + [[names[i] for i in idx] for idx in schedule],
         target_moa=target_moa,
         control=control,
         dims_per_step=dims_per_step,
-        space=space,
+        space=ends.space,
     )
     if real_images is not None:
-        if len(real_images) != len(cells):
-            raise ValueError(f"real_images has {len(real_images)} crops for {len(cells)} cells; they must align by row")
         result.source_image = np.asarray(real_images[src])
         result.target_image = np.asarray(real_images[tgt])
     return result

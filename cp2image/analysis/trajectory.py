@@ -71,75 +71,20 @@ class CompoundTrajectory:
         `features` defaults to every CellProfiler feature column of `cells`; pass the
         model's `feature_names` so line profiles can be fed straight to the model.
         """
-        if COMPOUND not in cells.columns:
-            raise ValueError(f"cells need a {COMPOUND} column to find {compound!r} and {control!r}")
-        feats = list(features) if features is not None else feature_columns(cells)
-        missing = [f for f in feats if f not in cells.columns]
-        if missing:
-            raise ValueError(f"cells lack {len(missing)} requested features: {', '.join(missing[:10])}")
-        if len(feats) < 2:
-            raise ValueError(f"a 2-component PCA needs at least 2 features; got {len(feats)}")
-        compounds = cells[COMPOUND].astype(str)
-        is_control = compounds == control
-        is_compound = compounds == compound
-        present = ", ".join(sorted(compounds.unique())[:20])
-        if not is_control.any():
-            raise ValueError(f"no cells for the control {control!r}; compounds present: {present}")
-        if not is_compound.any():
-            raise ValueError(f"no cells for compound {compound!r}; compounds present: {present}")
-        if compound == control:
-            raise ValueError(f"compound and control are both {control!r}: a PCA of one group is degenerate")
-        if CONCENTRATION not in cells.columns:
-            raise ValueError(f"cells need a {CONCENTRATION} column (µM) to separate {compound!r} doses")
-
-        subset = cells.loc[is_control | is_compound]
-        values = subset[feats].to_numpy(dtype=np.float64)
-        finite = np.all(np.isfinite(values), axis=1)
-        if not finite.all():
-            log.info("dropping %d cells with non-finite features before PCA", int((~finite).sum()))
-        subset = subset.loc[finite].copy()
-        values = values[finite]
-        ctrl = (subset[COMPOUND].astype(str) == control).to_numpy()
-        if ctrl.all() or not ctrl.any():
-            raise ValueError(
-                f"after dropping non-finite rows only one group is left ({'control' if ctrl.all() else compound}); "
-                "a PCA trajectory needs the control and at least one concentration"
-            )
-        conc = pd.to_numeric(subset[CONCENTRATION], errors="coerce").to_numpy(dtype=np.float64)
-        conc = np.where(ctrl, 0.0, conc)
-        if np.isnan(conc).any():
-            raise ValueError(f"{compound!r} cells have missing {CONCENTRATION}")
-        if len(subset) < 3:
-            raise ValueError(f"a PCA trajectory needs at least 3 cells; got {len(subset)}")
-
+        feats = _checked_features(cells, compound, control, features)
+        subset, values, ctrl, conc = _fitted_cells(cells, compound, control, feats)
         scaler = StandardScaler().fit(values)
         scaled = scaler.transform(values)
         if not np.any(np.ptp(scaled, axis=0) > 0):
             raise ValueError("all fitted cells have identical features: the PCA is degenerate")
-        pca = PCA(n_components=2, svd_solver="covariance_eigh").fit(scaled)  # exact; fast for n ≫ p
-        top = conc == conc.max()
-        if pca.transform(scaled[top].mean(axis=0, keepdims=True))[0, 0] < pca.transform(
-                scaled[ctrl].mean(axis=0, keepdims=True))[0, 0]:
-            pca.components_[0] *= -1  # orient PC1 so the dose response runs left → right
+        pca = _dose_oriented_pca(scaled, ctrl, conc)
         pcs = pca.transform(scaled)
-        groups = np.where(ctrl, control, [f"{compound} {_fmt_conc(c)}" for c in conc])
         scores = pd.DataFrame({"PC1": pcs[:, 0], "PC2": pcs[:, 1]}, index=subset.index)
-        scores["group"] = groups
+        scores["group"] = np.where(ctrl, control, [f"{compound} {_fmt_conc(c)}" for c in conc])
         scores["concentration"] = conc
         for col in metadata_columns(subset):
             scores[col] = subset[col].to_numpy()
-
-        rows = []
-        for c in np.unique(conc):
-            m = conc == c
-            mean = values[m].mean(axis=0)
-            p = pca.transform(scaler.transform(mean[None]))[0]
-            rows.append(
-                {"group": control if c == 0 and ctrl[m].all() else f"{compound} {_fmt_conc(c)}",
-                 "concentration": float(c), "n_cells": int(m.sum()), "PC1": p[0], "PC2": p[1],
-                 **dict(zip(feats, mean))}
-            )
-        group_means = pd.DataFrame(rows).sort_values("concentration").reset_index(drop=True)
+        group_means = _group_means(values, ctrl, conc, scaler, pca, feats, compound=compound, control=control)
         return cls(compound, control, feats, scaler, pca, subset, scores, group_means)
 
     # -- queries -------------------------------------------------------------------
@@ -247,3 +192,78 @@ class CompoundTrajectory:
         rng = np.random.default_rng(seed)
         picked = rng.choice(len(labels), size=min(n, len(labels)), replace=False)
         return [labels[i] for i in sorted(picked)]
+
+
+def _checked_features(cells: pd.DataFrame, compound: str, control: str, features: Sequence[str] | None) -> list[str]:
+    """The fitted feature list, after checking the compound, control and features are all there."""
+    if COMPOUND not in cells.columns:
+        raise ValueError(f"cells need a {COMPOUND} column to find {compound!r} and {control!r}")
+    feats = list(features) if features is not None else feature_columns(cells)
+    missing = [f for f in feats if f not in cells.columns]
+    if missing:
+        raise ValueError(f"cells lack {len(missing)} requested features: {', '.join(missing[:10])}")
+    if len(feats) < 2:
+        raise ValueError(f"a 2-component PCA needs at least 2 features; got {len(feats)}")
+    compounds = cells[COMPOUND].astype(str)
+    present = ", ".join(sorted(compounds.unique())[:20])
+    if not (compounds == control).any():
+        raise ValueError(f"no cells for the control {control!r}; compounds present: {present}")
+    if not (compounds == compound).any():
+        raise ValueError(f"no cells for compound {compound!r}; compounds present: {present}")
+    if compound == control:
+        raise ValueError(f"compound and control are both {control!r}: a PCA of one group is degenerate")
+    if CONCENTRATION not in cells.columns:
+        raise ValueError(f"cells need a {CONCENTRATION} column (µM) to separate {compound!r} doses")
+    return feats
+
+
+def _fitted_cells(cells: pd.DataFrame, compound: str, control: str,
+                  feats: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Control + compound cells with finite features: (rows, values, is-control, concentration with control = 0)."""
+    compounds = cells[COMPOUND].astype(str)
+    subset = cells.loc[(compounds == control) | (compounds == compound)]
+    values = subset[feats].to_numpy(dtype=np.float64)
+    finite = np.all(np.isfinite(values), axis=1)
+    if not finite.all():
+        log.info("dropping %d cells with non-finite features before PCA", int((~finite).sum()))
+    subset = subset.loc[finite].copy()
+    values = values[finite]
+    ctrl = (subset[COMPOUND].astype(str) == control).to_numpy()
+    if ctrl.all() or not ctrl.any():
+        raise ValueError(
+            f"after dropping non-finite rows only one group is left ({'control' if ctrl.all() else compound}); "
+            "a PCA trajectory needs the control and at least one concentration"
+        )
+    conc = pd.to_numeric(subset[CONCENTRATION], errors="coerce").to_numpy(dtype=np.float64)
+    conc = np.where(ctrl, 0.0, conc)
+    if np.isnan(conc).any():
+        raise ValueError(f"{compound!r} cells have missing {CONCENTRATION}")
+    if len(subset) < 3:
+        raise ValueError(f"a PCA trajectory needs at least 3 cells; got {len(subset)}")
+    return subset, values, ctrl, conc
+
+
+def _dose_oriented_pca(scaled: np.ndarray, ctrl: np.ndarray, conc: np.ndarray) -> PCA:
+    """2-component PCA with PC1 signed so the highest dose lies right of the control."""
+    pca = PCA(n_components=2, svd_solver="covariance_eigh").fit(scaled)  # exact; fast for n ≫ p
+    top = conc == conc.max()
+    if pca.transform(scaled[top].mean(axis=0, keepdims=True))[0, 0] < pca.transform(
+            scaled[ctrl].mean(axis=0, keepdims=True))[0, 0]:
+        pca.components_[0] *= -1
+    return pca
+
+
+def _group_means(values: np.ndarray, ctrl: np.ndarray, conc: np.ndarray, scaler: StandardScaler, pca: PCA,
+                 feats: list[str], *, compound: str, control: str) -> pd.DataFrame:
+    """One row per concentration (control first): group, concentration, n_cells, PC1, PC2, mean raw features."""
+    rows = []
+    for c in np.unique(conc):
+        m = conc == c
+        mean = values[m].mean(axis=0)
+        p = pca.transform(scaler.transform(mean[None]))[0]
+        rows.append(
+            {"group": control if c == 0 and ctrl[m].all() else f"{compound} {_fmt_conc(c)}",
+             "concentration": float(c), "n_cells": int(m.sum()), "PC1": p[0], "PC2": p[1],
+             **dict(zip(feats, mean))}
+        )
+    return pd.DataFrame(rows).sort_values("concentration").reset_index(drop=True)
