@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from reliability_helpers import PROPERTY
 
 from cp2image.analysis.profiles import ProfileCheck, read_profiles_csv
-from cp2image.app_support.upload_checks import UploadLimits, duplicated_header_names
+from cp2image.analysis.profiles import UploadLimits, duplicated_header_names
 from cp2image.models.testing import tiny_model
 
 FEATURES = ["Nuclei_AreaShape_Area", "Cells_Intensity_MeanIntensity_Actin", "Cytoplasm_AreaShape_Area"]
