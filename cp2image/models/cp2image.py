@@ -31,6 +31,7 @@ from torch import nn
 from cp2image.channels import CHANNELS, CROP_SIZE
 from cp2image.models.generator import Generator, GeneratorConfig
 from cp2image.models.hub_io import CONFIG_FILE, WEIGHTS_FILE, StrictHubMixin
+from cp2image.warnings import InputClipped
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ class CP2Image(
                 warnings.warn(
                     f"{int(outside.sum())} input value(s) lie beyond ±{limit:g} training standard deviations "
                     f"(e.g. {cols[:3]}); clipped to ±{limit:g}σ",
-                    stacklevel=3,
+                    InputClipped, stacklevel=3,
                 )
             z = np.clip(z, -limit, limit)
         return z.astype(np.float32)
