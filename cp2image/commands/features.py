@@ -21,7 +21,7 @@ import uuid
 
 import numpy as np
 
-from ..data.columns import feature_columns
+from ..data.columns import COMPOUND, PLATE, feature_columns
 from ..data.dataset import DatasetError, open_dataset, replace_cells_file
 from ..distributed.cluster import add_cluster_arguments, cluster_config_from_args
 
@@ -44,13 +44,83 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 ROW_GROUP = 16_384  # rows per parquet row group written while streaming
 
 
+class _StreamedCells:
+    """The new cells table, written to a temporary parquet file one row group at a time.
+
+    Rows are the dataset's metadata joined with the measured features, in crop order;
+    the control cells that segmented are kept in memory for the normaliser.
+    """
+
+    def __init__(self, base, is_control: np.ndarray, path) -> None:
+        self.base, self.is_control, self.path = base, is_control, path
+        self.buffer: list = []
+        self.controls: list = []
+        self.names: list[str] = []
+        self.failed = self.written = self.pending = 0
+        self.writer = None
+
+    def add(self, feats) -> None:
+        from ..features import FAILED_COLUMN
+
+        self.names = self.names or feature_columns(feats)
+        self.failed += int(feats[FAILED_COLUMN].sum())
+        self.buffer.append(feats)
+        self.pending += len(feats)
+        if self.pending >= ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from ..features import FAILED_COLUMN
+
+        if not self.buffer:
+            return
+        feats = pd.concat(self.buffer, ignore_index=True)
+        self.buffer.clear()
+        self.pending = 0
+        start = self.written
+        rows = self.base.iloc[start:start + len(feats)].reset_index(drop=True).join(feats)
+        good = self.is_control[start:start + len(feats)] & ~feats[FAILED_COLUMN].to_numpy()
+        if good.any():
+            self.controls.append(rows.loc[good, [PLATE, COMPOUND, *self.names]])
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table)
+        self.written += len(feats)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _normalisation(cells: _StreamedCells, plates, args: argparse.Namespace) -> tuple[dict, str]:
+    """dataset.json's "normalisation" entry (fitted on the control cells) and a line saying what was done."""
+    import pandas as pd
+
+    from ..features import ProfileNormaliser
+
+    if args.no_normalise:
+        return {}, "no normalisation fitted (--no-normalise)"
+    if not cells.controls:
+        return {"normalisation": None}, f"no {args.control} cells: no normalisation stored (use --control NAME)"
+    # plates in table order, so dataset.json lists them as a fit on the whole table would
+    frame = pd.concat(cells.controls, ignore_index=True)
+    frame = frame.iloc[np.argsort(pd.Categorical(frame[PLATE], categories=plates).codes,
+                                  kind="stable")].reset_index(drop=True)
+    normaliser = ProfileNormaliser(features=cells.names, control_value=args.control).fit(frame)
+    return ({"normalisation": normaliser.to_dict()},
+            f"fitted DMSO-per-plate normalisation on {len(frame)} {args.control} cells")
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from ..distributed import dask_client
-    from ..features import FAILED_COLUMN, ProfileNormaliser
+    from ..features import FAILED_COLUMN
     from ..features.measure import iter_measure
 
     cluster = cluster_config_from_args(args)
@@ -63,83 +133,43 @@ def run(args: argparse.Namespace) -> int:
     old = feature_columns(ds.cells) + [c for c in (FAILED_COLUMN,) if c in ds.cells.columns]
     base = ds.cells.drop(columns=old).reset_index(drop=True)
     del ds.cells  # the old feature columns are not needed any more
-    plates = pd.unique(base["Metadata_Plate"])
-    is_control = (base["Metadata_Compound"] == args.control).to_numpy()
-    tmp = ds.path / f".cells.parquet.{uuid.uuid4().hex[:8]}"
-    controls: list[pd.DataFrame] = []
-    buffer: list[pd.DataFrame] = []
-    names: list[str] = []
-    failed, written = 0, 0
-    writer = None
+    plates = pd.unique(base[PLATE])
+    cells = _StreamedCells(base, (base[COMPOUND] == args.control).to_numpy(),
+                           ds.path / f".cells.parquet.{uuid.uuid4().hex[:8]}")
     bar = None
     if not args.no_progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, unit="crop", desc="measuring")
-
-    def flush() -> None:
-        nonlocal writer, written
-        feats = pd.concat(buffer, ignore_index=True)
-        buffer.clear()
-        rows = base.iloc[written:written + len(feats)].reset_index(drop=True).join(feats)
-        good = is_control[written:written + len(feats)] & ~feats[FAILED_COLUMN].to_numpy()
-        if good.any():
-            controls.append(rows.loc[good, ["Metadata_Plate", "Metadata_Compound", *names]])
-        table = pa.Table.from_pandas(rows, preserve_index=False)
-        if writer is None:
-            writer = pq.ParquetWriter(tmp, table.schema)
-        writer.write_table(table)
-        written += len(feats)
-
     try:
         with dask_client(cluster) as client:  # every chunk of crops is one dask task
             t0 = time.perf_counter()
-            pending = 0
             for s, feats in iter_measure(ds.images, client=client):
-                names = names or feature_columns(feats)
-                failed += int(feats[FAILED_COLUMN].sum())
-                buffer.append(feats)
-                pending += len(feats)
+                cells.add(feats)
                 if bar is not None:
                     bar.update(s.stop - s.start)
-                if pending >= ROW_GROUP:
-                    flush()
-                    pending = 0
-            if buffer:
-                flush()
+            cells.flush()
             elapsed = time.perf_counter() - t0
-        if writer is None:
+        if cells.writer is None:
             raise DatasetError(f"{ds.path}: no crops to measure")
-        writer.close()
-        ok_rate = 100.0 * (n - failed) / n if n else 0.0
+        cells.close()
+        ok_rate = 100.0 * (n - cells.failed) / n if n else 0.0
         meta: dict = {
-            "features": names,
+            "features": cells.names,
             "feature_measurement": {
-                "n_features": len(names),
+                "n_features": len(cells.names),
                 "segmentation_success_rate": ok_rate / 100.0,
                 "failed_column": FAILED_COLUMN,
             },
         }
-        note = "no normalisation fitted (--no-normalise)"
-        if not args.no_normalise:
-            if controls:
-                # plates in table order, so dataset.json lists them as a fit on the whole table would
-                frame = pd.concat(controls, ignore_index=True)
-                frame = frame.iloc[np.argsort(pd.Categorical(frame["Metadata_Plate"], categories=plates).codes,
-                                              kind="stable")].reset_index(drop=True)
-                normaliser = ProfileNormaliser(features=names, control_value=args.control).fit(frame)
-                meta["normalisation"] = normaliser.to_dict()
-                note = f"fitted DMSO-per-plate normalisation on {len(frame)} {args.control} cells"
-            else:
-                meta["normalisation"] = None
-                note = f"no {args.control} cells: no normalisation stored (use --control NAME)"
-        replace_cells_file(ds.path, tmp, **meta)
+        normalisation, note = _normalisation(cells, plates, args)
+        replace_cells_file(ds.path, cells.path, **meta, **normalisation)
     finally:
         if bar is not None:
             bar.close()
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
+        cells.close()
+        cells.path.unlink(missing_ok=True)
+    names, failed = cells.names, cells.failed
     print(f"measured {len(names)} features on {n} crops in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.0f} crops/s)")
     groups: dict[str, int] = {}
     for name in names:
