@@ -26,6 +26,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data.columns import COMPOUND, CONCENTRATION, SPLIT
+
 MOVED_SHOWN = 8  # partners printed to the terminal (all of them go to moved_with.csv)
 
 
@@ -86,9 +88,9 @@ def _fit(args: argparse.Namespace) -> int:
     split = args.split or "train"
     cells = dataset.cells
     if split != "any":
-        if "Metadata_Split" not in cells.columns:
+        if SPLIT not in cells.columns:
             raise ValueError("the dataset has no Metadata_Split column; pass --split any to fit on every cell")
-        cells = cells.loc[cells["Metadata_Split"].astype(str) == split]
+        cells = cells.loc[cells[SPLIT].astype(str) == split]
     if len(cells) < 2:
         raise ValueError(f"the dataset has {len(cells)} cells in split {split!r}; need at least 2")
     coupling = fit_coupling(loaded.model, cells, source=f"{dataset.path.name}, split {split}")
@@ -111,11 +113,11 @@ def _select(cells, args: argparse.Namespace):
                                  f"{cells.index.min()}…{cells.index.max()})")
             labels.append(label)
         return cells.loc[labels]
-    mask = cells["Metadata_Compound"].astype(str) == args.compound
+    mask = cells[COMPOUND].astype(str) == args.compound
     if args.concentration is not None:
-        mask &= np.isclose(cells["Metadata_Concentration"].astype(float), args.concentration)
-    if split != "any" and "Metadata_Split" in cells.columns:
-        mask &= cells["Metadata_Split"].astype(str) == split
+        mask &= np.isclose(cells[CONCENTRATION].astype(float), args.concentration)
+    if split != "any" and SPLIT in cells.columns:
+        mask &= cells[SPLIT].astype(str) == split
     chosen = cells.loc[mask]
     if chosen.empty:
         raise ValueError(f"no cells of compound {args.compound!r}"
@@ -139,17 +141,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise FileExistsError(f"{out} is not empty; pass --overwrite or choose another --out")
 
-    import warnings
-
-    import numpy as np
-    import pandas as pd
-    from PIL import Image
     from tqdm import tqdm
 
-    from cp2image.analysis import export, panels
     from cp2image.analysis.coupling import load_coupling
-    from cp2image.analysis.perturb import SWEEP_MODES, sweep_feature
-    from cp2image.analysis.render import composite
     from cp2image.analysis.space import resolve_feature
 
     loaded, dataset = _open(args)
@@ -162,51 +156,82 @@ def run(args: argparse.Namespace) -> int:
                          "--mode single")
     cells = dataset.cells
     chosen = _select(cells, args)
-    reference = cells.loc[cells["Metadata_Compound"].astype(str) == "DMSO"] if args.unit == "sd" else None
+    reference = cells.loc[cells[COMPOUND].astype(str) == "DMSO"] if args.unit == "sd" else None
     out.mkdir(parents=True, exist_ok=True)
-    results, tables, summaries, moved = [], [], [], []
-    for label, profile in tqdm(list(chosen.iterrows()), desc=f"sweeping {feature}", unit="cell"):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = sweep_feature(model, profile[model.feature_names].astype(float), feature, mode=args.mode,
-                                coupling=coupling, n_steps=args.steps, span=args.span, unit=args.unit,
-                                reference=reference, measure_back=not args.no_measure)
-        for w in caught:
-            tqdm.write(f"cell {label}: note: {w.message}", file=sys.stderr)
-        results.append(res)
-        rgb = composite(res.images)  # (n, H, W, 3) uint8
-        for k, image in enumerate(rgb):
-            Image.fromarray(image).save(out / f"cell{label}_step{k}.png")
-        tables.append(res.table().assign(cell=label))
-        summaries.append({"cell": label, "feature": feature, "mode": args.mode, "slope": res.slope,
-                          "spearman_rho": res.spearman_rho, "clipped_steps": res.n_clipped,
-                          "clip_notice": res.clip_notice or "", "note": res.note or ""})
-        if res.moved is not None:
-            moved.append(res.moved.assign(cell=label))
-        if res.clip_notice:
-            tqdm.write(f"cell {label}: {res.clip_notice}", file=sys.stderr)
-    pd.concat(tables, ignore_index=True).to_csv(out / "sweep.csv", index=False)
-    summary = pd.DataFrame(summaries)
-    summary.to_csv(out / "summary.csv", index=False)
+    results = [_sweep_cell(model, label, profile, feature, coupling, reference, out, args)
+               for label, profile in tqdm(list(chosen.iterrows()), desc=f"sweeping {feature}", unit="cell")]
+    summary = _write_tables(results, list(chosen.index), feature, out, args)
+    _print_summary(results, summary, chosen.index[0], feature, out, args)
+    return 0
+
+
+def _sweep_cell(model, label, profile, feature: str, coupling, reference, out: Path, args: argparse.Namespace):
+    """One cell's sweep; its images as OUT/cell<label>_step<k>.png; notes and clip notices on stderr."""
+    import warnings
+
+    from PIL import Image
+    from tqdm import tqdm
+
+    from cp2image.analysis.perturb import sweep_feature
+    from cp2image.analysis.render import composite
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = sweep_feature(model, profile[model.feature_names].astype(float), feature, mode=args.mode,
+                            coupling=coupling, n_steps=args.steps, span=args.span, unit=args.unit,
+                            reference=reference, measure_back=not args.no_measure)
+    for w in caught:
+        tqdm.write(f"cell {label}: note: {w.message}", file=sys.stderr)
+    rgb = composite(res.images)  # (n, H, W, 3) uint8
+    for k, image in enumerate(rgb):
+        Image.fromarray(image).save(out / f"cell{label}_step{k}.png")
+    if res.clip_notice:
+        tqdm.write(f"cell {label}: {res.clip_notice}", file=sys.stderr)
+    return res
+
+
+def _write_tables(results: list, labels: list, feature: str, out: Path, args: argparse.Namespace):
+    """sweep.csv, summary.csv, moved_with.csv (coupled) and panel.png/svg; returns the summary rows."""
+    import pandas as pd
+
+    from cp2image.analysis import export, panels
+    from cp2image.analysis.perturb import SWEEP_MODES
+
+    pd.concat([res.table().assign(cell=label) for res, label in zip(results, labels)],
+              ignore_index=True).to_csv(out / "sweep.csv", index=False)
+    rows = [{"cell": label, "feature": feature, "mode": args.mode, "slope": res.slope,
+             "spearman_rho": res.spearman_rho, "clipped_steps": res.n_clipped,
+             "clip_notice": res.clip_notice or "", "note": res.note or ""}
+            for res, label in zip(results, labels)]
+    pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
+    moved = [res.moved.assign(cell=label) for res, label in zip(results, labels) if res.moved is not None]
     if moved:
         pd.concat(moved, ignore_index=True).to_csv(out / "moved_with.csv", index=False)
     title = f"{feature} swept ±{args.span:g} {'SD' if args.unit == 'sd' else 'raw units'} ({SWEEP_MODES[args.mode]})"
     panel = panels.perturbation_grid(results, title=title, scale_bar_um=10.0)
     for fmt in ("png", "svg"):
         export.save(panel, out / f"panel.{fmt}")
+    return rows
+
+
+def _print_summary(results: list, summary: list[dict], first_label, feature: str, out: Path, args: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from cp2image.analysis.perturb import SWEEP_MODES
 
     print(f"{feature}, {args.mode} ({SWEEP_MODES[args.mode]}), {len(results)} cell(s), {args.steps} steps → {out}")
-    for row in summaries:
+    for row in summary:
         slope = "n/a" if row["slope"] is None else f"{row['slope']:.2f}"
         rho = "n/a" if row["spearman_rho"] is None else f"{row['spearman_rho']:.2f}"
         print(f"  cell {row['cell']}: slope {slope} (1 = changed by what was asked), Spearman ρ {rho}, "
               f"{row['clipped_steps']} step(s) clipped")
-    if moved:
+    if any(res.moved is not None for res in results):
         top = results[0].moved_with(MOVED_SHOWN)
-        print(f"  moved with it (cell {chosen.index[0]}, first → last step):")
+        print(f"  moved with it (cell {first_label}, first → last step):")
         for _, r in top.iterrows():
             print(f"    {r['feature']}: {r['from']:,.4g} → {r['to']:,.4g} ({r['shift_sd']:+.2f} SD)")
-    finite = summary["slope"].dropna()
+    frame = pd.DataFrame(summary)
+    finite = frame["slope"].dropna()
     if len(results) > 1 and len(finite):
-        print(f"  median slope {np.median(finite):.2f}, median ρ {summary['spearman_rho'].dropna().median():.2f}")
-    return 0
+        print(f"  median slope {np.median(finite):.2f}, median ρ {frame['spearman_rho'].dropna().median():.2f}")
