@@ -38,6 +38,7 @@ from cp2image.analysis.perturb_result import (  # noqa: F401  (re-exported)
     SWEEP_MODES, PerturbationResult, SweepMode, step_captions,
 )
 from cp2image.analysis.space import ProfileModel, model_feature_space, require_columns, resolve_feature
+from cp2image.warnings import OutsideReference
 
 
 def feature_sd(
@@ -220,7 +221,7 @@ def _outside_reference(feature: str, requested: np.ndarray, reference: pd.DataFr
         warnings.warn(
             f"{int(outside.sum())} of {requested.size} requested {feature} values lie outside the range seen "
             f"in the reference cells ({ref.min():.4g} to {ref.max():.4g}); the model extrapolates there",
-            stacklevel=3,
+            OutsideReference, stacklevel=3,
         )
     return outside
 
