@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from ..data.columns import COMPOUND, MOA, PLATE, WELL
 from ..distributed.cluster import add_cluster_arguments, cluster_config_from_args
 
 
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulated {len(ds)} cells in {elapsed:.1f} s ({len(ds) / max(elapsed, 1e-9):.0f} cells/s, "
           f"{'scheduler ' + cluster.scheduler if cluster.scheduler else f'{cluster.workers} local worker(s)'})")
     print(
-        f"{cells['Metadata_Plate'].nunique()} plates, {cells.groupby(['Metadata_Plate', 'Metadata_Well']).ngroups} wells, "
-        f"{cells['Metadata_Compound'].nunique() - 1} compounds + DMSO, {cells['Metadata_MoA'].nunique() - 1} MoAs, "
+        f"{cells[PLATE].nunique()} plates, {cells.groupby([PLATE, WELL]).ngroups} wells, "
+        f"{cells[COMPOUND].nunique() - 1} compounds + DMSO, {cells[MOA].nunique() - 1} MoAs, "
         f"{len(ds.feature_names)} measured features"
     )
     size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler
 
+from cp2image.data.columns import COMPOUND, PLATE, SPLIT
 from cp2image.data.dataset import Dataset, DatasetError
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,12 @@ def training_rows(dataset: Dataset, split: str) -> np.ndarray:
     """Row indices of `split` ("all" → every row); a dataset without splits uses all rows."""
     if split == "all":
         return np.arange(len(dataset))
-    if "Metadata_Split" not in dataset.cells.columns:
+    if SPLIT not in dataset.cells.columns:
         log.warning("%s has no Metadata_Split column; training on all %d rows", dataset.path, len(dataset))
         return np.arange(len(dataset))
     rows = dataset.split_indices(split)
     if len(rows) == 0:
-        found = sorted(dataset.cells["Metadata_Split"].dropna().unique().tolist())
+        found = sorted(dataset.cells[SPLIT].dropna().unique().tolist())
         raise DatasetError(f"{dataset.path}: no rows in split {split!r}; splits present: {found}")
     return rows
 
@@ -209,7 +210,7 @@ def summarise_split(cells: pd.DataFrame, rows: np.ndarray) -> dict[str, int]:
     """Counts for provenance: cells, plates, compounds in the training rows."""
     sub = cells.iloc[rows]
     out = {"cells": int(len(rows))}
-    for col, key in (("Metadata_Plate", "plates"), ("Metadata_Compound", "compounds")):
+    for col, key in ((PLATE, "plates"), (COMPOUND, "compounds")):
         if col in sub.columns:
             out[key] = int(sub[col].nunique())
     return out

@@ -194,3 +194,15 @@ def test_config_that_is_not_json_names_the_file(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"config.json is not valid JSON"):
         CP2Image.from_pretrained(tmp_path)
+
+
+def test_the_model_states_its_feature_space_and_standardises_with_it():
+    model = tiny_model(NAMES, seed=5, feature_mean=[100.0, 0.5, 400.0, 0.2], feature_scale=[10.0, 0.1, 40.0, 0.05])
+    stats = model.feature_statistics
+    assert stats.names == tuple(NAMES) and stats.clip_sigma == model.config.clip_sigma
+    np.testing.assert_array_equal(stats.mean, [100.0, 0.5, 400.0, 0.2])
+    np.testing.assert_array_equal(stats.scale, [10.0, 0.1, 40.0, 0.05])
+    raw = np.array([[110.0, 0.3, 400.0, 0.3]])
+    np.testing.assert_allclose(model.normalise(raw), [[1.0, -2.0, 0.0, 2.0]], rtol=1e-6)
+    stats.mean[0] = -1.0  # a copy: the caller cannot change what the model reads
+    assert model.feature_statistics.mean[0] == 100.0
