@@ -65,6 +65,15 @@ def test_circular_r_sees_agreement_across_the_wrap_that_pearson_misses():
     assert np.corrcoef(truth, pred)[0, 1] < circular_r(truth, pred, 180.0)
     assert circular_r(truth, pred, 180.0) > 0.95
     assert abs(circular_r(truth, rng.uniform(-90, 90, 500), 180.0)) < 0.1
+    assert circular_r(truth, -truth, 180.0) == pytest.approx(-1.0)  # mirrored: turned the other way
+
+
+def test_circular_r_needs_no_mean_direction_so_uniform_angles_matched_exactly_score_one():
+    # near-uniform orientations: the sample mean direction is arbitrary, a mean-centred
+    # coefficient would depend on it; two copies of the same angles must still score 1
+    truth = np.random.default_rng(2).uniform(-90, 90, 200)
+    assert circular_r(truth, truth.copy(), 180.0) == pytest.approx(1.0)
+    assert circular_r(truth, (truth + 30 + 90) % 180 - 90, 180.0) == pytest.approx(1.0)  # a constant turn
 
 
 def critic_with_reading(angle_deg: float, *, g_scale: float = 30.0) -> FeatureCritic:
