@@ -146,5 +146,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- runner section: sessions (benchmarks/run.py)
+
+from runner_support import Row  # noqa: E402
+
+
+SESSIONS = 20
+
+
+def sessions_names(ctx) -> list[str]:
+    return ["server RSS, no session", "server RSS, 1 session", f"server RSS, {SESSIONS} sessions",
+            f"server RSS peak, {SESSIONS} sessions at once", "RSS per extra session"]
+
+
+def sessions_run(ctx) -> list[Row]:
+    """Real server + headless Chromium tabs (benchmarks/app_sessions.py)."""
+    res = measure(SESSIONS)
+    note = f"{res['assets']}; each session runs a 9-image perturbation"
+    values = [res["rss_idle_mb"], res["rss_one_session_mb"], res["rss_all_sessions_mb"], res["rss_peak_mb"],
+              res["rss_per_extra_session_mb"]]
+    rows = [Row("App sessions", name, unit="MB", median=v, min=v, note=note)
+            for name, v in zip(sessions_names(ctx), values)]
+    rows[-1].ratio = res["rss_per_extra_session_mb"] / res["rss_one_session_mb"]
+    rows[-1].reference = "of the 1-session RSS"
+    rows[-1].target, rows[-1].met = "model shared (≪ 1-session RSS)", rows[-1].ratio < 0.1
+    return rows
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -42,7 +42,7 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[floa
 
 def load(model_dir: Path, dataset_dir: Path):
     """(model, cells, note): bundled assets when present, else reference-size stand-ins."""
-    from cp2image.models import CP2Image, CP2ImageConfig
+    from cp2image.models import CP2Image
 
     if (model_dir / "model.safetensors").exists() and (dataset_dir / "dataset.json").exists():
         from cp2image.data.dataset import open_dataset
@@ -50,9 +50,10 @@ def load(model_dir: Path, dataset_dir: Path):
         model = CP2Image.from_pretrained(model_dir)
         cells = open_dataset(dataset_dir).cells
         return model, cells, f"trained model {model_dir.name}, dataset {dataset_dir.name} ({len(cells)} cells)"
+    from bench_model import reference_model  # the one reference-size stand-in
+
     names = [FEATURE] + [f"Nuclei_Reference_{i}" for i in range(452)]
-    config = CP2ImageConfig(feature_names=names, feature_mean=[0.0] * 453, feature_scale=[1.0] * 453)
-    model = CP2Image(config).eval()
+    model = reference_model(names=names)
     rng = np.random.default_rng(0)
     n = 2000
     cells = pd.DataFrame(rng.standard_normal((n, 453)), columns=names)
@@ -126,6 +127,64 @@ def main(argv: list[str] | None = None) -> int:
     for name, (lo, med), extra in rows:
         print(f"| {name} | {lo * 1e3:.1f} | {med * 1e3:.1f} | {extra} |")
     return 0
+
+
+# ----------------------------------------------------------------------------- runner section: analysis (benchmarks/run.py)
+
+from runner_support import time_call, time_row  # noqa: E402
+from bench_fixtures import quiet  # noqa: E402
+
+
+def analysis_names(ctx) -> list[str]:
+    return ["perturbation strip, 9 images", "perturbation strip, 1 torch thread", "perturbation strip + measure back",
+            "MoA interpolation", "PCA trajectory line, 9 images"]
+
+
+def analysis_run(ctx) -> list[Row]:
+    import torch
+
+    from cp2image.analysis import interpolate, perturb, trajectory
+    from cp2image.assets import bundled_dataset_dir, bundled_model_dir
+
+    model, cells, note = load(bundled_model_dir(), bundled_dataset_dir())
+    feats = list(model.feature_names)
+    feature = FEATURE
+    dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"].dropna(subset=feats)
+    profile = dmso.iloc[0]
+    reps = ctx.repeats
+    rows = []
+    with torch.inference_mode():
+        t = time_call(quiet(lambda: perturb.sweep_feature(model, profile, feature, mode="single", reference=dmso,
+                                                           measure_back=False)),
+                      repeats=reps, number=3)
+        rows.append(time_row("Analysis", "perturbation strip, 9 images", t, target="≤ 150 ms",
+                             met=t.median <= 0.150, note=f"sweep_feature, generation included; {note}"))
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)  # on a busy machine one intra-op thread avoids OpenMP spin-waits
+        try:
+            t = time_call(quiet(lambda: perturb.sweep_feature(model, profile, feature, mode="single", reference=dmso,
+                                                               measure_back=False)),
+                          repeats=reps, number=3)
+        finally:
+            torch.set_num_threads(before)
+        rows.append(time_row("Analysis", "perturbation strip, 1 torch thread", t, target="≤ 150 ms",
+                             met=t.median <= 0.150, note="same call, torch.set_num_threads(1)"))
+        t = time_call(quiet(lambda: perturb.sweep_feature(model, profile, feature, mode="single", reference=dmso,
+                                                           measure_back=True)), repeats=1 if ctx.quick else reps)
+        rows.append(time_row("Analysis", "perturbation strip + measure back", t,
+                             note="adds cp2image.features.measure of the 9 images"))
+        moas = sorted(m for m in cells["Metadata_MoA"].dropna().unique() if m != "DMSO")
+        target = "Actin disruptors" if "Actin disruptors" in moas else moas[0]
+        t = time_call(quiet(lambda: interpolate.interpolate_to_moa(model, cells, target_moa=target)),
+                      repeats=1 if ctx.quick else reps)
+        rows.append(time_row("Analysis", "MoA interpolation", t, note=f"DMSO → {target}, all steps with images"))
+        traj = trajectory.CompoundTrajectory.fit(cells, features=feats)
+        end = 3.0 if 3.0 in traj.concentrations else traj.concentrations[-1]
+        t = time_call(quiet(lambda: model.generate(traj.line(9, end_concentration=end)[feats])),
+                      repeats=reps, number=3)
+        rows.append(time_row("Analysis", "PCA trajectory line, 9 images", t,
+                             note=f"DMSO → latrunculin B {end:g} µM, generation included"))
+    return rows
 
 
 if __name__ == "__main__":

@@ -156,5 +156,62 @@ def main() -> None:
     print(f"\nsegmentation succeeded on {len(images) - failed}/{len(images)} crops")
 
 
+# ----------------------------------------------------------------------------- runner section: features (benchmarks/run.py)
+
+from runner_support import Row, rate_row, time_call  # noqa: E402
+from bench_fixtures import bundled_dataset, cores  # noqa: E402
+
+
+def _feature_workers(ctx) -> list[int]:
+    n_cores = cores()
+    return sorted({1, n_cores})
+
+
+def features_names(ctx) -> list[str]:
+    return ["measure, all cores"] + [f"crops/s vs workers: {w}" for w in _feature_workers(ctx)]
+
+
+def _feature_crops(ctx, n: int) -> tuple[np.ndarray, str]:
+    """`n` crops from the bundled dataset, else freshly simulated (render only, no features)."""
+    try:
+        return np.asarray(bundled_dataset(ctx).images[:n]), "bundled crops"
+    except Exception:
+        from cp2image.data import open_dataset
+        from cp2image.data.simulate.pipeline import SimulationConfig, simulate_screen
+        from cp2image.data.simulate.screen import ScreenConfig
+
+        tmp = Path(tempfile.mkdtemp(prefix="cp2image-bench-")) / "sim"
+        simulate_screen(tmp, SimulationConfig(screen=ScreenConfig(n_cells=n, replicates=1), measure=False))
+        return np.asarray(open_dataset(tmp).images), "freshly simulated crops (bundled dataset absent)"
+
+
+def features_run(ctx) -> list[Row]:
+    """Crops/s of `measure` on a dask LocalCluster of w worker processes (as `cp2image features`
+    runs it); the cluster is started and warmed before timing, so its start-up is not counted."""
+    from cp2image.distributed import ClusterConfig, dask_client
+    from cp2image.features import measure
+
+    images, source = _feature_crops(ctx, 64 if ctx.quick else 400)
+    n = len(images)
+    rows = []
+    by_workers = {}
+    for w in _feature_workers(ctx):
+        with dask_client(ClusterConfig(n_workers=w)) as client:
+            measure(images[:4], client=client)  # warm-up: imports, JIT caches on the workers
+            t = time_call(lambda: measure(images, client=client), repeats=1 if ctx.quick else 2, warmup=0)
+        by_workers[w] = rate_row("Features", f"crops/s vs workers: {w}", t, items=n, unit="crops/s")
+    best = by_workers[max(by_workers)]
+    rows.append(Row("Features", "measure, all cores", unit="crops/s", median=best.median, min=best.min,
+                    target="≥ 200 crops/s", met=best.median >= 200,
+                    note=f"cp2image.features.measure on {n} {source} as dask tasks (LocalCluster, "
+                         f"{max(by_workers)} workers, started before timing), {len(measure(images[:1]).columns) - 1} features; "
+                         f"load average {os.getloadavg()[0]:.1f}"))
+    base = by_workers[1].median
+    for w, r in by_workers.items():
+        r.ratio, r.reference = r.median / base, "× 1 worker"
+        rows.append(r)
+    return rows
+
+
 if __name__ == "__main__":
     main()

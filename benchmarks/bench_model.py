@@ -24,8 +24,15 @@ from cp2image.training.objectives import CP2ImageObjective
 from cp2image.training.runtime import Runtime
 
 
-def reference_model(p: int = 453, base_filters: int = 32) -> CP2Image:
-    names = [f"Cells_Feature_{i}" for i in range(p)]
+def reference_model(p: int = 453, base_filters: int = 32, names: list[str] | None = None) -> CP2Image:
+    """An untrained CP2Image at the paper's reference size (p = 453, 32 filters, kernel 5).
+
+    The one stand-in every benchmark uses when the bundled model is absent. It is not the
+    bundled model's architecture: the bundled model is lighter per image, so rows measured
+    on this stand-in say so in their note.
+    """
+    names = names or [f"Cells_Feature_{i}" for i in range(p)]
+    p = len(names)
     cfg = CP2ImageConfig(feature_names=names, feature_mean=[0.0] * p, feature_scale=[1.0] * p,
                          base_filters=base_filters)
     return CP2Image(cfg).eval()
@@ -104,6 +111,137 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(str(x) for x in row) + " |")
 
+
+# ----------------------------------------------------------------------------- runner section: peak and generation (benchmarks/run.py)
+
+from typing import Any  # noqa: E402
+
+from runner_support import Row, count_flops, matmul_peak, rate_row, time_call, time_row  # noqa: E402
+from bench_fixtures import PAPER_SECONDS_PER_IMAGE, bundled_model, cores, model_profiles, quiet  # noqa: E402
+
+
+PEAK_N = 2048
+
+
+def peak_names(ctx) -> list[str]:
+    return [f"fp32 matmul peak ({PEAK_N}×{PEAK_N})"]
+
+
+def peak_run(ctx) -> list[Row]:
+    timing, flops = matmul_peak(n=PEAK_N, repeats=max(ctx.repeats, 3))
+    ctx.peak_gflops = flops / timing.min / 1e9  # the best repeat is the peak
+    row = Row("Reference", peak_names(ctx)[0], unit="GFLOP/s",
+              median=flops / timing.median / 1e9, min=flops / max(timing.seconds) / 1e9,
+              note=f"torch.matmul; peak used for ratios = best repeat = {ctx.peak_gflops:.0f} GFLOP/s")
+    return [row]
+
+
+def _gen_batches(ctx) -> list[int]:
+    return [1, 64] if ctx.quick else [1, 4, 16, 64, 128, 256, 512]
+
+
+def _thread_counts() -> list[int]:
+    return sorted({1, cores()})
+
+
+def _thread_batches(ctx) -> tuple[int, ...]:
+    return (64,) if ctx.quick else (64, 256)
+
+
+def generation_names(ctx) -> list[str]:
+    return (["latency, batch 1", "throughput, batch 256"]
+            + [f"throughput vs batch: {b}" for b in _gen_batches(ctx)]
+            + [f"batch {b} vs torch threads: {t}" for b in _thread_batches(ctx) for t in _thread_counts()])
+
+
+def _generation_flops_per_image(ctx, model, profiles: np.ndarray) -> float:
+    if "gen_flops" not in ctx.cache:
+        batch = profiles[:8]
+        total = count_flops(quiet(lambda: model.generate(batch, batch_size=len(batch))))
+        ctx.cache["gen_flops"] = total / len(batch)
+    return ctx.cache["gen_flops"]
+
+
+def _against_adjacent_peak(ctx, model, batch: np.ndarray, flops_per_image: float, *, repeats: int,
+                           number: int = 1) -> tuple[Any, float, float, float | None, str]:
+    """Time `model.generate` on `batch` right after the matmul peak at the current thread count.
+
+    On a shared machine the load moves within a run, so the reference is measured next to the
+    figure (median against median). Returns (timing, achieved GFLOP/s, wall-clock fraction of
+    that peak, the same fraction in CPU time, note).
+    """
+    import torch
+
+    peak_t, peak_flops = matmul_peak(n=PEAK_N, repeats=3)
+    with torch.inference_mode():
+        t = time_call(quiet(lambda: model.generate(batch, batch_size=len(batch))), repeats=repeats, number=number)
+    flops = flops_per_image * len(batch)
+    gflops = flops / t.median / 1e9
+    peak = peak_flops / peak_t.median / 1e9
+    frac = gflops / peak
+    cpu_frac = (flops / t.cpu_median) / (peak_flops / peak_t.cpu_median) if t.cpu_median and peak_t.cpu_median else None
+    note = (f"{gflops:.1f} GFLOP/s; matmul peak next to it {peak:.1f} GFLOP/s (median), "
+            f"{torch.get_num_threads()} thread(s)"
+            + (f"; in CPU time {cpu_frac:.2f} of the peak" if cpu_frac is not None else ""))
+    return t, gflops, frac, cpu_frac, note
+
+
+def generation_run(ctx) -> list[Row]:
+    import torch
+
+    model = bundled_model(ctx)
+    profiles = model_profiles(ctx, 512)
+    flops_per_image = _generation_flops_per_image(ctx, model, profiles)
+    rows: list[Row] = []
+    one = profiles[:1]
+    with torch.inference_mode():
+        t1 = time_call(quiet(lambda: model.generate(one, batch_size=1)),
+                       repeats=ctx.repeats, number=3 if ctx.quick else 20)
+    rows.append(time_row("Generation", "latency, batch 1", t1, unit="ms/image",
+                         ratio=PAPER_SECONDS_PER_IMAGE / t1.median, reference="× the paper's speed (20 ms/image, GPU)",
+                         note=f"model.generate, {ctx.cache.get('model_source', '')}"))
+    by_batch: dict[int, Row] = {}
+    for b in sorted(set(_gen_batches(ctx)) | {256}):
+        number = max(1, 8 // b) if ctx.quick else max(1, 64 // b)
+        t, _, frac, cpu_frac, note = _against_adjacent_peak(ctx, model, profiles[:b], flops_per_image,
+                                                            repeats=ctx.repeats, number=number)
+        by_batch[b] = rate_row("Generation", f"throughput vs batch: {b}", t, items=b, unit="images/s",
+                               ratio=frac, reference="of fp32 peak", note=note,
+                               extra={"cpu_time_fraction_of_peak": cpu_frac})
+    main = by_batch[256]
+    frac = main.ratio
+    rows.append(Row("Generation", "throughput, batch 256", unit="images/s", median=main.median,
+                    min=main.min, ratio=frac, reference="of fp32 peak", target="≥ 0.5 of peak",
+                    met=None if frac is None else frac >= 0.5,
+                    note=(f"{flops_per_image / 1e9:.3f} GFLOP/image (FlopCounterMode); "
+                          f"{1e3 / main.median:.2f} ms/image = "
+                          f"{PAPER_SECONDS_PER_IMAGE * main.median:.0f}× the paper's 20 ms; {main.note}")))
+    rows.extend(by_batch[b] for b in _gen_batches(ctx))
+    rows.extend(_generation_vs_threads(ctx, model, profiles, flops_per_image))
+    return rows
+
+
+def _generation_vs_threads(ctx, model, profiles: np.ndarray, flops_per_image: float) -> list[Row]:
+    """Batch-64 and batch-256 throughput at each intra-op thread count, against the matmul peak
+    at that same thread count measured just before (on a shared machine one thread can win)."""
+    import torch
+
+    before = torch.get_num_threads()
+    rows = []
+    try:
+        for b in _thread_batches(ctx):
+            for threads in _thread_counts():
+                torch.set_num_threads(threads)
+                t, _, frac, cpu_frac, note = _against_adjacent_peak(
+                    ctx, model, profiles[:b], flops_per_image, repeats=1 if ctx.quick else ctx.repeats,
+                    number=1 if ctx.quick else max(1, 256 // b))
+                rows.append(rate_row("Generation", f"batch {b} vs torch threads: {threads}", t, items=b,
+                                     unit="images/s", ratio=frac, reference=f"of the {threads}-thread peak",
+                                     target="≥ 0.5 of peak", met=frac >= 0.5, note=note,
+                                     extra={"cpu_time_fraction_of_peak": cpu_frac}))
+    finally:
+        torch.set_num_threads(before)
+    return rows
 
 if __name__ == "__main__":
     main()

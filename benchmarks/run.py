@@ -3,9 +3,10 @@
 Prints a Markdown table and writes JSON (machine, versions, date, every figure with
 min and median over repeats). Speeds are reported against references measured in the
 same run: this machine's fp32 matmul peak (GFLOP/s) for generation and training,
-training's consumption rate for the data loader. Each stage's own benchmark module
-(`benchmarks/bench_<area>.py`) and public API is imported, not re-implemented; a
-stage that cannot run here yields rows saying "not available: <reason>".
+training's consumption rate for the data loader. This is the only benchmark entry:
+each section's rows come from the bench module that owns the stage
+(`benchmarks/sections.py` lists them); a stage that cannot run here yields rows
+saying "not available: <reason>".
 
 `--quick` (CI smoke run) uses fewer repeats and smaller sizes and finishes in under
 two minutes on two cores; its numbers are indicative only.
@@ -88,9 +89,9 @@ def markdown_table(rows: list[Row]) -> str:
 
 
 def all_sections() -> list[Section]:
-    import runner_stages  # noqa: PLC0415  (benchmarks/runner_stages.py: one function per stage)
+    import sections  # noqa: PLC0415  (benchmarks/sections.py: each section's rows come from its bench module)
 
-    return runner_stages.SECTIONS
+    return sections.SECTIONS
 
 
 def expected_row_names(*, quick: bool, cuda: bool) -> list[tuple[str, str]]:
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if section.gpu_only and not cuda and args.accelerator_dry_run:
             section = Section(section.key, section.title, section.names,
-                              lambda c: __import__("runner_stages").accelerator_rows(c, device="cpu"))
+                              lambda c: __import__("bench_gpu").accelerator_rows(c, device="cpu"))
         elif (section.gpu_only and not cuda) or (section.full_only and args.quick):
             continue
         rows.extend(_run_section(section, ctx))

@@ -58,6 +58,11 @@ class Timing:
     """Seconds per call over repeats (each repeat may average several calls)."""
 
     seconds: list[float]
+    cpu_seconds: list[float] = field(default_factory=list)  # this process's CPU time per call, same repeats
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else None
 
     @property
     def min(self) -> float:
@@ -79,16 +84,17 @@ def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1,
         fn()
     if sync:
         sync()
-    seconds = []
+    seconds, cpu = [], []
     for _ in range(repeats):
         gc.collect()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(number):
             fn()
         if sync:
             sync()
         seconds.append((time.perf_counter() - start) / number)
-    return Timing(seconds)
+        cpu.append((time.process_time() - start_cpu) / number)
+    return Timing(seconds, cpu)
 
 
 @dataclass
