@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -55,9 +56,50 @@ class UpBlock(nn.Module):
         self.norm = nn.BatchNorm2d(out_ch) if batch_norm else nn.Identity()
         self.act = nn.LeakyReLU(LEAKY_SLOPE)
         self.up = nn.Upsample(size=(out_size, out_size), mode=mode)
+        self._folded: dict[str, object] = {}  # inference-only cache, never saved (see folded_conv_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training and not torch.is_grad_enabled() and _foldable(self.norm):
+            # inference: batch norm with running statistics is an affine map per channel, so it
+            # folds into the convolution (one pass less); training and gradients take the path below
+            weight, bias = folded_conv_norm(self.conv, self.norm, self._folded)
+            y = F.leaky_relu(F.conv2d(x, weight, bias, padding=self.conv.padding), LEAKY_SLOPE, inplace=True)
+            return self.up(y)
         return self.up(self.act(self.norm(self.conv(x))))  # (B, out_ch, out_size, out_size)
+
+
+def _foldable(norm: nn.Module) -> bool:
+    return isinstance(norm, nn.BatchNorm2d) and norm.running_mean is not None and norm.running_var is not None
+
+
+def folded_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d, cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``norm(conv(x))`` as one convolution, for eval mode without gradients.
+
+    BatchNorm in eval mode is y = (x − mean) · γ / √(var + ε) + β per channel, so
+    conv → norm equals a convolution with weight·s and bias (b − mean)·s + β, s = γ / √(var + ε).
+    The result is cached and rebuilt whenever any source tensor changes (training steps,
+    ``load_state_dict``, ``.to()``), keyed by each tensor's storage, version and dtype; it is
+    a plain attribute, not a parameter or buffer, so the weight format is unchanged.
+    """
+    sources = (conv.weight, conv.bias, norm.weight, norm.bias, norm.running_mean, norm.running_var)
+    try:
+        key = tuple(None if t is None else (t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
+    except RuntimeError:  # weights created under inference_mode have no version counter: never cache
+        key = None
+    if key is None or cache.get("key") != key:
+        with torch.no_grad():
+            scale = torch.rsqrt(norm.running_var + norm.eps)
+            if norm.weight is not None:
+                scale = scale * norm.weight
+            shift = -norm.running_mean * scale
+            if conv.bias is not None:
+                shift = shift + conv.bias * scale
+            if norm.bias is not None:
+                shift = shift + norm.bias
+            weight = (conv.weight * scale.reshape(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
+        cache.clear()
+        cache.update(key=key, weight=weight, bias=shift)
+    return cache["weight"], cache["bias"]
 
 
 class DownBlock(nn.Module):
