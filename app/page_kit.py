@@ -2,7 +2,7 @@
 
 Lives beside `Home.py` (Streamlit puts the entry script's folder on `sys.path`, so
 every page can `import page_kit`). Only widgets and caching here; computation goes in
-`cp2image.analysis`, `cp2image.evaluation` and `cp2image.app_support`.
+`cp2image.analysis`, `cp2image.evaluation`, `cp2image.models` and `cp2image.app_support`.
 """
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def channel_view(*, key: str = CHANNEL_VIEW_KEY) -> list[str] | None:
 @st.cache_data(max_entries=4096, show_spinner=False)
 def _png(rgb: np.ndarray) -> bytes:
     """PNG bytes of one (H, W, 3) crop, cached by content: the same crop is encoded once per process."""
-    from cp2image.app_support.image_bundle import png_bytes
+    from cp2image.analysis.export import png_bytes
 
     return png_bytes(rgb, compress_level=1)  # crops of a few kB: fast encoding matters more than size
 
@@ -267,21 +267,26 @@ def show_images(images: np.ndarray, captions: Sequence[str], *, channels: list[s
     `channels=None` is the colour merge; a single channel is drawn in grey (its raw intensity,
     white = 255), so a DNA-only view is not dark blue on black.
     """
-    from cp2image.analysis.render import composite, single_channel
+    from cp2image.analysis.panels import view_rgb  # the same rule as every downloaded panel
 
-    rgb = single_channel(images, channels[0]) if channels and len(channels) == 1 else composite(images, channels)
+    rgb = view_rgb(images, channels)
     # output_format="PNG": with "auto" Streamlit re-encodes an RGB PNG as JPEG (quality 90), which both costs
     # ~1 ms per crop and blurs a 64-px cell with JPEG artefacts
     st.image([_png(np.ascontiguousarray(x)) for x in rgb], caption=list(captions), width=width, output_format="PNG")
 
 
-def show_notes(notes: Sequence[str]) -> None:
-    """Library warnings (clipped or extrapolated inputs) as compact expanders holding the full text."""
+def show_notes(notes: Sequence[Any], *, shown_elsewhere: Sequence[type[Warning]] = ()) -> None:
+    """Library warnings (`warning_capture.Note`s) as compact expanders holding the full text.
+
+    The heading comes from the warning's class (`cp2image.warnings`), never from its wording.
+    Classes in `shown_elsewhere` are left out: the page already says the same in plain words
+    (e.g. the clip notice of a sweep replaces its "outside the reference range" note).
+    """
     for note in notes:
-        short = note.split(" (e.g.")[0].split("; ")[0]
-        short = short if len(short) <= 90 else short[:87] + "…"
-        with st.expander(f":material/warning: {short}"):
-            st.warning(note)
+        if shown_elsewhere and note.is_a(*shown_elsewhere):
+            continue
+        with st.expander(f":material/warning: {note.title}"):
+            st.warning(note.text)
 
 
 def download_row(build_panel: Callable[[], Any], *, stem: str, key: str,

@@ -10,6 +10,7 @@ from cp2image.analysis import panels, perturb
 from cp2image.analysis.feature_labels import format_pixels, format_value, labelled, scale_note, unit_symbol
 from cp2image.app_support import charts
 from cp2image.app_support.warning_capture import call_collecting_warnings
+from cp2image.warnings import OutsideReference
 
 DEFAULT_FEATURE = "Nuclei_AreaShape_Area"
 MOVED_SHOWN = 10  # partners listed under a coupled sweep
@@ -134,7 +135,7 @@ except ValueError as err:
 notice = result.describe_clipping(lambda v: format_value(feature, v, pixel_size_um=pixel_size))
 if notice:  # shown where it is seen, never folded away
     st.warning(notice + " Steps marked * show the clipped value.", icon=":material/content_cut:")
-page_kit.show_notes([n for n in notes if "outside the range seen" not in n or not result.n_clipped])
+page_kit.show_notes(notes, shown_elsewhere=[OutsideReference] if result.n_clipped else [])
 
 if result.measured is not None:
     slope, rho = result.slope, result.spearman_rho

@@ -10,9 +10,9 @@ import streamlit as st
 
 import page_kit
 from cp2image.analysis import profiles
-from cp2image.app_support.image_bundle import images_zip
+from cp2image.analysis.export import images_zip
 from cp2image.app_support.warning_capture import call_collecting_warnings
-from cp2image.app_support.upload_checks import UploadLimits, duplicated_header_names, template_csv
+from cp2image.analysis.profiles import UploadLimits, duplicated_header_names, template_csv
 
 LIMITS = UploadLimits()
 PAGE_SIZE = 24

@@ -65,7 +65,7 @@ if not targets:
     st.stop()
 
 results: dict = {}
-notes: dict[str, list[str]] = {}
+notes: dict[str, list] = {}
 for moa in targets:
     try:
         results[moa], notes[moa] = interpolate(model, loaded.source, cells, dataset.images, str(dataset.path), moa,
@@ -100,9 +100,9 @@ if results:
     st.plotly_chart(charts.cosine_chart(tables), key="moa_cosine_chart")
 
     def cosine_panel():
-        from cp2image.app_support import report_panels
+        from cp2image.analysis import panels
 
-        return report_panels.cosine_curves_panel(tables)
+        return panels.cosine_curves_panel(tables)
 
     page_kit.download_row(cosine_panel, stem="interpolation_cosine", key="dl_moa_cosine")
     st.caption(f"Cosine is measured in the {next(iter(results.values())).cosine_space}.")

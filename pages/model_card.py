@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 import page_kit
-from cp2image.app_support.evaluation_files import locate_evaluation, read_evaluation
-from cp2image.app_support.model_card import (
+from cp2image.evaluation.files import locate_evaluation, read_evaluation
+from cp2image.models.card import (
     card_images,
     card_sections,
     figure_png,

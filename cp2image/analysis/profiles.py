@@ -14,9 +14,14 @@ names and `cp2image generate`'s index.csv all name a row the same way.
 Separators. Comma, semicolon and tab are recognised from the header line (a CellProfiler
 profile has hundreds of columns, so the separator that splits the header most is the
 one); semicolon or tab files whose numbers use a decimal comma ("0,5") are read so.
+
+Uploads (the app's page): `UploadLimits` caps one file; pandas renames a repeated header
+(`a`, `a.1`), so `duplicated_header_names` looks at the raw header line; `template_csv`
+gives users a file with the model's feature names to fill in.
 """
 from __future__ import annotations
 
+import csv
 import difflib
 import io
 import os
@@ -29,6 +34,8 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+
+from cp2image.data.columns import metadata_columns
 
 MAX_BYTES = 50 * 1024 * 1024  # default upload limit (50 MiB)
 MAX_ROWS = 10_000  # default row limit: images are generated for every row
@@ -239,3 +246,34 @@ def spreadsheet_rows(frame: pd.DataFrame) -> pd.DataFrame:
     filled = frame.notna().any(axis=1).to_numpy()
     last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
     return frame.iloc[:last]
+
+
+# -- uploads ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UploadLimits:
+    """Limits for one upload; `server.maxUploadSize` in .streamlit/config.toml caps the bytes too."""
+
+    max_bytes: int = 20 * 1024 * 1024  # 20 MiB, equal to server.maxUploadSize
+    max_rows: int = 2000  # cells per upload: about 2 s of generation on 2 CPU cores
+
+
+def duplicated_header_names(data: bytes) -> list[str]:
+    """Column names that appear more than once in the CSV's first line (after stripping spaces)."""
+    first_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+    try:
+        header = next(csv.reader(io.StringIO(first_line)), [])
+    except csv.Error:
+        return []
+    names = [h.strip() for h in header]
+    return sorted({n for n in names if n and names.count(n) > 1})
+
+
+def template_csv(feature_names: Sequence[str], example: pd.DataFrame | None = None) -> bytes:
+    """A CSV to fill in: Metadata_* columns of `example` (if any), then the model's features in order."""
+    columns = list(feature_names)
+    if example is None:
+        return pd.DataFrame(columns=columns).to_csv(index=False).encode("utf-8")
+    missing = [c for c in columns if c not in example.columns]
+    if missing:
+        raise ValueError(f"example rows lack model features {missing[:5]}")
+    return example.loc[:, metadata_columns(example) + columns].to_csv(index=False).encode("utf-8")

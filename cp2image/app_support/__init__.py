@@ -1,8 +1,10 @@
-"""Computation behind the Streamlit app that belongs to no pipeline stage.
+"""Presentation helpers of the Streamlit app that import no streamlit (so they are unit-tested without a server).
 
-Validation of what users type or upload, the one Plotly style, chart builders,
-mapping a chart click to a profile, and packing images for download. Pages in
-`pages/` stay thin views over these and over `cp2image.analysis` /
-`cp2image.evaluation`. Nothing here imports streamlit, so all of it is unit-tested
-without a server.
+The one Plotly style (`plot_theme`) and chart builders (`charts`, and `selection_charts`
+for the Altair histogram whose brush selects features), crop captions from a dataset's
+provenance (`provenance`), mapping a chart click to a profile (`pca_click`), plain-words
+warnings (`input_range`, `warning_capture`), the allowlist of models a visitor may ask
+for (`model_spec`) and Home's example cell (`example_cell`). Computation lives beside
+the pipeline stage that owns it: panels, exports and upload checks in `cp2image.analysis`,
+saved evaluations in `cp2image.evaluation.files`, the model card in `cp2image.models.card`.
 """

@@ -16,11 +16,8 @@ from plotly.colors import sample_colorscale
 
 TEMPLATE_NAME = "cp2image"
 FONT_FAMILY = "Inter, Helvetica Neue, Arial, sans-serif"
-OKABE_ITO: tuple[str, ...] = (
-    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
-)
-CONTROL_COLOUR = "#9a9a9a"
-LINE_COLOUR = "#d62728"  # the red interpolation line
+# the same colours as the downloadable matplotlib panels
+from cp2image.analysis.panels.charts import CONTROL_COLOUR, LINE_COLOUR, OKABE_ITO  # noqa: E402,F401
 CONCENTRATION_SCALE = "Viridis"
 
 

@@ -145,3 +145,54 @@ def test_saved_files_are_ordinary_readable_files(crops, tmp_path):
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     assert [p.name for p in tmp_path.iterdir()] == ["p.png"]  # no temporary left behind
+
+
+def _grey_everywhere(png: bytes) -> bool:
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
+@pytest.mark.parametrize("view", [["DNA"], "DNA", ["Actin"]])
+def test_a_single_channel_downloads_in_grey_as_the_app_shows_it(crops, view):
+    """The app's channel picker passes ["DNA"]; the PNG and SVG hold that channel in grey, not tinted."""
+    import base64
+    import re
+
+    from cp2image.analysis import render
+
+    panel = panels.image_strip(crops, ["a", "b", "c", "d"], channels=view, scale_bar_um=10.0)
+    channel = view if isinstance(view, str) else view[0]
+    canvas = panel.figure.axes[0].images[0].get_array()
+    np.testing.assert_array_equal(canvas[:68, :68], render.single_channel(crops, channel)[0])
+    assert panel.meta["channels"][0].endswith("(grey)")
+    assert _grey_everywhere(export.to_png(panel))
+    embedded = re.findall(rb'data:image/png;base64,([A-Za-z0-9+/=\s]+)', export.to_svg(panel))
+    assert embedded and all(_grey_everywhere(base64.b64decode(b"".join(e.split()))) for e in embedded)
+    np.testing.assert_array_equal(panels.view_rgb(crops, view), render.single_channel(crops, channel))
+
+
+def test_the_merge_and_two_channel_views_stay_in_the_papers_colours(crops):
+    from cp2image.analysis import render
+
+    assert not _grey_everywhere(export.to_png(panels.image_strip(crops, None)))
+    np.testing.assert_array_equal(panels.view_rgb(crops, None), render.composite(crops))
+    np.testing.assert_array_equal(panels.view_rgb(crops, ["DNA", "Actin"]), render.composite(crops, ["DNA", "Actin"]))
+
+
+def test_one_composite_rounds_and_the_evaluation_report_uses_it(crops, monkeypatch):
+    """render.composite is the only channel → colour mapping; it rounds to the nearest level (the report's
+    own copy truncated, so a half-weight colour lost one level)."""
+    from cp2image.analysis import render
+    from cp2image.analysis.panels.evaluation import examples_figure
+
+    monkeypatch.setitem(render.CHANNEL_COLOURS, "DNA", (0.0, 0.0, 0.5))
+    one = np.zeros((1, 3, 2, 2), np.uint8)
+    one[:, 0] = 1  # DNA at 1/255 × a colour weight of 0.5 = half a level
+    assert render.composite(one)[0, 0, 0].tolist() == [0, 0, 1]
+    monkeypatch.undo()
+    figure = examples_figure(crops, crops[::-1], paired=True)
+    shown = [ax.images[0].get_array() for ax in figure.axes]
+    np.testing.assert_array_equal(shown[0], render.composite(crops)[0])
+    import cp2image.evaluation.report as report
+
+    assert not hasattr(report, "composite")

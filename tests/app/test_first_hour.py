@@ -11,10 +11,10 @@ import pytest
 
 from app_fixture_assets import FEATURES
 from app_harness import image_captions, open_page, plotly_spec, start_app, trace_values
-from cp2image.app_support.evaluation_files import undefined_reasons
+from cp2image.evaluation.files import undefined_reasons
 from cp2image.app_support.example_cell import typical_control_cell
 from cp2image.app_support.input_range import beyond_training_range, plain_warning
-from cp2image.app_support.model_card import hide_server_paths, plain_summary
+from cp2image.models.card import hide_server_paths, plain_summary
 from cp2image.app_support.pca_click import (
     ClickedPoint,
     click_from_text,

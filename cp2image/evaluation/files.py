@@ -1,4 +1,4 @@
-"""Read a model's saved evaluation (`<model dir>/evaluation/`) for the correlation report page.
+"""A model's saved evaluation (`<model dir>/evaluation/`) read back for display (the correlation report and model card pages).
 
 Files written by `cp2image evaluate` (see `cp2image.evaluation`):
 - `metrics.json`     nested metrics with a flat "headline" section (FID, KID, fraction of

@@ -1,4 +1,4 @@
-"""Figure panels: image strips/grids with captions, and charts, as matplotlib figures + data.
+"""Image panels: strips and grids of crops with captions, as matplotlib figures + data.
 
 A `Panel` holds a matplotlib `Figure` and a DataFrame of the numbers it shows, so the
 same panel exports to PNG/SVG/PDF and CSV (`cp2image.analysis.export`) offline, with no
@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-
 from cp2image.analysis import render
 from cp2image.channels import CHANNEL_COLOURS, CHANNEL_LABELS, CHANNELS, PIXEL_SIZE_UM
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is built (the app shows crops without it)
+    from matplotlib.figure import Figure
 
 TILE_INCHES = 0.95  # edge of one crop in the figure
 CAPTION_INCHES = 0.2  # height per caption line under a row
@@ -38,15 +40,35 @@ class Panel:
     meta: dict = field(default_factory=dict)  # e.g. channel mapping, scale bar length
 
 
-def _rgb(images: np.ndarray, channels: Sequence[str] | str | None, stretch: bool) -> np.ndarray:
+def single_channel_view(channels: Sequence[str] | str | None) -> str | None:
+    """The one channel a view shows alone (drawn grey), or None for a colour composite.
+
+    "Actin" and ["Actin"] both mean F-actin alone, in grey as the app shows it; None or
+    several channels mean the composite in the paper's colours.
+    """
     if isinstance(channels, str):
-        return render.single_channel(images, channels, stretch=stretch)
+        return channels
+    if channels is not None and len(channels) == 1:
+        return channels[0]
+    return None
+
+
+def view_rgb(images: np.ndarray, channels: Sequence[str] | str | None = None, *, stretch: bool = False) -> np.ndarray:
+    """(N, H, W, 3) uint8 of a channel view: one channel in grey, else the colour composite.
+
+    The single rule used by the app's crops and by every exported panel, so a download
+    shows what the page shows.
+    """
+    alone = single_channel_view(channels)
+    if alone is not None:
+        return render.single_channel(images, alone, stretch=stretch)
     return render.composite(images, channels, stretch=stretch)
 
 
 def _channel_note(channels: Sequence[str] | str | None) -> str:
-    if isinstance(channels, str):
-        return f"{CHANNEL_LABELS.get(channels, channels)} (grey)"
+    alone = single_channel_view(channels)
+    if alone is not None:
+        return f"{CHANNEL_LABELS.get(alone, alone)} (grey)"
     names = list(CHANNELS) if channels is None else list(channels)
     colour_name = {(0.0, 0.0, 1.0): "blue", (1.0, 0.0, 0.0): "red", (0.0, 1.0, 0.0): "green"}
     return ", ".join(f"{CHANNEL_LABELS.get(c, c)} {colour_name.get(tuple(CHANNEL_COLOURS[c]), '')}".strip() for c in names)
@@ -109,7 +131,7 @@ def image_grid(
     row_h = h + cap_px + gap
     canvas = np.full((n_rows * row_h - gap, n_cols * (w + gap) - gap, 3), 255, np.uint8)
     for i, (r, view) in enumerate(zip(rows, views)):
-        rgb = _rgb(r, view, stretch)
+        rgb = view_rgb(r, view, stretch=stretch)
         for j in range(len(r)):
             canvas[i * row_h: i * row_h + h, j * (w + gap): j * (w + gap) + w] = rgb[j]
 
@@ -121,6 +143,8 @@ def image_grid(
     px_per_in = w / TILE_INCHES
     width_in = canvas.shape[1] / px_per_in + label_in + 0.1
     height_in = canvas.shape[0] / px_per_in + title_in + 0.1
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width_in, height_in))
     ax = fig.add_axes([
         (label_in + 0.05) / width_in, 0.05 / height_in,
@@ -312,109 +336,3 @@ def trajectory_panel(
     )
     return image_grid([real, generated], captions=captions, row_labels=["real", "generated"], channels=channels,
                       scale_bar_um=scale_bar_um, title=title, data=data, stretch=stretch)
-
-
-# -- charts -----------------------------------------------------------------------------
-def _chart(width: float = 4.2, height: float = 3.2):
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, fig.add_subplot()
-
-
-def pca_scatter(
-    scores: pd.DataFrame,
-    *,
-    line: pd.DataFrame | None = None,
-    group_means: pd.DataFrame | None = None,
-    title: str | None = None,
-    point: tuple[float, float] | None = None,
-    max_points_per_group: int | None = 2000,
-    seed: int = 0,
-) -> Panel:
-    """PC1/PC2 scatter coloured by group (in order of `concentration`), red line on top.
-
-    `scores` needs PC1, PC2, group, concentration (as `CompoundTrajectory.scores`).
-    `group_means` (as `CompoundTrajectory.group_means`) adds each group's mean as a large
-    marker. `point` marks a clicked point. Groups larger than `max_points_per_group` are
-    subsampled (seeded) for drawing; the CSV holds the drawn points.
-    """
-    need = {"PC1", "PC2", "group", "concentration"}
-    if not need <= set(scores.columns):
-        raise ValueError(f"scores need columns {sorted(need)}; missing {sorted(need - set(scores.columns))}")
-    fig, ax = _chart(5.6, 3.4)
-    import matplotlib
-
-    order = scores.groupby("group", sort=False)["concentration"].first().sort_values()
-    cmap = matplotlib.colormaps["viridis"]
-    drawn = []
-    colours: dict = {}
-    rng = np.random.default_rng(seed)
-    for k, (group, conc) in enumerate(order.items()):
-        g = scores.loc[scores["group"] == group]
-        if max_points_per_group is not None and len(g) > max_points_per_group:
-            g = g.iloc[np.sort(rng.choice(len(g), max_points_per_group, replace=False))]
-        colour = "0.55" if conc == 0 else cmap(0.15 + 0.8 * (k - 1) / max(1, len(order) - 2))
-        colours[group] = colour
-        ax.scatter(g["PC1"], g["PC2"], s=6, alpha=0.6, color=colour, label=f"{group} (n={int((scores['group'] == group).sum())})",
-                   linewidths=0, rasterized=len(g) > 500)
-        drawn.append(g[["PC1", "PC2", "group", "concentration"]].assign(kind="cell"))
-    if group_means is not None:
-        for _, row in group_means.iterrows():
-            ax.scatter([row["PC1"]], [row["PC2"]], s=60, marker="D", color=colours.get(row["group"], "0.3"),
-                       edgecolors="black", linewidths=0.8, zorder=4)
-        drawn.append(group_means[["group", "concentration", "PC1", "PC2"]].assign(kind="group mean"))
-    if line is not None:
-        ax.plot(line["PC1"], line["PC2"], color="red", lw=1.8, marker="o", ms=3, label="interpolation line", zorder=5)
-        drawn.append(line[["t", "PC1", "PC2"]].assign(kind="line"))
-    if point is not None:
-        ax.scatter([point[0]], [point[1]], marker="x", s=60, color="black", zorder=6, label="selected")
-        drawn.append(pd.DataFrame({"PC1": [point[0]], "PC2": [point[1]], "kind": ["selected"]}))
-    ax.set_xlabel("PC1")
-    ax.set_ylabel("PC2")
-    ax.legend(fontsize=6, markerscale=2, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    if title:
-        ax.set_title(title, fontsize=8, wrap=True)
-    return Panel(fig, pd.concat(drawn, ignore_index=True), title=title, kind="chart")
-
-
-def cosine_curve(table: pd.DataFrame, *, title: str | None = None) -> Panel:
-    """Cosine similarity to the target against interpolation step (`InterpolationResult.table()`)."""
-    if not {"step", "cosine"} <= set(table.columns):
-        raise ValueError("table needs columns step and cosine (InterpolationResult.table())")
-    fig, ax = _chart()
-    ax.plot(table["step"], table["cosine"], marker="o", color="C0", label="cosine (origin at start cell)")
-    if "cosine_uncentred" in table.columns:
-        ax.plot(table["step"], table["cosine_uncentred"], marker=".", ls="--", color="0.5", label="plain cosine")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cosine similarity to target")
-    ax.set_ylim(min(-0.05, float(np.nanmin(table[[c for c in ("cosine", "cosine_uncentred") if c in table]].to_numpy())) - 0.05), 1.05)
-    ax.legend(fontsize=7, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=9)
-    cols = [c for c in ("step", "n_replaced", "cosine", "cosine_uncentred") if c in table.columns]
-    return Panel(fig, table[cols].copy(), title=title, kind="chart")
-
-
-def requested_vs_measured(table: pd.DataFrame, *, rho: float | None = None, slope: float | None = None,
-                          title: str | None = None) -> Panel:
-    """Measured feature value on the generated image against the requested value, with y = x."""
-    if not {"requested", "measured"} <= set(table.columns):
-        raise ValueError("table needs columns requested and measured (PerturbationResult.table() after measuring)")
-    fig, ax = _chart()
-    req = table["requested"].to_numpy(np.float64)
-    mea = table["measured"].to_numpy(np.float64)
-    ax.plot(req, mea, marker="o", color="C0", label="measured")
-    finite = np.isfinite(mea)
-    lo = float(np.nanmin(np.concatenate([req, mea[finite]]))) if finite.any() else float(req.min())
-    hi = float(np.nanmax(np.concatenate([req, mea[finite]]))) if finite.any() else float(req.max())
-    ax.plot([lo, hi], [lo, hi], ls=":", color="0.5", label="y = x")
-    feature = str(table["feature"].iloc[0]) if "feature" in table.columns else "feature"
-    ax.set_xlabel(f"requested {feature}", fontsize=7)
-    ax.set_ylabel(f"measured on generated image", fontsize=7)
-    label = title or feature
-    if slope is not None:
-        label += f"\nslope = {slope:.2f}"
-    if rho is not None:
-        label += (", " if slope is not None else "\n") + f"Spearman ρ = {rho:.3f}"
-    ax.set_title(label, fontsize=8)
-    ax.legend(fontsize=7, frameon=False)
-    return Panel(fig, table.copy(), title=title, kind="chart", meta={"spearman_rho": rho, "slope": slope})

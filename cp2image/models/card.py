@@ -1,4 +1,4 @@
-"""Read a model card (README.md with YAML front matter) and summarise a loaded model's config."""
+"""A model card: read the README.md (YAML front matter) beside the weights, its figures, and a plain summary for biologists."""
 from __future__ import annotations
 
 import re
@@ -133,7 +133,7 @@ def _lower_first(text: str) -> str:
 
 
 def _origin(provenance: dict) -> str:
-    from cp2image.app_support.provenance import cell_origin
+    from cp2image.data.provenance import cell_origin
 
     dataset = provenance.get("dataset_provenance")
     return cell_origin(dataset if isinstance(dataset, dict) else None)
