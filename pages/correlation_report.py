@@ -7,8 +7,8 @@ import streamlit as st
 
 import page_kit
 from cp2image.analysis.feature_labels import labelled, readable_name
-from cp2image.app_support import charts
-from cp2image.app_support.evaluation_files import (
+from cp2image.app_support import charts, selection_charts
+from cp2image.evaluation.files import (
     HEADLINE_HELP,
     HEADLINE_LABELS,
     defined,
@@ -119,20 +119,21 @@ if isinstance(inception, dict) and inception.get("available"):
                "compare them between models evaluated here, not with published FIDs.")
 
 hist_col, rank_col = st.columns([1, 1], gap="medium")
-with hist_col:
-    st.plotly_chart(charts.correlation_histogram(table, threshold=threshold), key="corr_hist")
+with hist_col:  # Altair: its brush comes back as a range of r, and the brushed bars light up in the browser
+    hist_event = st.altair_chart(selection_charts.correlation_histogram(table, threshold=threshold), key="corr_hist",
+                                 on_select="rerun", selection_mode=selection_charts.BRUSH, width="stretch")
 
 
 def histogram_panel():
-    from cp2image.app_support import report_panels
+    from cp2image.analysis import panels
 
-    return report_panels.correlation_histogram_panel(table, threshold=threshold)
+    return panels.correlation_histogram_panel(table, threshold=threshold)
 
 
 def ranked_panel(rows: pd.DataFrame, title: str):
-    from cp2image.app_support import report_panels
+    from cp2image.analysis import panels
 
-    return report_panels.ranked_features_panel(rows, title=title)
+    return panels.ranked_features_panel(rows, title=title)
 
 
 with hist_col:
@@ -152,6 +153,18 @@ with rank_col:
         page_kit.download_row(lambda: ranked_panel(bottom, f"{int(n)} worst-preserved features"),
                               stem="correlation_bottom", key="dl_corr_bottom", compact=True)
 page_kit.show_url_notes()
+
+brushed = selection_charts.selected_range(hist_event)
+if brushed is None:
+    st.caption("Drag across the histogram to list the features in that range of r (double-click clears it).")
+else:
+    low, high = brushed
+    chosen = selection_charts.features_in_range(table, low, high)
+    title = f"{len(chosen)} features with r from {low:.2f} to {high:.2f}"
+    st.markdown(f"**{title}** (the bars you selected)")
+    if len(chosen):
+        ranked_table(chosen, key="corr_brushed_table")
+        page_kit.download_row(lambda: ranked_panel(chosen, title), stem="correlation_selected", key="dl_corr_brushed")
 
 st.subheader("One feature: real vs generated")
 if report.pairs_path is None:
@@ -173,9 +186,9 @@ st.plotly_chart(charts.feature_scatter(pairs, feature, r=r, pixel_size_um=pixel_
 
 
 def scatter_panel():
-    from cp2image.app_support import report_panels
+    from cp2image.analysis import panels
 
-    return report_panels.feature_scatter_panel(pairs, feature, r=r)
+    return panels.feature_scatter_panel(pairs, feature, r=r)
 
 
 page_kit.download_row(scatter_panel, stem=f"correlation_{feature}", key="dl_corr_scatter")

@@ -102,25 +102,6 @@ def pca_scatter(
     return fig
 
 
-def correlation_histogram(table: pd.DataFrame, *, column: str = "pearson_r", threshold: float = 0.5) -> go.Figure:
-    """Histogram of per-feature r with the threshold marked and the fraction above it in the title."""
-    if column not in table.columns:
-        raise ValueError(f"correlation table has no {column!r} column; columns are {list(table.columns)[:8]}")
-    r = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
-    r = r[np.isfinite(r)]
-    fraction = float(np.mean(r > threshold)) if r.size else float("nan")
-    fig = go.Figure(go.Histogram(x=r, xbins=dict(start=-1.0, end=1.0, size=0.05), marker_color=OKABE_ITO[0],
-                                 hovertemplate="r %{x}<br>%{y} features<extra></extra>"))
-    fig.add_vline(x=threshold, line=dict(color=LINE_COLOUR, dash="dash", width=2))
-    fig.update_layout(
-        template=TEMPLATE_NAME, height=360, bargap=0.05,
-        xaxis_title="Pearson r (real vs generated, per feature)", yaxis_title="features",
-        title=f"{100 * fraction:.0f}% of {r.size} features have r > {threshold:g}",
-    )
-    fig.update_xaxes(range=[-1, 1])
-    return fig
-
-
 def feature_scatter(pairs: pd.DataFrame, feature: str, *, r: float | None = None, max_points: int = 3000,
                     pixel_size_um: float | None = None) -> go.Figure:
     """Real vs generated value of one feature over held-out cells, with the identity line.

@@ -162,7 +162,7 @@ def test_correlation_report_histogram_ranking_and_feature_scatter(app_assets):
     assert metrics["Fréchet (CP features)"] == "12.5"
     assert any(f"r exists for {len(r)} of the {len(r)} features" in m.value for m in at.markdown)
     assert "FID (Inception)" not in metrics  # null in metrics.json → not shown
-    assert len(elements(at, "plotly_chart")) == 2
+    assert len(elements(at, "plotly_chart")) == 1 and len(elements(at, "vega_lite_chart")) == 1
     assert {"dl_corr_hist_png", "dl_corr_scatter_csv", "dl_corr_top_pdf"} <= set(download_keys(at))
     at.selectbox(key="corr_feature").set_value("Cells_AreaShape_Area").run()
     pairs = csv_frame(download(at, "dl_corr_scatter_csv"))
@@ -170,6 +170,28 @@ def test_correlation_report_histogram_ranking_and_feature_scatter(app_assets):
     hist = csv_frame(download(at, "dl_corr_hist_csv"))
     assert list(hist["pearson_r"]) == sorted(hist["pearson_r"], reverse=True)
     assert png_size(download(at, "dl_corr_top_png"))[0] > 0
+
+
+def test_brushing_the_histogram_lists_those_features_with_downloads(app_assets):
+    """A drag across the Altair histogram (its interval selection) lists the features in that range of r."""
+    import pandas as pd
+
+    from cp2image.app_support.selection_charts import BRUSH
+
+    at = open_page(start_app(), "correlation_report")
+    assert "dl_corr_brushed_csv" not in download_keys(at)
+    assert any("Drag across the histogram" in c.value for c in at.caption)
+    r = pd.read_csv(app_assets / "models" / "cp2image-sim" / "evaluation" / "correlation.csv")["pearson_r"]
+    tables = len(at.dataframe)
+    at.session_state["corr_hist"] = {"selection": {BRUSH: {"r_low": [-1.0, 1.0]}}}  # a drag over every bar
+    at.run()
+    assert not at.exception
+    assert any(f"{r.notna().sum()} features with r from -1.00 to 1.00" in m.value for m in at.markdown)
+    assert len(at.dataframe) == tables + 1
+    selected = csv_frame(download(at, "dl_corr_brushed_csv"))
+    assert list(selected["pearson_r"]) == sorted(selected["pearson_r"], reverse=True)
+    assert sorted(selected["pearson_r"]) == sorted(r.dropna())
+    assert svg_root_tag(download(at, "dl_corr_brushed_svg")).endswith("svg")
 
 
 def _csv(rows: list[dict]) -> bytes:
@@ -226,7 +248,7 @@ def test_bad_csv_gets_a_message_naming_the_fix_not_a_traceback(content, expected
 
 
 def test_uploads_over_the_row_limit_are_refused_before_generating():
-    from cp2image.app_support.upload_checks import UploadLimits
+    from cp2image.analysis.profiles import UploadLimits
 
     at = open_page(start_app(), "generate_profiles")
     rows = _profiles(1) * (UploadLimits().max_rows + 1)

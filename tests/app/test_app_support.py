@@ -1,4 +1,4 @@
-"""Unit tests of cp2image.app_support: the computation behind the pages, without a server."""
+"""Unit tests of the computation behind the pages (app_support, and what moved beside its pipeline stage), without a server."""
 from __future__ import annotations
 
 import io
@@ -9,14 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cp2image.app_support import charts, report_panels
-from cp2image.app_support.evaluation_files import feature_pairs, read_evaluation
-from cp2image.app_support.image_bundle import images_zip, safe_name, upscale
-from cp2image.app_support.model_card import card_sections, model_facts
+from cp2image.analysis import panels as report_panels
+from cp2image.app_support import charts
+from cp2image.evaluation.files import feature_pairs, read_evaluation
+from cp2image.analysis.export import images_zip, safe_name, upscale
+from cp2image.models.card import card_sections, model_facts
 from cp2image.app_support.model_spec import parse_model_choice
 from cp2image.app_support.pca_click import clicked_point, nearest_groups
 from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours, group_label
-from cp2image.app_support.upload_checks import duplicated_header_names, template_csv
+from cp2image.analysis.profiles import duplicated_header_names, template_csv
 
 
 # -- model choice allowlist ------------------------------------------------------------------
@@ -174,11 +175,31 @@ def test_pca_chart_has_one_trace_per_group_then_means_then_the_clickable_line():
 
 
 def test_histogram_title_states_the_fraction_above_threshold():
+    from cp2image.app_support import selection_charts
+
     table = pd.DataFrame({"feature": list("abcde"), "pearson_r": [0.9, 0.6, 0.2, -0.1, np.nan]})
-    fig = charts.correlation_histogram(table, threshold=0.5)
-    assert fig.layout.title.text == "50% of 4 features have r > 0.5"
-    panel = report_panels.correlation_histogram_panel(table, threshold=0.5)
+    spec = selection_charts.correlation_histogram(table, threshold=0.5).to_dict()
+    assert spec["title"].startswith("50% of 4 features have r > 0.5")
+    assert [p["name"] for p in spec["params"]] == [selection_charts.BRUSH]  # the brush the page reads back
+    panel = report_panels.correlation_histogram_panel(table, threshold=0.5)  # the downloads: same numbers
     assert panel.meta["fraction_above"] == 0.5
+
+
+def test_a_brushed_range_of_r_lists_the_features_its_bars_count():
+    from cp2image.app_support import selection_charts
+
+    table = pd.DataFrame({"feature": list("abcdefg"), "pearson_r": [0.91, 0.52, 0.49, -0.3, np.nan, 1.0, 0.5]})
+    bins = selection_charts.binned_r(table)
+    assert bins["features"].sum() == 6 and len(bins) == 40  # NaN has no bar; 0.05-wide bars on [-1, 1]
+    event = {"selection": {selection_charts.BRUSH: {"r_low": [0.55, 0.45]}}}
+    low, high = selection_charts.selected_range(event)
+    assert (low, high) == (0.45, 0.55)
+    chosen = selection_charts.features_in_range(table, low, high)
+    assert chosen["feature"].tolist() == ["b", "g", "c"]  # best first; exactly the bars [0.45, 0.5) and [0.5, 0.55)
+    for r_low, count in zip(bins["r_low"], bins["features"]):  # every bar's count = the rows a brush on it lists
+        assert len(selection_charts.features_in_range(table, r_low + 0.01, r_low + 0.04)) == count
+    assert selection_charts.selected_range({"selection": {}}) is None
+    assert selection_charts.selected_range(None) is None
 
 
 def test_feature_scatter_drops_non_finite_pairs_and_draws_identity():
@@ -236,20 +257,43 @@ def test_model_facts_count_parameters_of_a_tiny_model():
     assert facts["provenance: trained"] == "False"
 
 
-def test_warnings_come_back_as_distinct_messages_with_the_result():
+def test_warnings_come_back_as_distinct_notes_with_their_class():
     import warnings
 
-    from cp2image.app_support.warning_capture import call_collecting_warnings
+    from cp2image.app_support.warning_capture import Note, call_collecting_warnings
+    from cp2image.warnings import Cp2ImageWarning, InputClipped, OutsideReference
 
     def noisy(x, *, twice):
-        warnings.warn("clipped 2 values")
+        warnings.warn("clipped 2 values", InputClipped)
         if twice:
-            warnings.warn("clipped 2 values")
-            warnings.warn("extrapolating", UserWarning)
+            warnings.warn("clipped 2 values", InputClipped)
+            warnings.warn("extrapolating", OutsideReference)
+            warnings.warn("something else", RuntimeWarning)
         return x * 2
 
-    assert call_collecting_warnings(noisy, 3, twice=True) == (6, ["clipped 2 values", "extrapolating"])
-    assert call_collecting_warnings(noisy, 1, twice=False) == (2, ["clipped 2 values"])
+    result, notes = call_collecting_warnings(noisy, 3, twice=True)
+    assert result == 6
+    assert notes == [Note(InputClipped, "clipped 2 values"), Note(OutsideReference, "extrapolating"),
+                     Note(RuntimeWarning, "something else")]
+    assert notes[0].is_a(InputClipped) and notes[0].is_a(Cp2ImageWarning) and not notes[0].is_a(OutsideReference)
+    assert notes[0].title == InputClipped.summary  # the heading comes from the class, not from the text
+    assert notes[2].title == "RuntimeWarning from a library"
+    assert call_collecting_warnings(noisy, 1, twice=False) == (2, [Note(InputClipped, "clipped 2 values")])
+
+
+def test_the_models_clip_warning_has_its_own_class():
+    """The generator's ±clip_sigma warning is told apart by class (the app no longer reads its wording)."""
+    import warnings
+
+    from cp2image.models.testing import tiny_model
+    from cp2image.warnings import InputClipped
+
+    model = tiny_model(["Nuclei_AreaShape_Area", "Cells_AreaShape_Area"], seed=0)
+    far = pd.DataFrame({"Nuclei_AreaShape_Area": [1e9], "Cells_AreaShape_Area": [1.0]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.normalise(far)
+    assert [w.category for w in caught] == [InputClipped]
 
 
 def test_sweep_and_cosine_charts_plot_the_table_values():
@@ -263,7 +307,7 @@ def test_sweep_and_cosine_charts_plot_the_table_values():
 
 
 def test_a_model_folder_with_only_a_heldout_report_is_found_and_read(tmp_path):
-    from cp2image.app_support.evaluation_files import locate_evaluation
+    from cp2image.evaluation.files import locate_evaluation
 
     assert locate_evaluation(tmp_path) is None
     pd.DataFrame({"feature": ["a", "b"], "pearson_r": [0.2, 0.9]}).to_csv(tmp_path / "heldout_correlation.csv", index=False)
@@ -278,7 +322,7 @@ def test_a_model_folder_with_only_a_heldout_report_is_found_and_read(tmp_path):
 
 
 def test_card_images_inside_the_repo_are_kept_others_become_alt_text(tmp_path):
-    from cp2image.app_support.model_card import card_images
+    from cp2image.models.card import card_images
 
     model_dir = tmp_path / "assets" / "models" / "x"
     (tmp_path / "docs").mkdir()
@@ -295,7 +339,7 @@ def test_card_images_inside_the_repo_are_kept_others_become_alt_text(tmp_path):
 def test_wide_card_figures_are_shrunk_once_to_the_page_width(tmp_path):
     from PIL import Image
 
-    from cp2image.app_support.model_card import figure_png
+    from cp2image.models.card import figure_png
 
     Image.new("RGB", (2000, 500), (10, 20, 30)).save(tmp_path / "wide.png")
     Image.new("RGB", (300, 100)).save(tmp_path / "small.png")
