@@ -2,10 +2,9 @@
 
 A fresh server pays one-off costs on the first visit to each page: importing scikit-learn,
 SciPy, Plotly's figure machinery and the feature-measurement code (several seconds on a
-loaded 2-core machine), the first generation through the model, and the default view's
-computations (the PCA of DMSO + latrunculin B). Home needs none of these, so Home
-starts one daemon thread per server process (`start`) that does them while the user
-reads Home; a page visited before the thread is done waits only for what is left, since
+loaded 2-core machine) and loading the measurement's compiled (numba) code. Home needs
+none of these, so Home starts one daemon thread per server process (`start`) that does
+them while the user reads Home; a page visited before the thread is done waits only for what is left, since
 the imports and `st.cache_*` entries are shared (one lock per cache key: nothing is
 computed twice). Between its steps the thread waits while any page script is running,
 so a user who clicks at once is not slowed by work for pages they have not opened.
@@ -54,10 +53,23 @@ ANALYSIS_MODULES = (  # what the pages import on their first visit, roughly in o
     "scipy.stats",  # perturbation: Spearman ρ
     "cp2image.analysis.perturb",
     "cp2image.features.measure",  # measure-back on the perturbation page
+)
+LATER_MODULES = (
     "sklearn.decomposition",  # PCA explorer
     "cp2image.analysis.trajectory",
     "cp2image.analysis.interpolate",
+    "cp2image.evaluation.files",  # correlation report, model card (imports the evaluation package)
 )
+
+
+def _load_compiled_measurement() -> None:
+    """The measure-back's numba code, loaded from its on-disk cache (~0.2–0.4 s on its first call)."""
+    import numpy as np
+
+    from cp2image.features.reconstruction import reconstruct_by_dilation
+
+    seed = np.zeros((1, 4, 4), np.float32)
+    reconstruct_by_dilation(seed, np.ones_like(seed))
 
 
 def _import_charts() -> None:
@@ -79,15 +91,15 @@ def _import_figures() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
 
-    import cp2image.analysis.panels  # noqa: F401
-    import cp2image.app_support.report_panels  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401  (the panels import it when a file is asked for)
 
 
 def _steps(extra: list[tuple[str, Callable[[], object]]]) -> list[tuple[str, Callable[[], object]]]:
-    # Plotly first (every page but the model card draws a chart), then the analysis code, then what only
-    # the correlation report and the download buttons need.
-    return [("charts", _import_charts), *((m, _import(m)) for m in ANALYSIS_MODULES), ("parquet", _import_parquet),
-            *extra, ("figure imports", _import_figures)]
+    # Plotly first (every page but the model card draws a chart), then the perturbation page's code (the
+    # costliest first visit), then the other pages', then what only the downloads need.
+    return [("charts", _import_charts), *((m, _import(m)) for m in ANALYSIS_MODULES),
+            ("compiled measurement", _load_compiled_measurement), *((m, _import(m)) for m in LATER_MODULES),
+            ("parquet", _import_parquet), *extra, ("figure imports", _import_figures)]
 
 
 _active_runs = [0]  # page script runs in progress in this process (Home.py counts them)
@@ -114,7 +126,13 @@ def _wait_for_idle_pages() -> None:
         time.sleep(0.05)
 
 
-START_DELAY_S = 3.0  # a user who clicks a page within this time after Home gets the CPU to that page alone
+# The warm-up starts this long after Home's script run has ended. It was 3 s: the browser draws Home
+# 1–3 s after the run ends (images, layout; longer under load) and a user clicks ~1.5 s after that, so the
+# warm-up woke up just as the first page started and both imported in turns on one GIL (a 15.6 s
+# first visit, 5.45 s server CPU). Starting 1 s after the run lets the warm-up finish its first, costliest
+# steps (modules the next page needs anyway) while Home is drawn and read; a page that arrives mid-step
+# waits for that module's import lock instead of importing it a second time.
+START_DELAY_S = 1.0
 
 
 def _run(steps: list[tuple[str, Callable[[], object]]]) -> None:
