@@ -45,6 +45,9 @@ def _add_common(p: argparse.ArgumentParser, *, split_default: str) -> None:
                         "(default: keep them, flagged in Metadata_Segmentation_Failed)")
     p.add_argument("--report", default=None, metavar="MD",
                    help="also write a Markdown report (counts, segmentation success, feature families)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the unfinished work of an interrupted ingest instead of resuming it "
+                        "(the same command resumes by default)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -74,9 +77,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="dask LocalCluster worker processes when features are measured (default: one per core)")
     f.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="measure on an existing dask cluster (tcp://host:8786) instead of a local one")
-    f.add_argument("--restart", action="store_true",
-                   help="without --objects: discard the unfinished work of an interrupted ingest instead of "
-                        "resuming it (the same command resumes by default)")
+    f.add_argument("--chunk-rows", type=int, default=20_000, metavar="N",
+                   help="with --objects: object rows read, cropped and written at a time (one resumable unit; "
+                        "default 20000)")
     _add_common(f, split_default="well")
     f.set_defaults(run=run)
 
@@ -96,6 +99,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="measure on an existing dask cluster (tcp://host:8786) instead of a local one")
     c.add_argument("--no-measure", action="store_true", help="skip feature measurement (images + metadata only)")
+    c.add_argument("--batch-size", type=int, default=512, metavar="N",
+                   help="crops normalised, measured and written at a time (one resumable unit; default 512)")
     _add_common(c, split_default="plate")
     c.set_defaults(run=run)
 
@@ -124,38 +129,30 @@ def _run(args: argparse.Namespace, IntensityConfig, client) -> int:
     intensity = IntensityConfig(method=args.normalise, low_percentile=args.percentiles[0],
                                 high_percentile=args.percentiles[1])
     if args.source == "fields":
-        from cp2image.data.ingest_fields import FieldIngestConfig, ingest_fields
+        from cp2image.data.ingest import FieldIngestConfig, ingest_fields, ingest_fields_finding_nuclei
 
         config = FieldIngestConfig(
             crop_size=args.crop, intensity=intensity, scope=args.scope, moa_only=args.moa_only,
             split_by=args.split_by, seed=args.seed, object_name=args.object_name,
-            features=args.features, n_jobs=args.n_jobs, drop_failed=args.drop_failed,
-            progress=not args.no_progress, overwrite=args.overwrite, strict=args.strict,
+            features=args.features, n_jobs=args.n_jobs, drop_failed=args.drop_failed, chunk_rows=args.chunk_rows,
+            progress=not args.no_progress, overwrite=args.overwrite, strict=args.strict, restart=args.restart,
         )
         if args.objects:
             summary = ingest_fields(args.image_table, args.objects, args.out, root=args.root,
                                     moa_table=args.moa_table, config=config, client=client)
         else:
-            from cp2image.data.ingest_nuclei import ingest_fields_finding_nuclei
-
             summary = ingest_fields_finding_nuclei(args.image_table, args.out, root=args.root,
-                                                   moa_table=args.moa_table, config=config, client=client,
-                                                   resume=not args.restart)
+                                                   moa_table=args.moa_table, config=config, client=client)
     else:
-        from cp2image.data.ingest_crops import (
-            CropIngestConfig,
-            combine_sources,
-            folder_source,
-            ingest_crops,
-            npz_source,
-        )
+        from cp2image.data.ingest import CropIngestConfig, combine_sources, folder_source, ingest_crops, npz_source
 
         if args.folder and not args.metadata:
             raise ValueError("--folder needs --metadata (a CSV listing the crops)")
         config = CropIngestConfig(  # first, so a bad --channel-order fails before large archives are read
-            intensity=intensity, channel_order=args.channel_order, split_by=args.split_by, seed=args.seed, subset=args.subset,
-            moa_only=args.moa_only, measure=not args.no_measure, n_jobs=args.n_jobs, drop_failed=args.drop_failed,
-            progress=not args.no_progress, overwrite=args.overwrite,
+            intensity=intensity, channel_order=args.channel_order, split_by=args.split_by, seed=args.seed,
+            subset=args.subset, moa_only=args.moa_only, measure=not args.no_measure, n_jobs=args.n_jobs,
+            drop_failed=args.drop_failed, batch_size=args.batch_size, progress=not args.no_progress,
+            overwrite=args.overwrite, restart=args.restart,
         )
         if args.npz:
             source = combine_sources([npz_source(path) for path in args.npz])
@@ -174,7 +171,7 @@ def _write_report(args: argparse.Namespace, summary) -> None:
     from pathlib import Path
 
     from cp2image.data import open_dataset
-    from cp2image.data.ingest_report import ingest_report
+    from cp2image.data.ingest import ingest_report
 
     command = "cp2image " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     text = ingest_report(open_dataset(args.out), summary, command=command)

@@ -5,8 +5,8 @@ A dataset is a directory holding
                  memory-mapped so that datasets larger than RAM work;
 - `cells.parquet` one row per image (row i ↔ image i): `Metadata_*` columns and
                  CellProfiler-named feature columns (`Nuclei_AreaShape_Area`, ...);
-- `dataset.json` channel names, crop size, pixel size, feature list, normalisation
-                 statistics and provenance.
+- `dataset.json` channel names, crop size, pixel size, feature list, intensity
+                 scaling and provenance.
 
 A bundled dataset may ship `images.npz` (compressed) instead of `images.npy`; it is
 unpacked once into the user cache and memory-mapped from there.

@@ -117,6 +117,5 @@ def default_meta(images: np.ndarray, cells: pd.DataFrame) -> dict[str, Any]:
         "crop_size": int(images.shape[-1]) if images.ndim == 4 else CROP_SIZE,
         "pixel_size_um": PIXEL_SIZE_UM,
         "features": feature_columns(cells),
-        "normalisation": None,
         "provenance": {},
     }

@@ -79,6 +79,7 @@ class DatasetWriter:
         self.resume_key = resume_key
         self.count = 0
         self.done: list[str] = []  # units recorded in the journal, in write order
+        self.notes: list[dict] = []  # the `note` given with each journaled unit (e.g. its counts), same order
         self._parts = 0
         self._row_bytes = len(CHANNELS) * self.crop_size * self.crop_size
         if resume_key is None:
@@ -138,6 +139,7 @@ class DatasetWriter:
                 break
             kept.append(line)
             self.done.append(str(entry["unit"]))
+            self.notes.append(dict(entry.get("note") or {}))
             count = start + rows
             self._parts += part is not None
         self.count = count
@@ -150,11 +152,13 @@ class DatasetWriter:
         return True
 
     # ------------------------------------------------------------ writing
-    def append(self, images: np.ndarray, cells: pd.DataFrame, *, unit: str | None = None) -> None:
+    def append(self, images: np.ndarray, cells: pd.DataFrame, *, unit: str | None = None,
+               note: dict | None = None) -> None:
         """Write one batch: images at the next rows of `images.npy`, rows as one parquet part.
 
         `unit` names the batch in the journal (e.g. a well or field id) so a resumed
-        run can skip it; it is required when the writer is resumable.
+        run can skip it; it is required when the writer is resumable. `note` (JSON)
+        is journaled with it and comes back in `notes` on resume (e.g. the batch's counts).
         """
         if len(images) != len(cells):
             raise DatasetError(f"append: {len(images)} images but {len(cells)} rows")
@@ -185,15 +189,22 @@ class DatasetWriter:
             self._parts += 1
         if self._journal is not None:
             os.fsync(self._image_file.fileno())  # the journal line must not survive a crash its data did not
-            self._journal.write(json.dumps({"unit": unit, "part": part, "start": self.count, "rows": len(cells)}) + "\n")
+            entry = {"unit": unit, "part": part, "start": self.count, "rows": len(cells)}
+            self._journal.write(json.dumps({**entry, "note": note} if note else entry) + "\n")
             self._journal.flush()
             os.fsync(self._journal.fileno())
         if unit is not None:
             self.done.append(str(unit))
+            self.notes.append(dict(note or {}))
         self.count = end
 
     def _part_paths(self) -> list[Path]:
         return [self._tmp / PARTS / f"{i:06d}.parquet" for i in range(self._parts)]
+
+    def columns(self) -> list[str]:
+        """Columns of the rows written so far ([] before the first batch with rows)."""
+        parts = self._part_paths()
+        return list(pq.read_schema(parts[0]).names) if parts else []
 
     def read_rows(self, columns: list[str] | None = None, filters: list | None = None) -> pd.DataFrame:
         """Rows written so far (e.g. only the controls' features, to fit a normaliser at the end)."""

@@ -14,10 +14,11 @@ import pytest
 
 from cp2image.cli import main
 from cp2image.data import open_dataset
-from cp2image.data.ingest_common import IngestError, assign_plate_splits, assign_splits
-from cp2image.data.ingest_crops import (
-    SOURCE_COLUMN,
+from cp2image.data.ingest import (
     CropIngestConfig,
+    IngestError,
+    assign_plate_splits,
+    assign_splits,
     channel_permutation,
     combine_sources,
     folder_source,
@@ -25,6 +26,7 @@ from cp2image.data.ingest_crops import (
     npz_source,
     parse_channel_order,
 )
+from cp2image.data.ingest.crop_sources import SOURCE_COLUMN
 from cp2image.features import FAILED_COLUMN, feature_names
 
 N, S = 6, 20
@@ -488,16 +490,8 @@ def test_empty_plate_is_refused(tmp_path):
     _assert_fails_cleanly(lambda: npz_source(path), tmp_path, "p.npz", "Metadata_Plate")
 
 
-def test_dmso_normalisation_statistics_are_stored_and_reusable(npz_path, tmp_path):
-    from cp2image.features import ProfileNormaliser
-
+def test_no_profile_normalisation_is_stored_because_nothing_reads_it(npz_path, tmp_path):
+    """Plate-wise DMSO statistics are derived data: `ProfileNormaliser().fit(ds.cells)` gives them
+    from the cell table whenever they are wanted, and training standardises on its own rows."""
     ingest_crops(npz_source(npz_path), tmp_path / "ds", config=CropIngestConfig())
-    ds = open_dataset(tmp_path / "ds")
-    normaliser = ProfileNormaliser.from_dict(ds.meta["normalisation"])
-    expected = ProfileNormaliser().fit(ds.cells[ds.cells["Metadata_Compound"] == "DMSO"])
-    pd.testing.assert_frame_equal(normaliser.transform(ds.cells), expected.transform(ds.cells))
-
-
-def test_without_features_no_normalisation_is_stored(npz_path, tmp_path):
-    ingest_crops(npz_source(npz_path), tmp_path / "ds", config=_no_measure())
-    assert open_dataset(tmp_path / "ds").meta["normalisation"] is None
+    assert "normalisation" not in open_dataset(tmp_path / "ds").meta

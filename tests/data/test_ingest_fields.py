@@ -16,8 +16,7 @@ import tifffile
 
 from cp2image.cli import main
 from cp2image.data import open_dataset
-from cp2image.data.ingest_common import IngestError
-from cp2image.data.ingest_fields import FieldIngestConfig, crop_windows, ingest_fields
+from cp2image.data.ingest import FieldIngestConfig, IngestError, crop_windows, ingest_fields
 from cp2image.data.intensity import IntensityConfig
 
 H, W, CROP = 48, 64, 16
@@ -456,12 +455,13 @@ def test_cli_reports_bad_input_on_stderr_with_exit_code_2(screen, tmp_path, caps
     assert not (tmp_path / "ds").exists()
 
 
-def test_carried_features_get_dmso_normalisation_statistics(screen, tmp_path):
+def test_carried_features_normalise_to_dmso_from_the_cell_table(screen, tmp_path):
+    """No statistics are stored in dataset.json (nothing read them); the cell table gives them."""
     from cp2image.features import ProfileNormaliser
 
     _ingest(screen, tmp_path / "ds")
     ds = open_dataset(tmp_path / "ds")
-    normaliser = ProfileNormaliser.from_dict(ds.meta["normalisation"])
-    z = normaliser.transform(ds.cells)
+    assert "normalisation" not in ds.meta
+    z = ProfileNormaliser().fit(ds.cells).transform(ds.cells)
     # one plate with two DMSO cells (areas 310, 295): median 302.5, MAD 7.5 → z = (x - 302.5) / (1.4826 · 7.5)
     assert z.loc[0, "Nuclei_AreaShape_Area"] == pytest.approx((310 - 302.5) / (1.4826 * 7.5))

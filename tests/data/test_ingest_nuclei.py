@@ -16,9 +16,8 @@ import tifffile
 
 from cp2image.cli import main
 from cp2image.data import open_dataset
-from cp2image.data.ingest_common import IngestError
-from cp2image.data.ingest_fields import FieldIngestConfig, read_field, read_image_table
-from cp2image.data.ingest_nuclei import crop_field, find_nuclei, ingest_fields_finding_nuclei
+from cp2image.data.ingest import (FieldIngestConfig, IngestError, crop_field, find_nuclei,
+                                  ingest_fields_finding_nuclei, read_field, read_image_table)
 from cp2image.data.intensity import IntensityConfig
 from cp2image.features import FAILED_COLUMN, feature_names
 

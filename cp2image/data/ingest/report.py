@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from cp2image.data.columns import FAILED_COLUMN
-from cp2image.data.dataset import Dataset
-from cp2image.data.ingest_common import IngestSummary
+from cp2image.data.format import Dataset
+from cp2image.data.ingest.summary import IngestSummary
 
 GLANCE_FEATURES: tuple[str, ...] = (
     "Nuclei_AreaShape_Area",
