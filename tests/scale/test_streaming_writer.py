@@ -143,3 +143,17 @@ def test_a_resumable_writer_needs_unit_names(tmp_path):
         writer.append(_images(2), _cells(2))
     writer.abort()
     assert not (tmp_path / ".ds.partial").exists()
+
+
+def test_each_batch_note_comes_back_with_its_unit_after_a_crash(tmp_path):
+    """Ingest journals each unit's summary counts as its note, so a resumed run reports the whole dataset."""
+    with pytest.raises(RuntimeError):
+        with DatasetWriter(tmp_path / "ds", capacity=30, crop_size=8, resume_key="k") as writer:
+            writer.append(_images(5), _cells(5), unit="a", note={"n_skipped_border": 2})
+            writer.append(_images(0), _cells(0), unit="b")  # an empty unit is journaled too
+            raise RuntimeError
+    with DatasetWriter(tmp_path / "ds", capacity=30, crop_size=8, resume_key="k") as writer:
+        assert writer.done == ["a", "b"] and writer.notes == [{"n_skipped_border": 2}, {}]
+        assert writer.columns() == list(_cells(1).columns)
+        writer.append(_images(3, 5), _cells(3, 5), unit="c", note={"n_written": 3})
+        assert writer.notes[-1] == {"n_written": 3}
