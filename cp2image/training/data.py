@@ -214,3 +214,20 @@ def summarise_split(cells: pd.DataFrame, rows: np.ndarray) -> dict[str, int]:
         if col in sub.columns:
             out[key] = int(sub[col].nunique())
     return out
+
+
+def validation_batch(dataset: Dataset, table: FeatureTable, *, seed: int, limit: int = 256) -> dict | None:
+    """Up to `limit` cells of the "val" split (complete features, standardised with the
+    training statistics) for a held-out MSE at every grid step; None without a val split."""
+    if SPLIT not in dataset.cells.columns:
+        return None
+    rows = dataset.split_indices("val")
+    values = dataset.cells[table.names].iloc[rows].to_numpy(dtype=np.float64)
+    keep = np.isfinite(values).all(axis=1)
+    rows, values = rows[keep], values[keep]
+    if len(rows) == 0:
+        return None
+    pick = np.sort(np.random.default_rng(seed).permutation(len(rows))[:limit])
+    z = ((values[pick] - table.mean) / table.scale).astype(np.float32)
+    images = torch.from_numpy(np.asarray(dataset.images[rows[pick]]))
+    return {"images": images, "real": images, "features": torch.from_numpy(z)}

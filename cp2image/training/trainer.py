@@ -30,7 +30,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from cp2image.data.columns import SPLIT
 from cp2image.data.dataset import Dataset, DatasetError, open_dataset
 from cp2image.models.cp2image import CP2ImageConfig
 from cp2image.models.lsgan import LSGANConfig
@@ -41,7 +40,7 @@ from cp2image.training import state as state_mod
 from cp2image.training.config import TrainConfig
 from cp2image.training.data import (CellBatches, FeatureTable, PairedSampler, StepSampler, grid_rows,
                                     images_file, prepare_features, summarise_split, training_rows,
-                                    write_feature_matrix)
+                                    validation_batch, write_feature_matrix)
 from cp2image.training.objectives import OBJECTIVES, Objective
 
 log = logging.getLogger(__name__)
@@ -216,7 +215,8 @@ class Trainer:
                             persistent_workers=False)
         grid_pos = grid_rows(table, c.grid_cells, seed=c.seed)
         grid_batch = batches[(grid_pos, grid_pos)]
-        val_batch = self._validation_batch(dataset, table) if runtime.is_main else None
+        val_batch = (validation_batch(dataset, table, seed=c.seed) if runtime.is_main and c.split != "all"
+                     else None)
         resume_step = start_step if loaded else None
         val_log = (monitor.MetricsLog(self.out / "validation.csv", resume_step=resume_step)
                    if val_batch is not None else None)
@@ -326,22 +326,6 @@ class Trainer:
     # ------------------------------------------------------------------ outputs
     def _export_net(self, objective: Objective, ema: AveragedModel | None) -> nn.Module:
         return ema.module if ema is not None else objective.nets[objective.generator_key]
-
-    def _validation_batch(self, dataset, table: FeatureTable, limit: int = 256) -> dict | None:
-        """Up to `limit` cells of the "val" split (complete features, standardised with the
-        training statistics) for a held-out MSE at every grid step; None without a val split."""
-        if self.config.split == "all" or SPLIT not in dataset.cells.columns:
-            return None
-        rows = dataset.split_indices("val")
-        values = dataset.cells[table.names].iloc[rows].to_numpy(dtype=np.float64)
-        keep = np.isfinite(values).all(axis=1)
-        rows, values = rows[keep], values[keep]
-        if len(rows) == 0:
-            return None
-        pick = np.sort(np.random.default_rng(self.config.seed).permutation(len(rows))[:limit])
-        z = ((values[pick] - table.mean) / table.scale).astype(np.float32)
-        images = torch.from_numpy(np.asarray(dataset.images[rows[pick]]))
-        return {"images": images, "real": images, "features": torch.from_numpy(z)}
 
     def _preview(self, objective: Objective, ema, batch: dict) -> np.ndarray:
         net = self._export_net(objective, ema)
