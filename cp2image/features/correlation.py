@@ -19,6 +19,8 @@ from itertools import combinations
 
 import numpy as np
 
+from .segments import Segments
+
 SYMMETRIC: tuple[str, ...] = ("Correlation", "Slope", "Overlap")
 DIRECTED: tuple[str, ...] = ("Manders", "RWC", "K")
 
@@ -73,27 +75,27 @@ def _dense_ranks(obj: np.ndarray, v: np.ndarray) -> np.ndarray:
 class _Channel:
     """Per-pixel quantities of one channel inside one compartment, reused by every pair."""
 
-    def __init__(self, img: np.ndarray, mask: np.ndarray, obj: np.ndarray, n: int, thr: float):
+    def __init__(self, img: np.ndarray, mask: np.ndarray, seg: Segments, thr: float):
+        obj, n = seg.obj, seg.n
         integer = img.dtype == np.uint8
         raw = img[mask]
         self.v = raw.astype(np.float64) / 255.0 if integer else raw.astype(np.float64)
-        cnt = np.bincount(obj, minlength=n).astype(np.float64)
-        self.mean = np.bincount(obj, weights=self.v, minlength=n) / cnt
+        self.mean = seg.sum(self.v) / seg.count
         self.dev = self.v - self.mean[obj]
-        self.var = np.bincount(obj, weights=self.dev * self.dev, minlength=n)
+        self.var = seg.sum(self.dev * self.dev)
         vmax = _segment_max(obj, self.v, n, np.nan)
         self.on = self.v >= (thr / 100.0) * vmax[obj]
-        self.total_on = np.bincount(obj, weights=self.v * self.on, minlength=n)
+        self.total_on = seg.sum(self.v * self.on)
         self.rank = _dense_ranks_levels(obj, raw, n) if integer else _dense_ranks(obj, self.v)
 
 
-def _pair(f: _Channel, s: _Channel, obj: np.ndarray, n: int) -> dict[str, np.ndarray]:
-    S = lambda v: np.bincount(obj, weights=v, minlength=n)  # noqa: E731
+def _pair(f: _Channel, s: _Channel, seg: Segments) -> dict[str, np.ndarray]:
+    obj, n, S = seg.obj, seg.n, seg.sum
     cov = S(f.dev * s.dev)
     corr = cov / np.sqrt(f.var * s.var)
     slope = cov / f.var
     both = f.on & s.on
-    any_both = np.bincount(obj, weights=both, minlength=n) > 0
+    any_both = np.bincount(obj[both], minlength=n) > 0
     fb, sb = f.v * both, s.v * both
     m1 = S(fb) / f.total_on
     m2 = S(sb) / s.total_on
@@ -123,9 +125,10 @@ def colocalisation_pairs(
     empty = np.bincount(obj, minlength=n) == 0
     out: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        chans = {c: _Channel(images[:, c], mask, obj, n, thr) for c in sorted({c for p in pairs for c in p})}
+        seg = Segments(obj, n)
+        chans = {c: _Channel(images[:, c], mask, seg, thr) for c in sorted({c for p in pairs for c in p})}
         for a, b in pairs:
-            res = _pair(chans[a], chans[b], obj, n)
+            res = _pair(chans[a], chans[b], seg)
             out[(a, b)] = {k: np.where(empty, np.nan, v) for k, v in res.items()}
     return out
 

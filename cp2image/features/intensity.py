@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .segments import Segments
+
 INTENSITY: tuple[str, ...] = (
     "IntegratedIntensity", "MeanIntensity", "StdIntensity", "MinIntensity",
     "MaxIntensity", "IntegratedIntensityEdge", "MeanIntensityEdge", "StdIntensityEdge",
@@ -64,10 +66,11 @@ class _Pixels:
         self.index = np.flatnonzero(mask)
         self.obj, rem = np.divmod(self.index, h * w)
         self.y, self.x = np.divmod(rem, w)
-        self.count = np.bincount(self.obj, minlength=n).astype(np.float64)
+        self._segments = Segments(self.obj, n)
+        self.count = self._segments.count.astype(np.float64)
 
     def sum(self, v: np.ndarray) -> np.ndarray:
-        return np.bincount(self.obj, weights=v, minlength=self.n)
+        return self._segments.sum(v)
 
 
 def object_intensity(q: np.ndarray, mask: np.ndarray, *, _px: _Pixels | None = None, _edge: _Pixels | None = None) -> dict[str, np.ndarray]:

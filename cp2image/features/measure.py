@@ -45,7 +45,7 @@ from .intensity import intensity_columns, measure_intensity
 from .mosaic import Mosaic, build_mosaic
 from .radial import measure_radial, radial_columns
 from .segmentation import SegmentationConfig, segment_batch
-from .shape import measure_shape, shape_columns
+from .shape import edge_distance, measure_shape, shape_columns
 from .texture import measure_texture, texture_columns
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ class _Batch:
         self.masks = masks  # compartment → bool (n, H, W)
         self._x: np.ndarray | None = None
         self._mosaic: Mosaic | None = None
+        self._edge: dict[str, np.ndarray] = {}
 
     @property
     def x(self) -> np.ndarray:
@@ -90,6 +91,12 @@ class _Batch:
         if self._x is None:
             self._x = self.q.astype(np.float64) / 255.0
         return self._x
+
+    def edge_distance(self, compartment: str) -> np.ndarray:
+        """Distance to the object's edge, shared by AreaShape's radii and RadialDistribution."""
+        if compartment not in self._edge:
+            self._edge[compartment] = edge_distance(self.masks[compartment])
+        return self._edge[compartment]
 
     @property
     def mosaic(self) -> Mosaic:
@@ -105,7 +112,8 @@ def _pick(masks: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.
 def _areashape(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for comp in COMPARTMENTS:
-        out.update(measure_shape(b.mosaic, comp, stack=b.masks[comp], zernike=comp in cfg.zernike_compartments))
+        out.update(measure_shape(b.mosaic, comp, stack=b.masks[comp], zernike=comp in cfg.zernike_compartments,
+                                 dist=b.edge_distance(comp)))
     return out
 
 
@@ -122,7 +130,9 @@ def _granularity(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
 
 
 def _radial(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:
-    return measure_radial(b.x, _pick(b.masks, cfg.radial_compartments), CHANNELS, bins=cfg.radial_bins)
+    masks = _pick(b.masks, cfg.radial_compartments)
+    return measure_radial(b.x, masks, CHANNELS, bins=cfg.radial_bins,
+                          edge={c: b.edge_distance(c) for c in masks})
 
 
 def _correlation(b: _Batch, cfg: MeasureConfig) -> dict[str, np.ndarray]:

@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
+
+from .shape import edge_distance
 
 MEASURES: tuple[str, ...] = ("FracAtD", "MeanFrac", "RadialCV")
 
@@ -50,14 +51,15 @@ class RadialGeometry:
     bins: int
 
 
-def radial_geometry(mask: np.ndarray, *, bins: int = 4) -> RadialGeometry:
-    """Rings and wedges for one object per crop of an (N, H, W) bool stack."""
+def radial_geometry(mask: np.ndarray, *, bins: int = 4, d_edge: np.ndarray | None = None) -> RadialGeometry:
+    """Rings and wedges for one object per crop of an (N, H, W) bool stack.
+
+    ``d_edge``: the stack's `shape.edge_distance` (distance to the nearest non-object
+    pixel, no distance crossing crops), computed here when not given.
+    """
     n, h, w = mask.shape
-    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
-    # distance to the nearest non-object pixel: crops stacked into one tall 2-D image;
-    # the zero frame around each crop is background, so no distance crosses crops
-    d_edge = ndi.distance_transform_edt(padded.reshape(n * (h + 2), w + 2))
-    d_edge = d_edge.reshape(n, h + 2, w + 2)[:, 1:-1, 1:-1]
+    if d_edge is None:
+        d_edge = edge_distance(mask)
     flat = d_edge.reshape(n, -1)
     centre = np.argmax(np.where(mask.reshape(n, -1), flat, -1.0), axis=1)  # first maximum in C order
     ci, cj = np.divmod(centre, w)
@@ -98,12 +100,16 @@ def radial_distribution(pixels: np.ndarray, geo: RadialGeometry) -> dict[str, np
 
 
 def measure_radial(
-    x: np.ndarray, masks: dict[str, np.ndarray], channels: tuple[str, ...], *, bins: int = 4
+    x: np.ndarray, masks: dict[str, np.ndarray], channels: tuple[str, ...], *, bins: int = 4,
+    edge: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """RadialDistribution columns for the compartments in ``masks`` on x (N, C, H, W) float."""
+    """RadialDistribution columns for the compartments in ``masks`` on x (N, C, H, W) float.
+
+    ``edge``: precomputed `shape.edge_distance` per compartment (optional).
+    """
     out: dict[str, np.ndarray] = {}
     for comp, mask in masks.items():
-        geo = radial_geometry(mask, bins=bins)
+        geo = radial_geometry(mask, bins=bins, d_edge=(edge or {}).get(comp))
         empty = ~mask.reshape(mask.shape[0], -1).any(1)
         for c, ch in enumerate(channels):
             res = radial_distribution(x[:, c], geo)

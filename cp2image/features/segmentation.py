@@ -133,11 +133,13 @@ def _central_labels(labels: np.ndarray, n_labels: int, max_dist: float) -> np.nd
     yy, xx = np.mgrid[:h, :w]
     dist = np.hypot(yy - (h - 1) / 2.0, xx - (w - 1) / 2.0)
     ids = np.arange(1, n_labels + 1)
-    dist_stack = np.broadcast_to(dist, labels.shape)
-    mind = np.asarray(ndi.minimum(dist_stack, labels, ids), dtype=np.float64)
-    # which crop each label lives in: first pixel of the label
     flat = labels.ravel()
     nz = np.flatnonzero(flat)
+    # each label's smallest distance to the centre (ndimage.minimum sorts every pixel; this does not)
+    mind = np.full(n_labels + 1, np.inf)
+    np.minimum.at(mind, flat[nz], dist.ravel()[nz % (h * w)])
+    mind = mind[1:]
+    # which crop each label lives in: first pixel of the label
     first = np.full(n_labels + 1, -1, dtype=np.int64)
     first[flat[nz][::-1]] = nz[::-1]
     crop_of = first[1:] // (h * w)

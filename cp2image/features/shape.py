@@ -68,12 +68,26 @@ def _per_crop_count(labels: np.ndarray, n: int) -> np.ndarray:
     return np.diff(running, prepend=0).astype(np.int64)
 
 
-def stack_geometry(mask: np.ndarray) -> dict[str, np.ndarray]:
+def edge_distance(mask: np.ndarray) -> np.ndarray:
+    """(N, H, W) distance of each pixel to the nearest pixel outside its crop's object.
+
+    The crops are stacked into one tall image with a zero frame around each, so no
+    distance crosses crops. AreaShape's radii and RadialDistribution both use it
+    (`measure` computes it once per compartment).
+    """
+    n, h, w = mask.shape
+    pm = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
+    return ndi.distance_transform_edt(pm.reshape(n * (h + 2), w + 2)).reshape(n, h + 2, w + 2)[:, 1:-1, 1:-1]
+
+
+def stack_geometry(mask: np.ndarray, dist: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Perimeter, Euler number and radii of one object per crop, vectorised over the stack.
 
     Same definitions as scikit-image's regionprops / CellProfiler: perimeter with
     4-neighbourhood weights; Euler number = 8-connected components − 4-connected
-    holes; radii = distances to the nearest pixel outside the object.
+    holes; radii = distances to the nearest pixel outside the object (``dist``,
+    `edge_distance(mask)` when not given). The median comes from a per-object
+    histogram of the squared distances (integers), so no sort is needed.
     """
     n, h, w = mask.shape
     m8 = mask.astype(np.uint8)
@@ -86,9 +100,9 @@ def stack_geometry(mask: np.ndarray) -> dict[str, np.ndarray]:
     padded = np.pad(~mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
     background, _ = ndi.label(padded, structure=_STACK_4)
     euler = _per_crop_count(objects, n) - (_per_crop_count(background, n) - 1)
-    # radii: distance to the nearest non-object pixel, crops stacked into one tall image
-    pm = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
-    dist = ndi.distance_transform_edt(pm.reshape(n * (h + 2), w + 2)).reshape(n, h + 2, w + 2)[:, 1:-1, 1:-1]
+    # radii: distance to the nearest non-object pixel
+    if dist is None:
+        dist = edge_distance(mask)
     idx = np.flatnonzero(mask)
     obj = idx // (h * w)
     d = dist.ravel()[idx]
@@ -98,26 +112,35 @@ def stack_geometry(mask: np.ndarray) -> dict[str, np.ndarray]:
     max_r = np.zeros(n)
     med_r = np.zeros(n)
     if idx.size:
-        order = np.lexsort((d, obj))
-        ds = d[order]
-        starts = np.r_[0, np.cumsum(cnt)[:-1]]
+        # a Euclidean distance transform gives sqrt(k) for integer k; k = rint(d²) recovers it exactly,
+        # and sqrt(k) is again the very value d, so order statistics can be read off a histogram of k
+        k = np.rint(d * d).astype(np.int64)
+        width = int(k.max()) + 1
+        hist = np.bincount(obj * width + k, minlength=n * width).reshape(n, width)
+        below = np.cumsum(hist, axis=1)  # objects with pixels ≤ each k
         has = cnt > 0
-        max_r[has] = ds[starts[has] + cnt[has] - 1]
-        lo = starts + (cnt - 1) // 2
-        hi = starts + cnt // 2
-        med_r[has] = (ds[lo[has]] + ds[hi[has]]) / 2.0
+        lo = (cnt - 1) // 2  # 0-based ranks of the two middle values
+        hi = cnt // 2
+        k_lo = (below <= lo[:, None]).sum(axis=1)  # smallest k whose cumulative count exceeds the rank
+        k_hi = (below <= hi[:, None]).sum(axis=1)
+        k_max = width - 1 - np.argmax(hist[:, ::-1] > 0, axis=1)
+        root = np.sqrt(np.arange(width, dtype=np.float64))
+        max_r[has] = root[k_max[has]]
+        med_r[has] = (root[k_lo[has]] + root[k_hi[has]]) / 2.0
     return {"Perimeter": perim, "EulerNumber": euler.astype(np.float64), "MaximumRadius": max_r,
             "MeanRadius": mean_r, "MedianRadius": med_r}
 
 
-def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernike: bool = True) -> dict[str, np.ndarray]:
+def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernike: bool = True,
+                  dist: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """AreaShape columns for one compartment, one value per object.
 
     ``stack`` is the compartment's (N, H, W) masks (object k = mosaic label k + 1).
     Moments come from cp_measure's batched primitives on the mosaic; convex area and
     Feret diameters from one centrosome hull per object (`hull.py`), Zernike moments
     from the objects' pixels (`zernike.py`, cp_measure's definition); perimeter, Euler
-    number and radii are computed on the stack (`stack_geometry`). Agreement with
+    number and radii are computed on the stack (`stack_geometry`; ``dist`` = its
+    `edge_distance`, when the caller already has it). Agreement with
     cp_measure's ``get_sizeshape`` / scikit-image's ``area_convex`` is tested.
     """
     labels = mosaic.labels[compartment]
@@ -136,7 +159,7 @@ def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernik
     pixels = object_pixels(mosaic, stack)
     hull = hull_measures(pixels)
     convex = hull["ConvexArea"]
-    geo = stack_geometry(stack)
+    geo = stack_geometry(stack, dist)
     _, central, _, _ = spatial_moments_2d(labels)
     major, minor, ecc, orient = axes_eccentricity_orientation(inertia_2d(central))
     perim = geo["Perimeter"]
