@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # ----------------------------------------------------------------------------- runner section: analysis (benchmarks/run.py)
 
-from runner_support import time_call, time_row  # noqa: E402
+from runner_support import Row, time_call, time_row  # noqa: E402
 from bench_fixtures import quiet  # noqa: E402
 
 

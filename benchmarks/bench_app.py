@@ -282,6 +282,8 @@ def main() -> int:
 
 # ----------------------------------------------------------------------------- runner section: app (benchmarks/run.py)
 
+import numpy as np  # noqa: E402
+
 from runner_support import Row  # noqa: E402
 
 
