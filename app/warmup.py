@@ -55,10 +55,11 @@ ANALYSIS_MODULES = (  # what the pages import on their first visit, roughly in o
     "cp2image.features.measure",  # measure-back on the perturbation page
 )
 LATER_MODULES = (
+    "cp2image.evaluation.files",  # correlation report, model card: imports the evaluation package (~0.9 CPU s)
     "sklearn.decomposition",  # PCA explorer
     "cp2image.analysis.trajectory",
     "cp2image.analysis.interpolate",
-    "cp2image.evaluation.files",  # correlation report, model card (imports the evaluation package)
+    "cp2image.app_support.selection_charts",  # correlation report: altair (~0.3 CPU s)
 )
 
 
