@@ -102,7 +102,8 @@ def readonly_copy():
     try:
         base.chmod(0o755)
         repo = base / "repo"
-        skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+        # no committed file there starts with "."; another process's half-written temp files do
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
         for name in ("app", "pages", "cp2image", ".streamlit", "assets"):
             shutil.copytree(REPO_ROOT / name, repo / name, ignore=skip)
         (base / "home").mkdir(mode=0o555)
