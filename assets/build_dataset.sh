@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
-CELLS="${CELLS:-2592}"   # 8 plates × (42 treatments + 6 DMSO wells) = 384 wells of 6-7 cells
+CELLS="${CELLS:-2304}"   # 8 plates × (42 treatments + 6 DMSO wells) = 384 wells of 6 cells (2,592 cells were 37 MB, over the 35 MB share)
 JOBS="${JOBS:-2}"
 
 "$PY" -m cp2image simulate assets/datasets/bbbc021-sim --cells "$CELLS" --replicates 8 --seed 0 --packed --jobs "$JOBS" --overwrite

@@ -72,6 +72,38 @@ def test_plate_gain_scales_the_channel():
     assert bright.image[0].mean() == pytest.approx(dim.image[0].mean(), rel=0.01)
 
 
+def test_exposure_scales_the_stain_signal_of_its_channel_but_not_the_background():
+    config = RenderConfig(field_size=256, exposure=(1.0, 1.0, 1.0), read_noise=0.0, shot_noise=0.0)
+    short, _ = _field(seed=3, config=config)
+    long, _ = _field(seed=3, config=RenderConfig(field_size=256, exposure=(1.0, 1.0, 2.0), read_noise=0.0,
+                                                  shot_noise=0.0))
+    on_cells, background = short.label >= 0, short.label < 0
+    signal = short.image[2][on_cells].astype(float).mean() - short.image[2][background].astype(float).mean()
+    signal_long = long.image[2][on_cells].astype(float).mean() - long.image[2][background].astype(float).mean()
+    assert signal_long == pytest.approx(2 * signal, rel=0.05)
+    np.testing.assert_array_equal(long.image[:2], short.image[:2])
+
+
+@pytest.mark.parametrize("exposure", [(1.0, 0.0, 1.0), (1.0, -1.0, 1.0), (1.0, 1.0), (1.0, float("nan"), 1.0)])
+def test_exposure_must_be_three_positive_gains(exposure):
+    with pytest.raises(ValueError, match="exposure"):
+        RenderConfig(exposure=exposure)
+
+
+def test_render_stains_is_the_field_before_the_microscope():
+    """The stain densities are what the microscope then blurs, exposes and quantises: same layout, floats."""
+    from cp2image.data.simulate.render import render_stains
+
+    rng = np.random.default_rng(4)
+    centres = layout_positions(rng, config=CONFIG, cell_radius=expected_cell_radius("DMSO", 0.0))
+    cells = draw_cells(rng, len(centres), compound_name="DMSO", concentration=0.0)
+    stains, _, territories = render_stains(np.random.default_rng(5), cells, centres, field_size=256)
+    field = render_field(np.random.default_rng(5), cells, centres, config=CONFIG)
+    assert stains.shape == (3, 256, 256) and stains.dtype == np.float32
+    np.testing.assert_array_equal(territories.label, field.label)
+    assert (stains[1:, field.label < 0] == 0).all()  # tubulin and actin only inside cells
+
+
 def test_actin_disruption_makes_puncta_visible():
     """F-actin contrast (local peaks over the median) rises with latrunculin B puncta."""
     def peakiness(compound, conc):

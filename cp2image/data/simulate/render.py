@@ -15,7 +15,7 @@ grid dense enough that neighbours touch. Rendering, in order:
    and a perinuclear aggresome; as bright over the nucleus as beside it.
 4. **F-actin.** A little dimmer over the nucleus; cortical rim, stress fibres along the cell's long axis, and
    puncta that replace filaments when actin is disrupted.
-5. **Microscope.** Per-plate channel gains, a per-field illumination gradient
+5. **Microscope.** Per-channel exposure (`DMSO_EXPOSURE`), per-plate channel gains, a per-field illumination gradient
    with vignetting, Gaussian blur (point-spread function), background, signal-
    dependent (shot) plus read noise, 8-bit quantisation.
 
@@ -45,6 +45,15 @@ TUBULIN_NUCLEAR_SHADOW = 0.0  # fraction of β-tubulin hidden over the nucleus (
 ACTIN_NUCLEAR_SHADOW = 0.2  # fraction of F-actin hidden over the nucleus (real nucleus/cytoplasm ≈ 0.8)
 TUBULIN_PERINUCLEAR_DECAY_PX = 12.0  # e-folding distance (px) of the perinuclear β-tubulin enrichment
 
+# Camera exposure per channel (DNA, Tubulin, Actin), a gain on the stain signal before background and noise.
+# Fitted so that the pooled 99th percentile of the simulated DMSO crops equals that of the real BBBC021
+# DMSO crops as ingested (233, 231, 221 of 255; 3,438 cells, 30 plates): DNA and F-actin used to be
+# exposed too short (p99 161 and 75) and β-tubulin too long (1.3 % of its pixels clipped at 255), which
+# made composites tubulin-red with dim actin. Intensities stay absolute (not scaled per crop), so treated
+# cells are brighter or dimmer than DMSO as their phenotype says. tests/simulate/test_channel_balance.py
+# checks the result against the real crops.
+DMSO_EXPOSURE: tuple[float, float, float] = (1.5, 0.821, 2.642)
+
 
 @dataclass(frozen=True)
 class RenderConfig:
@@ -56,10 +65,15 @@ class RenderConfig:
     jitter: float = 0.12  # random displacement of grid positions (fraction of spacing)
     psf_sigma: tuple[float, float, float] = (1.0, 0.8, 0.8)  # Gaussian blur per channel (px)
     background: tuple[float, float, float] = (0.08, 0.08, 0.035)  # camera offset + out-of-focus haze (real DMSO crops)
+    exposure: tuple[float, float, float] = DMSO_EXPOSURE  # per-channel gain on the stain signal (see DMSO_EXPOSURE)
     shot_noise: float = 2e-4  # variance per unit intensity (signal-dependent noise)
     read_noise: float = 0.003  # sd of signal-independent noise
     illumination: float = 0.12  # max relative illumination gradient across a field
     vignetting: float = 0.15  # relative darkening in the field corners
+
+    def __post_init__(self) -> None:
+        if len(self.exposure) != 3 or not all(np.isfinite(e) and e > 0 for e in self.exposure):
+            raise ValueError(f"exposure must be three positive gains (DNA, Tubulin, Actin); got {self.exposure}")
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,29 @@ def layout_positions(rng: np.random.Generator, *, config: RenderConfig, cell_rad
 # ----------------------------------------------------------------------------- rendering
 
 
+@dataclass
+class _Geometry:
+    """Per-cell layout drawn for one field: cell ellipse + ruffle, and where the nucleus sits."""
+
+    angle: np.ndarray  # cell long-axis angle (rad)
+    semi_a: np.ndarray  # cell semi-axes (px)
+    semi_b: np.ndarray
+    harm_w: np.ndarray  # (K, len(HARMONICS)) ruffle weights
+    harm_phase: np.ndarray  # (K, len(HARMONICS)) ruffle phases
+    nuc_angle: np.ndarray  # nucleus long-axis angle (rad)
+    off_t: np.ndarray  # direction of the nucleus offset from the cell centre (rad)
+    nucleus_xy: np.ndarray  # (K, 2) primary nucleus centre
+
+
+@dataclass
+class _Territories:
+    """Which cell owns each pixel, how deep inside it lies, and the runner-up (for overlaps)."""
+
+    best: np.ndarray  # (S, S) lowest normalised radius over cells (< 1 inside a cell)
+    second: np.ndarray  # (S, S) runner-up normalised radius
+    label: np.ndarray  # (S, S) owning cell, -1 = background
+
+
 def render_field(
     rng: np.random.Generator,
     cells: dict[str, np.ndarray],
@@ -178,36 +215,65 @@ def render_field(
     plate: PlateEffect = PlateEffect(),
 ) -> Field:
     """Render the cells `cells` (arrays from `draw_cells`) at `centres` (K, 2) into one field."""
+    stains, geom, terr = render_stains(rng, cells, centres, field_size=config.field_size)
+    image = _microscope(rng, stains, config=config, plate=plate)
+    k = len(centres)
+    label = terr.label
+    cell_area = np.bincount(label.ravel()[label.ravel() >= 0], minlength=k)[:k]
+    layout = {"angle": geom.angle, "nucleus_x": geom.nucleus_xy[:, 0], "nucleus_y": geom.nucleus_xy[:, 1]}
+    rn = np.asarray(cells["nucleus_radius"], dtype=np.float32)
+    return Field(image=image, centres=geom.nucleus_xy, cell_area=cell_area, nucleus_area=np.pi * rn * rn,
+                 label=label, layout=layout)
+
+
+def render_stains(
+    rng: np.random.Generator, cells: dict[str, np.ndarray], centres: np.ndarray, *, field_size: int,
+) -> tuple[np.ndarray, _Geometry, _Territories]:
+    """Stain density (3, S, S) float32 before the microscope (fractions of 255), with the layout drawn."""
     k = len(centres)
     if any(len(v) != k for v in cells.values()):
         raise ValueError(f"render_field: {k} centres but cell arrays of lengths {sorted({len(v) for v in cells.values()})}")
-    size = config.field_size
-    bank = texture_bank()
     cells = {name: (v.astype(np.float32) if v.dtype == np.float64 else v) for name, v in cells.items()}
+    geom = _cell_geometry(rng, cells, centres)
+    terr = _territories(cells, centres, geom, field_size)
+    tile_id = rng.integers(0, N_TILES, (k, 3))
+    tile_off = rng.uniform(0, 1000, (k, 6)).astype(np.float32)
+    dna, occupancy = _paint_nuclei(rng, cells, geom, tile_id, tile_off, field_size)
+    tub = np.zeros((field_size, field_size), np.float32)
+    act = np.zeros((field_size, field_size), np.float32)
+    fg = np.flatnonzero(terr.label.ravel() >= 0)
+    if fg.size:
+        px = _CytoplasmPixels.of(fg, cells, centres, geom, terr, occupancy, tile_id, field_size)
+        mesh_angle = rng.uniform(0, np.pi, k)
+        tub.ravel()[fg] = _paint_tubulin(px, cells, geom, tile_id, tile_off, mesh_angle)
+        act.ravel()[fg] = _paint_actin(px, cells, centres, geom, tile_id, tile_off)
+    return np.stack([dna, tub, act]), geom, terr
 
-    # ---- 1. per-cell geometry
+
+def _cell_geometry(rng: np.random.Generator, cells: dict[str, np.ndarray], centres: np.ndarray) -> _Geometry:
+    """Draw each cell's orientation and ruffle, and offset its nucleus from the centre."""
+    k = len(centres)
     angle = rng.uniform(0, np.pi, k)
     r = cells["cell_radius"]
     sa = np.sqrt(cells["cell_aspect"])
-    semi_a, semi_b = r * sa, r / sa
     harm_w = rng.dirichlet(np.ones(len(HARMONICS)), k)  # (K, 5) weights summing to 1
     harm_phase = rng.uniform(0, 2 * np.pi, (k, len(HARMONICS)))
-    irregular = cells["cell_irregularity"]
-
-    # nucleus: offset from the cell centre, aligned with the cell (plus noise)
-    rn = cells["nucleus_radius"]
-    na = np.sqrt(cells["nucleus_aspect"])
-    nuc_angle = angle + rng.normal(0, 0.35, k)
+    nuc_angle = angle + rng.normal(0, 0.35, k)  # the nucleus is aligned with the cell, plus noise
     off_r = 0.12 * r * rng.random(k) * (1 - 0.6 * cells["mitotic"])
     off_t = rng.uniform(0, 2 * np.pi, k)
     nucleus_xy = centres + np.stack([off_r * np.cos(off_t), off_r * np.sin(off_t)], 1)
+    return _Geometry(angle=angle, semi_a=r * sa, semi_b=r / sa, harm_w=harm_w, harm_phase=harm_phase,
+                     nuc_angle=nuc_angle, off_t=off_t, nucleus_xy=nucleus_xy)
 
-    # ---- 2. territories: best (lowest) normalised radius, runner-up for overlaps
+
+def _territories(cells: dict[str, np.ndarray], centres: np.ndarray, geom: _Geometry, size: int) -> _Territories:
+    """Each pixel goes to the cell in whose normalised coordinates it lies deepest (neighbours share edges)."""
     best = np.full((size, size), np.inf, np.float32)
     second = np.full((size, size), np.inf, np.float32)
     label = np.full((size, size), -1, np.int32)
-    reach = np.ceil(semi_a * (1 + irregular) + 2).astype(int)
-    for i in range(k):
+    irregular = cells["cell_irregularity"]
+    reach = np.ceil(geom.semi_a * (1 + irregular) + 2).astype(int)
+    for i in range(len(centres)):
         x0, y0 = centres[i]
         xa, xb = max(int(x0) - reach[i], 0), min(int(x0) + reach[i] + 1, size)
         ya, yb = max(int(y0) - reach[i], 0), min(int(y0) + reach[i] + 1, size)
@@ -215,11 +281,11 @@ def render_field(
             continue
         dx = (np.arange(xa, xb, dtype=np.float32) - x0)[None, :]
         dy = (np.arange(ya, yb, dtype=np.float32) - y0)[:, None]
-        c, s = np.cos(angle[i]), np.sin(angle[i])
-        u = (dx * c + dy * s) / semi_a[i]
-        v = (-dx * s + dy * c) / semi_b[i]
+        c, s = np.cos(geom.angle[i]), np.sin(geom.angle[i])
+        u = (dx * c + dy * s) / geom.semi_a[i]
+        v = (-dx * s + dy * c) / geom.semi_b[i]
         radius = np.sqrt(u * u + v * v)
-        ruffle = _ruffle(u / (radius + 1e-6), v / (radius + 1e-6), harm_w[i], harm_phase[i])
+        ruffle = _ruffle(u / (radius + 1e-6), v / (radius + 1e-6), geom.harm_w[i], geom.harm_phase[i])
         rho = radius / (1 + irregular[i] * ruffle)
         b = best[ya:yb, xa:xb]
         sec = second[ya:yb, xa:xb]
@@ -229,16 +295,20 @@ def render_field(
         np.copyto(b, np.where(closer, rho, b))
         lab[closer & (rho < 1)] = i
     label[best >= 1] = -1
+    return _Territories(best=best, second=second, label=label)
 
-    # ---- 3. nuclei (DNA) and a soft nuclear-occupancy map
+
+def _paint_nuclei(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: _Geometry, tile_id: np.ndarray,
+                  tile_off: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """DNA density (added up, so touching nuclei overlap) and a soft nuclear-occupancy map, (S, S) each."""
     dna = np.zeros((size, size), np.float32)
     occupancy = np.zeros((size, size), np.float32)
-    chrom = bank["chromatin"]
-    tile_id = rng.integers(0, N_TILES, (k, 3))
-    tile_off = rng.uniform(0, 1000, (k, 6)).astype(np.float32)
-    for i in range(k):
-        nuclei = _nuclei_of_cell(rng, i, cells, nucleus_xy[i], rn[i], na[i], nuc_angle[i])
-        for (nx, ny, ra, rb, ang, bright) in nuclei:
+    chrom = texture_bank()["chromatin"]
+    rn = cells["nucleus_radius"]
+    na = np.sqrt(cells["nucleus_aspect"])
+    for i in range(len(geom.angle)):
+        for (nx, ny, ra, rb, ang, bright) in _nuclei_of_cell(rng, i, cells, geom.nucleus_xy[i], rn[i], na[i],
+                                                               geom.nuc_angle[i]):
             reach_n = int(np.ceil(ra + 3))
             xa, xb = max(int(nx) - reach_n, 0), min(int(nx) + reach_n + 1, size)
             ya, yb = max(int(ny) - reach_n, 0), min(int(ny) + reach_n + 1, size)
@@ -256,72 +326,100 @@ def render_field(
             dome = 1.0 - 0.25 * np.clip(rho, 0, 1) ** 2  # nuclei are thicker in the middle
             dna[ya:yb, xa:xb] += bright * soft * dome * np.clip(1.0 + cells["chromatin_texture"][i] * tex, 0.2, None)
             np.maximum(occupancy[ya:yb, xa:xb], soft, out=occupancy[ya:yb, xa:xb])
+    return dna, occupancy
 
-    # ---- 4./5. cytoplasm channels, computed on foreground pixels only
-    tub = np.zeros((size, size), np.float32)
-    act = np.zeros((size, size), np.float32)
-    fg = np.flatnonzero(label.ravel() >= 0)
-    if fg.size:
-        lab = label.ravel()[fg]
+
+@dataclass
+class _CytoplasmPixels:
+    """Per foreground pixel: owning cell, position, and distances the cytoplasm stains depend on."""
+
+    lab: np.ndarray  # owning cell
+    px: np.ndarray  # x, y (px)
+    py: np.ndarray
+    free: np.ndarray  # distance inside the free cell edge (px, approximate)
+    junction: np.ndarray  # distance to the neighbour's edge (px, approximate)
+    edge: np.ndarray  # thin-lamella factor at the free edge, 0..1
+    overlap: np.ndarray  # 1.3 where two cells overlap (thicker cytoplasm), else 1
+    warp_a: np.ndarray  # smooth displacements that bend straight fibres (px)
+    warp_b: np.ndarray
+    dist: np.ndarray  # distance from the nucleus centre (px)
+    phi: np.ndarray  # angle around the nucleus centre
+    out_nuc: np.ndarray  # distance outside the nucleus radius (px)
+    nuclear: np.ndarray  # 1 over a nucleus, 0 in the cytoplasm
+
+    @classmethod
+    def of(cls, fg: np.ndarray, cells: dict[str, np.ndarray], centres: np.ndarray, geom: _Geometry,
+           terr: _Territories, occupancy: np.ndarray, tile_id: np.ndarray, size: int) -> "_CytoplasmPixels":
+        bank = texture_bank()
+        lab = terr.label.ravel()[fg]
         py, px = np.divmod(fg, size)
         px = px.astype(np.float32)
         py = py.astype(np.float32)
-        rho = best.ravel()[fg]
-        overlap = np.where(second.ravel()[fg] < 1.0, 1.3, 1.0).astype(np.float32)
-        rcell = r[lab].astype(np.float32)
-        free = (1.0 - rho) * rcell  # distance inside the free cell edge (px, approximate)
-        junction = 0.5 * (np.minimum(second.ravel()[fg], 2.0) - rho) * rcell  # to the neighbour's edge
-        edge = np.clip(free / 3.0, 0, 1) ** 0.7  # thin lamella at the free edge
-        warp_a = 3.0 * _sample(bank["warp"], tile_id[lab, 0], py, px)
-        warp_b = 3.0 * _sample(bank["warp"], tile_id[lab, 0], px + 101, py + 57)
-        ndx, ndy = px - nucleus_xy[lab, 0], py - nucleus_xy[lab, 1]
+        rho = terr.best.ravel()[fg]
+        second = terr.second.ravel()[fg]
+        rcell = cells["cell_radius"][lab].astype(np.float32)
+        free = (1.0 - rho) * rcell
+        ndx, ndy = px - geom.nucleus_xy[lab, 0], py - geom.nucleus_xy[lab, 1]
         dist = np.sqrt(ndx * ndx + ndy * ndy)
-        phi = np.arctan2(ndy, ndx)
-        out_nuc = np.clip(dist - rn[lab], 0, None)
-        nuclear = occupancy.ravel()[fg]  # 1 over a nucleus, 0 in the cytoplasm
-        mesh_angle = rng.uniform(0, np.pi, k)
-        c_mesh, s_mesh = np.cos(mesh_angle).astype(np.float32), np.sin(mesh_angle).astype(np.float32)
+        return cls(
+            lab=lab, px=px, py=py, free=free,
+            junction=0.5 * (np.minimum(second, 2.0) - rho) * rcell,
+            edge=np.clip(free / 3.0, 0, 1) ** 0.7,
+            overlap=np.where(second < 1.0, 1.3, 1.0).astype(np.float32),
+            warp_a=3.0 * _sample(bank["warp"], tile_id[lab, 0], py, px),
+            warp_b=3.0 * _sample(bank["warp"], tile_id[lab, 0], px + 101, py + 57),
+            dist=dist, phi=np.arctan2(ndy, ndx),
+            out_nuc=np.clip(dist - cells["nucleus_radius"][lab], 0, None),
+            nuclear=occupancy.ravel()[fg],
+        )
 
-        # β-tubulin: radial fibres (polar texture), bundles, perinuclear ring, aggresome
-        twist = 0.004 * (tile_off[lab, 2] - 500) / 500
-        a_idx = (phi + twist * dist + 0.04 * warp_a) * (TILE_THETA / (2 * np.pi)) + tile_off[lab, 3]
-        b_idx = 0.6 * dist + tile_off[lab, 4]
-        radial = _sample(bank["fibre"], tile_id[lab, 1], a_idx, b_idx)
-        wx, wy = px + warp_a, py + warp_b
-        mesh = _sample(bank["fibre"], tile_id[lab, 0], 0.8 * (wx * c_mesh[lab] + wy * s_mesh[lab]) + tile_off[lab, 5],
-                       0.8 * (wy * c_mesh[lab] - wx * s_mesh[lab]))
-        f = cells["tubulin_fibre"][lab]
-        bund = cells["tubulin_bundle"][lab]
-        tex = (1 - f) + f * (0.4 * radial + 0.6 * mesh)
-        tex = (1 - 0.5 * bund) * tex + 2.0 * bund * _sample(bank["bundle"], tile_id[lab, 1], a_idx * 0.5, b_idx + 37)
-        peri = 1.0 + cells["tubulin_perinuclear"][lab] * np.exp(-out_nuc / TUBULIN_PERINUCLEAR_DECAY_PX)
-        agg_t = off_t[lab] + np.pi + 0.5  # aggresome sits beside the nucleus, away from its offset
-        agg_x = nucleus_xy[lab, 0] + (rn[lab] + 3) * np.cos(agg_t)
-        agg_y = nucleus_xy[lab, 1] + (rn[lab] + 3) * np.sin(agg_t)
-        agg = cells["tubulin_aggresome"][lab] * 3.0 * np.exp(-((px - agg_x) ** 2 + (py - agg_y) ** 2) / (2 * 4.0**2))
-        tub.ravel()[fg] = cells["tubulin_intensity"][lab] * edge * overlap * ((1.0 - TUBULIN_NUCLEAR_SHADOW * nuclear) * peri * tex + agg) / 1.6
 
-        # F-actin: cortex, stress fibres along the long axis, puncta
-        c, s = np.cos(angle[lab]), np.sin(angle[lab])
-        cx, cy = px - centres[lab, 0], py - centres[lab, 1]
-        along = cx * c + cy * s
-        across = -cx * s + cy * c
-        stress = _sample(bank["fibre"], tile_id[lab, 2], (across + warp_a) * 1.6 + tile_off[lab, 5], 0.5 * (along + warp_b) + 91)
-        fa = cells["actin_fibres"][lab]
-        cortex = cells["actin_cortex"][lab] * (np.exp(-free / 1.8) + 0.35 * np.exp(-junction / 1.5))
-        body = (0.55 + cortex) * ((1 - fa) + fa * stress)
-        p = cells["actin_puncta"][lab]
-        dots = _sample(bank["puncta"], tile_id[lab, 2], py + tile_off[lab, 0], px + tile_off[lab, 1])
-        body = (1 - 0.75 * p) * body + 2.2 * p * dots
-        act.ravel()[fg] = cells["actin_intensity"][lab] * edge * overlap * (1.0 - ACTIN_NUCLEAR_SHADOW * nuclear) * body / 1.2
+def _paint_tubulin(p: _CytoplasmPixels, cells: dict[str, np.ndarray], geom: _Geometry, tile_id: np.ndarray,
+                   tile_off: np.ndarray, mesh_angle: np.ndarray) -> np.ndarray:
+    """β-tubulin per foreground pixel: radial fibres and a mesh, bundles, perinuclear ring, aggresome."""
+    bank = texture_bank()
+    lab = p.lab
+    twist = 0.004 * (tile_off[lab, 2] - 500) / 500
+    a_idx = (p.phi + twist * p.dist + 0.04 * p.warp_a) * (TILE_THETA / (2 * np.pi)) + tile_off[lab, 3]
+    b_idx = 0.6 * p.dist + tile_off[lab, 4]
+    radial = _sample(bank["fibre"], tile_id[lab, 1], a_idx, b_idx)
+    c_mesh, s_mesh = np.cos(mesh_angle).astype(np.float32), np.sin(mesh_angle).astype(np.float32)
+    wx, wy = p.px + p.warp_a, p.py + p.warp_b
+    mesh = _sample(bank["fibre"], tile_id[lab, 0], 0.8 * (wx * c_mesh[lab] + wy * s_mesh[lab]) + tile_off[lab, 5],
+                   0.8 * (wy * c_mesh[lab] - wx * s_mesh[lab]))
+    f = cells["tubulin_fibre"][lab]
+    bund = cells["tubulin_bundle"][lab]
+    tex = (1 - f) + f * (0.4 * radial + 0.6 * mesh)
+    tex = (1 - 0.5 * bund) * tex + 2.0 * bund * _sample(bank["bundle"], tile_id[lab, 1], a_idx * 0.5, b_idx + 37)
+    peri = 1.0 + cells["tubulin_perinuclear"][lab] * np.exp(-p.out_nuc / TUBULIN_PERINUCLEAR_DECAY_PX)
+    rn = cells["nucleus_radius"][lab]
+    agg_t = geom.off_t[lab] + np.pi + 0.5  # the aggresome sits beside the nucleus, away from its offset
+    agg_x = geom.nucleus_xy[lab, 0] + (rn + 3) * np.cos(agg_t)
+    agg_y = geom.nucleus_xy[lab, 1] + (rn + 3) * np.sin(agg_t)
+    agg = cells["tubulin_aggresome"][lab] * 3.0 * np.exp(-((p.px - agg_x) ** 2 + (p.py - agg_y) ** 2) / (2 * 4.0**2))
+    shadow = 1.0 - TUBULIN_NUCLEAR_SHADOW * p.nuclear
+    return cells["tubulin_intensity"][lab] * p.edge * p.overlap * (shadow * peri * tex + agg) / 1.6
 
-    image = np.stack([dna, tub, act])  # (3, S, S) float32
-    image = _microscope(rng, image, config=config, plate=plate)
 
-    cell_area = np.bincount(label.ravel()[label.ravel() >= 0], minlength=k)[:k]
-    layout = {"angle": angle, "nucleus_x": nucleus_xy[:, 0], "nucleus_y": nucleus_xy[:, 1]}
-    return Field(image=image, centres=nucleus_xy, cell_area=cell_area, nucleus_area=np.pi * rn * rn, label=label,
-                 layout=layout)
+def _paint_actin(p: _CytoplasmPixels, cells: dict[str, np.ndarray], centres: np.ndarray, geom: _Geometry,
+                 tile_id: np.ndarray, tile_off: np.ndarray) -> np.ndarray:
+    """F-actin per foreground pixel: cortex, stress fibres along the cell's long axis, puncta."""
+    bank = texture_bank()
+    lab = p.lab
+    c, s = np.cos(geom.angle[lab]), np.sin(geom.angle[lab])
+    cx, cy = p.px - centres[lab, 0], p.py - centres[lab, 1]
+    along = cx * c + cy * s
+    across = -cx * s + cy * c
+    stress = _sample(bank["fibre"], tile_id[lab, 2], (across + p.warp_a) * 1.6 + tile_off[lab, 5],
+                     0.5 * (along + p.warp_b) + 91)
+    fa = cells["actin_fibres"][lab]
+    cortex = cells["actin_cortex"][lab] * (np.exp(-p.free / 1.8) + 0.35 * np.exp(-p.junction / 1.5))
+    body = (0.55 + cortex) * ((1 - fa) + fa * stress)
+    punct = cells["actin_puncta"][lab]
+    dots = _sample(bank["puncta"], tile_id[lab, 2], p.py + tile_off[lab, 0], p.px + tile_off[lab, 1])
+    body = (1 - 0.75 * punct) * body + 2.2 * punct * dots
+    shadow = 1.0 - ACTIN_NUCLEAR_SHADOW * p.nuclear
+    return cells["actin_intensity"][lab] * p.edge * p.overlap * shadow * body / 1.2
 
 
 HARMONICS: tuple[int, ...] = (2, 3, 4, 5, 7)  # boundary ruffle frequencies
@@ -364,7 +462,12 @@ def _nuclei_of_cell(
 
 
 def _microscope(rng: np.random.Generator, image: np.ndarray, *, config: RenderConfig, plate: PlateEffect) -> np.ndarray:
-    """Illumination, blur, background, noise and 8-bit quantisation: (3, S, S) float → uint8."""
+    """Illumination, blur, exposure, background, noise and 8-bit quantisation: (3, S, S) float → uint8."""
+    return np.clip(_exposed(rng, image, config=config, plate=plate) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _exposed(rng: np.random.Generator, image: np.ndarray, *, config: RenderConfig, plate: PlateEffect) -> np.ndarray:
+    """What the camera records before 8-bit quantisation, in fractions of 255 (unclipped; for calibration)."""
     size = image.shape[-1]
     t = (np.arange(size, dtype=np.float32) / (size - 1) - 0.5)
     gx, gy = config.illumination * rng.uniform(-1, 1, 2)
@@ -372,10 +475,10 @@ def _microscope(rng: np.random.Generator, image: np.ndarray, *, config: RenderCo
     out = np.empty_like(image)
     for ch in range(3):
         blurred = ndi.gaussian_filter(image[ch], config.psf_sigma[ch], mode="nearest")
-        out[ch] = (blurred * plate.gain[ch] + config.background[ch] + plate.offset[ch]) * illum
+        out[ch] = (blurred * (plate.gain[ch] * config.exposure[ch]) + config.background[ch] + plate.offset[ch]) * illum
     sd = np.sqrt(np.clip(out, 0, None) * config.shot_noise + config.read_noise**2)
     out += sd * rng.standard_normal(out.shape, dtype=np.float32)
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def crop_cells(field_image: np.ndarray, centres: np.ndarray, *, crop_size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
