@@ -51,3 +51,18 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     cache = tmp_path_factory.getbasetemp() / "cp2image-cache"
     monkeypatch.setenv("CP2IMAGE_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def shared_dask_client():
+    """One dask LocalCluster of two worker processes for the whole run, started on first use.
+
+    Starting a cluster costs 5-25 s on a loaded 2-core machine, so tests that only need
+    *a* cluster (tasks equal in-process results, `--scheduler ADDRESS` reaches it) share
+    this one: pass the client, or `--scheduler shared_dask_client.scheduler.address` to a
+    command. Tests of starting a cluster (worker count, `--n-jobs`) start their own.
+    """
+    from cp2image.distributed import ClusterConfig, dask_client
+
+    with dask_client(ClusterConfig(n_workers=2)) as client:
+        yield client
