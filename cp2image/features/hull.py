@@ -5,8 +5,12 @@ pixels, and scikit-image's ``area_convex`` builds a second hull per object (a Py
 call, a qhull run and a point-in-polygon scan each). Here both come from centrosome's
 hull, computed once for all objects:
 
-- Feret diameters: centrosome's ``feret_diameter`` on that hull, given the very pixel
-  list cp_measure builds (mosaic coordinates, by label, raster order), so identical.
+- The hull is built from each object's outline pixels (an 8-neighbour outside the object),
+  in mosaic coordinates, label by label: the very input centrosome's ``convex_hull``
+  gives it, so the hull is identical to the one behind the minimum enclosing circle of
+  the Zernike moments, which reuses it (`zernike.py`).
+- Feret diameters: centrosome's ``feret_diameter`` on that hull; identical to cp_measure,
+  which passes every pixel (interior pixels are never hull vertices).
 - Convex area: scikit-image counts the pixels whose centres lie in or on the hull of
   the pixels' edge midpoints (each pixel widened to a diamond of radius ½). That set is
   hull(centres) ⊕ diamond, a convex polygon whose edge normals are those of the
@@ -19,31 +23,52 @@ hull, computed once for all objects:
 from __future__ import annotations
 
 import numpy as np
-from centrosome.cpmorphology import convex_hull_ijv, feret_diameter
+from dataclasses import dataclass
 
-from .mosaic import ObjectPixels
+from centrosome.cpmorphology import convex_hull_ijv, feret_diameter
+from scipy import ndimage as ndi
+
+from .mosaic import Mosaic, object_pixels
 
 _DIAMOND_NORMALS = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=np.int64)
 
 
-def hull_measures(pixels: ObjectPixels) -> dict[str, np.ndarray]:
+_RING = np.ones((1, 3, 3), dtype=bool)
+
+
+@dataclass
+class ObjectHulls:
+    """centrosome's hull of each object: (label, i, j) vertex rows, counter-clockwise, and counts."""
+
+    points: np.ndarray
+    counts: np.ndarray
+    n_objects: int
+
+
+def object_hulls(mosaic: Mosaic, stack: np.ndarray) -> ObjectHulls:
+    """Hulls of the (N, H, W) masks' objects (object k = mosaic label k + 1), in mosaic coordinates."""
+    n = stack.shape[0]
+    outline = stack & ~ndi.binary_erosion(stack, structure=_RING, border_value=0)
+    px = object_pixels(mosaic, outline)
+    points, counts = convex_hull_ijv(np.column_stack((px.rows, px.cols, px.object + 1)), np.arange(1, n + 1))
+    return ObjectHulls(points=points, counts=np.asarray(counts), n_objects=n)
+
+
+def hull_measures(hulls: ObjectHulls) -> dict[str, np.ndarray]:
     """``ConvexArea``, ``MinFeretDiameter`` and ``MaxFeretDiameter`` of every object, (N,) each."""
-    n = pixels.n_objects
-    indexes = np.arange(1, n + 1)
-    ijv = np.column_stack((pixels.rows, pixels.cols, pixels.object + 1))
-    chulls, counts = convex_hull_ijv(ijv, indexes)
-    min_feret, max_feret = feret_diameter(chulls, counts, indexes)
+    indexes = np.arange(1, hulls.n_objects + 1)
+    min_feret, max_feret = feret_diameter(hulls.points, hulls.counts, indexes)
     return {
-        "ConvexArea": convex_area(chulls, counts, pixels),
+        "ConvexArea": convex_area(hulls),
         "MinFeretDiameter": np.asarray(min_feret, dtype=np.float64),
         "MaxFeretDiameter": np.asarray(max_feret, dtype=np.float64),
     }
 
 
-def convex_area(chulls: np.ndarray, counts: np.ndarray, pixels: ObjectPixels) -> np.ndarray:
+def convex_area(hulls: ObjectHulls) -> np.ndarray:
     """Pixels inside or on each object's convex hull as scikit-image draws it (see module doc)."""
-    n = pixels.n_objects
-    counts = np.asarray(counts, dtype=np.int64)
+    n, chulls = hulls.n_objects, hulls.points
+    counts = np.asarray(hulls.counts, dtype=np.int64)
     if n == 0:
         return np.zeros(0)
     # hull vertices, doubled, padded per object to a (n, V) table by repeating each object's first vertex
@@ -63,9 +88,9 @@ def convex_area(chulls: np.ndarray, counts: np.ndarray, pixels: ObjectPixels) ->
     b = np.concatenate([-di, di, np.broadcast_to(_DIAMOND_NORMALS[:, 1], (n, 4))], axis=1)
     support = (a[:, :, None] * vi[:, None, :] + b[:, :, None] * vj[:, None, :]).max(axis=2)
     bound = support + np.maximum(np.abs(a), np.abs(b))  # h_hull(n) + h_diamond(n)
-    # rows of each object's bounding box; doubled row coordinate 2y
-    y0 = np.minimum.reduceat(pixels.rows, pixels.starts)
-    y1 = np.maximum.reduceat(pixels.rows, pixels.starts)
+    # rows of each object's bounding box (its top and bottom pixels are hull vertices)
+    y0 = np.minimum.reduceat(chulls[:, 1].astype(np.int64), first)
+    y1 = np.maximum.reduceat(chulls[:, 1].astype(np.int64), first)
     rows = y0[:, None] + np.arange(int((y1 - y0).max()) + 1)[None, :]  # (n, R)
     valid = rows <= y1[:, None]
     rest = bound[:, None, :] - a[:, None, :] * (2 * rows[:, :, None])  # b·2x ≤ rest, (n, R, K)

@@ -17,8 +17,8 @@ import numpy as np
 from cp_measure.primitives._moments import axes_eccentricity_orientation, inertia_2d, spatial_moments_2d
 from scipy import ndimage as ndi
 
-from .hull import hull_measures
-from .mosaic import Mosaic, object_pixels
+from .hull import hull_measures, object_hulls
+from .mosaic import Mosaic
 from .zernike import zernike_moments
 
 SIZESHAPE: tuple[str, ...] = (
@@ -156,8 +156,8 @@ def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernik
     height = h_last(rows) - h_first(rows) + 1
     width = h_last(cols) - h_first(cols) + 1
     bbox_area = (height * width).astype(np.float64)
-    pixels = object_pixels(mosaic, stack)
-    hull = hull_measures(pixels)
+    hulls = object_hulls(mosaic, stack)
+    hull = hull_measures(hulls)
     convex = hull["ConvexArea"]
     geo = stack_geometry(stack, dist)
     _, central, _, _ = spatial_moments_2d(labels)
@@ -187,7 +187,7 @@ def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernik
     values["MaxFeretDiameter"] = hull["MaxFeretDiameter"]
     out = {f"{compartment}_AreaShape_{m}": np.asarray(values[m], dtype=np.float64) for m in SIZESHAPE}
     if zernike:
-        z = zernike_moments(mosaic, compartment, stack, ZERNIKE_DEGREE)
+        z = zernike_moments(mosaic, compartment, stack, ZERNIKE_DEGREE, hulls)
         for nn, m in zernike_indexes():
             out[f"{compartment}_AreaShape_Zernike_{nn}_{m}"] = np.asarray(z[f"Zernike_{nn}_{m}"], dtype=np.float64)
     return out

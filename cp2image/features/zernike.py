@@ -24,6 +24,7 @@ from math import comb
 import numpy as np
 from centrosome import zernike as cz
 
+from .hull import ObjectHulls
 from .mosaic import Mosaic
 
 
@@ -44,12 +45,18 @@ def _coefficients(degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return indexes, coef.real.copy(), coef.imag.copy()
 
 
-def zernike_moments(mosaic: Mosaic, compartment: str, stack: np.ndarray, degree: int) -> dict[str, np.ndarray]:
-    """``{"Zernike_n_m": (N,)}`` for the N objects of ``stack`` (N, H, W), object k = mosaic label k + 1."""
+def zernike_moments(mosaic: Mosaic, compartment: str, stack: np.ndarray, degree: int,
+                    hulls: ObjectHulls | None = None) -> dict[str, np.ndarray]:
+    """``{"Zernike_n_m": (N,)}`` for the N objects of ``stack`` (N, H, W), object k = mosaic label k + 1.
+
+    ``hulls``: the objects' `hull.object_hulls`, the hull centrosome would compute for the
+    enclosing circle (passed on, not recomputed).
+    """
     indexes, c_re, c_im = _coefficients(degree)
     n, h, w = stack.shape
     d = degree + 1
-    centers, radii = cz.minimum_enclosing_circle(mosaic.labels[compartment], np.arange(1, n + 1))
+    hull = None if hulls is None else (hulls.points, hulls.counts)
+    centers, radii = cz.minimum_enclosing_circle(mosaic.labels[compartment], np.arange(1, n + 1), hull)
     centers = np.asarray(centers, dtype=float).reshape(n, 2)
     radii = np.asarray(radii, dtype=float).reshape(n)
     # the coordinates cp_measure gives each pixel: (mosaic row − centre) / radius

@@ -7,8 +7,8 @@ import skimage.measure
 from cp_measure.bulk import get_core_measurements
 
 from cp2image.features import segment_batch
-from cp2image.features.hull import hull_measures
-from cp2image.features.mosaic import build_mosaic, object_pixels
+from cp2image.features.hull import hull_measures, object_hulls
+from cp2image.features.mosaic import build_mosaic
 from cp2image.features.zernike import zernike_moments
 
 CORE = get_core_measurements(sanitize=False)
@@ -47,7 +47,7 @@ def test_convex_area_and_feret_equal_scikit_image_and_cp_measure(crop_batch):
     for stack in _masks(crop_batch):
         mosaic = build_mosaic(np.zeros((len(stack), 1, *stack.shape[1:])), {"m": stack})
         labels = mosaic.labels["m"]
-        got = hull_measures(object_pixels(mosaic, stack))
+        got = hull_measures(object_hulls(mosaic, stack))
         expected = skimage.measure.regionprops_table(labels, properties=["area_convex"])["area_convex"]
         np.testing.assert_array_equal(got["ConvexArea"], expected)
         feret = CORE["feret"](labels, None)
@@ -58,11 +58,12 @@ def test_convex_area_and_feret_equal_scikit_image_and_cp_measure(crop_batch):
 def test_zernike_equals_cp_measure_on_the_same_mosaic(crop_batch):
     for stack in _masks(crop_batch):
         mosaic = build_mosaic(np.zeros((len(stack), 1, *stack.shape[1:])), {"m": stack})
-        got = zernike_moments(mosaic, "m", stack, 9)
         expected = CORE["zernike"](mosaic.labels["m"], None, zernike_numbers=9)
-        assert set(got) == set(expected)
-        for name, values in expected.items():
-            np.testing.assert_allclose(got[name], values, rtol=1e-9, atol=1e-12, err_msg=name)
+        for hulls in (None, object_hulls(mosaic, stack)):  # the enclosing circle from its own hull or ours
+            got = zernike_moments(mosaic, "m", stack, 9, hulls)
+            assert set(got) == set(expected)
+            for name, values in expected.items():
+                np.testing.assert_allclose(got[name], values, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
 def test_one_pixel_object_has_nan_zernike_like_cp_measure():
