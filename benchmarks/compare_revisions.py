@@ -1,10 +1,12 @@
 """Before/after on one loaded machine: the same commands from two git revisions, interleaved.
 
-Run: `.venv/bin/python benchmarks/compare_revisions.py --old a8c8983 [--crops 512] [--cells 600] [--repeats 1]`
+Run: `.venv/bin/python benchmarks/compare_revisions.py --old a8c8983 [--new HEAD] [--crops 512] [--cells 600]
+[--repeats 1] [--only features simulate]`
 
 The old revision is exported with `git archive` into a temporary folder and run with
 `PYTHONPATH` pointing there (same virtual environment, working directory outside the
-repository so `python -m` does not pick up this checkout); the new one is this checkout.
+repository so `python -m` does not pick up this checkout); the new one is this checkout,
+or `--new REV` exported the same way (so uncommitted edits in a shared tree stay out).
 Each command runs as a fresh process tree sampled by `bench_scale.run_measured`
 (wall, CPU-seconds of every process, peak RSS), old and new alternating so that both
 see the same machine load. Commands (both revisions, both with 2 workers):
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", required=True, help="git revision to compare against (e.g. the commit before a change)")
+    parser.add_argument("--new", default=None, help="git revision to measure (default: this working tree)")
+    parser.add_argument("--only", nargs="+", default=["features", "simulate"], choices=["features", "simulate"])
     parser.add_argument("--crops", type=int, default=512)
     parser.add_argument("--cells", type=int, default=600)
     parser.add_argument("--repeats", type=int, default=1)
@@ -56,27 +60,31 @@ def main(argv: list[str] | None = None) -> int:
         keep = [c for c in ds.cells.columns if c.startswith("Metadata_")]
         source = write_dataset(tmp / "source", np.asarray(ds.images[: args.crops]), ds.cells[keep].iloc[: args.crops])
         env_old = dict(os.environ, PYTHONPATH=str(old_tree))
-        env_new = dict(os.environ, PYTHONPATH=str(REPO))
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        print(f"# {args.old} (old) vs {head} + working tree (new); {len(os.sched_getaffinity(0))} cores; "
+        env_new = dict(os.environ, PYTHONPATH=str(export(args.new, tmp / "new") if args.new else REPO))
+        head = subprocess.run(["git", "rev-parse", "--short", args.new or "HEAD"], cwd=REPO, capture_output=True,
+                              text=True).stdout.strip()
+        new_label = head if args.new else f"{head} + working tree"
+        print(f"# {args.old} (old) vs {new_label} (new); {len(os.sched_getaffinity(0))} cores; "
               f"load average {os.getloadavg()[0]:.1f} at start\n")
         rows = ["| command | revision | wall s | items/s (wall) | CPU-s (all processes) | items per CPU-s | "
                 "peak RSS main MB | peak RSS tree MB | load avg |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         results: dict[tuple[str, str], list[dict]] = {}
         for rep in range(args.repeats):
             for name, env in (("old", env_old), ("new", env_new)):
-                copy = tmp / f"features-{name}-{rep}"
-                shutil.copytree(source, copy)
-                cmd = [sys.executable, "-m", "cp2image", "features", str(copy), "--jobs", "2", "--no-progress"]
-                results.setdefault(("features", name), []).append(run_measured(cmd, env=env, cwd=tmp) | {"n": args.crops})
-                cmd = [sys.executable, "-m", "cp2image", "simulate", str(tmp / f"sim-{name}-{rep}"), "--cells",
-                       str(args.cells), "--replicates", "1", "--jobs", "2", "--no-progress"]
-                results.setdefault(("simulate", name), []).append(run_measured(cmd, env=env, cwd=tmp) | {"n": args.cells})
+                if "features" in args.only:
+                    copy = tmp / f"features-{name}-{rep}"
+                    shutil.copytree(source, copy)
+                    cmd = [sys.executable, "-m", "cp2image", "features", str(copy), "--jobs", "2", "--no-progress"]
+                    results.setdefault(("features", name), []).append(run_measured(cmd, env=env, cwd=tmp) | {"n": args.crops})
+                if "simulate" in args.only:
+                    cmd = [sys.executable, "-m", "cp2image", "simulate", str(tmp / f"sim-{name}-{rep}"), "--cells",
+                           str(args.cells), "--replicates", "1", "--jobs", "2", "--no-progress"]
+                    results.setdefault(("simulate", name), []).append(run_measured(cmd, env=env, cwd=tmp) | {"n": args.cells})
         for (what, name), runs in results.items():
             r = min(runs, key=lambda x: x["wall"])
             rows.append(f"| {what} | {name} | {r['wall']:.1f} | {r['n'] / r['wall']:.1f} | {r['cpu']:.1f} | "
                         f"{r['n'] / r['cpu']:.1f} | {r['peak_main_mb']:.0f} | {r['peak_tree_mb']:.0f} | {r['load']:.1f} |")
-        for what in ("features", "simulate"):
+        for what in args.only:
             o = min(results[(what, "old")], key=lambda x: x["wall"])
             n = min(results[(what, "new")], key=lambda x: x["wall"])
             rows.append(f"| {what} | new / old | {n['wall'] / o['wall']:.2f}× | {o['wall'] / n['wall']:.2f}× | "
