@@ -54,11 +54,11 @@ ANALYSIS_MODULES = (  # what the pages import on their first visit, roughly in o
     "cp2image.analysis.perturb",
     "cp2image.features.measure",  # measure-back on the perturbation page
 )
-LATER_MODULES = (
-    "cp2image.evaluation.files",  # correlation report, model card: imports the evaluation package (~0.9 CPU s)
+LATER_MODULES = (  # a step runs to its end once started: long ones after the perturbation page's needs
     "sklearn.decomposition",  # PCA explorer
     "cp2image.analysis.trajectory",
     "cp2image.analysis.interpolate",
+    "cp2image.evaluation.files",  # correlation report, model card: imports the evaluation package (~0.9 CPU s)
     "cp2image.app_support.selection_charts",  # correlation report: altair (~0.3 CPU s)
 )
 
