@@ -80,23 +80,25 @@ def test_truncated_safetensors_is_refused_at_any_length(saved, fraction):
             CP2Image.from_pretrained(folder)
 
 
-def test_tampered_header_shape_is_refused(saved, tmp_path):
-    folder = _copy(saved, tmp_path)
-    path = folder / "model.safetensors"
-    _, header = _header(path)
+def _grow_bias(header: dict) -> None:
     header["generator.dense.bias"]["shape"] = [header["generator.dense.bias"]["shape"][0] + 1]
-    _rewrite_header(path, header)
-    with pytest.raises(ValueError, match=r"model\.safetensors"):
-        CP2Image.from_pretrained(folder)
 
 
-def test_renamed_tensor_is_refused_as_missing_and_unexpected(saved, tmp_path):
+def _rename_bias(header: dict) -> None:
+    header["generator.dense.renamed"] = header.pop("generator.dense.bias")
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (_grow_bias, r"model\.safetensors"),
+    (_rename_bias, r"do not match the SHA-256|missing tensor.*generator\.dense\.bias"),
+], ids=["tampered-shape", "renamed-tensor"])
+def test_a_tampered_header_is_refused(saved, tmp_path, edit, problem):
     folder = _copy(saved, tmp_path)
     path = folder / "model.safetensors"
     _, header = _header(path)
-    header["generator.dense.renamed"] = header.pop("generator.dense.bias")
+    edit(header)
     _rewrite_header(path, header)
-    with pytest.raises(ValueError, match=r"do not match the SHA-256|missing tensor.*generator\.dense\.bias"):
+    with pytest.raises(ValueError, match=problem):
         CP2Image.from_pretrained(folder)
 
 
