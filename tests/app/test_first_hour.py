@@ -272,3 +272,18 @@ def test_the_warm_up_waits_while_a_page_runs_and_goes_on_when_it_ends():
     assert done.is_set()
     warmup.run_finished()  # an unbalanced end never drives the count below zero
     assert warmup._active_runs[0] == 0
+
+
+def test_every_warm_up_step_runs():
+    """A step that names a moved or renamed module would only log a warning on the server and warm nothing."""
+    import sys
+
+    sys.path.insert(0, str(__import__("app_harness").REPO_ROOT / "app"))
+    import warmup
+
+    steps = warmup._steps([])
+    names = [name for name, _ in steps]
+    assert names[0] == "charts" and names[-1] == "figure imports"
+    assert names.index("compiled measurement") < names.index("sklearn.decomposition")  # the perturbation page first
+    for name, step in steps:
+        step()  # raises if a module is missing
