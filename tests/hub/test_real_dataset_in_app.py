@@ -37,13 +37,13 @@ def _every_treatment(npz: Path, folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real_dataset(real_moa_cells_npz, bbbc021_metadata_dir, tmp_path_factory) -> Path:
+def real_dataset(real_moa_cells_npz, bbbc021_metadata_dir, shared_dask_client, tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("real")
     out = base / "bbbc021-moa"
     crops = _every_treatment(real_moa_cells_npz, base)
     code = main(["ingest", "crops", "--npz", str(crops), "--channel-order", "DNA,Actin,Tubulin",
                  "--moa-table", str(bbbc021_metadata_dir / "BBBC021_v1_moa.csv"), "--split-by", "plate",
-                 "--out", str(out), "--no-progress"])
+                 "--out", str(out), "--scheduler", shared_dask_client.scheduler.address, "--no-progress"])
     assert code == 0
     return out
 
