@@ -1,4 +1,7 @@
-"""`cp2image generate` end to end with a tiny saved model."""
+"""`cp2image generate` end to end with a tiny saved model.
+
+Bad profile files and --drop-incomplete: tests/reliability/test_generate_cli_inputs.py.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -35,22 +38,3 @@ def test_generate_writes_npy_pngs_and_index(model_dir, tmp_path, capsys):
     assert index["Metadata_Well"].tolist() == ["A01", "A02", "B01"]
     assert Image.open(tmp_path / "out" / "row_00003.png").size == (68, 68)
     assert "generated 3 image(s)" in capsys.readouterr().out
-
-
-def test_generate_reports_missing_features(model_dir, tmp_path, capsys):
-    pd.DataFrame({"Nuclei_AreaShape_Area": [1.0]}).to_csv(tmp_path / "p.csv", index=False)
-    code = main(["generate", "--model", str(model_dir), "--profiles", str(tmp_path / "p.csv"),
-                 "--out", str(tmp_path / "out")])
-    assert code == 2
-    assert "lack 2 of the model's 3 features" in capsys.readouterr().err
-
-
-def test_generate_can_skip_incomplete_rows(model_dir, tmp_path):
-    frame = pd.DataFrame([[1.0, 2.0, 3.0], [np.nan, 1.0, 1.0], [0.5, 0.5, 0.5]], columns=NAMES)
-    frame.to_csv(tmp_path / "p.csv", index=False)
-    args = ["generate", "--model", str(model_dir), "--profiles", str(tmp_path / "p.csv"), "--format", "npy"]
-    assert main([*args, "--out", str(tmp_path / "strict")]) == 2
-    assert main([*args, "--out", str(tmp_path / "lenient"), "--drop-incomplete"]) == 0
-    assert np.load(tmp_path / "lenient" / "images.npy").shape == (2, 3, 68, 68)
-    index = pd.read_csv(tmp_path / "lenient" / "index.csv")
-    assert index["generated"].tolist() == [True, False, True]

@@ -88,4 +88,5 @@ def test_drop_incomplete_skips_bad_rows_and_says_so(model_dir, tmp_path, capsys)
     code, out = _generate(model_dir, frame.to_csv(index=False).encode(), tmp_path, "--drop-incomplete")
     assert code == 0
     assert np.load(out / "images.npy").shape[0] == 3
+    assert pd.read_csv(out / "index.csv")["generated"].tolist() == [True, False, True, True]
     assert "skipped 1 incomplete row" in capsys.readouterr().err
