@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ REAL_CELLS_NPZ = SHARED_DIR / "data" / "bbbc021-cells" / "bbbc021_cells_68x68.np
 BBBC021_METADATA_DIR = SHARED_DIR / "data" / "bbbc021-metadata"
 REAL_MOA_CELLS_NPZ = SHARED_DIR / "data" / "bbbc021-moa-cells" / "bbbc021_moa_cells_68x68.npz"
 REAL_FIELDS_DIR = SHARED_DIR / "data" / "bbbc021-fields"
+_RUNNER_MAIN = sys.modules.get("__main__")  # before any test runs a Streamlit script
 
 
 @pytest.fixture(scope="session")
@@ -64,5 +66,13 @@ def shared_dask_client():
     """
     from cp2image.distributed import ClusterConfig, dask_client
 
-    with dask_client(ClusterConfig(n_workers=2)) as client:
-        yield client
+    # Streamlit's AppTest leaves sys.modules["__main__"] pointing at app/Home.py; spawned dask
+    # workers re-import __main__ by path and die on Home's `import page_kit`. Start them from
+    # the test runner's own __main__.
+    app_main, sys.modules["__main__"] = sys.modules.get("__main__"), _RUNNER_MAIN
+    try:
+        with dask_client(ClusterConfig(n_workers=2)) as client:
+            sys.modules["__main__"] = app_main
+            yield client
+    finally:
+        sys.modules["__main__"] = app_main

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import SpaceCard
 from served import CHROMIUM, HOME_TEXT, clean_env, page_text, serve
@@ -77,4 +78,5 @@ def test_the_built_space_serves_a_healthy_home_page(tmp_path):
     with serve(out, env, log_path=tmp_path / "streamlit.log") as url:
         text, errors = page_text(url, wait_for=HOME_TEXT)
     assert not errors, errors
-    assert "bundled: cp2image-sim" in text and "2,592" in text  # the Space's own weights and dataset
+    n_cells = pq.ParquetFile(out / "assets" / "datasets" / "bbbc021-sim" / "cells.parquet").metadata.num_rows
+    assert "bundled: cp2image-sim" in text and f"{n_cells:,}" in text  # the Space's own weights and dataset
