@@ -1,5 +1,5 @@
 """A simulation interrupted at any moment leaves no dataset that opens as valid unless it
-is complete — features, ground truth *and* the normalisation statistics in dataset.json."""
+is complete: every image, every row (features, ground truth) and its whole dataset.json."""
 from __future__ import annotations
 
 import os
@@ -50,19 +50,18 @@ def reference(tmp_path_factory):
     return open_dataset(simulate_screen(tmp_path_factory.mktemp("ref") / "ds", _config()))
 
 
-def test_reference_simulation_stores_normalisation(reference):
-    assert reference.meta["normalisation"] is not None
+def test_reference_simulation_is_complete(reference):
     assert len(reference) == SMALL["n_cells"]
 
 
-def test_crash_while_normalising_leaves_no_dataset(tmp_path, monkeypatch):
+def test_crash_while_the_dataset_is_being_finished_leaves_no_dataset(tmp_path, monkeypatch):
     from cp2image.data.simulate.pipeline import simulate_screen
-    from cp2image.features import ProfileNormaliser
+    from cp2image.data.writer import DatasetWriter
 
     def crash(self, *args, **kwargs):
-        raise RuntimeError("simulated crash while fitting the normalisation")
+        raise RuntimeError("simulated crash while merging the cell table")
 
-    monkeypatch.setattr(ProfileNormaliser, "fit", crash)
+    monkeypatch.setattr(DatasetWriter, "_merge_parts", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         simulate_screen(tmp_path / "ds", _config())
     assert _valid_entries(tmp_path) == []
@@ -90,7 +89,9 @@ def test_sigkilled_simulation_never_leaves_an_incomplete_valid_dataset(tmp_path,
         proc.wait(timeout=60)
         valid = _valid_entries(parent)
         for ds in valid:
-            assert ds.meta.get("normalisation") is not None, f"{ds.path.name} opens without normalisation"
+            same = {k: v for k, v in ds.meta.items() if k != "checksums"} == {
+                k: v for k, v in reference.meta.items() if k != "checksums"}
+            assert same, f"{ds.path.name} opens with other metadata"
             assert ds.cells.equals(reference.cells), f"{ds.path.name} opens with different cells"
             np.testing.assert_array_equal(np.asarray(ds.images), np.asarray(reference.images))
         outcomes.append(len(valid))

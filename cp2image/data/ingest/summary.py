@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cp2image.data.format import DatasetError
 
+SPLIT_ORDER: tuple[str, ...] = ("train", "val", "test")  # as printed, whatever order batches added them in
 # IngestSummary counters that each written unit adds to, recorded in the resume journal
 UNIT_COUNTERS: tuple[str, ...] = ("n_written", "n_skipped_border", "n_skipped_no_centre", "n_unmatched_related",
                                   "n_measured", "n_segmentation_failed", "n_dropped_failed")
@@ -75,7 +76,8 @@ class IngestSummary:
             out.append(f"  dropped {self.n_dropped_failed} cells whose segmentation failed or with undefined "
                        "(NaN) features (--drop-failed)")
         if self.splits:
-            out.append("  splits: " + ", ".join(f"{k}={v}" for k, v in self.splits.items()))
+            order = sorted(self.splits, key=lambda k: (SPLIT_ORDER.index(k) if k in SPLIT_ORDER else 3, k))
+            out.append("  splits: " + ", ".join(f"{k}={self.splits[k]}" for k in order))
         return out
 
     def counts(self) -> dict:
@@ -97,5 +99,7 @@ class IngestSummary:
             if key in note:
                 setattr(self, key, (getattr(self, key) or 0) + int(note[key]))
         for name, count in (note.get("splits") or {}).items():
+            for known in SPLIT_ORDER:  # as a run that writes the unit itself reports them: all three, zeros too
+                self.splits.setdefault(known, 0)
             self.splits[name] = self.splits.get(name, 0) + int(count)
 
