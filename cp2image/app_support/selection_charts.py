@@ -52,7 +52,7 @@ def correlation_histogram(table: pd.DataFrame, *, threshold: float = 0.5, column
     ).add_params(brush)
     rule = alt.Chart(pd.DataFrame({"r": [threshold]})).mark_rule(color=LINE_COLOUR, strokeDash=[6, 4],
                                                                   strokeWidth=2).encode(x="r:Q")
-    title = f"{100 * above:.0f}% of {finite} features have r > {threshold:g} · drag across bars to list them"
+    title = f"{100 * above:.0f}% of {finite} features have r > {threshold:g}"
     return alt.layer(bars, rule).properties(height=height, title=title)
 
 
@@ -74,13 +74,15 @@ def selected_range(event: Any) -> tuple[float, float] | None:
 
 def features_in_range(table: pd.DataFrame, low: float, high: float, *, column: str = "pearson_r",
                       width: float = BIN_WIDTH) -> pd.DataFrame:
-    """Rows whose r falls in a bar the brush touches (bars of `width`), best r first.
+    """Rows of the bars the brush highlights, best r first.
 
-    The brush is drawn over bars, so a feature counts when its bar overlaps [low, high],
-    not only when r itself is inside: the table lists what the highlighted bars count.
+    Vega-Lite tests the brush on each bar's left edge (`r_low`, the selection's field), so a
+    bar is selected when its left edge lies in [low, high]; the table lists the features
+    those highlighted bars count, bar for bar.
     """
     r = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
     bar_low = np.floor((r + 1.0) / width + 1e-9) * width - 1.0  # left edge of each feature's bar
     bar_low = np.where(r >= 1.0, 1.0 - width, bar_low)  # r = 1 sits in the last bar, as np.histogram puts it
-    hit = np.isfinite(r) & (bar_low + width > low) & (bar_low < high)
+    tolerance = 1e-9
+    hit = np.isfinite(r) & (bar_low >= low - tolerance) & (bar_low <= high + tolerance)
     return table.loc[hit].sort_values(column, ascending=False).reset_index(drop=True)

@@ -179,7 +179,7 @@ def test_histogram_title_states_the_fraction_above_threshold():
 
     table = pd.DataFrame({"feature": list("abcde"), "pearson_r": [0.9, 0.6, 0.2, -0.1, np.nan]})
     spec = selection_charts.correlation_histogram(table, threshold=0.5).to_dict()
-    assert spec["title"].startswith("50% of 4 features have r > 0.5")
+    assert spec["title"] == "50% of 4 features have r > 0.5"
     assert [p["name"] for p in spec["params"]] == [selection_charts.BRUSH]  # the brush the page reads back
     panel = report_panels.correlation_histogram_panel(table, threshold=0.5)  # the downloads: same numbers
     assert panel.meta["fraction_above"] == 0.5
@@ -197,7 +197,10 @@ def test_a_brushed_range_of_r_lists_the_features_its_bars_count():
     chosen = selection_charts.features_in_range(table, low, high)
     assert chosen["feature"].tolist() == ["b", "g", "c"]  # best first; exactly the bars [0.45, 0.5) and [0.5, 0.55)
     for r_low, count in zip(bins["r_low"], bins["features"]):  # every bar's count = the rows a brush on it lists
-        assert len(selection_charts.features_in_range(table, r_low + 0.01, r_low + 0.04)) == count
+        assert len(selection_charts.features_in_range(table, r_low - 0.01, r_low + 0.01)) == count
+    # a brush from -0.03 covers part of the bar [-0.05, 0) but not its left edge: Vega-Lite leaves it unlit
+    assert selection_charts.features_in_range(pd.DataFrame({"pearson_r": [-0.04, 0.02]}), -0.03, 0.43)[
+        "pearson_r"].tolist() == [0.02]
     assert selection_charts.selected_range({"selection": {}}) is None
     assert selection_charts.selected_range(None) is None
 
