@@ -125,3 +125,33 @@ def test_at_1280_px_nothing_is_cut_off_and_nothing_is_fetched_from_outside(serve
             assert box is not None and box["width"] >= 300, box  # room for r (first column) and the names
     finally:
         page.close()
+
+
+def test_dragging_across_the_histogram_lists_the_features_of_the_lit_bars(served_app, browser):
+    """The Altair brush comes back to the server: the page lists the features of exactly the bars it lights."""
+    import re
+
+    import pandas as pd
+
+    from cp2image.app_support.selection_charts import binned_r
+
+    page = _open(browser, f"{served_app}/correlation_report")
+    try:
+        chart = page.locator("[data-testid='stVegaLiteChart']").first
+        chart.scroll_into_view_if_needed()
+        box = chart.locator("canvas, svg").first.bounding_box()
+        y = box["y"] + 0.5 * box["height"]
+        page.mouse.move(box["x"] + 0.55 * box["width"], y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.75 * box["width"], y, steps=8)
+        page.mouse.up()
+        said = page.get_by_text(re.compile(r"\d+ features with r from")).first
+        said.wait_for(timeout=120_000)
+        n, low, high = re.search(r"(\d+) features with r from (-?[\d.]+) to (-?[\d.]+)", said.inner_text()).groups()
+        table = pd.read_csv(REPO_ROOT / "assets" / "models" / "cp2image-sim" / "evaluation" / "correlation.csv")
+        bins = binned_r(table)
+        lit = bins[(bins["r_low"] >= float(low) - 0.005) & (bins["r_low"] <= float(high) + 0.005)]  # shown to 2 dp
+        assert int(n) == int(lit["features"].sum()) > 0
+        _shot(page, "correlation_brush")
+    finally:
+        page.close()
