@@ -23,38 +23,52 @@ feature: feature, pearson_r, rank, n_pairs, compartment, group, real/generated m
 and sd), `pairs.parquet` (long table: cell, feature, real, generated, plus
 Metadata_Compound/Concentration/MoA of the cell; capped at ~2.5 MB of values),
 `moa_per_class.csv`, `moa_predictions.csv`, `moa_signature.csv`, `report.md` / `report.html` with `figures/*.png|svg`.
-"""
-from cp2image.evaluation.correlation import CorrelationReport, feature_correlation
-from cp2image.evaluation.config import EvaluationConfig
-from cp2image.evaluation.metrics import EvaluationMetrics
-from cp2image.evaluation.reference import RealReference, build_reference
-from cp2image.evaluation.run import EvaluationResult, evaluate, evaluate_against, write_outputs
-from cp2image.evaluation.frechet import GaussianStats, frechet_distance, frechet_distance_from_features
-from cp2image.evaluation.inception import InceptionExtractor, InceptionUnavailable
-from cp2image.evaluation.kid import KIDResult, kid
-from cp2image.evaluation.moa_fidelity import MoAFidelityResult, moa_fidelity, moa_fidelity_grouped
-from cp2image.evaluation.moa_signature import moa_signatures
 
-__all__ = [
-    "CorrelationReport",
-    "EvaluationConfig",
-    "EvaluationMetrics",
-    "EvaluationResult",
-    "GaussianStats",
-    "InceptionExtractor",
-    "InceptionUnavailable",
-    "KIDResult",
-    "MoAFidelityResult",
-    "RealReference",
-    "build_reference",
-    "evaluate",
-    "evaluate_against",
-    "feature_correlation",
-    "frechet_distance",
-    "frechet_distance_from_features",
-    "kid",
-    "moa_fidelity",
-    "moa_fidelity_grouped",
-    "moa_signatures",
-    "write_outputs",
-]
+The names above are imported on first use (PEP 562): `cp2image.evaluation.files` (the app's
+model card and correlation report) then reads saved results without importing scikit-learn.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
+_HOMES = {  # exported name → the submodule that defines it
+    "CorrelationReport": "correlation", "feature_correlation": "correlation",
+    "EvaluationConfig": "config",
+    "EvaluationMetrics": "metrics",
+    "RealReference": "reference", "build_reference": "reference",
+    "EvaluationResult": "run", "evaluate": "run", "evaluate_against": "run", "write_outputs": "run",
+    "GaussianStats": "frechet", "frechet_distance": "frechet", "frechet_distance_from_features": "frechet",
+    "InceptionExtractor": "inception", "InceptionUnavailable": "inception",
+    "KIDResult": "kid", "kid": "kid",
+    "MoAFidelityResult": "moa_fidelity", "moa_fidelity": "moa_fidelity", "moa_fidelity_grouped": "moa_fidelity",
+    "moa_signatures": "moa_signature",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+class _Package(types.ModuleType):
+    """`kid` and `moa_fidelity` name both a submodule and its function: the package attribute stays
+    the function (as the former eager `from .kid import kid` left it) when the submodule is imported."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _HOMES.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

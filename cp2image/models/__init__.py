@@ -5,28 +5,33 @@
 - `VAE`, `VAEplus`, `LSGAN` baselines built from the same blocks
 - `hub.load_model(spec)` for the app/CLI (bundled / local / Hub, offline fallback)
 - `testing.tiny_model(feature_names, seed)` for fast tests elsewhere
-"""
-from cp2image.models.blocks import DownBlock, UpBlock, parameter_count
-from cp2image.models.cp2image import CP2Image, CP2ImageConfig
-from cp2image.models.discriminator import ConvEncoder, Discriminator, EncoderConfig
-from cp2image.models.generator import Generator, GeneratorConfig
-from cp2image.models.lsgan import LSGAN, LSGANConfig
-from cp2image.models.vae import VAE, VAEConfig, VAEplus
 
-__all__ = [
-    "CP2Image",
-    "CP2ImageConfig",
-    "ConvEncoder",
-    "Discriminator",
-    "DownBlock",
-    "EncoderConfig",
-    "Generator",
-    "GeneratorConfig",
-    "LSGAN",
-    "LSGANConfig",
-    "UpBlock",
-    "VAE",
-    "VAEConfig",
-    "VAEplus",
-    "parameter_count",
-]
+The names below are imported on first use (PEP 562), so that importing a light submodule
+(`cp2image.models.hub` to name a model) does not import torch through this package.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {  # exported name → the submodule that defines it
+    "DownBlock": "blocks", "UpBlock": "blocks", "parameter_count": "blocks",
+    "CP2Image": "cp2image", "CP2ImageConfig": "cp2image",
+    "ConvEncoder": "discriminator", "Discriminator": "discriminator", "EncoderConfig": "discriminator",
+    "Generator": "generator", "GeneratorConfig": "generator",
+    "LSGAN": "lsgan", "LSGANConfig": "lsgan",
+    "VAE": "vae", "VAEConfig": "vae", "VAEplus": "vae",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

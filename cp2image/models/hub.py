@@ -10,6 +10,10 @@ that folder strictly (tensor digests checked) and, when the Hub cannot supply th
 model, falls back to the bundled weights with a one-sentence `notice`.
 
 Messages never contain a server path: a model is named by `ModelRef.label`.
+
+Naming and resolving a model imports no torch (the app's sidebar and Home parse a reference
+before anything is drawn); the model classes, and torch with them, are imported when weights
+are loaded (`load_resolved`) or `MODEL_CLASSES` is first read.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -33,16 +38,18 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from huggingface_hub.constants import CONFIG_NAME as CONFIG_FILE  # the names the Hub mixin saves under
+from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE as WEIGHTS_FILE
+
 from cp2image.assets import BUNDLED_MODEL_NAME, bundled_model_dir
-from cp2image.models.cp2image import CP2Image
-from cp2image.models.hub_io import CONFIG_FILE, WEIGHTS_FILE
-from cp2image.models.lsgan import LSGAN
-from cp2image.models.vae import VAE, VAEplus
+
+if TYPE_CHECKING:
+    from cp2image.models.cp2image import CP2Image
 
 log = logging.getLogger(__name__)
 
 ENV_VAR = "CP2IMAGE_MODEL"
-MODEL_CLASSES = {"cp2image": CP2Image, "vae": VAE, "vaeplus": VAEplus, "lsgan": LSGAN}
+MODEL_KINDS = ("cp2image", "vae", "vaeplus", "lsgan")  # config.json's provenance.model_kind values
 REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE)
 HUB_TIMEOUT_S = 5.0  # per request; a Hub that does not answer in this time counts as unreachable
 # Branch, tag or commit: letters, digits and . _ - / (Hub branch names may hold '/').
@@ -172,7 +179,7 @@ class LoadedModel:
     problem: str | None = None  # set by `load_or_default` when the requested model failed to load
     load_seconds: float = 0.0
     commit: str | None = None  # Hub snapshot commit
-    kind: str = "cp2image"  # model class key in MODEL_CLASSES
+    kind: str = "cp2image"  # model class key, one of MODEL_KINDS
 
     @property
     def source(self) -> str:
@@ -243,6 +250,22 @@ def _hub_snapshot(ref: ModelRef) -> ResolvedModel:
 # ----------------------------------------------------------------------------- resolve + load
 
 
+def model_classes() -> dict[str, type]:
+    """Model class per `MODEL_KINDS` key; imports torch, so only called when weights are loaded."""
+    from cp2image.models.cp2image import CP2Image
+    from cp2image.models.lsgan import LSGAN
+    from cp2image.models.vae import VAE, VAEplus
+
+    return {"cp2image": CP2Image, "vae": VAE, "vaeplus": VAEplus, "lsgan": LSGAN}
+
+
+def __getattr__(name: str) -> Any:
+    """`MODEL_CLASSES` on first use (PEP 562), so that importing this module imports no torch."""
+    if name == "MODEL_CLASSES":
+        return model_classes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def resolve(spec: "str | os.PathLike | ModelRef | None" = None) -> ResolvedModel:
     """The local folder holding the model's files; ModelUnavailable if it cannot be had."""
     ref = ModelRef.parse(spec)
@@ -274,9 +297,9 @@ def model_kind(folder: Path) -> str:
     kind = (config.get("provenance") or {}).get("model_kind") if isinstance(config, dict) else None
     if not kind and isinstance(config, dict) and "feature_names" in config:
         kind = "cp2image"
-    if kind not in MODEL_CLASSES:
+    if kind not in MODEL_KINDS:
         raise ValueError(
-            f"cannot tell the model kind (provenance.model_kind={kind!r}); expected one of {sorted(MODEL_CLASSES)}")
+            f"cannot tell the model kind (provenance.model_kind={kind!r}); expected one of {sorted(MODEL_KINDS)}")
     return str(kind)
 
 
@@ -287,7 +310,7 @@ def load_resolved(resolved: ResolvedModel, *, kinds: Collection[str] = ("cp2imag
         kind = model_kind(resolved.folder)
         if kind not in kinds:
             raise ValueError(f"it is a {kind!r} model; this needs one of {sorted(kinds)}")
-        model = MODEL_CLASSES[kind].from_pretrained(resolved.folder)
+        model = model_classes()[kind].from_pretrained(resolved.folder)
     except ValueError as err:
         text = str(err).replace(f"{resolved.folder}{os.sep}", "").replace(str(resolved.folder), resolved.label)
         raise ValueError(f"{resolved.label} cannot be used: {text}") from err
@@ -343,6 +366,6 @@ def load_or_default(spec: "str | os.PathLike | ModelRef | None" = None) -> Loade
         return loaded
 
 
-__all__ = ["ENV_VAR", "MODEL_CLASSES", "LoadedModel", "ModelKind", "ModelRef", "ModelUnavailable", "ResolvedModel",
-           "hub_cache_dir", "load_bundled", "load_model", "load_or_default", "load_resolved", "model_kind", "offline",
+__all__ = ["ENV_VAR", "MODEL_CLASSES", "MODEL_KINDS", "LoadedModel", "ModelKind", "ModelRef", "ModelUnavailable", "ResolvedModel",
+           "hub_cache_dir", "load_bundled", "load_model", "load_or_default", "load_resolved", "model_classes", "model_kind", "offline",
            "resolve"]

@@ -132,3 +132,28 @@ def test_the_app_reports_a_broken_default_model(tmp_path, monkeypatch):
     monkeypatch.setenv("CP2IMAGE_ASSETS", str(tmp_path / "empty"))
     with pytest.raises(FileNotFoundError, match="bundled model 'cp2image-sim' not found"):
         load_or_default(None)
+
+
+def _modules_loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a fresh interpreter has imported after running `code`."""
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return [m for m in done.stdout.strip().split(",") if m]
+
+
+def test_naming_and_resolving_a_model_imports_no_torch():
+    """The app parses and resolves the sidebar's model before Home is drawn; torch comes with the weights."""
+    code = ("from cp2image.models.hub import ModelRef, resolve, model_kind\n"
+            "model_kind(resolve(ModelRef.parse(None)).folder)")
+    assert _modules_loaded_after(code, ("torch",)) == []
+    assert _modules_loaded_after("from cp2image.models import CP2Image", ("torch",)) == ["torch"]
+
+
+def test_reading_a_saved_evaluation_imports_neither_scikit_learn_nor_torch():
+    """The model card and correlation report read files; the evaluation package loads its parts on use."""
+    assert _modules_loaded_after("import cp2image.evaluation.files", ("sklearn", "torch")) == []
+    assert _modules_loaded_after("from cp2image.evaluation import moa_fidelity", ("sklearn",)) == ["sklearn"]
