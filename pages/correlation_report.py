@@ -9,6 +9,7 @@ import page_kit
 from cp2image.analysis.feature_labels import labelled, readable_name
 from cp2image.app_support import charts, selection_charts
 from cp2image.evaluation.files import (
+    CORRELATION_FILE,
     HEADLINE_HELP,
     HEADLINE_LABELS,
     defined,
@@ -39,8 +40,8 @@ def _readable(name: str) -> str:
 
 
 @st.cache_data(show_spinner="Reading the evaluation…", max_entries=8)
-def load_report(directory: str, table_file: str, stamp: float):
-    return read_evaluation(directory, table_file=table_file)
+def load_report(directory: str, stamp: float):
+    return read_evaluation(directory)
 
 
 @st.cache_data(max_entries=64)
@@ -70,18 +71,18 @@ if found is None:
     st.info(f"No evaluation found for {', '.join(f'`{_shown_path(d)}`' for d in candidates)}. Run `cp2image evaluate` "
             "on the model and save its output to the model's `evaluation/` folder.")
     st.stop()
-directory, table_file = found
+directory = found
 try:
-    report = load_report(str(directory), table_file, (directory / table_file).stat().st_mtime)
+    report = load_report(str(directory), (directory / CORRELATION_FILE).stat().st_mtime)
 except (OSError, ValueError) as err:
     st.error(f"The evaluation in `{_shown_path(directory)}` cannot be read: "
              f"{str(err).replace(str(directory), _shown_path(directory))}")
     st.stop()
-evaluated = directory.parent if directory.name == "evaluation" else directory
+evaluated = directory.parent
 if model_dir is None or evaluated != model_dir:
     st.warning(f"Showing the evaluation of `{evaluated.name}`, not of the loaded weights "
                f"({loaded.source if loaded else 'none'}).")
-st.caption(f"Source: `{_shown_path(directory / table_file)}`")
+st.caption(f"Source: `{_shown_path(directory / CORRELATION_FILE)}`")
 
 table = report.correlation
 finite = defined(table)

@@ -77,7 +77,7 @@ for k, (moa, result) in enumerate(results.items()):
     st.subheader(f"DMSO → {moa}")
     outside = beyond_training_range(model, result.profiles)
     if outside:  # which features were capped, in plain words; the model's own note stays below, folded
-        st.warning(plain_warning(outside, limit=float(model.config.clip_sigma),
+        st.warning(plain_warning(outside, limit=model.feature_statistics.clip_sigma,
                                  why="the target cell (or the DMSO cell) itself has these extreme values, and each "
                                      "step copies some of the target's values into the profile."),
                    icon=":material/warning:")

@@ -24,12 +24,11 @@ def card_figure(path: str, stamp: float) -> bytes:
 @st.cache_data(max_entries=8, show_spinner=False)
 def evaluation_of(directory: str, stamp: float):
     """(correlation table, number of held-out cells) of the model's stored evaluation, or (None, None)."""
-    found = locate_evaluation(directory)
-    if found is None:
+    folder = locate_evaluation(directory)
+    if folder is None:
         return None, None
-    folder, table_file = found
     try:
-        report = read_evaluation(folder, table_file=table_file)
+        report = read_evaluation(folder)
     except (OSError, ValueError):
         return None, None
     metrics = report.metrics

@@ -148,7 +148,7 @@ with cell_col:
         st.caption(f"{where} · method: {use}")
         outside = beyond_training_range(model, frame)
         if outside:
-            st.warning(plain_warning(outside, limit=float(model.config.clip_sigma), why=why_out_of_range(click, t)),
+            st.warning(plain_warning(outside, limit=model.feature_statistics.clip_sigma, why=why_out_of_range(click, t)),
                        icon=":material/warning:")
         own = None
         if click.cell is not None and click.cell in cells.index:

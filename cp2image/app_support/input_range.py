@@ -27,21 +27,21 @@ class OutOfRange:
 
 
 def beyond_training_range(model: Any, profiles: pd.DataFrame | pd.Series) -> list[OutOfRange]:
-    """Features more than `model.config.clip_sigma` training SDs from the training mean, furthest first.
+    """Features more than the model's clip limit (`model.feature_statistics.clip_sigma` training SDs)
+    from the training mean, furthest first.
 
     `profiles` holds raw values by feature name (one row or many; for many rows a feature's
     furthest value counts). Features the model does not read are ignored.
     """
     frame = profiles.to_frame().T if isinstance(profiles, pd.Series) else profiles
-    names = list(model.feature_names)
+    stats = model.feature_statistics  # the model's feature space: names, mean, scale, clip limit
+    names = list(stats.names)
     missing = [f for f in names if f not in frame.columns]
     if missing:
         raise ValueError(f"profiles lack {len(missing)} of the model's features, e.g. {missing[:3]}")
     raw = frame[names].to_numpy(dtype=np.float64)  # (N, p)
-    mean = np.asarray(model.config.feature_mean, dtype=np.float64)
-    scale = np.asarray(model.config.feature_scale, dtype=np.float64)
-    z = (raw - mean) / scale
-    limit = float(model.config.clip_sigma)
+    z = (raw - stats.mean) / stats.scale
+    limit = float(stats.clip_sigma)
     furthest = np.take_along_axis(z, np.nanargmax(np.abs(z), axis=0)[None], axis=0)[0]  # (p,) signed
     out = [OutOfRange(f, float(v)) for f, v in zip(names, furthest) if np.isfinite(v) and abs(v) > limit]
     return sorted(out, key=lambda item: -abs(item.sd))

@@ -52,26 +52,19 @@ class EvaluationFiles:
         return [str(v) for v in column.unique().to_pylist()]
 
 
-HELDOUT_FILE = "heldout_correlation.csv"  # a model folder's own held-out report (same columns, no pairs)
+def locate_evaluation(model_dir: str | Path) -> Path | None:
+    """A model's evaluation folder (`<model dir>/evaluation/` holding `correlation.csv`), or None."""
+    folder = Path(model_dir) / "evaluation"
+    return folder if (folder / CORRELATION_FILE).is_file() else None
 
 
-def locate_evaluation(model_dir: str | Path) -> tuple[Path, str] | None:
-    """(folder, table file name) of a model's evaluation: `evaluation/correlation.csv`, else its
-    `heldout_correlation.csv`; None when it has neither."""
-    root = Path(model_dir)
-    for folder, name in ((root / "evaluation", CORRELATION_FILE), (root, HELDOUT_FILE)):
-        if (folder / name).is_file():
-            return folder, name
-    return None
-
-
-def read_evaluation(directory: str | Path, *, table_file: str = CORRELATION_FILE) -> EvaluationFiles:
+def read_evaluation(directory: str | Path) -> EvaluationFiles:
     """Load an evaluation folder; FileNotFoundError / ValueError say what is missing and how to make it."""
     root = Path(directory)
-    table_path = root / table_file
+    table_path = root / CORRELATION_FILE
     if not table_path.is_file():
         raise FileNotFoundError(
-            f"no {table_file} in {root}; run `cp2image evaluate --model <weights> --data <dataset> --out {root}`"
+            f"no {CORRELATION_FILE} in {root}; run `cp2image evaluate --model <weights> --data <dataset> --out {root}`"
         )
     table = pd.read_csv(table_path)
     for column in ("feature", "pearson_r"):
@@ -80,7 +73,7 @@ def read_evaluation(directory: str | Path, *, table_file: str = CORRELATION_FILE
     table["pearson_r"] = pd.to_numeric(table["pearson_r"], errors="coerce")
     table = table.sort_values("pearson_r", ascending=False, na_position="last").reset_index(drop=True)
     metrics: dict[str, Any] = {}
-    metrics_path = root / (METRICS_FILE if table_file == CORRELATION_FILE else Path(table_file).stem + ".json")
+    metrics_path = root / METRICS_FILE
     if metrics_path.is_file():
         try:
             loaded = json.loads(metrics_path.read_text())
@@ -88,8 +81,7 @@ def read_evaluation(directory: str | Path, *, table_file: str = CORRELATION_FILE
             raise ValueError(f"{metrics_path} is not valid JSON ({err})") from err
         metrics = loaded if isinstance(loaded, dict) else {}
     pairs = root / PAIRS_FILE
-    has_pairs = table_file == CORRELATION_FILE and pairs.is_file()
-    return EvaluationFiles(root, table, metrics, pairs if has_pairs else None)
+    return EvaluationFiles(root, table, metrics, pairs if pairs.is_file() else None)
 
 
 def feature_pairs(pairs_path: str | Path, feature: str) -> pd.DataFrame:

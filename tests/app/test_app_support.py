@@ -309,19 +309,19 @@ def test_sweep_and_cosine_charts_plot_the_table_values():
     assert [t.name for t in cos.data] == ["A"] and list(cos.data[0].y) == [0.0, 1.0]
 
 
-def test_a_model_folder_with_only_a_heldout_report_is_found_and_read(tmp_path):
+def test_a_model_folders_evaluation_is_its_evaluation_subfolder_and_nothing_else(tmp_path):
     from cp2image.evaluation.files import locate_evaluation
 
     assert locate_evaluation(tmp_path) is None
-    pd.DataFrame({"feature": ["a", "b"], "pearson_r": [0.2, 0.9]}).to_csv(tmp_path / "heldout_correlation.csv", index=False)
-    (tmp_path / "heldout_correlation.json").write_text(json.dumps({"median_r": 0.55}))
-    folder, name = locate_evaluation(tmp_path)
-    report = read_evaluation(folder, table_file=name)
-    assert report.correlation["feature"].tolist() == ["b", "a"]
-    assert report.pairs_path is None and report.headline() == {"median_r": 0.55}
+    # the former bundle format beside the weights is not an evaluation any more
+    pd.DataFrame({"feature": ["a"], "pearson_r": [0.2]}).to_csv(tmp_path / "heldout_correlation.csv", index=False)
+    assert locate_evaluation(tmp_path) is None
     (tmp_path / "evaluation").mkdir()
-    pd.DataFrame({"feature": ["a"], "pearson_r": [0.1]}).to_csv(tmp_path / "evaluation" / "correlation.csv", index=False)
-    assert locate_evaluation(tmp_path) == (tmp_path / "evaluation", "correlation.csv")
+    pd.DataFrame({"feature": ["a", "b"], "pearson_r": [0.2, 0.9]}).to_csv(tmp_path / "evaluation" / "correlation.csv",
+                                                                         index=False)
+    assert locate_evaluation(tmp_path) == tmp_path / "evaluation"
+    report = read_evaluation(locate_evaluation(tmp_path))
+    assert report.correlation["feature"].tolist() == ["b", "a"] and report.pairs_path is None
 
 
 def test_card_images_inside_the_repo_are_kept_others_become_alt_text(tmp_path):

@@ -12,9 +12,10 @@ import pytest
 from app_fixture_assets import FEATURES
 from app_harness import image_captions, open_page, plotly_spec, start_app, trace_values
 from cp2image.evaluation.files import undefined_reasons
-from cp2image.app_support.example_cell import typical_control_cell
+from cp2image.analysis.example_cell import typical_control_cell
 from cp2image.app_support.input_range import beyond_training_range, plain_warning
 from cp2image.models.card import hide_server_paths, plain_summary
+from cp2image.models.cp2image import FeatureStatistics
 from cp2image.app_support.pca_click import (
     ClickedPoint,
     click_from_text,
@@ -35,12 +36,10 @@ def test_the_example_cell_is_the_control_cell_nearest_the_control_median():
 
 
 class _Model:
-    feature_names = ["Nuclei_AreaShape_Area", "Cells_Intensity_MeanIntensity_DNA"]
+    """Only the feature space a model exposes (`CP2Image.feature_statistics`), no config."""
 
-    class config:  # noqa: N801  (the attribute layout of CP2ImageConfig)
-        feature_mean = [100.0, 0.5]
-        feature_scale = [10.0, 0.1]
-        clip_sigma = 10.0
+    feature_statistics = FeatureStatistics(names=("Nuclei_AreaShape_Area", "Cells_Intensity_MeanIntensity_DNA"),
+                                           mean=np.array([100.0, 0.5]), scale=np.array([10.0, 0.1]), clip_sigma=10.0)
 
 
 def test_out_of_range_features_are_named_with_their_distance_and_the_reason():

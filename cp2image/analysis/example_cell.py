@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-COMPOUND = "Metadata_Compound"
+from cp2image.data.columns import COMPOUND
 
 
 def typical_control_cell(cells: pd.DataFrame, features: Sequence[str], *, control: str = "DMSO") -> int:
