@@ -34,14 +34,19 @@ CITATION = """\
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def example_cell(_model: Any, model_key: str, _dataset: Any, dataset_key: str) -> tuple[int, np.ndarray]:
-    """(row, generated image) of Home's example: the typical DMSO cell, drawn from its own profile."""
-    from cp2image.app_support.example_cell import typical_control_cell
+def example_row(_dataset: Any, dataset_key: str) -> int:
+    """Row of Home's example: the control cell nearest the typical control profile (no model needed)."""
+    from cp2image.analysis.example_cell import typical_control_cell
 
+    return typical_control_cell(_dataset.cells, list(_dataset.feature_names))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def generated_example(_model: Any, model_key: str, _dataset: Any, dataset_key: str, row: int) -> np.ndarray:
+    """The image the model draws from the example cell's own profile."""
     features = list(_model.feature_names)
-    row = typical_control_cell(_dataset.cells, features)
     profile = _dataset.cells.iloc[[row]][features]
-    return row, _model.generate_from_normalised(_model.normalise(profile, warn=False))
+    return _model.generate_from_normalised(_model.normalise(profile, warn=False))
 
 
 def dataset_banner(dataset: Any) -> None:
@@ -56,29 +61,51 @@ def dataset_banner(dataset: Any) -> None:
                    icon=":material/science:")
 
 
-def show_example(loaded: Any, dataset: Any) -> None:
-    """One dataset crop beside the image generated from that cell's CellProfiler profile."""
+def show_example_crop(dataset: Any) -> tuple[int, Any] | None:
+    """The example's dataset crop and text now; returns (row, slot for the generated image), or None."""
     words = page_kit.crop_words(dataset)
     try:
-        row, generated = example_cell(loaded.model, loaded.source, dataset, str(dataset.path))
+        row = example_row(dataset, str(dataset.path))
     except ValueError as err:
         st.info(f"No example cell: {err}.")
-        return
+        return None
     meta = dataset.cells.iloc[row]
-    crops = np.concatenate([dataset.images[row:row + 1], generated])
-    images, text = st.columns([2, 3], gap="medium")
-    with images:
-        page_kit.show_images(crops, [words.cell, "generated"], width=150)
+    crop, generated, text = st.columns([1, 1, 3], gap="small")
+    with crop:
+        page_kit.show_images(dataset.images[row:row + 1], [words.cell], width=150)
+    slot = generated.empty()
+    slot.caption("Drawing the generated image…")
     text.markdown(
         f"**Left:** a {words.cell} from the loaded dataset ({meta.get('Metadata_Compound', '?')}, plate "
         f"{meta.get('Metadata_Plate', '?')}, well {meta.get('Metadata_Well', '?')}) — the control cell closest to "
         f"the typical control profile.  \n**Right:** the image the model draws from that cell's "
-        f"{len(loaded.model.feature_names)} CellProfiler features alone, without seeing the crop. "
-        "DNA blue, β-tubulin red, F-actin green."
+        "CellProfiler features alone, without seeing the crop. DNA blue, β-tubulin red, F-actin green."
     )
+    return row, slot
+
+
+def show_generated(slot: Any, loaded: Any, dataset: Any, row: int) -> None:
+    """Fill the example's second image once the model is loaded (Home's text is already drawn)."""
+    try:
+        image = generated_example(loaded.model, loaded.source, dataset, str(dataset.path), row)
+    except ValueError as err:
+        slot.info(f"The model cannot draw this cell: {err}.")
+        return
+    with slot.container():
+        page_kit.show_images(image, ["generated"], width=150)
+
+
+def show_model(loaded: Any) -> None:
+    a, b = st.columns(2)
+    a.metric("Input features", len(loaded.model.feature_names))
+    b.metric("Image size", f"{loaded.model.image_size} px")
+    st.caption(f"Weights from **{loaded.source}**")
+    if loaded.notice:
+        st.warning(loaded.notice)
 
 
 def home() -> None:
+    """Text, dataset and the example's real crop first; the model (torch) loads after they are sent."""
     st.title("cp2image")
     st.markdown(
         "**Turn CellProfiler profiles into single-cell images.** A CP2Image generator maps a cell's "
@@ -93,12 +120,11 @@ def home() -> None:
         st.error(problem)
     else:
         dataset_banner(dataset)
-    loaded, model_problem = page_kit.load_current_model()
-    if model_problem:
-        st.error(model_problem)
-    if dataset is not None and loaded is not None:
+    model_problem_slot = st.empty()
+    example = None
+    if dataset is not None:
         st.subheader("One example cell")
-        show_example(loaded, dataset)
+        example = show_example_crop(dataset)
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Dataset")
@@ -115,13 +141,8 @@ def home() -> None:
                        f"{crop}×{crop} px crops{extent} · {page_kit.crop_words(dataset).cells}")
     with right:
         st.subheader("Model")
-        if loaded is not None:
-            a, b = st.columns(2)
-            a.metric("Input features", len(loaded.model.feature_names))
-            b.metric("Image size", f"{loaded.model.image_size} px")
-            st.caption(f"Weights from **{loaded.source}**")
-            if loaded.notice:
-                st.warning(loaded.notice)
+        model_slot = st.empty()
+        model_slot.caption("Loading the model…")
     st.subheader("Pages")
     st.markdown(
         "- **Feature perturbation** — sweep one feature of a dataset cell and measure it back on the images.\n"
@@ -134,12 +155,27 @@ def home() -> None:
     )
     st.subheader("How to cite")
     st.code(CITATION, language="bibtex")
+    # Everything above is on its way to the browser; now the model (importing torch the first time).
+    loaded, model_problem = page_kit.load_current_model()
+    page_kit.sidebar_model_status(_SIDEBAR_STATUS)
+    if model_problem:
+        model_problem_slot.error(model_problem)
+    if loaded is None:
+        model_slot.empty()
+        if example is not None:
+            example[1].empty()
+        return
+    with model_slot.container():
+        show_model(loaded)
+    if example is not None:
+        show_generated(example[1], loaded, dataset, example[0])
 
 
 warmup.run_started()
 try:
     page_kit.pixelated_images()
     page_kit.sidebar_model_field()
+    _SIDEBAR_STATUS = st.sidebar.container()  # where the weights came from, filled once the model is loaded
     navigation = st.navigation(
         {
             "": [st.Page(home, title="Home", icon=":material/home:", default=True, url_path="home")],
@@ -155,7 +191,8 @@ try:
             ],
         }
     )
-    page_kit.sidebar_model_status()
+    if navigation.url_path:  # not Home (the default page, url_path ""), which loads the model after its text
+        page_kit.sidebar_model_status(_SIDEBAR_STATUS)
     navigation.run()
 finally:  # also after a page's st.stop(): start warming the other pages once this one is drawn
     warmup.run_finished()

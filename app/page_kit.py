@@ -91,15 +91,15 @@ def require_model() -> Any:
     return loaded
 
 
-def sidebar_model_status() -> None:
-    """Where the weights came from, shown in the sidebar under the field."""
+def sidebar_model_status(where: Any) -> None:
+    """Where the weights came from, shown in the sidebar container `where` (under the field)."""
     loaded, problem = load_current_model()
     if problem:
-        st.sidebar.error(problem)
+        where.error(problem)
     if loaded is not None:
-        st.sidebar.caption(f"Weights: **{loaded.source}**")
+        where.caption(f"Weights: **{loaded.source}**")
         if getattr(loaded, "notice", None):
-            st.sidebar.warning(loaded.notice)
+            where.warning(loaded.notice)
 
 
 # ----------------------------------------------------------------------------- dataset

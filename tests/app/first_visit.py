@@ -8,6 +8,9 @@ page caches, as after a new install or a server restart), then measures:
 - **Home fully drawn**: seconds from launching the server process until Home is drawn in
   the browser: the script has stopped running, every image has loaded, every Plotly chart
   has rendered and the page has stopped changing;
+- **Home painted**: seconds from launching the server until Home first shows its title and a
+  loaded image in the main area (the example's dataset crop), the moment a user can start
+  reading; the model may still be loading;
 - **first visit**: seconds from clicking the page's link in the sidebar (as a user does
   right after Home) until that page is fully drawn in the same sense;
 - **warm visit**: Home again, then the same page again (caches warm, new script run).
@@ -60,8 +63,9 @@ STATE_JS = """() => {
   const plotted = plots.every(p => { const g = p.querySelector('.js-plotly-plot'); return g && g._fullData; });
   const main = document.querySelector('[data-testid="stMain"]') || document.body;
   const skeleton = !!document.querySelector('[data-testid="stSkeleton"]');
+  const shown = [...main.querySelectorAll('img')].some(i => i.complete && i.naturalWidth > 0);
   return {busy: running || !images || !plotted || skeleton, html: main.innerHTML.length,
-          title: !!document.querySelector('h1')};
+          title: !!document.querySelector('h1'), painted: !!main.querySelector('h1') && shown};
 }"""
 
 
@@ -75,6 +79,8 @@ class Visit:
     first_cpu_s: float = 0.0
     warm_cpu_s: float = 0.0
     read_home_s: float = 0.0  # seconds spent on Home before the click
+    home_painted_s: float = 0.0  # server launch → Home's title and first image shown
+    home_painted_cpu_s: float = 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -88,13 +94,19 @@ def wait_drawn(page, *, since: float, timeout_s: float = 180.0, pid: int | None 
 
     With `pid`, the server's CPU seconds at that same moment are kept in `wait_drawn.cpu_at_draw`
     (sampled at every change, so work the server does while the page stays still is not counted).
+    The first moment a title and a loaded image were shown is kept in `wait_drawn.painted_s`
+    (seconds from `since`) and `wait_drawn.cpu_at_paint`.
     """
     deadline = time.monotonic() + timeout_s
     previous, changed_at = None, time.monotonic()
     cpu_at_change = cpu_seconds(pid) if pid else 0.0
+    wait_drawn.painted_s, wait_drawn.cpu_at_paint = float("nan"), float("nan")
     while time.monotonic() < deadline:
         state = page.evaluate(STATE_JS)
         now = time.monotonic()
+        if state["painted"] and wait_drawn.painted_s != wait_drawn.painted_s:  # first time (NaN until then)
+            wait_drawn.painted_s = now - since
+            wait_drawn.cpu_at_paint = cpu_seconds(pid) if pid else 0.0
         key = (state["busy"], state["html"], state["title"])
         if key != previous:
             previous, changed_at = key, now
@@ -107,6 +119,7 @@ def wait_drawn(page, *, since: float, timeout_s: float = 180.0, pid: int | None 
 
 
 wait_drawn.cpu_at_draw = 0.0
+wait_drawn.painted_s = wait_drawn.cpu_at_paint = float("nan")
 
 
 def _launch(assets: Path | None, model: str | None, log) -> tuple[subprocess.Popen, str, float]:
@@ -142,6 +155,7 @@ def measure(pages: list[str], *, assets: Path | None = None, model: str | None =
                         pid = process.pid
                         home = wait_drawn(page, since=started, pid=pid)
                         home_cpu = wait_drawn.cpu_at_draw
+                        painted, painted_cpu = wait_drawn.painted_s, wait_drawn.cpu_at_paint
                         if shots is not None and slug == pages[0]:
                             page.screenshot(path=str(shots / "home.png"), full_page=True)
                         time.sleep(read_home_s)
@@ -162,8 +176,9 @@ def measure(pages: list[str], *, assets: Path | None = None, model: str | None =
                     finally:
                         _stop(process)
                 visits.append(Visit(PAGES.get(slug, slug), home, first, warm, home_cpu, first_cpu, warm_cpu,
-                                    read_home_s))
-                print(f"{slug}: Home {home:.2f} s ({home_cpu:.2f} CPU s), first visit {first:.2f} s "
+                                    read_home_s, painted, painted_cpu))
+                print(f"{slug}: Home painted {painted:.2f} s ({painted_cpu:.2f} CPU s), drawn {home:.2f} s "
+                      f"({home_cpu:.2f} CPU s), first visit {first:.2f} s "
                       f"({first_cpu:.2f} CPU s), warm {warm:.2f} s ({warm_cpu:.2f} CPU s)", flush=True)
         finally:
             browser.close()
