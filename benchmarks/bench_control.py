@@ -159,12 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=MODEL_LABELS, default=list(MODEL_LABELS))
     parser.add_argument("--seed", type=int, default=0, help="which held-out cells are drawn")
     parser.add_argument("--out", type=Path, default=None, help="also write control-sweeps.csv and control-summary.csv")
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help="measure this model folder instead of the bundled one (one --models label: its dataset)")
     args = parser.parse_args(argv)
     if args.cells < 8:
         parser.error("--cells must be at least 8 (issue 13)")
+    if args.model_dir is not None and len(args.models) != 1:
+        parser.error("--model-dir needs exactly one --models label (which dataset to measure it on)")
     all_sweeps, all_summaries = [], []
     for label in args.models:
         setup = setups()[label]
+        if args.model_dir is not None:
+            setup.model_dir = args.model_dir
         print(f"\n## {label}: {setup.model_dir.name}\n")
         if setup.skip:
             print(f"skipped: {setup.skip}")
