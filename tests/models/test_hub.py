@@ -157,3 +157,10 @@ def test_reading_a_saved_evaluation_imports_neither_scikit_learn_nor_torch():
     """The model card and correlation report read files; the evaluation package loads its parts on use."""
     assert _modules_loaded_after("import cp2image.evaluation.files", ("sklearn", "torch")) == []
     assert _modules_loaded_after("from cp2image.evaluation import moa_fidelity", ("sklearn",)) == ["sklearn"]
+
+
+def test_the_files_hub_resolves_are_the_files_the_models_save():
+    """hub.py names them without importing the model code (torch); they must stay the mixin's names."""
+    from cp2image.models import hub, hub_io
+
+    assert (hub.CONFIG_FILE, hub.WEIGHTS_FILE) == (hub_io.CONFIG_FILE, hub_io.WEIGHTS_FILE)
