@@ -79,3 +79,38 @@ def test_mismatched_rows_or_features_are_errors() -> None:
         feature_correlation(real, gen, features=["Nuclei_AreaShape_Perimeter"])
     with pytest.raises(ValueError, match="share no CellProfiler feature"):
         feature_correlation(real[["Metadata_Well"]], gen[["Metadata_Well"]])
+
+
+def _orientation_frames(generated_angles: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    real = pd.DataFrame({"Nuclei_AreaShape_Orientation": [85.0, -60.0, 0.0, 40.0, -20.0, 70.0],
+                         "Nuclei_AreaShape_Area": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    gen = pd.DataFrame({"Nuclei_AreaShape_Orientation": generated_angles,
+                        "Nuclei_AreaShape_Area": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    return real, gen
+
+
+def test_orientation_turned_by_ten_degrees_across_the_wrap_agrees_perfectly() -> None:
+    # every axis turned by +10°: 85° → 95° is written −85°, 70° → 80° stays; the axes agree up to one rotation
+    real, gen = _orientation_frames([-85.0, -50.0, 10.0, 50.0, -10.0, 80.0])
+    plain, _ = pearson_per_column(real.to_numpy(), gen.to_numpy())
+    assert plain[0] < 0.3  # on the line, the wrapped cell looks 170° off
+    table = feature_correlation(real, gen).table.set_index("feature")
+    assert table.loc["Nuclei_AreaShape_Orientation", "pearson_r"] == pytest.approx(1.0)
+    assert table.loc["Nuclei_AreaShape_Orientation", "method"] == "circular"
+    assert table.loc["Nuclei_AreaShape_Area", "method"] == "pearson"
+
+
+def test_mirrored_orientation_is_minus_one_and_unrelated_orientation_is_not_near_one() -> None:
+    real, mirrored = _orientation_frames([-85.0, 60.0, 0.0, -40.0, 20.0, -70.0])  # θ → −θ
+    assert feature_correlation(real, mirrored).table.set_index("feature").loc[
+        "Nuclei_AreaShape_Orientation", "pearson_r"] == pytest.approx(-1.0)
+    _, scrambled = _orientation_frames([0.0, 85.0, -60.0, -20.0, 70.0, 40.0])
+    r = feature_correlation(real, scrambled).table.set_index("feature").loc["Nuclei_AreaShape_Orientation", "pearson_r"]
+    assert abs(r) < 0.6
+
+
+def test_orientation_with_too_few_finite_pairs_is_undefined() -> None:
+    real, gen = _orientation_frames([-85.0, np.nan, np.nan, np.nan, np.nan, 80.0])
+    report = feature_correlation(real, gen)
+    assert np.isnan(report.table.set_index("feature").loc["Nuclei_AreaShape_Orientation", "pearson_r"])
+    assert report.summary()["n_defined"] == 1
