@@ -44,8 +44,8 @@ def _noop(x: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cp2image.data.ingest_fields import read_field, read_image_table
-    from cp2image.data.ingest_nuclei import crop_field, find_nuclei
+    from cp2image.data.ingest import read_field, read_image_table
+    from cp2image.data.ingest import crop_field, find_nuclei
     from cp2image.data.intensity import IntensityConfig
     from cp2image.distributed import ClusterConfig, dask_client, ordered_results
     from cp2image.features import measure

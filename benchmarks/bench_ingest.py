@@ -62,7 +62,7 @@ def write_screen(base: Path, n_fields: int, n_nuclei: int, n_features: int, seed
 CHILD = """
 import json, resource, sys, threading, time
 sys.path.insert(0, {repo!r})
-from cp2image.data.ingest_fields import FieldIngestConfig, ingest_fields
+from cp2image.data.ingest import FieldIngestConfig, ingest_fields
 
 peak_anon = [0]
 def sample():  # anonymous (heap) memory, excluding file-backed pages of the images.npy memmap

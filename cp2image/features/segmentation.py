@@ -216,7 +216,7 @@ def label_nuclei(dna: np.ndarray, *, config: SegmentationConfig | None = None) -
 
     Returns int labels (N, H, W), 0 = background, numbered 1..n over the whole
     stack, and n. Used by `segment_batch` on crops and by field ingestion
-    (`cp2image.data.ingest_nuclei`) on whole fields of view, so both find nuclei
+    (`cp2image.data.ingest.nuclei_fields`) on whole fields of view, so both find nuclei
     the same way.
     """
     cfg = config or SegmentationConfig()

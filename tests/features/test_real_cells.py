@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cp2image.data.ingest_crops import channel_permutation
+from cp2image.data.ingest import channel_permutation
 from cp2image.data.simulate.realism import near_far_ratio, radial_profiles
 from cp2image.features import FAILED_COLUMN, feature_names, measure
 
