@@ -47,7 +47,8 @@ def test_bundled_model_loads_strictly_with_its_card(name):
     folder = _weights(name).parent
     model = CP2Image.from_pretrained(folder)
     card = (folder / "README.md").read_text()
-    assert "## Intended use" in card and "## Limitations" in card and "Command:" in card
+    assert "## Intended use" in card and "## Limitations" in card
+    assert "cp2image train --data " in card  # the card says how the weights were trained
     prov = model.config.provenance
     assert prov["model_kind"] == "cp2image" and prov["steps"] > 0 and "command" in prov
     assert model.channels == ["DNA", "Tubulin", "Actin"] and model.image_size == 68
