@@ -40,7 +40,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.dataset import open_dataset
     from ..data.simulate.pipeline import SimulationConfig, simulate_screen
     from ..data.simulate.screen import ScreenConfig
 
@@ -54,15 +53,31 @@ def run(args: argparse.Namespace) -> int:
     path = simulate_screen(args.out, config, cluster=cluster, packed=args.packed, overwrite=args.overwrite,
                            progress=not args.no_progress, resume=not args.restart)
     elapsed = time.perf_counter() - t0
-    ds = open_dataset(path)
-    cells = ds.cells
-    print(f"simulated {len(ds)} cells in {elapsed:.1f} s ({len(ds) / max(elapsed, 1e-9):.0f} cells/s, "
+    cells, n_features = _summary_columns(path)
+    print(f"simulated {len(cells)} cells in {elapsed:.1f} s ({len(cells) / max(elapsed, 1e-9):.0f} cells/s, "
           f"{'scheduler ' + cluster.scheduler if cluster.scheduler else f'{cluster.workers} local worker(s)'})")
     print(
         f"{cells[PLATE].nunique()} plates, {cells.groupby([PLATE, WELL]).ngroups} wells, "
         f"{cells[COMPOUND].nunique() - 1} compounds + DMSO, {cells[MOA].nunique() - 1} MoAs, "
-        f"{len(ds.feature_names)} measured features"
+        f"{n_features} measured features"
     )
     size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     print(f"wrote {path} ({size / 1e6:.1f} MB)")
     return 0
+
+
+def _summary_columns(path):
+    """The four metadata columns the summary counts, and the feature count from dataset.json.
+
+    Why not `open_dataset`: it loads every feature column, which at 100k cells set the whole
+    command's peak memory (1.67x that of a 10k screen, against 1.27x while streaming).
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    from ..data.format import CELLS_FILE, META_FILE
+
+    cells = pq.read_table(path / CELLS_FILE, columns=[PLATE, WELL, COMPOUND, MOA]).to_pandas()
+    meta = json.loads((path / META_FILE).read_text())
+    return cells, len(meta.get("features") or [])
