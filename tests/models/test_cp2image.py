@@ -1,7 +1,6 @@
-"""CP2Image: architecture size, generation contract, Hub round-trip and bad inputs."""
+"""CP2Image: architecture size, generation contract and bad inputs (weight loading: tests/models/test_weights.py)."""
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
@@ -102,15 +101,6 @@ def test_non_finite_inputs_are_rejected(bad):
         model.generate(x)
 
 
-def test_extreme_inputs_are_clipped_with_a_warning_and_never_nan():
-    model = tiny_model(NAMES)
-    extreme = np.array([[1e30, -1e30, 0.0, 0.0]])
-    at_limit = np.array([[10.0, -10.0, 0.0, 0.0]])
-    with pytest.warns(UserWarning, match=r"beyond ±10 training standard deviations"):
-        images = model.generate(extreme)
-    np.testing.assert_array_equal(images, model.generate(at_limit))
-
-
 def test_inputs_within_range_do_not_warn():
     model = tiny_model(NAMES)
     with warnings.catch_warnings():
@@ -132,44 +122,6 @@ def test_generate_restores_training_mode():
     assert model.training
 
 
-def test_save_then_load_gives_identical_outputs(tmp_path):
-    model = tiny_model(NAMES, seed=4, feature_mean=[1, 2, 3, 4], feature_scale=[2, 2, 2, 2])
-    model.save_pretrained(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    assert config["feature_names"] == NAMES and config["feature_mean"] == [1, 2, 3, 4]
-    assert config["channels"] == ["DNA", "Tubulin", "Actin"] and config["image_size"] == 68
-    loaded = CP2Image.from_pretrained(tmp_path)
-    assert not loaded.training and loaded.feature_names == NAMES
-    x = np.random.default_rng(2).standard_normal((4, 4)) * 2 + 2
-    np.testing.assert_array_equal(model.generate(x), loaded.generate(x))
-
-
-def test_weights_that_do_not_match_config_are_rejected(tmp_path):
-    tiny_model(NAMES).save_pretrained(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    config["feature_names"].append("Cells_Extra_Feature")
-    config["feature_mean"].append(0.0)
-    config["feature_scale"].append(1.0)
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"weights do not match config.json .*shape mismatch"):
-        CP2Image.from_pretrained(tmp_path)
-
-
-def test_truncated_weights_are_rejected(tmp_path):
-    tiny_model(NAMES).save_pretrained(tmp_path)
-    weights = tmp_path / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    with pytest.raises(ValueError, match=r"truncated or corrupt"):
-        CP2Image.from_pretrained(tmp_path)
-
-
-def test_folder_without_config_is_rejected(tmp_path):
-    tiny_model(NAMES).save_pretrained(tmp_path)
-    (tmp_path / "config.json").unlink()
-    with pytest.raises(ValueError, match=r"no config.json"):
-        CP2Image.from_pretrained(tmp_path)
-
-
 def test_config_with_inconsistent_statistics_is_rejected():
     with pytest.raises(ValueError, match=r"feature_mean has 1 entries for 2 features"):
         CP2ImageConfig(feature_names=["a", "b"], feature_mean=[0.0], feature_scale=[1.0, 1.0])
@@ -187,13 +139,6 @@ def test_tiny_model_is_deterministic_and_leaves_global_rng_alone():
     assert torch.equal(before, after)
     x = np.ones((1, 4))
     np.testing.assert_array_equal(a.generate(x), b.generate(x))
-
-
-def test_config_that_is_not_json_names_the_file(tmp_path):
-    tiny_model(NAMES).save_pretrained(tmp_path)
-    (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"config.json is not valid JSON"):
-        CP2Image.from_pretrained(tmp_path)
 
 
 def test_the_model_states_its_feature_space_and_standardises_with_it():
