@@ -88,14 +88,6 @@ def test_opening_names_the_missing_file(tmp_path):
         open_dataset(tmp_path / "ds")
 
 
-def test_truncated_images_file_is_reported(tmp_path):
-    write_dataset(tmp_path / "ds", tiny_images(), tiny_cells())
-    path = tmp_path / "ds" / "images.npy"
-    path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(DatasetError, match="truncated"):
-        open_dataset(tmp_path / "ds")
-
-
 def test_feature_list_must_exist_in_the_table(tmp_path):
     write_dataset(tmp_path / "ds", tiny_images(), tiny_cells())
     meta_path = tmp_path / "ds" / "dataset.json"
