@@ -90,27 +90,3 @@ def single_channel(
         data = data / display_scale(arr)[i]
     grey = (np.clip(data, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=-1)
-
-
-def split_channels(images: np.ndarray, *, stretch: bool = False) -> np.ndarray:
-    """(N, 1 + C, H, W, 3): the composite followed by each channel in grey, for split views."""
-    views = [composite(images, stretch=stretch)]
-    views += [single_channel(images, c, stretch=stretch) for c in CHANNELS]
-    return np.stack(views, axis=1)
-
-
-def montage(rgb: np.ndarray, *, n_cols: int | None = None, gap: int = 2, background: int = 255) -> np.ndarray:
-    """Tile (N, H, W, 3) RGB crops into one (rows·H + gaps, cols·W + gaps, 3) picture."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 4 or rgb.shape[-1] != 3:
-        raise ValueError(f"montage expects (N, H, W, 3) RGB; got {rgb.shape}")
-    n, h, w, _ = rgb.shape
-    if n == 0:
-        raise ValueError("montage needs at least one image")
-    n_cols = n if n_cols is None else max(1, min(n_cols, n))
-    n_rows = -(-n // n_cols)
-    out = np.full((n_rows * h + (n_rows - 1) * gap, n_cols * w + (n_cols - 1) * gap, 3), background, np.uint8)
-    for k in range(n):
-        r, c = divmod(k, n_cols)
-        out[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = rgb[k]
-    return out

@@ -67,10 +67,6 @@ class InceptionMetrics:
     weights: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
 
-    @property
-    def fid(self) -> float | None:
-        return self.distances.frechet if self.distances else None
-
     def to_dict(self) -> dict[str, Any]:
         d = self.distances
         if d is None:

@@ -47,21 +47,6 @@ def test_stretch_shares_one_scale_so_brightness_ratios_survive():
     assert out[0, 0, 0, 2] == 255 and out[1, 0, 0, 2] == 128  # 50/100 of full scale
 
 
-def test_split_channels_stacks_composite_then_each_channel():
-    img = one_channel(2, 200)
-    views = render.split_channels(img)
-    assert views.shape == (1, 4, 4, 4, 3)
-    assert tuple(views[0, 0, 0, 0]) == (0, 200, 0)
-    assert views[0, 3].max() == 200 and views[0, 1].max() == 0
-
-
-def test_montage_tiles_left_to_right_with_gaps():
-    rgb = np.stack([np.full((2, 2, 3), v, np.uint8) for v in (10, 20, 30)])
-    out = render.montage(rgb, n_cols=2, gap=1)
-    assert out.shape == (5, 5, 3)
-    assert out[0, 0, 0] == 10 and out[0, 3, 0] == 20 and out[3, 0, 0] == 30 and out[2, 2, 0] == 255
-
-
 def test_bad_channel_and_bad_shape_are_rejected():
     with pytest.raises(ValueError, match="unknown channel"):
         render.composite(one_channel(0), ["GFP"])
