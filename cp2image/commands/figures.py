@@ -2,11 +2,14 @@
 
     cp2image figures panels [--model DIR] [--dataset DIR] [--out docs/figures] [--only NAME ...]
     cp2image figures simulated DATASET OUT.png [--per-row 6] [--seed 0]
+    cp2image figures compare MODEL DATASET OUT.png [--split test,val] [--title T]
 
 `panels` writes the analysis panels (paper Fig. 4c, 5a, 5b/c; see
 cp2image.analysis.examples) as PNG, SVG and CSV, for the bundled model and dataset by
 default. `simulated` writes one row of example crops per MoA and per latrunculin B
-dose of a simulated dataset (cp2image.data.simulate.examples).
+dose of a simulated dataset (cp2image.data.simulate.examples). `compare` shows one
+held-out cell per MoA (the first in the split with every model feature finite): its
+crop above the image the model generates from its measured features.
 """
 from __future__ import annotations
 
@@ -31,6 +34,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     simulated.add_argument("--per-row", type=int, default=6, help="crops per row (default 6)")
     simulated.add_argument("--seed", type=int, default=0, help="which crops are picked (default 0)")
     simulated.set_defaults(run=run_simulated)
+    compare = verbs.add_parser("compare", help="held-out originals above their generated images, one cell per MoA")
+    compare.add_argument("model", type=Path, help="model folder")
+    compare.add_argument("dataset", type=Path, help="dataset folder with Metadata_Split and Metadata_MoA")
+    compare.add_argument("out", type=Path, help="PNG to write (e.g. docs/figures/generated-vs-original-real.png)")
+    compare.add_argument("--split", default="test,val", help="held-out split(s), comma-separated (default test,val)")
+    compare.add_argument("--title", default="Held-out cells, one per MoA: originals (top), generated from their "
+                                             "features (bottom)", help="figure title")
+    compare.set_defaults(run=run_compare)
 
 
 def run_panels(args: argparse.Namespace) -> int:
@@ -71,4 +82,33 @@ def run_simulated(args: argparse.Namespace) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out)
     print(f"wrote {args.out}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..analysis import export, panels
+    from ..data.columns import MOA
+    from ..data.dataset import open_dataset
+    from ..models import CP2Image
+
+    model = CP2Image.from_pretrained(args.model)
+    ds = open_dataset(args.dataset)
+    rows = np.sort(np.concatenate([ds.split_indices(s.strip()) for s in args.split.split(",")]))
+    values = ds.cells[list(model.feature_names)].iloc[rows].to_numpy(dtype=np.float64)
+    positions = rows[np.isfinite(values).all(axis=1)]  # row i of the table is image i
+    moas = ds.cells[MOA].iloc[positions].astype(str).reset_index(drop=True)
+    index = positions[moas.groupby(moas, sort=True).head(1).index.to_numpy()]
+    if len(index) == 0:
+        raise ValueError(f"{args.dataset}: no held-out cell with every model feature finite in split(s) {args.split}")
+    picked = ds.cells.iloc[index].reset_index(drop=True)
+    original = np.asarray(ds.images[index])
+    generated = model.generate(picked)
+    captions = [str(m)[:16] for m in picked[MOA]]
+    panel = panels.image_grid([original, generated], captions=[captions, captions],
+                              row_labels=["original", "generated"], title=args.title, scale_bar_um=10.0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(export.to_png(panel, dpi=150))
+    print(f"wrote {args.out} ({len(index)} cells)")
     return 0

@@ -13,7 +13,8 @@ from cp2image.data.dataset import write_dataset
 def test_figures_simulated_writes_the_example_crops_of_the_bundled_slice(tmp_path, capsys):
     out = tmp_path / "figures" / "simulated-examples.png"
     assert main(["figures", "simulated", str(bundled_dataset_dir()), str(out), "--per-row", "2"]) == 0
-    width, height = Image.open(out).size
+    with Image.open(out) as picture:
+        width, height = picture.size
     assert height > width  # 17 rows (DMSO, 12 MoAs, 4 latrunculin B doses) of 2 crops: a tall figure
     assert f"wrote {out}" in capsys.readouterr().out
 
@@ -24,3 +25,18 @@ def test_sim_check_on_a_dataset_without_ground_truth_names_the_missing_column(tm
     data = write_dataset(tmp_path / "real", np.zeros((2, 3, 8, 8), np.uint8), cells)
     assert main(["sim-check", str(data)]) == 2
     assert "needs column(s) ['Truth_NucleusArea']" in capsys.readouterr().err
+
+
+def test_figures_compare_shows_one_held_out_cell_per_moa_above_its_generated_image(tmp_path, capsys):
+    from cp2image.assets import bundled_model_dir
+    from cp2image.data.dataset import open_dataset
+
+    out = tmp_path / "compare.png"
+    assert main(["figures", "compare", str(bundled_model_dir()), str(bundled_dataset_dir()), str(out),
+                 "--split", "test"]) == 0
+    cells = open_dataset(bundled_dataset_dir()).cells
+    n_moas = cells.loc[cells["Metadata_Split"] == "test", "Metadata_MoA"].nunique()
+    assert f"wrote {out} ({n_moas} cells)" in capsys.readouterr().out
+    with Image.open(out) as picture:
+        width, height = picture.size
+    assert width > 3 * height  # one column per MoA, two rows
