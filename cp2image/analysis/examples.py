@@ -31,7 +31,7 @@ from cp2image.analysis.interpolate import interpolate_to_moa
 from cp2image.analysis.coupling import FeatureCoupling
 from cp2image.analysis.perturb import SWEEP_MODES, sweep_feature
 from cp2image.analysis.space import feature_space
-from cp2image.analysis.trajectory import CompoundTrajectory
+from cp2image.analysis.trajectory import CompoundTrajectory, LineResponse, line_response
 from cp2image.data.columns import COMPOUND, FAILED_COLUMN, MOA
 
 log = logging.getLogger(__name__)
@@ -169,3 +169,15 @@ def write_example_panels(built: dict[str, panels.Panel], out_dir: str | Path, *,
         for fmt in formats:
             paths.append(export.save(panel, Path(out_dir) / f"{name}.{fmt}", dpi=dpi))
     return paths
+
+
+def dose_line_response(model, cells: pd.DataFrame, *, config: ExampleConfig | None = None) -> LineResponse:
+    """The latrunculin-line panel's generated images measured back against the line's request."""
+    from cp2image.features import measure
+
+    cfg = config or ExampleConfig()
+    names = list(model.feature_names)
+    traj = CompoundTrajectory.fit(cells, compound=cfg.compound, features=names)
+    requested = traj.line(cfg.n_steps, end_concentration=cfg.end_concentration)[names].reset_index(drop=True)
+    measured = measure(model.generate(requested))
+    return line_response(requested, measured, cells.loc[cells[COMPOUND] == "DMSO", names])

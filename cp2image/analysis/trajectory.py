@@ -267,3 +267,43 @@ def _group_means(values: np.ndarray, ctrl: np.ndarray, conc: np.ndarray, scaler:
              **dict(zip(feats, mean))}
         )
     return pd.DataFrame(rows).sort_values("concentration").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class LineResponse:
+    """How the images generated along a dose line moved, feature by feature, against the line's request.
+
+    `table` has, per feature, the requested and the measured change from the line's first to
+    its last point in control-cell SDs; `summary` counts the features asked to move by more
+    than `min_sd` and how many moved the right way. Why: the line panel shows the pictures,
+    this says how much of the drug's profile change they carry.
+    """
+
+    table: pd.DataFrame
+    min_sd: float
+
+    @property
+    def asked(self) -> pd.DataFrame:
+        return self.table.loc[self.table["asked_sd"].abs() > self.min_sd]
+
+    def summary(self) -> dict[str, float]:
+        asked = self.asked
+        right = np.sign(asked["asked_sd"]) == np.sign(asked["measured_sd"])
+        return {"features_asked": int(len(asked)), "right_way": float(right.mean()) if len(asked) else float("nan"),
+                "median_measured_over_asked": float(np.nanmedian(asked["measured_sd"] / asked["asked_sd"]))
+                if len(asked) else float("nan")}
+
+
+def line_response(requested: pd.DataFrame, measured: pd.DataFrame, control: pd.DataFrame, *,
+                  min_sd: float = 0.5) -> LineResponse:
+    """Compare the first → last change of `requested` profiles with that `measured` on their images.
+
+    Changes are in SDs of `control` (e.g. the DMSO cells); features constant in the control
+    or missing from the measurement are left out.
+    """
+    features = [f for f in requested.columns if f in measured.columns and f in control.columns]
+    sd = control[features].std().replace(0.0, np.nan)
+    asked = (requested[features].iloc[-1] - requested[features].iloc[0]) / sd
+    got = (measured[features].iloc[-1] - measured[features].iloc[0]) / sd
+    table = pd.DataFrame({"asked_sd": asked, "measured_sd": got}).dropna()
+    return LineResponse(table=table, min_sd=min_sd)

@@ -65,6 +65,13 @@ def run_panels(args: argparse.Namespace) -> int:
         built = {name: built[name] for name in args.only}
     for path in write_example_panels(built, args.out):
         print(f"wrote {path}")
+    if args.only is None or "panel-latrunculin-line" in args.only:
+        from ..analysis.examples import dose_line_response
+
+        summary = dose_line_response(model, ds.cells).summary()
+        print(f"panel-latrunculin-line measured back: {summary['features_asked']} features asked to move > 0.5 SD, "
+              f"{summary['right_way']:.0%} moved the right way, median measured/asked "
+              f"{summary['median_measured_over_asked']:.2f}")
     for name in ("panel-perturbation", "panel-perturbation-single"):
         if name not in built:
             continue

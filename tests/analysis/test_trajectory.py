@@ -142,3 +142,15 @@ def test_bad_clicks_and_methods_are_rejected(traj):
         traj.profile_at(0.0, 0.0, method="nearest")
     with pytest.raises(ValueError, match="not the control"):
         traj.line(end_concentration=0.0)
+
+
+def test_line_response_compares_first_to_last_change_in_control_sds():
+    from cp2image.analysis.trajectory import line_response
+
+    control = pd.DataFrame({"a": [0.0, 2.0, 4.0], "b": [1.0, 1.0, 1.0], "c": [0.0, 1.0, 2.0]})  # SD a 2, c 1; b constant
+    requested = pd.DataFrame({"a": [0.0, 4.0], "b": [1.0, 3.0], "c": [0.0, -0.2]})
+    measured = pd.DataFrame({"a": [1.0, 3.0], "b": [1.0, 1.0], "c": [0.0, 0.3]})
+    response = line_response(requested, measured, control)
+    assert list(response.table.index) == ["a", "c"]  # b is constant in the control: no SD to measure in
+    assert response.table.loc["a"].tolist() == pytest.approx([2.0, 1.0])
+    assert response.summary() == {"features_asked": 1, "right_way": 1.0, "median_measured_over_asked": 0.5}
