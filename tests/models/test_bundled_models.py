@@ -85,3 +85,17 @@ def test_sim_model_places_nuclei_at_the_centre_with_the_right_size_and_brightnes
     r_bright = np.corrcoef(originals[:, 0].max(axis=(1, 2)), bright)[0, 1]
     assert r_area > 0.5 and r_input > 0.5, (r_area, r_input)
     assert r_bright > 0.3, r_bright
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_files_name_no_folder_of_the_machine_that_trained_them(name):
+    """Cards, configs and evaluation reports record commands with repository-relative or placeholder paths."""
+    import re
+
+    folder = bundled_model_dir(name)
+    absolute = re.compile(r"""["'\s=(](/(?:work|home|root|tmp|mnt|data|Users)/[^\s"']*)""")
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix in {".json", ".md", ".csv", ".html", ".toml"}:
+            found += [f"{path.relative_to(folder)}: {m}" for m in absolute.findall(path.read_text(errors="replace"))]
+    assert not found, found
