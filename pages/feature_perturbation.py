@@ -10,6 +10,7 @@ from cp2image.analysis import panels, perturb
 from cp2image.analysis.feature_labels import format_pixels, format_value, labelled, scale_note, unit_symbol
 from cp2image.app_support import charts
 from cp2image.app_support.warning_capture import call_collecting_warnings
+from cp2image.data.columns import COMPOUND, CONCENTRATION, MOA, PLATE, WELL
 from cp2image.warnings import OutsideReference
 
 DEFAULT_FEATURE = "Nuclei_AreaShape_Area"
@@ -34,7 +35,7 @@ def run_sweep(_model, model_key: str, _cells: pd.DataFrame, dataset_key: str, ro
               measure_back: bool) -> tuple[perturb.PerturbationResult, list[str]]:
     """One sweep per (model, cell, settings), with its warnings; the SD unit comes from the DMSO cells."""
     cells = _cells
-    reference = cells.loc[cells["Metadata_Compound"] == "DMSO"]
+    reference = cells.loc[cells[COMPOUND] == "DMSO"]
     profile = cells.iloc[row][list(_model.feature_names)].astype(float)
     return call_collecting_warnings(perturb.sweep_feature, _model, profile, feature, mode=mode, coupling=_coupling,
                                     n_steps=n_steps, span=span, unit=unit, reference=reference,
@@ -64,13 +65,13 @@ coupling, coupling_problem = (load_coupling(str(folder), coupling_file.stat().st
                               if coupling_file is not None and coupling_file.is_file() else (None, None))
 
 row1 = st.columns([2, 1, 1, 3])
-compounds = sorted(cells["Metadata_Compound"].astype(str).unique(), key=lambda c: (c != "DMSO", c.lower()))
+compounds = sorted(cells[COMPOUND].astype(str).unique(), key=lambda c: (c != "DMSO", c.lower()))
 compound = page_kit.url_widget(row1[0].selectbox, "Compound", key="pert_compound", options=compounds)
-in_compound = cells["Metadata_Compound"].astype(str) == compound
-doses = sorted(cells.loc[in_compound, "Metadata_Concentration"].astype(float).unique())
+in_compound = cells[COMPOUND].astype(str) == compound
+doses = sorted(cells.loc[in_compound, CONCENTRATION].astype(float).unique())
 dose = page_kit.url_widget(row1[1].selectbox, "Concentration (µM)", key="pert_dose", options=doses,
                            format_func=lambda c: f"{c:g}")
-group_rows = np.flatnonzero((in_compound & np.isclose(cells["Metadata_Concentration"].astype(float), dose)).to_numpy())
+group_rows = np.flatnonzero((in_compound & np.isclose(cells[CONCENTRATION].astype(float), dose)).to_numpy())
 cell_number = page_kit.url_widget(row1[2].number_input, f"Cell (1–{len(group_rows)})", key="pert_cell",
                                   min_value=1, max_value=int(len(group_rows)), value=1, step=1,
                                   help="Which cell of this compound and dose.")
@@ -118,8 +119,8 @@ with info_col:
     group = compound if dose == 0 else f"{compound} {dose:g} µM"
     value = float(meta[feature])
     pixels = format_pixels(feature, value)
-    st.markdown(f"**{words.adjective} {group}**".replace("** ", "**") + f" · plate {meta.get('Metadata_Plate', '?')}, "
-                f"well {meta.get('Metadata_Well', '?')} · MoA {meta.get('Metadata_MoA', '?')}  \n"
+    st.markdown(f"**{words.adjective} {group}**".replace("** ", "**") + f" · plate {meta.get(PLATE, '?')}, "
+                f"well {meta.get(WELL, '?')} · MoA {meta.get(MOA, '?')}  \n"
                 f"{labelled(feature)} = **{format_value(feature, value, pixel_size_um=pixel_size)}**"
                 + (f" ({pixels})" if pixels and pixel_size else "")
                 + (f" · {scale_note(feature)}" if scale_note(feature) and scale_note(feature) != "no unit" else ""))

@@ -11,8 +11,9 @@ import streamlit as st
 import page_kit
 from cp2image.analysis import profiles
 from cp2image.analysis.export import images_zip
-from cp2image.app_support.warning_capture import call_collecting_warnings
 from cp2image.analysis.profiles import UploadLimits, duplicated_header_names, template_csv
+from cp2image.app_support.warning_capture import call_collecting_warnings
+from cp2image.data.columns import COMPOUND, metadata_columns
 
 LIMITS = UploadLimits()
 PAGE_SIZE = 24
@@ -53,7 +54,7 @@ with st.expander(f"What the CSV needs ({len(features)} feature columns)"):
     dataset, _ = page_kit.dataset_or_problem()
     example = None
     if dataset is not None and all(f in dataset.cells.columns for f in features):
-        example = dataset.cells.groupby("Metadata_Compound", sort=True).head(1).head(5)
+        example = dataset.cells.groupby(COMPOUND, sort=True).head(1).head(5)
     st.download_button("Template CSV", template_csv(features, example), file_name="cp2image_profiles_template.csv",
                        mime="text/csv", key="gen_template", on_click="ignore", icon=":material/download:")
 
@@ -85,10 +86,10 @@ except ValueError as err:
 upload_key = f"{hashlib.sha256(upload.getvalue()).hexdigest()}:{'skip' if drop else 'all'}"
 images, notes = generate(model, loaded.source, upload_key, usable)
 page_kit.show_notes(notes)
-labels = usable.filter(like="Metadata_")
+labels = usable[metadata_columns(usable)]
 rows = [str(r) for r in usable.index]  # spreadsheet row numbers (header = row 1), as in every message
-if "Metadata_Compound" in labels.columns:
-    names = [f"row {n} · {c}" for n, c in zip(rows, labels["Metadata_Compound"].astype(str))]
+if COMPOUND in labels.columns:
+    names = [f"row {n} · {c}" for n, c in zip(rows, labels[COMPOUND].astype(str))]
 else:
     names = [f"row {n}" for n in rows]
 separator = "" if check.separator == "," else (

@@ -6,9 +6,11 @@ import pandas as pd
 import streamlit as st
 
 import page_kit
+from cp2image.analysis.domain import beyond_training_range
 from cp2image.app_support import charts
-from cp2image.app_support.input_range import beyond_training_range, plain_warning
+from cp2image.app_support.input_range import plain_warning
 from cp2image.app_support.warning_capture import call_collecting_warnings
+from cp2image.data.columns import MOA
 
 PREFERRED = ("Actin disruptors", "Microtubule stabilizers", "Eg5 inhibitors")
 
@@ -34,10 +36,10 @@ loaded = page_kit.require_model()
 model = loaded.model
 dataset = page_kit.require_dataset()
 cells = dataset.cells
-if "Metadata_MoA" not in cells.columns:
-    st.info("This dataset has no Metadata_MoA column, so there is nothing to interpolate towards.")
+if MOA not in cells.columns:
+    st.info(f"This dataset has no {MOA} column, so there is nothing to interpolate towards.")
     st.stop()
-moas = sorted(m for m in cells["Metadata_MoA"].dropna().astype(str).unique() if m != "DMSO")
+moas = sorted(m for m in cells[MOA].dropna().astype(str).unique() if m != "DMSO")
 if not moas:
     st.info("No treated MoAs in this dataset.")
     st.stop()

@@ -7,16 +7,12 @@ import streamlit as st
 
 import page_kit
 from cp2image.app_support import charts
-from cp2image.app_support.input_range import beyond_training_range, plain_warning
-from cp2image.app_support.pca_click import (
-    click_from_text,
-    click_to_text,
-    clicked_point,
-    dose_direction_sentence,
-    line_angle_degrees,
-    nearest_groups,
-)
+from cp2image.analysis.domain import beyond_training_range
+from cp2image.analysis.trajectory import line_angle_degrees, nearest_concentrations
+from cp2image.app_support.input_range import plain_warning
+from cp2image.app_support.pca_click import click_from_text, click_to_text, clicked_point, dose_direction_sentence
 from cp2image.app_support.warning_capture import call_collecting_warnings
+from cp2image.data.columns import COMPOUND
 
 CHART_KEY = "pca_chart"
 CLICK_PARAM = "pca_click"  # the click's place in the URL (not a widget, so written here)
@@ -86,8 +82,8 @@ if missing:
     st.error(f"The dataset lacks {len(missing)} of the model's features (e.g. {', '.join(missing[:3])}).")
     st.stop()
 
-compounds = sorted(c for c in cells["Metadata_Compound"].astype(str).unique() if c != "DMSO")
-if not compounds or "DMSO" not in set(cells["Metadata_Compound"].astype(str)):
+compounds = sorted(c for c in cells[COMPOUND].astype(str).unique() if c != "DMSO")
+if not compounds or "DMSO" not in set(cells[COMPOUND].astype(str)):
     st.info("This dataset needs DMSO controls and at least one compound for a PCA trajectory.")
     st.stop()
 top = st.columns([2.2, 1.6, 2.2, 3])
@@ -137,7 +133,7 @@ with cell_col:
         frame = profile.to_frame().T[list(features)]
         generated = model.generate_from_normalised(model.normalise(frame, warn=False))
         t = trajectory.line_parameter(click.pc1, click.pc2, end)
-        nearest = nearest_groups(trajectory.group_means, click.pc1, click.pc2, k=2)
+        nearest = nearest_concentrations(trajectory.group_means, click.pc1, click.pc2, k=2)
         if click.on_line:
             where = f"t = {t:.2f} on the line"
         elif click.cell is not None:

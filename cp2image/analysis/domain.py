@@ -17,14 +17,24 @@ feature is the intersection of
 Angular features (`CIRCULAR_PERIODS`, AreaShape orientation in degrees) are not
 clipped: they live on their period, so a request is wrapped onto it
 (`wrap_angle`) and compared with the measurement modulo that period.
+
+A model has a narrower range of its own: it standardises each feature with its training
+mean and SD and clips the result to ±`clip_sigma` (10 SD), so it draws a cell further
+out at the capped value. `beyond_training_range` says which features of a profile are
+there and how far (the model's own warning names only a count and three names).
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from cp2image.models.cp2image import CP2Image
 
 DEFAULT_MARGIN = 0.1
 """Fraction of the reference cells' range allowed beyond it."""
@@ -121,3 +131,32 @@ def feature_domain(
                     lo, hi = widened
         lower[i], upper[i] = lo, hi
     return lower, upper
+
+
+@dataclass(frozen=True)
+class OutOfRange:
+    """One feature of a profile outside the model's training range."""
+
+    feature: str
+    sd: float  # signed distance from the training mean, in training SDs (before clipping)
+
+
+def beyond_training_range(model: CP2Image, profiles: pd.DataFrame | pd.Series) -> list[OutOfRange]:
+    """Features more than the model's clip limit (`model.feature_statistics.clip_sigma` training SDs)
+    from the training mean, furthest first.
+
+    `profiles` holds raw values by feature name (one row or many; for many rows a feature's
+    furthest value counts). Features the model does not read are ignored.
+    """
+    frame = profiles.to_frame().T if isinstance(profiles, pd.Series) else profiles
+    stats = model.feature_statistics  # the model's feature space: names, mean, scale, clip limit
+    names = list(stats.names)
+    missing = [f for f in names if f not in frame.columns]
+    if missing:
+        raise ValueError(f"profiles lack {len(missing)} of the model's features, e.g. {missing[:3]}")
+    raw = frame[names].to_numpy(dtype=np.float64)  # (N, p)
+    z = (raw - stats.mean) / stats.scale
+    limit = float(stats.clip_sigma)
+    furthest = np.take_along_axis(z, np.nanargmax(np.abs(z), axis=0)[None], axis=0)[0]  # (p,) signed
+    out = [OutOfRange(f, float(v)) for f, v in zip(names, furthest) if np.isfinite(v) and abs(v) > limit]
+    return sorted(out, key=lambda item: -abs(item.sd))

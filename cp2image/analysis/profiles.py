@@ -35,7 +35,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from cp2image.data.columns import metadata_columns
+from cp2image.data.columns import METADATA_PREFIX, metadata_columns
 
 MAX_BYTES = 50 * 1024 * 1024  # default upload limit (50 MiB)
 MAX_ROWS = 10_000  # default row limit: images are generated for every row
@@ -115,8 +115,7 @@ class ProfileCheck:
         keep = self.frame.drop(index=self.bad_rows)
         if keep.empty:
             raise ValueError("no row has finite values for every model feature")
-        meta = [c for c in keep.columns if str(c).startswith("Metadata_")]
-        return keep.loc[:, list(self.feature_names) + meta]
+        return keep.loc[:, list(self.feature_names) + metadata_columns(keep)]
 
     def raise_for_problems(self) -> None:
         """ValueError listing every problem, for callers that accept only clean input."""
@@ -164,7 +163,7 @@ def validate_profiles(
     wanted = set(names)
     missing = [f for f in names if f not in counts]
     extra = [c for c in columns if c not in wanted]
-    candidates = [c for c in extra if not c.startswith("Metadata_")]
+    candidates = [c for c in extra if not c.startswith(METADATA_PREFIX)]
     suggestions = {}
     for name in missing:
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)

@@ -19,10 +19,15 @@ A clicked 2-D point (pc1, pc2) becomes a full profile by one of two documented m
   exactly onto the click, and off-plane detail comes from a real cell, not from zeros.
 - "line": the click is projected onto the DMSO→concentration line, t = ((q−a)·(b−a))/‖b−a‖²,
   and the full-space line point mean_control + t·(mean_end − mean_control) is used.
+
+Geometry on the group means: the doses nearest a clicked place (`nearest_concentrations`,
+whose real cells are shown beside the generated one) and the dose line's angle to PC1
+(`line_angle_degrees`).
 """
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,12 +37,9 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from cp2image.data.columns import feature_columns, metadata_columns
+from cp2image.data.columns import COMPOUND, CONCENTRATION, feature_columns, metadata_columns
 
 log = logging.getLogger(__name__)
-
-CONCENTRATION = "Metadata_Concentration"
-COMPOUND = "Metadata_Compound"
 
 
 def _fmt_conc(c: float) -> str:
@@ -267,6 +269,37 @@ def _group_means(values: np.ndarray, ctrl: np.ndarray, conc: np.ndarray, scaler:
              **dict(zip(feats, mean))}
         )
     return pd.DataFrame(rows).sort_values("concentration").reset_index(drop=True)
+
+
+def nearest_concentrations(group_means: pd.DataFrame, pc1: float, pc2: float, *, k: int = 2) -> list[float]:
+    """Concentrations of the `k` groups whose means lie nearest (pc1, pc2) in PC1/PC2, nearest first.
+
+    `group_means` is `CompoundTrajectory.group_means` (0 = the control). Why: the real cells
+    shown beside a cell generated at a clicked place come from the doses nearest that place.
+    """
+    for column in ("PC1", "PC2", "concentration"):
+        if column not in group_means.columns:
+            raise ValueError(f"group_means needs a {column!r} column")
+    if len(group_means) == 0:
+        raise ValueError("no groups to compare with")
+    d = np.hypot(group_means["PC1"].to_numpy(float) - pc1, group_means["PC2"].to_numpy(float) - pc2)
+    order = np.argsort(d, kind="stable")[: max(1, k)]
+    return [float(c) for c in group_means["concentration"].to_numpy()[order]]
+
+
+def line_angle_degrees(group_means: pd.DataFrame, end_concentration: float) -> float:
+    """Angle (0–90°) between the PC1 axis and the line from the control mean to `end_concentration`'s mean.
+
+    0° means the dose response lies along PC1, 90° along PC2 (axes at equal scale).
+    `group_means` is `CompoundTrajectory.group_means` (0 = the control).
+    """
+    control = group_means.loc[group_means["concentration"] == 0]
+    end = group_means.loc[np.isclose(group_means["concentration"].astype(float), float(end_concentration))]
+    if control.empty or end.empty:
+        raise ValueError(f"group_means lacks the control or the {end_concentration:g} µM group")
+    d1 = float(end["PC1"].iloc[0] - control["PC1"].iloc[0])
+    d2 = float(end["PC2"].iloc[0] - control["PC2"].iloc[0])
+    return math.degrees(math.atan2(abs(d2), abs(d1)))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Turn a click on the PCA chart into a point in PC space and name the nearest groups.
+"""Read a click on the PCA chart: the selection event, the click in the page URL, the line's angle in words.
 
 The chart (see `charts.pca_scatter`) sends Streamlit's selection dict; the first
-selected point's x/y is the clicked place. Its nearest concentration groups (by
-distance to each group's mean in PC1/PC2) are the real cells shown beside the
-generated one.
+selected point's x/y is the clicked place. The geometry behind the page (the doses
+nearest the click, the dose line's angle, the profile at a click) is
+`cp2image.analysis.trajectory`'s.
 """
 from __future__ import annotations
 
@@ -11,11 +11,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
-import pandas as pd
-
-CONCENTRATION = "concentration"  # as in CompoundTrajectory.group_means
 
 
 @dataclass(frozen=True)
@@ -62,18 +57,6 @@ def clicked_point(event: Mapping[str, Any] | None, *, line_curve: int | None = N
     return ClickedPoint(pc1=x, pc2=y, on_line=on_line, t=t, cell=cell)
 
 
-def nearest_groups(group_means: pd.DataFrame, pc1: float, pc2: float, *, k: int = 2) -> list[float]:
-    """Concentrations of the `k` group means nearest to (pc1, pc2), nearest first."""
-    for column in ("PC1", "PC2", CONCENTRATION):
-        if column not in group_means.columns:
-            raise ValueError(f"group_means needs a {column!r} column")
-    if len(group_means) == 0:
-        raise ValueError("no groups to compare with")
-    d = np.hypot(group_means["PC1"].to_numpy(float) - pc1, group_means["PC2"].to_numpy(float) - pc2)
-    order = np.argsort(d, kind="stable")[: max(1, k)]
-    return [float(c) for c in group_means[CONCENTRATION].to_numpy()[order]]
-
-
 # -- a click in the page URL (so a copied link reopens "this cell") ------------------------------
 def click_to_text(click: ClickedPoint, *, compound: str) -> str:
     """`compound|line|t|pc1|pc2`, `compound|cell|label|pc1|pc2` or `compound|point||pc1|pc2` for `?pca_click=`.
@@ -111,22 +94,8 @@ def click_from_text(text: str, *, compound: str) -> ClickedPoint:
     return ClickedPoint(pc1=x, pc2=y, on_line=kind == "line", t=t, cell=cell)
 
 
-def line_angle_degrees(group_means: pd.DataFrame, end_concentration: float) -> float:
-    """Angle (0–90°) between the PC1 axis and the line from the control mean to `end_concentration`'s mean.
-
-    0° means the dose response lies along PC1, 90° along PC2 (axes at equal scale).
-    """
-    control = group_means.loc[group_means[CONCENTRATION] == 0]
-    end = group_means.loc[np.isclose(group_means[CONCENTRATION].astype(float), float(end_concentration))]
-    if control.empty or end.empty:
-        raise ValueError(f"group_means lacks the control or the {end_concentration:g} µM group")
-    d1 = float(end["PC1"].iloc[0] - control["PC1"].iloc[0])
-    d2 = float(end["PC2"].iloc[0] - control["PC2"].iloc[0])
-    return math.degrees(math.atan2(abs(d2), abs(d1)))
-
-
 def dose_direction_sentence(angle: float, *, compound: str, end: float) -> str:
-    """One plain sentence on where the dose response runs in this PCA (from `line_angle_degrees`)."""
+    """One plain sentence on where the dose response runs in this PCA (angle from `trajectory.line_angle_degrees`)."""
     if angle <= 30:
         where = "lines up along PC1"
     elif angle >= 60:

@@ -154,3 +154,38 @@ def test_line_response_compares_first_to_last_change_in_control_sds():
     assert list(response.table.index) == ["a", "c"]  # b is constant in the control: no SD to measure in
     assert response.table.loc["a"].tolist() == pytest.approx([2.0, 1.0])
     assert response.summary() == {"features_asked": 1, "right_way": 1.0, "median_measured_over_asked": 0.5}
+
+
+# -- geometry on the group means (what the PCA page shows beside a click) -------------------------
+def _means(**columns):
+    return pd.DataFrame({"concentration": [0.0, 0.3, 3.0], "PC1": [0.0, 1.0, 5.0], "PC2": [0.0, 0.0, 0.0]} | columns)
+
+
+def test_the_doses_nearest_a_click_come_nearest_first():
+    from cp2image.analysis.trajectory import nearest_concentrations
+
+    assert nearest_concentrations(_means(), 0.9, 0.1, k=2) == [0.3, 0.0]
+    assert nearest_concentrations(_means(), 4.0, 0.0, k=1) == [3.0]
+    with pytest.raises(ValueError, match="no groups"):
+        nearest_concentrations(_means().iloc[:0], 0.0, 0.0)
+    with pytest.raises(ValueError, match="'PC2'"):
+        nearest_concentrations(_means().drop(columns="PC2"), 0.0, 0.0)
+
+
+def test_a_click_on_a_fitted_group_mean_names_that_dose_first(traj):
+    from cp2image.analysis.trajectory import nearest_concentrations
+
+    for _, group in traj.group_means.iterrows():
+        assert nearest_concentrations(traj.group_means, group["PC1"], group["PC2"], k=1) == [group["concentration"]]
+
+
+def test_the_dose_line_angle_is_measured_from_the_pc1_axis():
+    from cp2image.analysis.trajectory import line_angle_degrees
+
+    diagonal = _means(PC1=[0.0, 1.0, 2.0], PC2=[0.0, 1.0, 2.0])
+    assert line_angle_degrees(diagonal, 3.0) == pytest.approx(45.0)
+    assert line_angle_degrees(diagonal.assign(PC2=0.0), 3.0) == pytest.approx(0.0)
+    assert line_angle_degrees(diagonal.assign(PC1=0.0), 3.0) == pytest.approx(90.0)
+    assert line_angle_degrees(_means(PC1=[0.0, 1.0, -2.0], PC2=[0.0, 1.0, 2.0]), 3.0) == pytest.approx(45.0)  # 0–90°
+    with pytest.raises(ValueError, match="lacks the control or the 10 µM group"):
+        line_angle_degrees(diagonal, 10.0)

@@ -15,7 +15,7 @@ from cp2image.evaluation.files import feature_pairs, read_evaluation
 from cp2image.analysis.export import images_zip, safe_name, upscale
 from cp2image.models.card import card_sections, model_facts
 from cp2image.app_support.model_spec import parse_model_choice
-from cp2image.app_support.pca_click import clicked_point, nearest_groups
+from cp2image.app_support.pca_click import clicked_point
 from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours, group_label
 from cp2image.analysis.profiles import duplicated_header_names, template_csv
 
@@ -107,14 +107,6 @@ def test_a_click_on_a_cell_carries_its_row_label():
     assert (click.on_line, click.t, click.cell) == (False, None, 17)
     mean_click = clicked_point(_event({"curve_number": 3, "x": 0.0, "y": 3.0, "customdata": -1}), line_curve=4)
     assert mean_click.cell is None
-
-
-def test_nearest_groups_orders_group_means_by_distance():
-    means = pd.DataFrame({"PC1": [0.0, 1.0, 5.0], "PC2": [0.0, 0.0, 0.0], "concentration": [0.0, 0.3, 3.0]})
-    assert nearest_groups(means, 0.9, 0.1, k=2) == [0.3, 0.0]
-    assert nearest_groups(means, 4.0, 0.0, k=1) == [3.0]
-    with pytest.raises(ValueError, match="no groups"):
-        nearest_groups(means.iloc[:0], 0.0, 0.0)
 
 
 # -- image bundles ------------------------------------------------------------------------------

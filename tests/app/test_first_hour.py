@@ -13,15 +13,14 @@ from app_fixture_assets import FEATURES
 from app_harness import image_captions, open_page, plotly_spec, start_app, trace_values
 from cp2image.evaluation.files import undefined_reasons
 from cp2image.analysis.example_cell import typical_control_cell
-from cp2image.app_support.input_range import beyond_training_range, plain_warning
+from cp2image.analysis.domain import OutOfRange
+from cp2image.app_support.input_range import plain_warning
 from cp2image.models.card import hide_server_paths, plain_summary
-from cp2image.models.cp2image import FeatureStatistics
 from cp2image.app_support.pca_click import (
     ClickedPoint,
     click_from_text,
     click_to_text,
     dose_direction_sentence,
-    line_angle_degrees,
 )
 
 
@@ -35,21 +34,12 @@ def test_the_example_cell_is_the_control_cell_nearest_the_control_median():
         typical_control_cell(cells, ["zzz"])
 
 
-class _Model:
-    """Only the feature space a model exposes (`CP2Image.feature_statistics`), no config."""
-
-    feature_statistics = FeatureStatistics(names=("Nuclei_AreaShape_Area", "Cells_Intensity_MeanIntensity_DNA"),
-                                           mean=np.array([100.0, 0.5]), scale=np.array([10.0, 0.1]), clip_sigma=10.0)
-
-
 def test_out_of_range_features_are_named_with_their_distance_and_the_reason():
-    profile = pd.DataFrame({"Nuclei_AreaShape_Area": [250.0], "Cells_Intensity_MeanIntensity_DNA": [0.6]})
-    items = beyond_training_range(_Model(), profile)
-    assert [(i.feature, i.sd) for i in items] == [("Nuclei_AreaShape_Area", 15.0)]  # (250 − 100) / 10
-    text = plain_warning(items, limit=10.0, why="the click is far from every cell.")
+    """Which features are out and how far is `analysis.domain.beyond_training_range` (tests/analysis/test_domain.py)."""
+    text = plain_warning([OutOfRange("Nuclei_AreaShape_Area", 15.0)], limit=10.0, why="the click is far from every cell.")
     assert text.startswith("1 feature of this profile is more than 10 SD from the training cells' average")
     assert "Nucleus area (Nuclei_AreaShape_Area) at +15 SD" in text and text.endswith("far from every cell.")
-    assert beyond_training_range(_Model(), profile.assign(Nuclei_AreaShape_Area=150.0)) == []
+    assert plain_warning([], limit=10.0, why="-") == ""
 
 
 @pytest.mark.parametrize("click", [
@@ -67,10 +57,8 @@ def test_a_broken_or_foreign_click_is_refused_with_its_reason(text, problem):
         click_from_text(text, compound="nocodazole")
 
 
-def test_the_dose_line_angle_is_measured_from_the_pc1_axis():
-    means = pd.DataFrame({"concentration": [0.0, 1.0, 3.0], "PC1": [0.0, 1.0, 2.0], "PC2": [0.0, 1.0, 2.0]})
-    assert line_angle_degrees(means, 3.0) == pytest.approx(45.0)
-    assert line_angle_degrees(means.assign(PC2=0.0), 3.0) == pytest.approx(0.0)
+def test_the_dose_line_angle_is_said_in_words():
+    """The angle itself is `analysis.trajectory.line_angle_degrees` (tests/analysis/test_trajectory.py)."""
     assert "lines up along PC1" in dose_direction_sentence(10.0, compound="x", end=3.0)
     assert "diagonally" in dose_direction_sentence(49.0, compound="x", end=3.0)
 
