@@ -14,6 +14,10 @@ Input convention: `generate` takes raw feature values, standardises them with th
 stored mean/scale, and clips standardised values to ±`clip_sigma` (10 by default)
 with a warning, because the network has never seen values that far out and would
 otherwise extrapolate to saturated or blank images.
+
+Pose convention: `generate` turns each image so its nucleus lies at the requested
+Nuclei_AreaShape_Orientation (`cp2image.models.pose`; ``pose=False`` for the raw
+generator). `generate_from_normalised`, used inside training, never does.
 """
 from __future__ import annotations
 
@@ -127,6 +131,7 @@ class CP2Image(
                              persistent=False)
         self.register_buffer("feature_scale", torch.tensor(config.feature_scale, dtype=torch.float32),
                              persistent=False)
+        self.pose_control = True  # `generate` aligns nucleus orientation (see `controls_pose`)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -251,14 +256,45 @@ class CP2Image(
             self.train(was_training)
         return out
 
-    def generate(self, profiles: pd.DataFrame | pd.Series | np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    @property
+    def controls_pose(self) -> bool:
+        """Whether `generate` turns cells to the requested nucleus orientation by default.
+
+        True when the model reads Nuclei_AreaShape_Orientation and ``pose_control`` was not
+        switched off on this instance (benchmarks set ``model.pose_control = False`` to
+        measure the paper's raw generator through code that calls `generate`).
+        """
+        from cp2image.models.pose import POSE_FEATURE
+
+        return self.pose_control and POSE_FEATURE in self.config.feature_names
+
+    def generate(self, profiles: pd.DataFrame | pd.Series | np.ndarray, *, batch_size: int = 256,
+                 pose: bool | None = None) -> np.ndarray:
         """Raw CellProfiler profiles → uint8 images (N, C, H, W).
 
         DataFrame columns are matched by name (missing → ValueError listing them; extra
         columns ignored); an array must have `len(feature_names)` columns in model order.
         Inputs are standardised with the stored statistics and clipped to ±clip_sigma.
+
+        Pose control (`cp2image.models.pose`): each generated cell is turned about the crop
+        centre so that its measured nucleus orientation equals the requested raw
+        Nuclei_AreaShape_Orientation (degrees, on its 180° period), because the generator
+        does not draw orientation itself. ``pose=None`` follows `controls_pose` (on for
+        models with that input); ``pose=False`` returns the raw generator's images.
         """
-        return self.generate_from_normalised(self.normalise(profiles), batch_size=batch_size)
+        raw = self.raw_matrix(profiles)
+        images = self.generate_from_normalised(self.normalise(raw), batch_size=batch_size)
+        if not (self.controls_pose if pose is None else pose):
+            return images
+        from cp2image.models.pose import align_orientation, requested_angles
+
+        requested = requested_angles(raw, self.config.feature_names)
+        if requested is None:
+            return images
+        for start in range(0, len(images), batch_size):
+            stop = start + batch_size
+            images[start:stop] = align_orientation(images[start:stop], requested[start:stop]).images
+        return images
 
 
 __all__ = ["CP2Image", "CP2ImageConfig", "WEIGHTS_FILE", "CONFIG_FILE"]
