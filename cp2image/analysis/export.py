@@ -157,10 +157,3 @@ def images_zip(
         if readme:
             archive.writestr("README.txt", readme)
     return buffer.getvalue()
-
-
-def upscale(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement of (…, H, W, 3) pictures so small crops stay crisp on screen."""
-    if factor <= 1:
-        return rgb
-    return np.repeat(np.repeat(rgb, factor, axis=-3), factor, axis=-2)

@@ -117,11 +117,6 @@ class ProfileCheck:
             raise ValueError("no row has finite values for every model feature")
         return keep.loc[:, list(self.feature_names) + metadata_columns(keep)]
 
-    def raise_for_problems(self) -> None:
-        """ValueError listing every problem, for callers that accept only clean input."""
-        if not self.ok:
-            raise ValueError(" | ".join(self.messages()))
-
 
 def _as_float(frame: pd.DataFrame) -> pd.DataFrame:
     """Every column as float64; text that is not a number becomes NaN.

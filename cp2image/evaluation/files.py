@@ -42,15 +42,6 @@ class EvaluationFiles:
                 out[key] = float(value)
         return out
 
-    def features_with_pairs(self) -> list[str]:
-        """Features that have real/generated pairs to plot."""
-        if self.pairs_path is None:
-            return []
-        import pyarrow.parquet as pq
-
-        column = pq.read_table(self.pairs_path, columns=["feature"]).column("feature")
-        return [str(v) for v in column.unique().to_pylist()]
-
 
 def locate_evaluation(model_dir: str | Path) -> Path | None:
     """A model's evaluation folder (`<model dir>/evaluation/` holding `correlation.csv`), or None."""

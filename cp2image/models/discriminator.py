@@ -61,10 +61,6 @@ class Discriminator(nn.Module):
         head = nn.Linear(self.trunk.out_features, 1)
         self.head = spectral_norm(head) if config.spectral_norm else head
 
-    @property
-    def n_hidden(self) -> int:
-        return len(self.trunk.blocks)
-
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         hidden = self.trunk(x)
         logit = self.head(hidden[-1].flatten(1)).squeeze(1)  # (B,)

@@ -12,7 +12,7 @@ import pytest
 from cp2image.analysis import panels as report_panels
 from cp2image.app_support import charts
 from cp2image.evaluation.files import feature_pairs, read_evaluation
-from cp2image.analysis.export import images_zip, safe_name, upscale
+from cp2image.analysis.export import images_zip, safe_name
 from cp2image.models.card import card_sections, model_facts
 from cp2image.app_support.model_spec import parse_model_choice
 from cp2image.app_support.pca_click import clicked_point
@@ -131,13 +131,9 @@ def test_zip_refuses_mismatched_inputs():
         images_zip(np.zeros((1, 3, 4, 4), np.float32), pd.DataFrame({"f": [1]}))
 
 
-def test_safe_names_and_nearest_neighbour_upscale():
+def test_safe_names_keep_letters_digits_dots_and_dashes():
     assert safe_name("latrunculin B 3 µM") == "latrunculin_B_3_M"
     assert safe_name("../..") == "cell"
-    rgb = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(1, 2, 2, 3)
-    big = upscale(rgb, 3)
-    assert big.shape == (1, 6, 6, 3)
-    np.testing.assert_array_equal(big[0, :3, :3], np.broadcast_to(rgb[0, 0, 0], (3, 3, 3)))
 
 
 # -- theme and charts ---------------------------------------------------------------------------
@@ -224,8 +220,9 @@ def test_evaluation_folder_is_read_sorted_and_pairs_filtered(tmp_path):
     report = read_evaluation(tmp_path)
     assert report.correlation["feature"].tolist() == ["c", "a", "b"]
     assert report.headline() == {"fid_inception": 12.5}
-    assert sorted(report.features_with_pairs()) == ["a", "c"]
     assert feature_pairs(report.pairs_path, "a")["real"].tolist() == [1.0, 2.0]
+    assert feature_pairs(report.pairs_path, "c")["generated"].tolist() == [2.9]
+    assert feature_pairs(report.pairs_path, "b").empty  # no pairs: the page says so
 
 
 def test_missing_evaluation_says_how_to_make_it(tmp_path):

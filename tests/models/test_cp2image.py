@@ -40,7 +40,7 @@ def test_generator_upsamples_through_four_blocks_to_68():
 
 def test_discriminator_has_five_spectrally_normalised_blocks():
     d = Discriminator(EncoderConfig(base_filters=8, kernel_size=3))
-    assert d.n_hidden == 5
+    assert len(d.trunk.blocks) == 5
     assert all(hasattr(block.conv, "parametrizations") for block in d.trunk.blocks)
     logit, hidden = d(torch.rand(4, 3, 68, 68))
     assert logit.shape == (4,)
