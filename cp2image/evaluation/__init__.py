@@ -29,10 +29,11 @@ model card and correlation report) then reads saved results without importing sc
 """
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
+
+from cp2image.lazy import lazy_exports
 
 _HOMES = {  # exported name → the submodule that defines it
     "CorrelationReport": "correlation", "feature_correlation": "correlation",
@@ -47,14 +48,7 @@ _HOMES = {  # exported name → the submodule that defines it
     "moa_signatures": "moa_signature",
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())
 
 
 class _Package(types.ModuleType):
@@ -68,7 +62,3 @@ class _Package(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Package
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))

@@ -11,8 +11,7 @@ The names below are imported on first use (PEP 562), so that importing a light s
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cp2image.lazy import lazy_exports
 
 _HOMES = {  # exported name → the submodule that defines it
     "DownBlock": "blocks", "UpBlock": "blocks", "parameter_count": "blocks",
@@ -23,15 +22,4 @@ _HOMES = {  # exported name → the submodule that defines it
     "VAE": "vae", "VAEConfig": "vae", "VAEplus": "vae",
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())
