@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 
 from cp2image.analysis import export, panels
+from cp2image.analysis.export import images_zip, safe_name
 from cp2image.analysis.interpolate import interpolate_to_moa
 from cp2image.analysis.perturb import sweep_feature
 from cp2image.analysis.trajectory import CompoundTrajectory
@@ -196,3 +198,39 @@ def test_one_composite_rounds_and_the_evaluation_report_uses_it(crops, monkeypat
     import cp2image.evaluation.report as report
 
     assert not hasattr(report, "composite")
+
+
+# -- image bundles and the correlation/interpolation report panels --------------------------------
+def test_zip_holds_one_png_per_cell_the_raw_array_and_the_table():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(3, 3, 8, 8), dtype=np.uint8)
+    table = pd.DataFrame({"Metadata_Compound": ["a", "a", "b"], "f": [1.0, 2.0, 3.0]})
+    data = images_zip(images, table, names=["a 1", "a 1", "b/µ"], readme="hi")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = sorted(archive.namelist())
+        assert names == ["README.txt", "images.npy", "images/a_1.png", "images/a_1_00001.png", "images/b.png",
+                         "profiles.csv"]
+        np.testing.assert_array_equal(np.load(io.BytesIO(archive.read("images.npy")), allow_pickle=False), images)
+        assert pd.read_csv(io.BytesIO(archive.read("profiles.csv")))["f"].tolist() == [1.0, 2.0, 3.0]
+        assert archive.read("images/b.png")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_zip_refuses_mismatched_inputs():
+    with pytest.raises(ValueError, match="2 images but 1 table rows"):
+        images_zip(np.zeros((2, 3, 4, 4), np.uint8), pd.DataFrame({"f": [1]}))
+    with pytest.raises(ValueError, match="uint8"):
+        images_zip(np.zeros((1, 3, 4, 4), np.float32), pd.DataFrame({"f": [1]}))
+
+
+def test_safe_names_keep_letters_digits_dots_and_dashes():
+    assert safe_name("latrunculin B 3 µM") == "latrunculin_B_3_M"
+    assert safe_name("../..") == "cell"
+
+
+def test_ranked_and_cosine_panels_carry_their_numbers():
+    ranked = pd.DataFrame({"feature": ["a", "b"], "pearson_r": [0.8, -0.2]})
+    assert panels.ranked_features_panel(ranked, title="t").data.equals(ranked)
+    tables = {"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0], "replaced_features": ["", "f"]}),
+              "B": pd.DataFrame({"step": [0, 1, 2], "cosine": [0.0, 0.5, 1.0], "replaced_features": ["", "f", "g"]})}
+    data = panels.cosine_curves_panel(tables).data
+    assert data["target_moa"].tolist() == ["A", "A", "B", "B", "B"] and "replaced_features" not in data

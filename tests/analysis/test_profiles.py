@@ -1,11 +1,13 @@
 """profiles: a user's CSV checked against the model's features, by name, within limits."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from cp2image.analysis.profiles import read_profiles_csv, validate_profiles
+from cp2image.analysis.profiles import duplicated_header_names, read_profiles_csv, template_csv, validate_profiles
 
 NAMES = ["Nuclei_AreaShape_Area", "Nuclei_AreaShape_Perimeter", "Cells_AreaShape_Area"]
 
@@ -117,3 +119,21 @@ def test_a_wide_upload_is_checked_quickly():
     check = read_profiles_csv(data, names)
     assert check.ok and check.usable().shape == (24, 500)
     assert time.process_time() - start < 0.25  # was ~1 s of CPU (per-column to_numeric, a quadratic duplicate check)
+
+
+# -- the upload page's own checks --------------------------------------------------------------
+def test_repeated_header_names_are_found_before_pandas_renames_them():
+    data = b"\xef\xbb\xbfa, b ,c,b,a\n1,2,3,4,5\n"
+    assert duplicated_header_names(data) == ["a", "b"]
+    assert pd.read_csv(io.BytesIO(data)).columns.tolist()[-1] != "a"  # why the raw header is needed
+    assert duplicated_header_names(b"a,b\n1,2\n") == []
+
+
+def test_template_puts_metadata_then_model_features_in_model_order():
+    example = pd.DataFrame({"f2": [1.0], "Metadata_Compound": ["DMSO"], "f1": [2.0], "other": [0]})
+    frame = pd.read_csv(io.BytesIO(template_csv(["f1", "f2"], example)))
+    assert frame.columns.tolist() == ["Metadata_Compound", "f1", "f2"]
+    assert frame.iloc[0].tolist() == ["DMSO", 2.0, 1.0]
+    assert pd.read_csv(io.BytesIO(template_csv(["f1", "f2"]))).columns.tolist() == ["f1", "f2"]
+    with pytest.raises(ValueError, match="lack model features"):
+        template_csv(["f1", "f3"], example)

@@ -1,9 +1,11 @@
-"""Unit tests of the computation behind the pages (app_support, and what moved beside its pipeline stage), without a server."""
+"""Unit tests of the app's presentation helpers (cp2image.app_support) and the model card the pages show, without a server.
+
+What moved beside its pipeline stage is tested there: panels, exports and upload checks in
+tests/analysis, saved evaluations in tests/evaluation/test_eval_files.py.
+"""
 from __future__ import annotations
 
 import io
-import json
-import zipfile
 
 import numpy as np
 import pandas as pd
@@ -11,14 +13,10 @@ import pytest
 
 from cp2image.analysis import panels as report_panels
 from cp2image.app_support import charts
-from cp2image.evaluation.files import feature_pairs, read_evaluation
-from cp2image.analysis.export import images_zip, safe_name
-from cp2image.models.card import card_sections, model_facts
 from cp2image.app_support.model_spec import parse_model_choice
 from cp2image.app_support.pca_click import clicked_point
 from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours, group_label
-from cp2image.analysis.profiles import duplicated_header_names, template_csv
-
+from cp2image.models.card import card_sections, model_facts
 
 # -- model choice allowlist ------------------------------------------------------------------
 @pytest.fixture
@@ -68,24 +66,6 @@ def test_malformed_hub_ids_are_refused(assets_with_models, typed):
         parse_model_choice(typed)
 
 
-# -- upload checks ----------------------------------------------------------------------------
-def test_repeated_header_names_are_found_before_pandas_renames_them():
-    data = b"\xef\xbb\xbfa, b ,c,b,a\n1,2,3,4,5\n"
-    assert duplicated_header_names(data) == ["a", "b"]
-    assert pd.read_csv(io.BytesIO(data)).columns.tolist()[-1] != "a"  # why the raw header is needed
-    assert duplicated_header_names(b"a,b\n1,2\n") == []
-
-
-def test_template_puts_metadata_then_model_features_in_model_order():
-    example = pd.DataFrame({"f2": [1.0], "Metadata_Compound": ["DMSO"], "f1": [2.0], "other": [0]})
-    frame = pd.read_csv(io.BytesIO(template_csv(["f1", "f2"], example)))
-    assert frame.columns.tolist() == ["Metadata_Compound", "f1", "f2"]
-    assert frame.iloc[0].tolist() == ["DMSO", 2.0, 1.0]
-    assert pd.read_csv(io.BytesIO(template_csv(["f1", "f2"]))).columns.tolist() == ["f1", "f2"]
-    with pytest.raises(ValueError, match="lack model features"):
-        template_csv(["f1", "f3"], example)
-
-
 # -- PCA clicks --------------------------------------------------------------------------------
 def _event(point):
     return {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
@@ -107,33 +87,6 @@ def test_a_click_on_a_cell_carries_its_row_label():
     assert (click.on_line, click.t, click.cell) == (False, None, 17)
     mean_click = clicked_point(_event({"curve_number": 3, "x": 0.0, "y": 3.0, "customdata": -1}), line_curve=4)
     assert mean_click.cell is None
-
-
-# -- image bundles ------------------------------------------------------------------------------
-def test_zip_holds_one_png_per_cell_the_raw_array_and_the_table():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(3, 3, 8, 8), dtype=np.uint8)
-    table = pd.DataFrame({"Metadata_Compound": ["a", "a", "b"], "f": [1.0, 2.0, 3.0]})
-    data = images_zip(images, table, names=["a 1", "a 1", "b/µ"], readme="hi")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = sorted(archive.namelist())
-        assert names == ["README.txt", "images.npy", "images/a_1.png", "images/a_1_00001.png", "images/b.png",
-                         "profiles.csv"]
-        np.testing.assert_array_equal(np.load(io.BytesIO(archive.read("images.npy")), allow_pickle=False), images)
-        assert pd.read_csv(io.BytesIO(archive.read("profiles.csv")))["f"].tolist() == [1.0, 2.0, 3.0]
-        assert archive.read("images/b.png")[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_zip_refuses_mismatched_inputs():
-    with pytest.raises(ValueError, match="2 images but 1 table rows"):
-        images_zip(np.zeros((2, 3, 4, 4), np.uint8), pd.DataFrame({"f": [1]}))
-    with pytest.raises(ValueError, match="uint8"):
-        images_zip(np.zeros((1, 3, 4, 4), np.float32), pd.DataFrame({"f": [1]}))
-
-
-def test_safe_names_keep_letters_digits_dots_and_dashes():
-    assert safe_name("latrunculin B 3 µM") == "latrunculin_B_3_M"
-    assert safe_name("../..") == "cell"
 
 
 # -- theme and charts ---------------------------------------------------------------------------
@@ -201,38 +154,7 @@ def test_feature_scatter_drops_non_finite_pairs_and_draws_identity():
     assert fig.layout.title.text.endswith("(r = 0.42)")
 
 
-def test_ranked_and_cosine_panels_carry_their_numbers():
-    ranked = pd.DataFrame({"feature": ["a", "b"], "pearson_r": [0.8, -0.2]})
-    assert report_panels.ranked_features_panel(ranked, title="t").data.equals(ranked)
-    tables = {"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0], "replaced_features": ["", "f"]}),
-              "B": pd.DataFrame({"step": [0, 1, 2], "cosine": [0.0, 0.5, 1.0], "replaced_features": ["", "f", "g"]})}
-    data = report_panels.cosine_curves_panel(tables).data
-    assert data["target_moa"].tolist() == ["A", "A", "B", "B", "B"] and "replaced_features" not in data
-
-
-# -- evaluation files and model cards ------------------------------------------------------------
-def test_evaluation_folder_is_read_sorted_and_pairs_filtered(tmp_path):
-    pd.DataFrame({"feature": ["a", "b", "c"], "pearson_r": [0.1, np.nan, 0.7]}).to_csv(tmp_path / "correlation.csv", index=False)
-    pd.DataFrame({"cell": [0, 1, 0], "feature": ["a", "a", "c"], "real": [1.0, 2.0, 3.0],
-                  "generated": [1.1, 2.1, 2.9]}).to_parquet(tmp_path / "pairs.parquet")
-    (tmp_path / "metrics.json").write_text(json.dumps({"headline": {"fid_inception": 12.5, "ok": True, "kid": None},
-                                                        "correlation": {"x": 1}}))
-    report = read_evaluation(tmp_path)
-    assert report.correlation["feature"].tolist() == ["c", "a", "b"]
-    assert report.headline() == {"fid_inception": 12.5}
-    assert feature_pairs(report.pairs_path, "a")["real"].tolist() == [1.0, 2.0]
-    assert feature_pairs(report.pairs_path, "c")["generated"].tolist() == [2.9]
-    assert feature_pairs(report.pairs_path, "b").empty  # no pairs: the page says so
-
-
-def test_missing_evaluation_says_how_to_make_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="cp2image evaluate"):
-        read_evaluation(tmp_path)
-    pd.DataFrame({"feature": ["a"], "r": [0.1]}).to_csv(tmp_path / "correlation.csv", index=False)
-    with pytest.raises(ValueError, match="'pearson_r'"):
-        read_evaluation(tmp_path)
-
-
+# -- model cards, page notes, sweep charts ---------------------------------------------------------
 def test_card_front_matter_is_split_from_the_body():
     meta, body = card_sections("---\nlicense: mit\ntags: [a, b]\n---\n# Title\ntext\n")
     assert meta == {"license": "mit", "tags": ["a", "b"]} and body == "# Title\ntext\n"
@@ -296,21 +218,6 @@ def test_sweep_and_cosine_charts_plot_the_table_values():
     assert "ρ = 0.50" in fig.layout.title.text
     cos = charts.cosine_chart({"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0]})})
     assert [t.name for t in cos.data] == ["A"] and list(cos.data[0].y) == [0.0, 1.0]
-
-
-def test_a_model_folders_evaluation_is_its_evaluation_subfolder_and_nothing_else(tmp_path):
-    from cp2image.evaluation.files import locate_evaluation
-
-    assert locate_evaluation(tmp_path) is None
-    # the former bundle format beside the weights is not an evaluation any more
-    pd.DataFrame({"feature": ["a"], "pearson_r": [0.2]}).to_csv(tmp_path / "heldout_correlation.csv", index=False)
-    assert locate_evaluation(tmp_path) is None
-    (tmp_path / "evaluation").mkdir()
-    pd.DataFrame({"feature": ["a", "b"], "pearson_r": [0.2, 0.9]}).to_csv(tmp_path / "evaluation" / "correlation.csv",
-                                                                         index=False)
-    assert locate_evaluation(tmp_path) == tmp_path / "evaluation"
-    report = read_evaluation(locate_evaluation(tmp_path))
-    assert report.correlation["feature"].tolist() == ["b", "a"] and report.pairs_path is None
 
 
 def test_card_images_inside_the_repo_are_kept_others_become_alt_text(tmp_path):
