@@ -2,24 +2,31 @@
 
 Builds the navigation (`st.navigation` / `st.Page`) over the pages in the top-level
 `pages/` folder, renders the shared sidebar (model weights), and shows Home.
+
+This file has two roles. Every script run (each page of each session) runs it as
+`__main__`. Before that, `streamlit run` imports it once as a module, looking for a
+server app (an `st.App` assignment; Streamlit versions without `st.App` skip this): that
+import only defines `app`, whose start-up hook (`warmup.preload_lifespan`) imports pandas,
+torch and the model code in the background while the browser is still loading
+Streamlit's front end, so Home's first run finds them loaded. The command stays
+`streamlit run app/Home.py`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
-import page_kit
 import warmup
 
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+if __name__ == "__main__":  # a script run; the server's own import of this file stays light
+    import page_kit
+elif hasattr(st, "App"):  # `streamlit run` looking for a server app (older Streamlit never imports this file)
+    app = st.App(Path(__file__).name, lifespan=warmup.preload_lifespan)
 
-# An emoji icon: the browser draws it locally (a ":material/…:" page icon is fetched from fonts.gstatic.com,
-# which fails offline).
-st.set_page_config(page_title="cp2image", page_icon="🔬", layout="wide")
-warmup.limit_blas_threads()
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+_SIDEBAR_STATUS: Any = None  # the sidebar container under the model field, set by each script run (`main`)
 
 CITATION = """\
 @misc{ji_cp2image,
@@ -31,22 +38,6 @@ CITATION = """\
   author  = {Ljosa, Vebjorn and Sokolnicki, Katherine L. and Carpenter, Anne E.},
   journal = {Nature Methods}, volume = {9}, number = {7}, pages = {637}, year = {2012},
 }"""
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def example_row(_dataset: Any, dataset_key: str) -> int:
-    """Row of Home's example: the control cell nearest the typical control profile (no model needed)."""
-    from cp2image.analysis.example_cell import typical_control_cell
-
-    return typical_control_cell(_dataset.cells, list(_dataset.feature_names))
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def generated_example(_model: Any, model_key: str, _dataset: Any, dataset_key: str, row: int) -> np.ndarray:
-    """The image the model draws from the example cell's own profile."""
-    features = list(_model.feature_names)
-    profile = _dataset.cells.iloc[[row]][features]
-    return _model.generate_from_normalised(_model.normalise(profile, warn=False))
 
 
 def dataset_banner(dataset: Any) -> None:
@@ -65,7 +56,7 @@ def show_example_crop(dataset: Any) -> tuple[int, Any] | None:
     """The example's dataset crop and text now; returns (row, slot for the generated image), or None."""
     words = page_kit.crop_words(dataset)
     try:
-        row = example_row(dataset, str(dataset.path))
+        row = page_kit.example_row(dataset)
     except ValueError as err:
         st.info(f"No example cell: {err}.")
         return None
@@ -87,7 +78,7 @@ def show_example_crop(dataset: Any) -> tuple[int, Any] | None:
 def show_generated(slot: Any, loaded: Any, dataset: Any, row: int) -> None:
     """Fill the example's second image once the model is loaded (Home's text is already drawn)."""
     try:
-        image = generated_example(loaded.model, loaded.source, dataset, str(dataset.path), row)
+        image = page_kit.generated_example(loaded, dataset, row)
     except ValueError as err:
         slot.info(f"The model cannot draw this cell: {err}.")
         return
@@ -171,29 +162,40 @@ def home() -> None:
         show_generated(example[1], loaded, dataset, example[0])
 
 
-warmup.run_started()
-try:
-    page_kit.pixelated_images()
-    page_kit.sidebar_model_field()
-    _SIDEBAR_STATUS = st.sidebar.container()  # where the weights came from, filled once the model is loaded
-    navigation = st.navigation(
-        {
-            "": [st.Page(home, title="Home", icon=":material/home:", default=True, url_path="home")],
-            "Explore": [
-                st.Page(PAGES / "feature_perturbation.py", title="Feature perturbation", icon=":material/tune:"),
-                st.Page(PAGES / "pca_explorer.py", title="PCA explorer", icon=":material/scatter_plot:"),
-                st.Page(PAGES / "moa_interpolation.py", title="MoA interpolation", icon=":material/linear_scale:"),
-            ],
-            "Model": [
-                st.Page(PAGES / "correlation_report.py", title="Correlation report", icon=":material/insights:"),
-                st.Page(PAGES / "generate_profiles.py", title="Generate from your profiles", icon=":material/upload_file:"),
-                st.Page(PAGES / "model_card.py", title="Model card", icon=":material/description:"),
-            ],
-        }
-    )
-    if navigation.url_path:  # not Home (the default page, url_path ""), which loads the model after its text
-        page_kit.sidebar_model_status(_SIDEBAR_STATUS)
-    navigation.run()
-finally:  # also after a page's st.stop(): start warming the other pages once this one is drawn
-    warmup.run_finished()
-    warmup.start()
+def main() -> None:
+    """One script run: page config, the shared sidebar, the navigation, then the chosen page."""
+    global _SIDEBAR_STATUS  # Home fills it once its model is loaded (`home`)
+    # An emoji icon: the browser draws it locally (a ":material/…:" page icon is fetched from fonts.gstatic.com,
+    # which fails offline).
+    st.set_page_config(page_title="cp2image", page_icon="🔬", layout="wide")
+    warmup.limit_blas_threads()
+    warmup.run_started()
+    try:
+        page_kit.pixelated_images()
+        page_kit.sidebar_model_field()
+        _SIDEBAR_STATUS = st.sidebar.container()  # where the weights came from, filled once the model is loaded
+        navigation = st.navigation(
+            {
+                "": [st.Page(home, title="Home", icon=":material/home:", default=True, url_path="home")],
+                "Explore": [
+                    st.Page(PAGES / "feature_perturbation.py", title="Feature perturbation", icon=":material/tune:"),
+                    st.Page(PAGES / "pca_explorer.py", title="PCA explorer", icon=":material/scatter_plot:"),
+                    st.Page(PAGES / "moa_interpolation.py", title="MoA interpolation", icon=":material/linear_scale:"),
+                ],
+                "Model": [
+                    st.Page(PAGES / "correlation_report.py", title="Correlation report", icon=":material/insights:"),
+                    st.Page(PAGES / "generate_profiles.py", title="Generate from your profiles", icon=":material/upload_file:"),
+                    st.Page(PAGES / "model_card.py", title="Model card", icon=":material/description:"),
+                ],
+            }
+        )
+        if navigation.url_path:  # not Home (the default page, url_path ""), which loads the model after its text
+            page_kit.sidebar_model_status(_SIDEBAR_STATUS)
+        navigation.run()
+    finally:  # also after a page's st.stop(): start warming the other pages once this one is drawn
+        warmup.run_finished()
+        warmup.start()
+
+
+if __name__ == "__main__":
+    main()

@@ -144,6 +144,31 @@ def require_dataset() -> Any:
     return dataset
 
 
+# Home's example cell. Cached here, not in Home.py: `streamlit run` also imports Home.py before the server
+# has its runtime, and a cache decorator run then logs "No runtime found".
+@st.cache_data(max_entries=8, show_spinner=False)
+def _example_row(_dataset: Any, dataset_key: str) -> int:
+    from cp2image.analysis.example_cell import typical_control_cell
+
+    return typical_control_cell(_dataset.cells, list(_dataset.feature_names))
+
+
+def example_row(dataset: Any) -> int:
+    """Row of Home's example: the control cell nearest the typical control profile (no model needed)."""
+    return _example_row(dataset, str(dataset.path))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _generated_example(_model: Any, model_key: str, _dataset: Any, dataset_key: str, row: int) -> np.ndarray:
+    profile = _dataset.cells.iloc[[row]][list(_model.feature_names)]
+    return _model.generate_from_normalised(_model.normalise(profile, warn=False))
+
+
+def generated_example(loaded: Any, dataset: Any, row: int) -> np.ndarray:
+    """The image the model draws from one dataset cell's own profile (Home's example)."""
+    return _generated_example(loaded.model, loaded.source, dataset, str(dataset.path), row)
+
+
 # ----------------------------------------------------------------------------- honest labels
 
 

@@ -9,6 +9,10 @@ the imports and `st.cache_*` entries are shared (one lock per cache key: nothing
 computed twice). Between its steps the thread waits while any page script is running,
 so a user who clicks at once is not slowed by work for pages they have not opened.
 
+Before that, `preload` imports what Home itself needs (pandas, torch, the model code) while
+the browser is still loading Streamlit's front end: `streamlit run app/Home.py` finds the
+`st.App` in Home.py and runs `preload_lifespan` as the server starts.
+
 Also caps NumPy's BLAS pool at one thread per process: the app answers small requests
 (a 492 × 492 eigen-decomposition, batches of 1–9 images) for many sessions at once, and
 on the shared 2-core machine a 2-thread OpenBLAS eigh was 5× slower than 1 thread under
@@ -16,11 +20,14 @@ load (0.70 s vs 0.13 s), as torch's intra-op pool already is (page_kit).
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import streamlit as st
 
@@ -44,8 +51,6 @@ def limit_blas_threads(n: int = BLAS_THREADS) -> None:
 
 def _import(module: str) -> Callable[[], object]:
     """A step importing one module (small steps: the thread yields to running pages between them)."""
-    import importlib
-
     return lambda: importlib.import_module(module)
 
 
@@ -168,3 +173,42 @@ def start(_extra: tuple[tuple[str, Callable[[], object]], ...] = ()) -> threadin
     thread = threading.Thread(target=_run, args=(_steps(list(_extra)),), name="cp2image-warmup", daemon=True)
     thread.start()
     return thread
+
+
+# ----------------------------------------------------------------------------- before the first session
+
+PRELOAD_MODULES = (  # what Home's first run imports, in the order it needs them
+    "streamlit.emojis",  # st.set_page_config checks the page icon against it
+    "page_kit",  # pandas, pyarrow, the dataset catalog, the model reference (huggingface_hub's errors)
+    "cp2image.data.dataset",
+    "cp2image.analysis.example_cell",
+    "cp2image.analysis.panels",
+    "torch",  # ~1 CPU s: the model, for Home's generated example
+    "cp2image.models.cp2image",
+    "cp2image.models.hub_io",
+)
+
+
+def preload() -> None:
+    """Import what Home's first script run needs (`PRELOAD_MODULES`); a run that starts meanwhile
+    waits on the module being imported instead of importing it again."""
+    for module in PRELOAD_MODULES:
+        start = time.perf_counter()
+        try:
+            importlib.import_module(module)
+        except Exception as err:  # never break the server: the page will import it and say what is wrong
+            log.warning("preload of %s failed: %s", module, err)
+            return
+        log.info("preloaded %s: %.2f s", module, time.perf_counter() - start)
+
+
+@contextlib.asynccontextmanager
+async def preload_lifespan(app: Any) -> AsyncIterator[None]:
+    """`st.App` start-up hook (Home.py): start `preload` in a thread, then let the server serve at once.
+
+    The server is idle between start-up and the first session's script run while the browser
+    loads and starts Streamlit's front end; the imports run in that window. Off with CP2IMAGE_WARMUP=0.
+    """
+    if os.environ.get("CP2IMAGE_WARMUP", "1") != "0":
+        threading.Thread(target=preload, name="cp2image-preload", daemon=True).start()
+    yield

@@ -274,3 +274,40 @@ def test_every_warm_up_step_runs():
     assert names.index("compiled measurement") < names.index("sklearn.decomposition")  # the perturbation page first
     for name, step in steps:
         step()  # raises if a module is missing
+
+
+def test_streamlit_run_finds_a_server_app_in_home_whose_import_stays_light():
+    """`streamlit run app/Home.py` imports Home.py once to look for an `st.App`; that import defines the app
+    (whose start-up hook preloads Home's imports) and imports neither pandas nor torch itself, so the server
+    answers the browser at once. Checked in a fresh interpreter, as the server imports it."""
+    import subprocess
+    import sys
+
+    from app_harness import REPO_ROOT
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    home = REPO_ROOT / "app" / "Home.py"
+    assert discover_asgi_app(home).is_asgi_app
+    code = ("import sys, runpy; sys.path.insert(0, sys.argv[1]); import streamlit as st; "
+            "ns = runpy.run_path(sys.argv[2], run_name='Home'); "
+            "print(isinstance(ns['app'], st.App), 'page_kit' in ns, *(m in sys.modules for m in ('pandas', 'torch')))")
+    out = subprocess.run([sys.executable, "-c", code, str(home.parent), str(home)], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False", "False", "False"], out.stdout
+    assert "No runtime found" not in out.stderr  # no cache decorator runs before the server has its runtime
+
+
+def test_the_preload_imports_what_homes_first_run_needs():
+    """A module renamed or moved would only log a warning on the server and preload nothing after it."""
+    import subprocess
+    import sys
+
+    from app_harness import REPO_ROOT
+
+    code = ("import sys, logging; logging.basicConfig(level=logging.WARNING); sys.path.insert(0, sys.argv[1]); "
+            "import warmup; warmup.preload(); print(all(m in sys.modules for m in warmup.PRELOAD_MODULES))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "app")], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "True" and "preload of" not in out.stderr, out.stderr[-2000:]
