@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cp2image.analysis.space import FeatureSpace, ProfileModel, feature_space, profile_matrix
+from cp2image.data.columns import COMPOUND, MOA
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,8 @@ class _WalkEnds:
 def _walk_ends(model: ProfileModel, cells: pd.DataFrame, names: list[str], *, target_moa: str, control: str,
                extra: list[object], space: FeatureSpace | None) -> _WalkEnds:
     """Find the control and target groups and read only their rows (plus `extra` labels): big tables stay cheap."""
-    control_group = _group_mask(cells, control, ("Metadata_Compound", "Metadata_MoA")).to_numpy()
-    target_group = _group_mask(cells, target_moa, ("Metadata_MoA",)).to_numpy()
+    control_group = _group_mask(cells, control, (COMPOUND, MOA)).to_numpy()
+    target_group = _group_mask(cells, target_moa, (MOA,)).to_numpy()
     read = control_group | target_group | cells.index.isin([e for e in extra if e is not None and e in cells.index])
     used = np.flatnonzero(read)
     x_used = cells.iloc[used][names].to_numpy(dtype=np.float64)
@@ -153,11 +154,11 @@ def _walk_ends(model: ProfileModel, cells: pd.DataFrame, names: list[str], *, ta
     if not control_mask.any():
         raise ValueError(
             f"no cells (with finite features) for the control {control!r}; compounds present: "
-            f"{_available(cells, 'Metadata_Compound')}"
+            f"{_available(cells, COMPOUND)}"
         )
     if not target_mask.any():
         raise ValueError(
-            f"no cells (with finite features) for MoA {target_moa!r}; MoAs present: {_available(cells, 'Metadata_MoA')}"
+            f"no cells (with finite features) for MoA {target_moa!r}; MoAs present: {_available(cells, MOA)}"
         )
     space = space or feature_space(model, cells.loc[control_mask])
     raw = np.full((len(cells), len(names)), np.nan)

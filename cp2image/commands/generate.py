@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from cp2image.analysis.render import composite
+    from cp2image.data.columns import metadata_columns
     from cp2image.models.hub import load_model
 
     out = Path(args.out)
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             name = f"row_{int(numbers[position]):0{width}d}.png"
             Image.fromarray(rgb[i]).save(out / name)
             index.loc[position, "png"] = name
-    meta = [c for c in frame.columns if c.startswith("Metadata_")]
+    meta = metadata_columns(frame)
     pd.concat([index, frame[meta].reset_index(drop=True)], axis=1).to_csv(out / "index.csv", index=False)
     print(f"generated {len(keep)} image(s) of {model.image_size}×{model.image_size} with {loaded.source} → {out}")
     if len(keep) < len(frame):

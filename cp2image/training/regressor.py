@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from cp2image.analysis.domain import circular_period
+from cp2image.data.columns import SPLIT
 from cp2image.data.dataset import open_dataset
 from cp2image.models.regressor import FeatureRegressor, RegressorConfig
 from cp2image.training.data import prepare_features, training_rows
@@ -123,7 +124,7 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
     images = np.asarray(dataset.images[table.rows])  # (n, C, H, W) uint8; a few hundred MB at most
     targets = torch.from_numpy(table.standardised)
 
-    held = dataset.split_indices(config.heldout_split) if "Metadata_Split" in dataset.cells.columns else np.array([])
+    held = dataset.split_indices(config.heldout_split) if SPLIT in dataset.cells.columns else np.array([])
     held_values = dataset.cells[table.names].iloc[held].to_numpy(dtype=np.float64) if len(held) else np.zeros((0, 0))
     keep = np.isfinite(held_values).all(axis=1) if len(held) else np.array([], bool)
     held, held_values = held[keep], held_values[keep]
