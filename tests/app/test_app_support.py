@@ -1,11 +1,10 @@
-"""Unit tests of the app's presentation helpers (cp2image.app_support) and the model card the pages show, without a server.
+"""Unit tests of the app's presentation helpers (cp2image.app_support), without a server.
 
 What moved beside its pipeline stage is tested there: panels, exports and upload checks in
-tests/analysis, saved evaluations in tests/evaluation/test_eval_files.py.
+tests/analysis, saved evaluations in tests/evaluation/test_eval_files.py, the model card in
+tests/models/test_card.py, the model's clip warning class in tests/test_warnings.py.
 """
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,6 @@ from cp2image.app_support import charts
 from cp2image.app_support.model_spec import parse_model_choice
 from cp2image.app_support.pca_click import clicked_point
 from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours, group_label
-from cp2image.models.card import card_sections, model_facts
 
 # -- model choice allowlist ------------------------------------------------------------------
 @pytest.fixture
@@ -154,23 +152,7 @@ def test_feature_scatter_drops_non_finite_pairs_and_draws_identity():
     assert fig.layout.title.text.endswith("(r = 0.42)")
 
 
-# -- model cards, page notes, sweep charts ---------------------------------------------------------
-def test_card_front_matter_is_split_from_the_body():
-    meta, body = card_sections("---\nlicense: mit\ntags: [a, b]\n---\n# Title\ntext\n")
-    assert meta == {"license": "mit", "tags": ["a", "b"]} and body == "# Title\ntext\n"
-    assert card_sections("# Plain\n") == ({}, "# Plain\n")
-
-
-def test_model_facts_count_parameters_of_a_tiny_model():
-    from cp2image.models.testing import tiny_model
-
-    model = tiny_model(["f1", "f2", "f3"], 0)
-    facts = dict(model_facts(model).itertuples(index=False))
-    assert facts["input features"] == "3"
-    assert facts["parameters"] == f"{sum(p.numel() for p in model.parameters()):,}"
-    assert facts["provenance: trained"] == "False"
-
-
+# -- page notes, sweep charts ---------------------------------------------------------
 def test_warnings_come_back_as_distinct_notes_with_their_class():
     import warnings
 
@@ -195,21 +177,6 @@ def test_warnings_come_back_as_distinct_notes_with_their_class():
     assert call_collecting_warnings(noisy, 1, twice=False) == (2, [Note(InputClipped, "clipped 2 values")])
 
 
-def test_the_models_clip_warning_has_its_own_class():
-    """The generator's ±clip_sigma warning is told apart by class (the app no longer reads its wording)."""
-    import warnings
-
-    from cp2image.models.testing import tiny_model
-    from cp2image.warnings import InputClipped
-
-    model = tiny_model(["Nuclei_AreaShape_Area", "Cells_AreaShape_Area"], seed=0)
-    far = pd.DataFrame({"Nuclei_AreaShape_Area": [1e9], "Cells_AreaShape_Area": [1.0]})
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.normalise(far)
-    assert [w.category for w in caught] == [InputClipped]
-
-
 def test_sweep_and_cosine_charts_plot_the_table_values():
     table = pd.DataFrame({"requested": [1.0, 2.0, 3.0], "measured": [1.1, np.nan, 2.9]})
     fig = charts.sweep_chart(table, feature="f", rho=0.5)
@@ -218,31 +185,3 @@ def test_sweep_and_cosine_charts_plot_the_table_values():
     assert "ρ = 0.50" in fig.layout.title.text
     cos = charts.cosine_chart({"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0]})})
     assert [t.name for t in cos.data] == ["A"] and list(cos.data[0].y) == [0.0, 1.0]
-
-
-def test_card_images_inside_the_repo_are_kept_others_become_alt_text(tmp_path):
-    from cp2image.models.card import card_images
-
-    model_dir = tmp_path / "assets" / "models" / "x"
-    (tmp_path / "docs").mkdir()
-    fig = tmp_path / "docs" / "fig.png"
-    fig.write_bytes(b"\x89PNG\r\n\x1a\n")
-    body = ("Intro\n![grid](../../../docs/missing.png)\nmid\n![secret](/etc/passwd)\n"
-            "![here](../../../docs/fig.png)\nend")
-    parts = card_images(body, model_dir, allowed_root=tmp_path)
-    assert [k for k, _ in parts] == ["text", "text", "text", "text", "image", "caption", "text"]
-    assert parts[1][1] == "*[figure: grid]*" and parts[3][1] == "*[figure: secret]*"
-    assert parts[4][1] == fig and parts[5][1] == "here"
-
-
-def test_wide_card_figures_are_shrunk_once_to_the_page_width(tmp_path):
-    from PIL import Image
-
-    from cp2image.models.card import figure_png
-
-    Image.new("RGB", (2000, 500), (10, 20, 30)).save(tmp_path / "wide.png")
-    Image.new("RGB", (300, 100)).save(tmp_path / "small.png")
-    with Image.open(io.BytesIO(figure_png(tmp_path / "wide.png", max_width=1000))) as shrunk:
-        assert shrunk.size == (1000, 250) and shrunk.getpixel((500, 100)) == (10, 20, 30)
-    with Image.open(io.BytesIO(figure_png(tmp_path / "small.png", max_width=1000))) as kept:
-        assert kept.size == (300, 100)
