@@ -73,6 +73,15 @@ def test_workers_keep_glibc_adaptive_malloc_and_one_blas_thread(client):
     assert set(client.run(os.environ.get, "OMP_NUM_THREADS").values()) == {"1"}
 
 
+def test_workers_run_without_the_dashboard_profiler_and_with_a_slow_tick(client):
+    """dask's background threads cost ~100 CPU-ms per second on an idle 2-worker cluster (cluster.py)."""
+    import dask
+
+    settings = client.run(lambda: (dask.config.get("distributed.worker.profile.enabled"),
+                                   dask.config.get("distributed.admin.tick.interval")))
+    assert set(settings.values()) == {(False, "500ms")}
+
+
 def test_results_come_back_in_item_order_from_both_workers(client):
     out = list(ordered_results(client, _slow_identity, range(8)))
     assert [item for item, _ in out] == list(range(8))
