@@ -8,7 +8,10 @@ features") and the single mode ("this feature only"), and measured back with
 change; orientation compared on its 180° period) and median Spearman ρ over cells.
 Target (coupled): median ρ ≥ 0.9 and median slope ≥ 0.5 for every feature.
 
-Run: `.venv/bin/python benchmarks/bench_control.py [--cells 12] [--models sim real] [--out DIR]`
+Run: `.venv/bin/python benchmarks/bench_control.py [--cells 12] [--models sim real] [--out DIR] [--no-pose]`
+Images come from `CP2Image.generate`, so pose control (the nucleus turned to the
+requested orientation, `cp2image.models.pose`) is on; `--no-pose` measures the raw
+generator (the paper's), for the ablation.
 The real-cell model is measured on held-out real DMSO cells from
 `data/bbbc021-real` (`$CP2IMAGE_REAL_DATASET`), which must hold a `READY` file;
 without it the real row says why it was skipped. A model folder without a stored
@@ -67,14 +70,15 @@ def _split(cells: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, pd.Data
     return train, cells.loc[(split == "train") & dmso], cells.loc[split.isin(HELD_OUT) & dmso]
 
 
-def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool = True
+def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool = True, pose: bool = True
                   ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(per-sweep table, per feature × mode summary, note) for one model."""
+    """(per-sweep table, per feature × mode summary, note) for one model; ``pose=False``: the raw generator."""
     from cp2image.analysis.coupling import fit_coupling, load_coupling
     from cp2image.data.dataset import open_dataset
     from cp2image.models import CP2Image
 
     model = CP2Image.from_pretrained(setup.model_dir)
+    model.pose_control = pose
     names = list(model.feature_names)
     cells = open_dataset(setup.dataset_dir).cells
     missing = [f for f in names if f not in cells.columns]
@@ -112,7 +116,8 @@ def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool =
     summary = control.control_summary(sweeps)
     summary.insert(0, "model", setup.model_dir.name)
     note = (f"{setup.model_dir.name}: {n_cells} held-out DMSO cells of {setup.dataset_dir.name} "
-            f"(splits {'/'.join(HELD_OUT)}), SD from {len(train_dmso)} training DMSO cells; coupling {how}")
+            f"(splits {'/'.join(HELD_OUT)}), SD from {len(train_dmso)} training DMSO cells; coupling {how}; "
+            f"pose control {'on' if model.controls_pose else 'off'}")
     return sweeps, summary, note
 
 
@@ -159,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=MODEL_LABELS, default=list(MODEL_LABELS))
     parser.add_argument("--seed", type=int, default=0, help="which held-out cells are drawn")
     parser.add_argument("--out", type=Path, default=None, help="also write control-sweeps.csv and control-summary.csv")
+    parser.add_argument("--no-pose", action="store_true",
+                        help="measure the raw generator: do not turn cells to the requested nucleus orientation")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="measure this model folder instead of the bundled one (one --models label: its dataset)")
     args = parser.parse_args(argv)
@@ -176,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped: {setup.skip}")
             continue
         start = time.perf_counter()
-        sweeps, summary, note = measure_model(setup, n_cells=args.cells, seed=args.seed)
+        sweeps, summary, note = measure_model(setup, n_cells=args.cells, seed=args.seed, pose=not args.no_pose)
         print(note + f"; {time.perf_counter() - start:.0f} s\n")
         print(control.markdown(summary))
         all_sweeps.append(sweeps)

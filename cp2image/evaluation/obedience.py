@@ -1,6 +1,9 @@
 """Does a generator obey its input? The three figures of the generator ablation.
 
-    python -m cp2image.evaluation.obedience --model RUN/model --data DS [--cells 8] [--out DIR]
+    python -m cp2image.evaluation.obedience --model RUN/model --data DS [--cells 8] [--out DIR] [--no-pose]
+
+Images come from `CP2Image.generate` (pose control on for models with a nucleus
+orientation input); ``--no-pose`` scores the raw generator.
 
 1. **Control** (issue 13's table): the control features swept ±2 SD on held-out DMSO
    cells, coupled and single mode, measured back (`cp2image.analysis.control`);
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="dataset with train/val/test splits")
     parser.add_argument("--cells", type=int, default=8, help="held-out DMSO cells swept per feature")
     parser.add_argument("--out", help="folder for control.csv, correlation.csv, summary.json")
+    parser.add_argument("--no-pose", action="store_true", help="score the raw generator (no pose control)")
     args = parser.parse_args(argv)
 
     from cp2image.analysis.control import markdown
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from cp2image.models import CP2Image
 
     model = CP2Image.from_pretrained(args.model)
+    model.pose_control = not args.no_pose
     report = evaluate_obedience(model, open_dataset(args.data), n_control_cells=args.cells)
     print(markdown(report.control))
     print(f"features with r > 0.5: {100 * report.fraction_r_above_half:.1f} % (median r {report.median_r:.3f}); "
