@@ -59,6 +59,7 @@ PAGES = {  # url path → page title in the sidebar
 }
 # Running: Streamlit's status widget is present while a script runs.
 STATE_JS = """() => {
+  if (!document.body) return {busy: true, html: 0, title: false, painted: false};  // the app's document is loading
   const running = !!document.querySelector('[data-testid="stStatusWidget"]') ||
                   [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Stop');
   const images = [...document.images].every(i => i.complete);
