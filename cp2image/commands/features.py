@@ -4,14 +4,15 @@ Replaces the dataset's feature columns (any `Cells_/Nuclei_/Cytoplasm_` columns
 already there, e.g. carried over from CellProfiler, are dropped so names never
 mix two measurement runs) and records the new feature list in dataset.json.
 The cells table is swapped atomically, so an interrupted run leaves the old one.
-When the dataset has DMSO controls, a ProfileNormaliser (robust z-scores to
-DMSO per plate) is fitted on the measured features and stored in
-dataset.json under "normalisation", for training and for new data.
+No profile normalisation is stored: training and analysis use the model's own
+statistics, and DMSO-per-plate statistics can be fitted from the table at any time
+(`ProfileNormaliser().fit(open_dataset(DATASET).cells)`). A "normalisation" entry
+left in dataset.json by an older version is dropped when the features are replaced.
 
 Chunks of crops are dask tasks (a LocalCluster of --jobs workers, or --scheduler
 ADDRESS). Their rows stream into the new parquet file in row groups as they come
-back, so only the metadata columns, one row group and the control rows (for the
-normaliser) are in memory, not a 480k × 492 feature table.
+back, so only the metadata columns and one row group are in memory, not a
+480k × 492 feature table.
 """
 from __future__ import annotations
 
@@ -19,9 +20,8 @@ import argparse
 import time
 import uuid
 
-import numpy as np
 
-from ..data.columns import COMPOUND, PLATE, feature_columns
+from ..data.columns import feature_columns
 from ..data.dataset import DatasetError, open_dataset, replace_cells_file
 from ..distributed.cluster import add_cluster_arguments, cluster_config_from_args
 
@@ -36,8 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="dataset directory (images.npy, cells.parquet, dataset.json)")
     add_cluster_arguments(p, jobs_help="worker processes")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--control", default="DMSO", help="negative-control compound for the normalisation (default DMSO)")
-    p.add_argument("--no-normalise", action="store_true", help="do not fit/store DMSO normalisation statistics")
     p.set_defaults(run=run)
 
 
@@ -47,14 +45,12 @@ ROW_GROUP = 16_384  # rows per parquet row group written while streaming
 class _StreamedCells:
     """The new cells table, written to a temporary parquet file one row group at a time.
 
-    Rows are the dataset's metadata joined with the measured features, in crop order;
-    the control cells that segmented are kept in memory for the normaliser.
+    Rows are the dataset's metadata joined with the measured features, in crop order.
     """
 
-    def __init__(self, base, is_control: np.ndarray, path) -> None:
-        self.base, self.is_control, self.path = base, is_control, path
+    def __init__(self, base, path) -> None:
+        self.base, self.path = base, path
         self.buffer: list = []
-        self.controls: list = []
         self.names: list[str] = []
         self.failed = self.written = self.pending = 0
         self.writer = None
@@ -83,9 +79,6 @@ class _StreamedCells:
         self.pending = 0
         start = self.written
         rows = self.base.iloc[start:start + len(feats)].reset_index(drop=True).join(feats)
-        good = self.is_control[start:start + len(feats)] & ~feats[FAILED_COLUMN].to_numpy()
-        if good.any():
-            self.controls.append(rows.loc[good, [PLATE, COMPOUND, *self.names]])
         table = pa.Table.from_pandas(rows, preserve_index=False)
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, table.schema)
@@ -97,28 +90,7 @@ class _StreamedCells:
             self.writer.close()
 
 
-def _normalisation(cells: _StreamedCells, plates, args: argparse.Namespace) -> tuple[dict, str]:
-    """dataset.json's "normalisation" entry (fitted on the control cells) and a line saying what was done."""
-    import pandas as pd
-
-    from ..features import ProfileNormaliser
-
-    if args.no_normalise:
-        return {}, "no normalisation fitted (--no-normalise)"
-    if not cells.controls:
-        return {"normalisation": None}, f"no {args.control} cells: no normalisation stored (use --control NAME)"
-    # plates in table order, so dataset.json lists them as a fit on the whole table would
-    frame = pd.concat(cells.controls, ignore_index=True)
-    frame = frame.iloc[np.argsort(pd.Categorical(frame[PLATE], categories=plates).codes,
-                                  kind="stable")].reset_index(drop=True)
-    normaliser = ProfileNormaliser(features=cells.names, control_value=args.control).fit(frame)
-    return ({"normalisation": normaliser.to_dict()},
-            f"fitted DMSO-per-plate normalisation on {len(frame)} {args.control} cells")
-
-
 def run(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from ..distributed import dask_client
     from ..features import FAILED_COLUMN
     from ..features.measure import iter_measure
@@ -133,9 +105,7 @@ def run(args: argparse.Namespace) -> int:
     old = feature_columns(ds.cells) + [c for c in (FAILED_COLUMN,) if c in ds.cells.columns]
     base = ds.cells.drop(columns=old).reset_index(drop=True)
     del ds.cells  # the old feature columns are not needed any more
-    plates = pd.unique(base[PLATE])
-    cells = _StreamedCells(base, (base[COMPOUND] == args.control).to_numpy(),
-                           ds.path / f".cells.parquet.{uuid.uuid4().hex[:8]}")
+    cells = _StreamedCells(base, ds.path / f".cells.parquet.{uuid.uuid4().hex[:8]}")
     bar = None
     if not args.no_progress:
         from tqdm.auto import tqdm
@@ -162,8 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 "failed_column": FAILED_COLUMN,
             },
         }
-        normalisation, note = _normalisation(cells, plates, args)
-        replace_cells_file(ds.path, cells.path, **meta, **normalisation)
+        replace_cells_file(ds.path, cells.path, drop_meta=("normalisation",), **meta)
     finally:
         if bar is not None:
             bar.close()
@@ -178,6 +147,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"segmentation succeeded on {n - failed}/{n} crops ({ok_rate:.1f}%); failed crops have NaN features and {FAILED_COLUMN}=True")
     if old:
         print(f"replaced {len(old)} previous feature column(s)")
-    print(note)
     print(f"wrote {ds.path / 'cells.parquet'} and the feature list in dataset.json")
     return 0

@@ -174,10 +174,12 @@ def open_dataset(path: str | os.PathLike, *, validate: bool = True) -> Dataset:
     return Dataset(path=root, images=images, cells=cells, meta=meta)
 
 
-def update_meta(path: str | os.PathLike, **entries: Any) -> None:
-    """Atomically update keys of a dataset's `dataset.json`."""
+def update_meta(path: str | os.PathLike, *, drop: tuple[str, ...] = (), **entries: Any) -> None:
+    """Atomically update keys of a dataset's `dataset.json` (and remove the keys in `drop`)."""
     meta_path = Path(path) / META_FILE
     meta = json.loads(meta_path.read_text())
+    for key in drop:
+        meta.pop(key, None)
     meta.update(entries)
     tmp = meta_path.with_name(f".{META_FILE}.{uuid.uuid4().hex[:8]}")
     write_meta(tmp, meta)
@@ -195,11 +197,13 @@ def replace_cells(path: str | os.PathLike, cells: pd.DataFrame, **meta_entries: 
     _swap_cells(root, tmp, meta_entries)
 
 
-def replace_cells_file(path: str | os.PathLike, written: str | os.PathLike, **meta_entries: Any) -> None:
+def replace_cells_file(path: str | os.PathLike, written: str | os.PathLike, *, drop_meta: tuple[str, ...] = (),
+                       **meta_entries: Any) -> None:
     """Like `replace_cells`, for a table already written as parquet (e.g. streamed in row groups).
 
     `written` must lie inside the dataset directory (the swap is a rename); it is
     checked against the images (row count, required columns) before anything changes.
+    `drop_meta` names dataset.json entries that the new table makes stale.
     """
     root, written = Path(path), Path(written)
     if written.parent.resolve() != root.resolve():
@@ -208,17 +212,17 @@ def replace_cells_file(path: str | os.PathLike, written: str | os.PathLike, **me
     images = np.load(root / IMAGES_FILE, mmap_mode="r") if (root / IMAGES_FILE).exists() else None
     if images is not None:
         validate_table(list(meta.schema.to_arrow_schema().names), meta.num_rows, images.shape[0], where=str(root))
-    _swap_cells(root, written, meta_entries)
+    _swap_cells(root, written, meta_entries, drop=drop_meta)
 
 
-def _swap_cells(root: Path, tmp: Path, meta_entries: dict[str, Any]) -> None:
+def _swap_cells(root: Path, tmp: Path, meta_entries: dict[str, Any], *, drop: tuple[str, ...] = ()) -> None:
     digest = file_digest(tmp)
     # Two files cannot be swapped at once: accept the old and the new table while the
     # parquet is replaced, so that a crash at any point leaves a dataset that opens.
     old = file_digest(root / CELLS_FILE) if (root / CELLS_FILE).exists() else None
     update_meta(root, **{CHECKSUMS_KEY: {CELLS_FILE: [d for d in (old, digest) if d]}})
     os.replace(tmp, root / CELLS_FILE)
-    update_meta(root, **meta_entries, **{CHECKSUMS_KEY: {CELLS_FILE: digest}})
+    update_meta(root, drop=drop, **meta_entries, **{CHECKSUMS_KEY: {CELLS_FILE: digest}})
 
 
 __all__ = [

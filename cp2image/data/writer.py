@@ -206,11 +206,6 @@ class DatasetWriter:
         parts = self._part_paths()
         return list(pq.read_schema(parts[0]).names) if parts else []
 
-    def read_rows(self, columns: list[str] | None = None, filters: list | None = None) -> pd.DataFrame:
-        """Rows written so far (e.g. only the controls' features, to fit a normaliser at the end)."""
-        frames = [pq.read_table(p, columns=columns, filters=filters).to_pandas() for p in self._part_paths()]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-
     def _merge_parts(self, target: Path) -> tuple[list[str], int]:
         """Concatenate the parts into one parquet file (one row group per part); returns columns, rows."""
         parts = self._part_paths()

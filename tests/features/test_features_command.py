@@ -28,7 +28,12 @@ def dataset(tmp_path, crop_batch):
     return write_dataset(tmp_path / "ds", images, cells)
 
 
-def test_command_writes_features_flag_and_normalisation(dataset, capsys):
+def test_command_writes_features_and_flag_and_no_profile_normalisation(dataset, capsys):
+    """Nothing reads a stored normalisation (training and analysis use the model's statistics);
+    one left by an older version describes the replaced features, so it goes."""
+    from cp2image.data.dataset import update_meta
+
+    update_meta(dataset, normalisation={"features": ["Nuclei_AreaShape_Area"]})  # as an older version wrote
     assert main(["features", str(dataset), "--jobs", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "7/8 crops (87.5%)" in out
@@ -40,8 +45,13 @@ def test_command_writes_features_flag_and_normalisation(dataset, capsys):
     assert list(ds.cells["Metadata_Compound"]) == ["DMSO", "DMSO", "taxol", "taxol"] * 2
     meta = json.loads((dataset / "dataset.json").read_text())
     assert meta["feature_measurement"]["segmentation_success_rate"] == pytest.approx(7 / 8)
-    normaliser = ProfileNormaliser.from_dict(meta["normalisation"])
-    z = normaliser.transform(ds.cells)
+    assert "normalisation" not in meta
+
+
+def test_the_table_gives_the_dmso_normalisation_when_wanted(dataset):
+    assert main(["features", str(dataset), "--jobs", "1", "--no-progress"]) == 0
+    cells = open_dataset(dataset).cells
+    z = ProfileNormaliser().fit(cells[~cells[FAILED_COLUMN]]).transform(cells)
     dmso_p1 = z[(z.Metadata_Plate == "P1") & (z.Metadata_Compound == "DMSO")]
     # two DMSO cells per plate: the median sits halfway, so they are ±1/1.4826 MAD-units apart
     assert np.allclose(dmso_p1["Nuclei_AreaShape_Area"].abs(), 1 / 1.4826)

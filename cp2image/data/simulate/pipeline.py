@@ -289,8 +289,6 @@ def _simulate_into(target: Path, config: SimulationConfig, *, client: "Client | 
                 writer.append(crops, rows, unit=str(plan.index))
                 if bar is not None:
                     bar.update(len(rows))
-            # Inside the block, so the dataset appears with its normalisation or not at all.
-            writer.meta["normalisation"] = _normalisation(writer, measured=config.measure)
         if packed:
             ds = open_dataset(build)
             write_dataset(target, ds.images, ds.cells, ds.meta, overwrite=overwrite, packed=True)
@@ -300,22 +298,3 @@ def _simulate_into(target: Path, config: SimulationConfig, *, client: "Client | 
             bar.close()
     log.info("simulated %d cells into %s", config.screen.n_cells, target)
     return target
-
-
-def _normalisation(writer: DatasetWriter, *, measured: bool) -> dict[str, Any] | None:
-    """DMSO-robust normalisation statistics of the simulated cells (None without features).
-
-    Only the DMSO rows are read back from the writer's parts: `ProfileNormaliser`
-    needs nothing else (plates without DMSO use the pooled statistics either way).
-    """
-    if not measured or writer.count == 0:
-        return None
-    from cp2image.data.columns import feature_columns
-    from cp2image.features import ProfileNormaliser, feature_names
-
-    columns = ["Metadata_Plate", "Metadata_Compound", *feature_columns(feature_names())]
-    controls = writer.read_rows(columns, filters=[("Metadata_Compound", "==", "DMSO")])
-    if controls.empty:
-        log.info("no DMSO cells: dataset.json keeps normalisation = null")
-        return None
-    return ProfileNormaliser().fit(controls).to_dict()
