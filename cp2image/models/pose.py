@@ -16,16 +16,16 @@ the nucleus is what the generator drew from the profile (kept as drawn).
 
 Measurement uses the feature code's own path, so "drawn" means what
 `cp2image.features.measure` would report: the central nucleus found as
-`cp2image.features.segmentation.segment_batch` finds it (its nucleus step), and its orientation and eccentricity
-from the same cp_measure moment primitives `cp2image.features.shape.measure_shape` calls
-(degrees in [−90, 90], 0° vertical, +45° the ↘ diagonal).
+`cp2image.features.segmentation.segment_batch` finds it (its nucleus step: `label_nuclei`
+and `_central_labels`), and its orientation and eccentricity from the same cp_measure
+moment primitives `cp2image.features.shape.measure_shape` calls (degrees in [−90, 90],
+0° vertical, +45° the ↘ diagonal).
 
 Left as drawn: images with no central nucleus (nothing to align), nuclei rounder than
 ``min_eccentricity`` (their axis is noise, a turn would only blur them), and turns
 smaller than ``min_turn_deg`` (below the measurement's own precision). The turn is
-bilinear and leaves the outer ``frame`` px as drawn: the
-generators draw a 2–4 px frame along the crop edge (zero-padded convolutions), and the
-cell segmentation leans on it; turned into the image or mirrored into the corners it
+bilinear and leaves the outer ``frame`` px as drawn: the generators draw a 2–4 px frame
+along the crop edge (zero-padded convolutions), and the cell segmentation leans on it; turned into the image or mirrored into the corners it
 reads as cell boundaries or removes the background Otsu needs (plain reflection of the
 whole crop dropped held-out r of cell area from 0.85 to 0.77 for `cp2image-sim`, a
 kept 4 px frame gives 0.85). Points that leave the inner box are mirrored back into it,
@@ -48,7 +48,6 @@ PERIOD_DEG = 180.0
 class PoseConfig:
     """When and how generated images are turned to the requested nucleus orientation."""
 
-    feature: str = POSE_FEATURE  # the model input that holds the requested angle (degrees)
     min_eccentricity: float = 0.3  # rounder nuclei (axis ratio > 0.95) keep their drawn pose
     min_turn_deg: float = 1.0  # smaller corrections are not worth a resampling
     frame: int = 4  # outer px kept as drawn (the generators' edge frame); see `rotate_images`
