@@ -13,6 +13,10 @@ Requests outside a feature's valid domain (`cp2image.analysis.domain`: physical
 bounds ∩ the reference cells' range ± 10 %) are clipped to it, and the result says
 which steps were clipped and why. Angular features are wrapped onto their period.
 
+Orientation: the generators do not draw it, so a sweep of an angular feature turns each
+generated cell to its requested nucleus angle (`CP2Image.generate(..., pose=True)`, on
+when the model `controls_pose`). Other sweeps and plain generation leave cells as drawn.
+
 The result type lives in `perturb_result`, the measure-back (slope, Spearman ρ) in
 `measure_back`; both are re-exported here, so `perturb` stays the one entry point.
 """
@@ -129,10 +133,13 @@ def sweep_feature(
         moved = _moved_table(matrix, names, j, space.scale, coupling)
     matrix[:, j] = requested if period is None else wrap_angle(requested, period)
     profiles = pd.DataFrame(matrix, columns=names)
+    # The generator does not draw orientation: an angle sweep turns each cell to its requested
+    # nucleus angle (`cp2image.models.pose`), which other sweeps do not need (module docstring).
+    turn = {"pose": True} if period is not None and getattr(model, "controls_pose", False) else {}
     result = PerturbationResult(
         feature=feature, requested=requested, offsets=np.asarray(ask.offsets, dtype=np.float64), unit=ask.unit,
         sd=ask.sd, sd_source=ask.sd_source, profiles=profiles,
-        images=np.asarray(model.generate(profiles, batch_size=batch_size)), mode=mode, asked=ask.asked,
+        images=np.asarray(model.generate(profiles, batch_size=batch_size, **turn)), mode=mode, asked=ask.asked,
         clipped=clipped, clip_reasons=reasons, domain=(float(domain.lower[j]), float(domain.upper[j])),
         domain_source=domain.text, others_clipped=others_clipped, moved=moved, outside_reference=outside,
     )

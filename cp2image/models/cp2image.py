@@ -15,9 +15,12 @@ stored mean/scale, and clips standardised values to ±`clip_sigma` (10 by defaul
 with a warning, because the network has never seen values that far out and would
 otherwise extrapolate to saturated or blank images.
 
-Pose convention: `generate` turns each image so its nucleus lies at the requested
-Nuclei_AreaShape_Orientation (`cp2image.models.pose`; ``pose=False`` for the raw
-generator). `generate_from_normalised`, used inside training, never does.
+Pose convention: the generator does not draw orientation. `generate(..., pose=True)`
+turns each image so its nucleus lies at the requested Nuclei_AreaShape_Orientation
+(`cp2image.models.pose`); orientation sweeps (`cp2image.analysis.perturb`) do so by
+default. Plain `generate` and `generate_from_normalised` return the generator's images:
+turning a crop changes how its cell outline is cut by the crop edge, which costs shape
+fidelity that profile-to-image generation should keep (docs/feature-control.md, round 3).
 """
 from __future__ import annotations
 
@@ -131,7 +134,7 @@ class CP2Image(
                              persistent=False)
         self.register_buffer("feature_scale", torch.tensor(config.feature_scale, dtype=torch.float32),
                              persistent=False)
-        self.pose_control = True  # `generate` aligns nucleus orientation (see `controls_pose`)
+        self.pose_control = True  # orientation sweeps turn the cell (see `controls_pose`)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -258,33 +261,33 @@ class CP2Image(
 
     @property
     def controls_pose(self) -> bool:
-        """Whether `generate` turns cells to the requested nucleus orientation by default.
+        """Whether orientation sweeps turn the generated cell to the requested nucleus angle.
 
         True when the model reads Nuclei_AreaShape_Orientation and ``pose_control`` was not
         switched off on this instance (benchmarks set ``model.pose_control = False`` to
-        measure the paper's raw generator through code that calls `generate`).
+        measure the paper's raw generator through code that sweeps).
         """
         from cp2image.models.pose import POSE_FEATURE
 
         return self.pose_control and POSE_FEATURE in self.config.feature_names
 
     def generate(self, profiles: pd.DataFrame | pd.Series | np.ndarray, *, batch_size: int = 256,
-                 pose: bool | None = None) -> np.ndarray:
+                 pose: bool = False) -> np.ndarray:
         """Raw CellProfiler profiles → uint8 images (N, C, H, W).
 
         DataFrame columns are matched by name (missing → ValueError listing them; extra
         columns ignored); an array must have `len(feature_names)` columns in model order.
         Inputs are standardised with the stored statistics and clipped to ±clip_sigma.
 
-        Pose control (`cp2image.models.pose`): each generated cell is turned about the crop
+        ``pose=True`` (`cp2image.models.pose`): each generated cell is turned about the crop
         centre so that its measured nucleus orientation equals the requested raw
         Nuclei_AreaShape_Orientation (degrees, on its 180° period), because the generator
-        does not draw orientation itself. ``pose=None`` follows `controls_pose` (on for
-        models with that input); ``pose=False`` returns the raw generator's images.
+        does not draw orientation itself; a model without that input ignores it. Off by
+        default: the turn re-cuts the cell outline at the crop edge (see module docstring).
         """
         raw = self.raw_matrix(profiles)
         images = self.generate_from_normalised(self.normalise(raw), batch_size=batch_size)
-        if not (self.controls_pose if pose is None else pose):
+        if not pose:
             return images
         from cp2image.models.pose import align_orientation, requested_angles
 
