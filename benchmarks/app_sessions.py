@@ -1,4 +1,4 @@
-"""Memory of the hosted app with N concurrent browser sessions (issue 9, hosted demo).
+"""Memory of the hosted app with N concurrent browser sessions (issue 9, hosted demo), and first use.
 
 Starts one `streamlit run app/Home.py` server (the same launcher as the real-browser
 test), opens N headless-Chromium tabs on the Feature perturbation page (each tab is
@@ -6,6 +6,10 @@ its own Streamlit session and runs a 9-image perturbation), and samples the serv
 resident memory: before any session, after the first, peak while all N run at once,
 and after all N settle. The model is shared through `st.cache_resource`, so each extra
 session should cost little.
+
+The runner's section also has the first-use rows (issue 15 item 7, `bench_app.first_use_run`):
+Home drawn and painted after `streamlit run`, and each page's first visit after 10 s on Home,
+one fresh server per page in headless Chromium.
 
 Run: `.venv/bin/python benchmarks/app_sessions.py [--sessions 20] [--json PATH]`.
 Uses the bundled assets when present, else the app tests' fixture assets (and says so).
@@ -155,8 +159,10 @@ SESSIONS = 20
 
 
 def sessions_names(ctx) -> list[str]:
+    from bench_app import first_use_names
+
     return ["server RSS, no session", "server RSS, 1 session", f"server RSS, {SESSIONS} sessions",
-            f"server RSS peak, {SESSIONS} sessions at once", "RSS per extra session"]
+            f"server RSS peak, {SESSIONS} sessions at once", "RSS per extra session", *first_use_names(ctx)]
 
 
 def sessions_run(ctx) -> list[Row]:
@@ -170,7 +176,9 @@ def sessions_run(ctx) -> list[Row]:
     rows[-1].ratio = res["rss_per_extra_session_mb"] / res["rss_one_session_mb"]
     rows[-1].reference = "of the 1-session RSS"
     rows[-1].target, rows[-1].met = "model shared (≪ 1-session RSS)", rows[-1].ratio < 0.1
-    return rows
+    from bench_app import first_use_run  # Home drawn and each page's first visit, fresh servers (issue 15 item 7)
+
+    return rows + first_use_run(ctx, section="App sessions")
 
 
 if __name__ == "__main__":
