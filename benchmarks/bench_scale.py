@@ -9,7 +9,8 @@ with psutil and records:
 - peak RSS of the main process (the one that writes the dataset: this is what grew
   with the number of cells while `DatasetWriter` kept every row until `close`),
 - peak RSS summed over the tree (main + nannies + workers),
-- CPU-seconds of every process in the tree (last sample per process),
+- CPU-seconds of every process in the tree (last sample per process), and of the
+  main process alone (client, scheduler, nannies, the writer),
 
 beside wall time and the load average, because this machine is shared: wall-clock
 rates move with the other load, CPU-seconds much less. Prints one Markdown table.
@@ -72,7 +73,7 @@ def run_measured(command: list[str], *, env: dict[str, str] | None = None, cwd: 
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{out[-3000:]}")
-    return {"wall": wall, "cpu": sum(cpu.values()), "peak_main_mb": peak_main / 2**20,
+    return {"wall": wall, "cpu": sum(cpu.values()), "cpu_main": cpu.get(root.pid, 0.0), "peak_main_mb": peak_main / 2**20,
             "peak_tree_mb": peak_tree / 2**20, "load": (load0 + os.getloadavg()[0]) / 2, "output": out}
 
 
