@@ -78,7 +78,13 @@ def time_training(base_filters: int, *, p: int, batch: int, steps: int, hidden: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--compare-fusion", type=int, metavar="ROUNDS", default=0,
+                        help="only compare generation with and without the fused 2× up-sampling "
+                             "(batch 64/256 × 1/2 threads against the adjacent matmul peak), ROUNDS alternating rounds")
     args = parser.parse_args()
+    if args.compare_fusion:
+        compare_fusion(args.compare_fusion)
+        return
     reps = 3 if args.quick else 7
     rows = []
     models = {"reference (p=453, f=32)": reference_model()}
@@ -263,6 +269,36 @@ def _generation_vs_threads(ctx, model, profiles: np.ndarray, flops_per_image: fl
     finally:
         torch.set_num_threads(before)
     return rows
+
+def compare_fusion(rounds: int) -> None:
+    """The runner's "batch B vs torch threads" rows for the bundled model, layer by layer
+    (`unfused_upsampling`, the inference path before the fusion) and fused, alternating in one
+    process so that both see the same load; prints one line per row and round."""
+    import warnings
+
+    from cp2image.models.generator import unfused_upsampling
+    from runner_support import Context
+
+    warnings.simplefilter("ignore")
+    ctx = Context(quick=False, repeats=5)
+    model = bundled_model(ctx)
+    profiles = model_profiles(ctx, 512)
+    flops = _generation_flops_per_image(ctx, model, profiles)
+    print(f"{ctx.cache['model_source']}; {flops / 1e9:.4f} GFLOP/image (nominal); {cores()} cores")
+    print("| round | path | row | fraction of peak (wall) | in CPU time | images/s | load (1 min) |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for r in range(rounds):
+        for path in ("layer by layer", "fused"):
+            if path == "fused":
+                rows = _generation_vs_threads(ctx, model, profiles, flops)
+            else:
+                with unfused_upsampling(model):
+                    rows = _generation_vs_threads(ctx, model, profiles, flops)
+            load = os.getloadavg()[0]
+            for row in rows:
+                print(f"| {r + 1} | {path} | {row.name} | {row.ratio:.2f} | "
+                      f"{row.extra['cpu_time_fraction_of_peak']:.2f} | {row.median:.0f} | {load:.1f} |", flush=True)
+
 
 if __name__ == "__main__":
     main()
