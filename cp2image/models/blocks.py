@@ -78,8 +78,8 @@ class UpBlock(nn.Module):
         one), and the key of the tensors they derive from (None: not cacheable)."""
         if isinstance(self.norm, nn.Identity):
             return self.conv.weight, self.conv.bias, tensors_key(self.conv.weight, self.conv.bias)
-        weight, bias = folded_conv_norm(self.conv, self.norm, self._folded)
-        return weight, bias, self._folded.get("key")
+        entry = _folded_entry(self.conv, self.norm, self._folded)
+        return entry["weight"], entry["bias"], entry["key"]
 
     def doubling_mode(self, in_size: int) -> str | None:
         """The up-sampling's mode when it is an exact 2× (in_size → 2·in_size) that
@@ -96,16 +96,25 @@ def _foldable(norm: nn.Module) -> bool:
 
 
 def folded_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d, cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of ``norm(conv(x))`` as one convolution, for eval mode without gradients.
+    """Weight and bias of ``norm(conv(x))`` as one convolution, cached in `cache` (see `_folded_entry`)."""
+    entry = _folded_entry(conv, norm, cache)
+    return entry["weight"], entry["bias"]
+
+
+def _folded_entry(conv: nn.Conv2d, norm: nn.BatchNorm2d, cache: dict) -> dict:
+    """{key, weight, bias} of ``norm(conv(x))`` as one convolution, for eval mode without gradients.
 
     BatchNorm in eval mode is y = (x − mean) · γ / √(var + ε) + β per channel, so
     conv → norm equals a convolution with weight·s and bias (b − mean)·s + β, s = γ / √(var + ε).
     The result is cached and rebuilt whenever any source tensor changes (training steps,
     ``load_state_dict``, ``.to()``), keyed by each tensor's storage, version and dtype; it is
-    a plain attribute, not a parameter or buffer, so the weight format is unchanged.
+    a plain attribute, not a parameter or buffer, so the weight format is unchanged. Each
+    rebuild is a new entry stored in one assignment, so threads sharing the model (app
+    sessions) never read a half-built one.
     """
     key = tensors_key(conv.weight, conv.bias, norm.weight, norm.bias, norm.running_mean, norm.running_var)
-    if key is None or cache.get("key") != key:
+    entry = cache.get("entry")
+    if key is None or entry is None or entry["key"] != key:
         with torch.no_grad():
             scale = torch.rsqrt(norm.running_var + norm.eps)
             if norm.weight is not None:
@@ -116,9 +125,10 @@ def folded_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d, cache: dict) -> tupl
             if norm.bias is not None:
                 shift = shift + norm.bias
             weight = (conv.weight * scale.reshape(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
-        cache.clear()
-        cache.update(key=key, weight=weight, bias=shift)
-    return cache["weight"], cache["bias"]
+        entry = {"key": key, "weight": weight, "bias": shift}
+        if key is not None:
+            cache["entry"] = entry
+    return entry
 
 
 def tensors_key(*tensors: torch.Tensor | None) -> tuple | None:
@@ -261,12 +271,15 @@ def fused_doubling_params(weight: torch.Tensor, bias: torch.Tensor | None, mode:
     a folded weight passes the key of the tensors it was folded from. None: never cached."""
     source_key = tensors_key(weight, bias) if source_key is None else source_key
     key = (mode, source_key)
-    if source_key is None or cache.get("key") != key:
+    entry = cache.get("entry")
+    if source_key is None or entry is None or entry["key"] != key:
         poly, poly_bias, pad = polyphase_conv_params(weight, bias, mode)
         margins, corners, m = _margin_kernels(weight, mode)
-        cache.clear()
-        cache.update(key=key, weight=poly, bias=poly_bias, pad=pad, margins=margins, corners=corners, m=m)
-    return cache
+        entry = {"key": key, "weight": poly, "bias": poly_bias, "pad": pad, "margins": margins,
+                 "corners": corners, "m": m}
+        if source_key is not None:
+            cache["entry"] = entry  # one assignment: threads sharing the model never see half an entry
+    return entry
 
 
 def upsample2x_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *,
@@ -285,7 +298,7 @@ def upsample2x_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     torch's intra-op threads, which cost more than the arithmetic on a busy machine.
 
     `activation(src, out=dst)` (an element-wise function with an ``out`` argument, e.g.
-    `torch.sigmoid`) is applied while interleaving the phases, saving a pass over the output.
+    `torch.sigmoid`) is applied in place to the interleaved result.
     """
     batch, _, height, width = x.shape
     out_ch, h = weight.shape[0], weight.shape[-1] // 2
@@ -303,12 +316,10 @@ def upsample2x_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     else:
         grid = phases.view(batch, 2, 2, out_ch, height, width).permute(0, 4, 5, 1, 2, 3)
     grid = grid.permute(0, 1, 3, 2, 4, 5)
-    out = torch.empty(batch, height, 2, width, 2, out_ch, dtype=phases.dtype, device=phases.device)
-    if activation is None:
-        out.copy_(grid)
-    else:
-        activation(grid, out=out)
-    return out.view(batch, 2 * height, 2 * width, out_ch).permute(0, 3, 1, 2)
+    out = grid.reshape(batch, 2 * height, 2 * width, out_ch)  # one copy
+    if activation is not None:
+        activation(out, out=out)  # in place on contiguous memory (on the strided view it is 3-5× slower)
+    return out.permute(0, 3, 1, 2)
 
 
 def _subtract_margins(phases: torch.Tensor, xp: torch.Tensor, kernels: torch.Tensor, corners: torch.Tensor,

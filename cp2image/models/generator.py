@@ -110,7 +110,8 @@ class Generator(nn.Module):
                                                 (norm.weight, norm.bias, norm.running_mean, norm.running_var))
         key = tensors_key(*sources)
         cache = self._fused.setdefault("dense", {})
-        if key is None or cache.get("key") != key:
+        entry = cache.get("entry")
+        if key is None or entry is None or entry["key"] != key:
             channels, size = self.grid[0], self.grid[1]
             weight = dense.weight.detach().view(channels, size * size, -1)
             bias = dense.bias.detach().view(channels, size * size)
@@ -125,9 +126,10 @@ class Generator(nn.Module):
                 bias = bias * scale[:, None] + shift[:, None]
             weight = weight.permute(1, 0, 2).reshape(channels * size * size, -1).contiguous()
             bias = bias.t().reshape(-1).contiguous()
-            cache.clear()
-            cache.update(key=key, weight=weight, bias=bias)
-        return cache["weight"], cache["bias"]
+            entry = {"key": key, "weight": weight, "bias": bias}
+            if key is not None:
+                cache["entry"] = entry
+        return entry["weight"], entry["bias"]
 
     def _conv(self, name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
               key: tuple | None, pending: str | None, padding, activation) -> torch.Tensor:

@@ -105,6 +105,20 @@ def test_fused_path_follows_weight_changes():
         torch.testing.assert_close(net(z), _layer_by_layer(other, z), rtol=1e-5, atol=2e-6)
 
 
+def test_weights_made_under_inference_mode_are_used_not_a_stale_cache():
+    config = GeneratorConfig(in_features=7, image_size=20, base_filters=4, kernel_size=5, upsample_mode="bilinear")
+    net = _with_statistics(Generator(config)).eval()
+    z = torch.randn(3, 7)
+    with torch.inference_mode():
+        net(z)  # caches the fused weights of the current parameters
+        net.to_image.weight = torch.nn.Parameter(torch.randn_like(net.to_image.weight))  # no version counter
+        net.blocks[-1].conv.weight = torch.nn.Parameter(torch.randn_like(net.blocks[-1].conv.weight))
+        got = net(z)
+        with unfused_upsampling(net):
+            expected = net(z)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-6)
+
+
 def test_training_keeps_the_differentiable_path_and_the_saved_keys():
     config = GeneratorConfig(in_features=7, image_size=20, base_filters=4, kernel_size=3, upsample_mode="bilinear")
     net = _with_statistics(Generator(config))
