@@ -16,6 +16,21 @@ REAL_FIELDS_DIR = SHARED_DIR / "data" / "bbbc021-fields"
 _RUNNER_MAIN = sys.modules.get("__main__")  # before any test runs a Streamlit script
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding `slow` tests first, for the two pytest-xdist workers (pyproject's addopts).
+
+    `--dist loadfile` runs each test file whole on one worker, so a module-scoped fixture (a
+    served app, a browser, a dask cluster, a benchmark run) is built once, not once per
+    worker; `--no-loadscope-reorder` hands the files out in this order. Slow files first, so
+    a long one does not start last and leave the other worker idle at the end. The sort is
+    stable: files stay contiguous and keep their collection order within each part.
+    (`--dist loadgroup` with `xdist_group` marks would do the same per group, but xdist 3.8
+    loses the marks on pytest ≥ 9.2: pytest-dev/pytest-xdist#1386.)
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(scope="session")
 def real_cells_npz() -> Path:
     """Path to the real BBBC021 crops; skips the test when ../shared is absent."""
