@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,21 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     cache = tmp_path_factory.getbasetemp() / "cp2image-cache"
     monkeypatch.setenv("CP2IMAGE_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _runner_main_restored() -> Iterator[None]:
+    """Put back the test runner's `__main__` after each test.
+
+    Streamlit's AppTest leaves sys.modules["__main__"] pointing at app/Home.py. A dask
+    LocalCluster started later in the same process spawns workers that re-import `__main__`
+    by path and die on Home's `import warmup` ("Nanny failed to start"), unless some earlier
+    test happened to put app/ on sys.path. Which tests ran earlier in a process depends on
+    how xdist shares the files out, so the leak is closed here for every test.
+    """
+    yield
+    if _RUNNER_MAIN is not None:
+        sys.modules["__main__"] = _RUNNER_MAIN
 
 
 @pytest.fixture(scope="session")
