@@ -29,7 +29,11 @@ along the crop edge (zero-padded convolutions), and the cell segmentation leans 
 reads as cell boundaries or removes the background Otsu needs (plain reflection of the
 whole crop dropped held-out r of cell area from 0.85 to 0.77 for `cp2image-sim`, a
 kept 4 px frame gives 0.85). Points that leave the inner box are mirrored back into it,
-so corners show reflected cell, never black.
+so corners show reflected cell, never black. The box fades into the kept frame over
+``feather`` px, so a turned image shows a short ramp, not a hard square seam, 4 px inside
+its edge (orientation sweeps of 12 held-out `cp2image-sim` cells: mean step across that
+line 15.4 grey levels hard, 5.4 with 3 px, 3.7 in the unturned images; nucleus angle error
+unchanged, median 0.9°).
 """
 from __future__ import annotations
 
@@ -51,6 +55,7 @@ class PoseConfig:
     min_eccentricity: float = 0.3  # rounder nuclei (axis ratio > 0.95) keep their drawn pose
     min_turn_deg: float = 1.0  # smaller corrections are not worth a resampling
     frame: int = 4  # outer px kept as drawn (the generators' edge frame); see `rotate_images`
+    feather: int = 3  # px over which the turned box fades into the kept frame (no hard square seam)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
 
 
@@ -113,7 +118,16 @@ def _reflect_into(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return lo + np.where(t > span, 2 * span - t, t)
 
 
-def rotate_images(images: np.ndarray, degrees: np.ndarray, *, frame: int = 0) -> np.ndarray:
+def _turned_weight(h: int, w: int, frame: int, feather: int) -> np.ndarray:
+    """(H, W) share of the turned image: 0 in the kept frame, rising over ``feather`` px inside it, then 1."""
+    if frame == 0:
+        return np.ones((h, w), dtype=np.float32)
+    r, c = np.arange(h)[:, None], np.arange(w)[None, :]
+    depth = np.minimum(np.minimum(r - frame, h - 1 - frame - r), np.minimum(c - frame, w - 1 - frame - c))
+    return np.clip((depth + 1) / (feather + 1), 0.0, 1.0).astype(np.float32)
+
+
+def rotate_images(images: np.ndarray, degrees: np.ndarray, *, frame: int = 0, feather: int = 0) -> np.ndarray:
     """Turn each uint8 (C, H, W) image about its centre so orientations rise by ``degrees``.
 
     "Rise" is in the AreaShape convention: an axis along (row, col) = (cos θ, sin θ) ends
@@ -122,6 +136,9 @@ def rotate_images(images: np.ndarray, degrees: np.ndarray, *, frame: int = 0) ->
     box are mirrored back into it, so corners show reflected cell, never black, and a
     generator's edge frame is neither turned into the image nor mirrored into the
     corners. ``frame=0`` turns the whole image with plain reflection at its edge.
+    ``feather`` = f > 0 (with a frame) blends the box's outer f px linearly from the drawn
+    image to the turned one (depth d takes (d + 1)/(f + 1) of the turn), so the boundary
+    between kept frame and turned box is a short ramp, not a square seam in the picture.
 
     Plain numpy (a gather of the four neighbours): the work is ~0.1 M pixels per Generate
     page, where torch's ``grid_sample`` spent more time waking its threads than sampling.
@@ -157,13 +174,11 @@ def rotate_images(images: np.ndarray, degrees: np.ndarray, *, frame: int = 0) ->
 
     top = at(r0, c0) * (1 - fc) + at(r0, c0 + 1) * fc
     bottom = at(r0 + 1, c0) * (1 - fc) + at(r0 + 1, c0 + 1) * fc
-    out = np.clip(np.rint(top * (1 - fr) + bottom * fr), 0, 255).astype(np.uint8)
-    if frame:
-        inner = (..., slice(frame, h - frame), slice(frame, w - frame))
-        kept = images.copy()
-        kept[inner] = out[inner]
-        out = kept
-    return out
+    turned = top * (1 - fr) + bottom * fr
+    if frame:  # the frame (weight 0) stays as drawn; weight 1 inside the feather keeps the turn exact
+        weight = _turned_weight(h, w, frame, feather)
+        turned = weight * turned + (1 - weight) * images.astype(np.float32)
+    return np.clip(np.rint(turned), 0, 255).astype(np.uint8)
 
 
 def align_orientation(images: np.ndarray, requested: np.ndarray, *, config: PoseConfig | None = None) -> PoseResult:
@@ -187,7 +202,7 @@ def align_orientation(images: np.ndarray, requested: np.ndarray, *, config: Pose
     out = images.copy()
     idx = np.flatnonzero(act)
     if idx.size:
-        out[idx] = rotate_images(images[idx], turned[idx], frame=cfg.frame)
+        out[idx] = rotate_images(images[idx], turned[idx], frame=cfg.frame, feather=cfg.feather)
     return PoseResult(images=out, drawn=drawn, eccentricity=ecc, turned=turned)
 
 

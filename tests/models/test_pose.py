@@ -90,6 +90,33 @@ def test_with_a_frame_the_outer_pixels_stay_as_drawn():
     assert turned[..., 4:-4, 4:-4].max() < 255  # and it is not mirrored into the turned box
 
 
+def seam_step(image: np.ndarray, frame: int) -> float:
+    """Largest jump across the frame's inner edge along the top and left sides."""
+    top = np.abs(image[..., frame, frame:-frame].astype(float) - image[..., frame - 1, frame:-frame])
+    left = np.abs(image[..., frame:-frame, frame].astype(float) - image[..., frame:-frame, frame - 1])
+    return max(top.max(), left.max())
+
+
+def test_a_feather_fades_the_turned_box_into_the_kept_frame():
+    image = synthetic_cell(0.0)[None]
+    ramp = np.linspace(0, 120, 68)[None, None, None, :]  # a vignette the turn moves, so frame and box disagree
+    image = np.clip(image + ramp, 0, 255).astype(np.uint8)
+    hard = rotate_images(image, [60.0], frame=4)
+    soft = rotate_images(image, [60.0], frame=4, feather=3)
+    np.testing.assert_array_equal(soft[..., :4, :], image[..., :4, :])  # the frame is still as drawn
+    np.testing.assert_array_equal(soft[..., 7:-7, 7:-7], hard[..., 7:-7, 7:-7])  # inside the ramp: the exact turn
+    assert seam_step(soft, 4) < 0.5 * seam_step(hard, 4)
+    ring = soft[..., 4, 10:-10].astype(float)  # depth 0 takes a quarter of the turn
+    expected = 0.25 * hard[..., 4, 10:-10] + 0.75 * image[..., 4, 10:-10]
+    assert np.abs(ring - expected).max() <= 1.0
+
+
+def test_pose_control_feathers_its_turns_and_still_meets_the_requested_angle():
+    assert PoseConfig().feather > 0
+    result = align_orientation(synthetic_cell(30.0)[None], np.array([-45.0]))
+    assert angular_error(measured(result.images), -45.0)[0] < 3.0
+
+
 def test_rotation_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="angles for"):
         rotate_images(np.zeros((2, 3, 68, 68), np.uint8), [1.0])
