@@ -9,9 +9,10 @@ change; orientation compared on its 180° period) and median Spearman ρ over ce
 Target (coupled): median ρ ≥ 0.9 and median slope ≥ 0.5 for every feature.
 
 Run: `.venv/bin/python benchmarks/bench_control.py [--cells 12] [--models sim real] [--out DIR] [--no-pose]`
-Images come from `CP2Image.generate`, so pose control (the nucleus turned to the
-requested orientation, `cp2image.models.pose`) is on; `--no-pose` measures the raw
-generator (the paper's), for the ablation.
+Images come from `sweep_feature`, as the app's: the orientation sweep turns each cell to
+its requested nucleus angle (pose control, `cp2image.models.pose`), the other sweeps
+show the generator's images as drawn; `--no-pose` measures the raw generator (the
+paper's) for every sweep, for the ablation.
 The real-cell model is measured on held-out real DMSO cells from
 `data/bbbc021-real` (`$CP2IMAGE_REAL_DATASET`), which must hold a `READY` file;
 without it the real row says why it was skipped. A model folder without a stored
@@ -117,7 +118,7 @@ def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool =
     summary.insert(0, "model", setup.model_dir.name)
     note = (f"{setup.model_dir.name}: {n_cells} held-out DMSO cells of {setup.dataset_dir.name} "
             f"(splits {'/'.join(HELD_OUT)}), SD from {len(train_dmso)} training DMSO cells; coupling {how}; "
-            f"pose control {'on' if model.controls_pose else 'off'}")
+            f"pose control {'on for the orientation sweep' if model.controls_pose else 'off'}")
     return sweeps, summary, note
 
 
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="which held-out cells are drawn")
     parser.add_argument("--out", type=Path, default=None, help="also write control-sweeps.csv and control-summary.csv")
     parser.add_argument("--no-pose", action="store_true",
-                        help="measure the raw generator: do not turn cells to the requested nucleus orientation")
+                        help="measure the raw generator: the orientation sweep does not turn cells either")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="measure this model folder instead of the bundled one (one --models label: its dataset)")
     args = parser.parse_args(argv)

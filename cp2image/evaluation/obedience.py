@@ -2,8 +2,9 @@
 
     python -m cp2image.evaluation.obedience --model RUN/model --data DS [--cells 8] [--out DIR] [--no-pose]
 
-Images come from `CP2Image.generate` (pose control on for models with a nucleus
-orientation input); ``--no-pose`` scores the raw generator.
+Images come from `sweep_feature` and plain `CP2Image.generate`, as the app's: only the
+orientation sweep turns cells to the requested nucleus angle (pose control, for models
+with that input); ``--no-pose`` scores the raw generator in the sweeps too.
 
 1. **Control** (issue 13's table): the control features swept ±2 SD on held-out DMSO
    cells, coupled and single mode, measured back (`cp2image.analysis.control`);
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="dataset with train/val/test splits")
     parser.add_argument("--cells", type=int, default=8, help="held-out DMSO cells swept per feature")
     parser.add_argument("--out", help="folder for control.csv, correlation.csv, summary.json")
-    parser.add_argument("--no-pose", action="store_true", help="score the raw generator (no pose control)")
+    parser.add_argument("--no-pose", action="store_true",
+                        help="score the raw generator (no turn in the orientation sweep)")
     args = parser.parse_args(argv)
 
     from cp2image.analysis.control import markdown
