@@ -53,10 +53,3 @@ def concentration_colours(concentrations: Sequence[float]) -> dict[float, str]:
 def format_concentration(value: float) -> str:
     """'3 µM', '0.3 µM', '0.003 µM' — no trailing zeros."""
     return f"{float(value):g} µM"
-
-
-def group_label(compound: str, concentration: float) -> str:
-    """How a compound/concentration group is named in legends: 'DMSO' or 'latrunculin B 3 µM'."""
-    if float(concentration) == 0.0:
-        return str(compound)
-    return f"{compound} {format_concentration(concentration)}"

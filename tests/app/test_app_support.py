@@ -14,7 +14,7 @@ from cp2image.analysis import panels as report_panels
 from cp2image.app_support import charts
 from cp2image.app_support.model_spec import parse_model_choice
 from cp2image.app_support.pca_click import clicked_point
-from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours, group_label
+from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours
 
 # -- model choice allowlist ------------------------------------------------------------------
 @pytest.fixture
@@ -92,7 +92,6 @@ def test_control_is_grey_and_doses_get_distinct_colours():
     colours = concentration_colours([0.0, 3.0, 0.1, 0.1, 1.0])
     assert colours[0.0] == CONTROL_COLOUR
     assert len({colours[d] for d in (0.1, 1.0, 3.0)}) == 3
-    assert group_label("DMSO", 0) == "DMSO" and group_label("taxol", 0.30) == "taxol 0.3 µM"
 
 
 def _scores():
