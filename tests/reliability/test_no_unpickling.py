@@ -30,6 +30,11 @@ ALLOWED = {
     # TorchScript types (no arbitrary Python globals); the file is the FID Inception
     # network that the user points the evaluation CLI at, never an upload to the app.
     ("cp2image/evaluation/inception.py", "torch.jit.load"),
+    # A task result that our own dask worker pickled in memory a moment earlier
+    # (`_packed_call`, d84468d: dask sizes bytes for free, a DataFrame column by column).
+    # No file is read, and the same bytes would otherwise reach the client through
+    # dask's own pickle-based transport; with --scheduler the cluster is the user's own.
+    ("cp2image/distributed/tasks.py", "pickle.loads"),
 }
 
 
