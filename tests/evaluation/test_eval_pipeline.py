@@ -127,11 +127,22 @@ class _PoolStub(torch.nn.Module):
         return torch.relu(self.proj(pooled))
 
 
-@pytest.mark.slow  # two sqrtm of 2048 × 2048 matrices: ~1 min on 2 busy cores
-def test_inception_fid_is_the_frechet_distance_of_the_pool_features(tiny_dataset, fast_config, tmp_path) -> None:
-    from cp2image.evaluation.frechet import frechet_distance_from_features
-    from cp2image.evaluation.inception import InceptionExtractor
+@pytest.mark.slow  # one sqrtm of a 2048 × 2048 matrix: ~30 s on 2 busy cores
+def test_inception_fid_is_the_frechet_distance_of_the_pool_features(tiny_dataset, fast_config, tmp_path,
+                                                                     monkeypatch) -> None:
+    from cp2image.evaluation import distances
+    from cp2image.evaluation.inception import FEATURE_DIM, InceptionExtractor
 
+    # Record what the evaluation hands to the Fréchet distance (its maths is pinned in
+    # test_eval_frechet.py), so the 2048-d square root is computed once, not twice.
+    calls: list[tuple[np.ndarray, np.ndarray, float]] = []
+    real_frechet = distances.frechet_distance_from_features
+
+    def recording(x: np.ndarray, y: np.ndarray, **kw) -> float:
+        calls.append((x, y, real_frechet(x, y, **kw)))
+        return calls[-1][2]
+
+    monkeypatch.setattr(distances, "frechet_distance_from_features", recording)
     torch.manual_seed(0)
     path = tmp_path / "pool.pt"
     torch.jit.script(_PoolStub()).save(str(path))
@@ -141,9 +152,14 @@ def test_inception_fid_is_the_frechet_distance_of_the_pool_features(tiny_dataset
     inc = result.metrics.to_dict()["inception"]
     assert inc["available"] and inc["weights"]["path"] == str(path)
     extractor = InceptionExtractor.load(path)
-    expected = frechet_distance_from_features(extractor.features(ref.images), extractor.features(result.generated.images))
-    assert inc["fid"] == pytest.approx(expected, rel=1e-9, abs=1e-9)
-    assert abs(inc["fid"]) < 1e-2 * np.trace(np.cov(extractor.features(ref.images).T))  # same crops, permuted
+    real_pool, generated_pool = extractor.features(ref.images), extractor.features(result.generated.images)
+    pool_calls = [c for c in calls if c[0].shape[1] == FEATURE_DIM]
+    assert len(pool_calls) == 1  # FID is the Fréchet distance of exactly these pool features
+    x, y, fid = pool_calls[0]
+    np.testing.assert_allclose(x, real_pool, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(y, generated_pool, rtol=1e-9, atol=1e-9)
+    assert inc["fid"] == pytest.approx(fid, rel=1e-9, abs=1e-9)
+    assert abs(inc["fid"]) < 1e-2 * np.trace(np.cov(real_pool.T))  # same crops, permuted
 
 
 def test_evaluate_writes_metrics_tables_and_a_report(tiny_dataset, fast_config, reference, tmp_path) -> None:
