@@ -44,3 +44,19 @@ def tiny_model(
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_var.fill_(0.1)
     return model.eval()
+
+
+def with_trained_statistics(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every BatchNorm2d non-trivial running statistics and affine parameters, as after training.
+
+    Tests of folded/fused inference need them: with fresh statistics (mean 0, var 1,
+    weight 1, bias 0) folding a batch norm is nearly the identity and proves little.
+    """
+    g = torch.Generator().manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.randn(m.num_features, generator=g))
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g))
+    return net

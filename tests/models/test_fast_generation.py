@@ -15,18 +15,9 @@ import torch.nn.functional as F
 from cp2image.assets import bundled_model_dir
 from cp2image.models.blocks import upsample2x_conv2d
 from cp2image.models.generator import Generator, GeneratorConfig, unfused_upsampling
+from cp2image.models.testing import with_trained_statistics
 
 
-def _with_statistics(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Non-trivial running statistics and affine parameters, as after training."""
-    g = torch.Generator().manual_seed(seed)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g))
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.randn(m.num_features, generator=g))
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g))
-    return net
 
 
 def _layer_by_layer(net: Generator, z: torch.Tensor) -> torch.Tensor:
@@ -63,7 +54,7 @@ def test_fused_upsample_conv_equals_upsample_then_conv(mode, kernel_size, size, 
                     upsample_mode="bilinear"),
 ], ids=["bundled-architecture", "nearest-20px", "no-batch-norm"])
 def test_generator_inference_equals_the_layer_by_layer_network(config):
-    net = _with_statistics(Generator(config)).eval()
+    net = with_trained_statistics(Generator(config)).eval()
     z = torch.randn(6, config.in_features, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         fused = net(z)
@@ -76,7 +67,7 @@ def test_generator_inference_equals_the_layer_by_layer_network(config):
 
 def test_every_exact_doubling_is_fused_and_no_other():
     config = GeneratorConfig(in_features=7, image_size=68, base_filters=4, kernel_size=5, upsample_mode="bilinear")
-    net = _with_statistics(Generator(config)).eval()
+    net = with_trained_statistics(Generator(config)).eval()
     calls: list[int] = []
     for i, block in enumerate(net.blocks):
         block.up.register_forward_hook(lambda module, args, out, i=i: calls.append(i))
@@ -91,7 +82,7 @@ def test_every_exact_doubling_is_fused_and_no_other():
 
 def test_fused_path_follows_weight_changes():
     config = GeneratorConfig(in_features=7, image_size=20, base_filters=4, kernel_size=5, upsample_mode="bilinear")
-    net = _with_statistics(Generator(config)).eval()
+    net = with_trained_statistics(Generator(config)).eval()
     z = torch.randn(3, 7)
     with torch.no_grad():
         net(z)  # builds the cached fused weights
@@ -99,7 +90,7 @@ def test_fused_path_follows_weight_changes():
         net.blocks[-1].conv.weight.add_(0.1)
         net.blocks[-1].norm.running_var.mul_(2.0)
         torch.testing.assert_close(net(z), _layer_by_layer(net, z), rtol=1e-5, atol=2e-6)
-    other = _with_statistics(Generator(config), seed=5).eval()
+    other = with_trained_statistics(Generator(config), seed=5).eval()
     net.load_state_dict(other.state_dict())
     with torch.inference_mode():
         torch.testing.assert_close(net(z), _layer_by_layer(other, z), rtol=1e-5, atol=2e-6)
@@ -107,7 +98,7 @@ def test_fused_path_follows_weight_changes():
 
 def test_weights_made_under_inference_mode_are_used_not_a_stale_cache():
     config = GeneratorConfig(in_features=7, image_size=20, base_filters=4, kernel_size=5, upsample_mode="bilinear")
-    net = _with_statistics(Generator(config)).eval()
+    net = with_trained_statistics(Generator(config)).eval()
     z = torch.randn(3, 7)
     with torch.inference_mode():
         net(z)  # caches the fused weights of the current parameters
@@ -121,7 +112,7 @@ def test_weights_made_under_inference_mode_are_used_not_a_stale_cache():
 
 def test_training_keeps_the_differentiable_path_and_the_saved_keys():
     config = GeneratorConfig(in_features=7, image_size=20, base_filters=4, kernel_size=3, upsample_mode="bilinear")
-    net = _with_statistics(Generator(config))
+    net = with_trained_statistics(Generator(config))
     keys = set(net.state_dict())
     calls: list[int] = []
     for block in net.blocks:

@@ -9,18 +9,9 @@ import torch
 
 from cp2image.models.blocks import UpBlock
 from cp2image.models.generator import Generator, GeneratorConfig
+from cp2image.models.testing import with_trained_statistics
 
 
-def _with_statistics(net: torch.nn.Module) -> torch.nn.Module:
-    """Non-trivial running statistics and affine parameters, as after training."""
-    g = torch.Generator().manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g))
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.randn(m.num_features, generator=g))
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g))
-    return net
 
 
 def _unfolded(block: UpBlock, x: torch.Tensor) -> torch.Tensor:
@@ -28,7 +19,7 @@ def _unfolded(block: UpBlock, x: torch.Tensor) -> torch.Tensor:
 
 
 def test_folded_block_equals_conv_then_norm_in_eval():
-    block = _with_statistics(UpBlock(6, 4, kernel_size=5, out_size=18, mode="bilinear")).eval()
+    block = with_trained_statistics(UpBlock(6, 4, kernel_size=5, out_size=18, mode="bilinear")).eval()
     x = torch.randn(3, 6, 9, 9)
     with torch.no_grad():
         expected = _unfolded(block, x)
@@ -37,7 +28,7 @@ def test_folded_block_equals_conv_then_norm_in_eval():
 
 
 def test_fold_follows_weight_changes_and_training_mode_is_untouched():
-    block = _with_statistics(UpBlock(6, 4, kernel_size=3, out_size=10)).eval()
+    block = with_trained_statistics(UpBlock(6, 4, kernel_size=3, out_size=10)).eval()
     x = torch.randn(2, 6, 5, 5)
     with torch.no_grad():
         block(x)  # builds the cached fold
@@ -53,7 +44,7 @@ def test_fold_follows_weight_changes_and_training_mode_is_untouched():
 
 def test_generator_eval_output_and_saved_keys_unchanged_by_the_fold():
     config = GeneratorConfig(in_features=7, image_size=20, base_filters=4, kernel_size=3, upsample_mode="bilinear")
-    net = _with_statistics(Generator(config)).eval()
+    net = with_trained_statistics(Generator(config)).eval()
     keys = set(net.state_dict())
     z = torch.randn(5, 7)
     with torch.no_grad():
