@@ -124,7 +124,7 @@ def otsu_thresholds(stack: np.ndarray, *, bins: int = 256) -> np.ndarray:
     return (centres[k] + 0.5 / (bins - 1)).astype(np.float32)
 
 
-def _central_labels(labels: np.ndarray, n_labels: int, max_dist: float) -> np.ndarray:
+def central_labels(labels: np.ndarray, n_labels: int, max_dist: float) -> np.ndarray:
     """For each crop, the label id of the object nearest the centre (0 = none)."""
     n, h, w = labels.shape
     out = np.zeros(n, dtype=np.int64)
@@ -256,7 +256,7 @@ def segment_batch(images: np.ndarray, *, config: SegmentationConfig | None = Non
         return BatchSegmentation(empty, empty.copy(), empty.copy(), np.zeros(0, dtype=bool))
     sigma = (0.0, cfg.smoothing_sigma, cfg.smoothing_sigma)
     labels, n_labels = label_nuclei(x[:, 0], config=cfg)
-    central = _central_labels(labels, n_labels, cfg.max_centre_distance)
+    central = central_labels(labels, n_labels, cfg.max_centre_distance)
     has_nucleus = central > 0
     nucleus = (labels == central[:, None, None]) & has_nucleus[:, None, None]
 

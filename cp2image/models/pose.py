@@ -17,7 +17,7 @@ the nucleus is what the generator drew from the profile (kept as drawn).
 Measurement uses the feature code's own path, so "drawn" means what
 `cp2image.features.measure` would report: the central nucleus found as
 `cp2image.features.segmentation.segment_batch` finds it (its nucleus step: `label_nuclei`
-and `_central_labels`), and its orientation and eccentricity from the same cp_measure
+and `central_labels`), and its orientation and eccentricity from the same cp_measure
 moment primitives `cp2image.features.shape.measure_shape` calls (degrees in [−90, 90],
 0° vertical, +45° the ↘ diagonal).
 
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from cp_measure.primitives._moments import axes_eccentricity_orientation, inertia_2d, spatial_moments_2d
 
-from cp2image.features.segmentation import SegmentationConfig, _central_labels, label_nuclei
+from cp2image.features.segmentation import SegmentationConfig, central_labels, label_nuclei
 
 POSE_FEATURE = "Nuclei_AreaShape_Orientation"
 PERIOD_DEG = 180.0
@@ -98,7 +98,7 @@ def nucleus_orientation(images: np.ndarray, *, segmentation: SegmentationConfig 
     cfg = segmentation or SegmentationConfig()
     # step 1 of `segment_batch` (the nucleus) alone: the cell watershed would cost as much again
     labels, n_labels = label_nuclei(images[:, 0].astype(np.float32) / 255.0, config=cfg)
-    central = _central_labels(labels, n_labels, cfg.max_centre_distance)
+    central = central_labels(labels, n_labels, cfg.max_centre_distance)
     ok = np.flatnonzero(central > 0)
     if ok.size == 0:
         return orientation, eccentricity
