@@ -6,10 +6,10 @@ Builds the navigation (`st.navigation` / `st.Page`) over the pages in the top-le
 This file has two roles. Every script run (each page of each session) runs it as
 `__main__`. Before that, `streamlit run` imports it once as a module, looking for a
 server app (an `st.App` assignment; Streamlit versions without `st.App` skip this): that
-import only defines `app`, whose start-up hook (`warmup.preload_lifespan`) imports pandas,
-torch and the model code in the background while the browser is still loading
-Streamlit's front end, so Home's first run finds them loaded. The command stays
-`streamlit run app/Home.py`.
+import only defines `app`, whose start-up hook (`warmup.preload_lifespan`) imports pandas and
+the dataset code in the background while the browser is still loading Streamlit's front end,
+so Home's first run finds them loaded. The command stays `streamlit run app/Home.py`.
+Home itself never imports torch (its example is drawn by `page_kit.load_home_model`).
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def show_model(loaded: Any) -> None:
 
 
 def home() -> None:
-    """Text, dataset and the example's real crop first; the model (torch) loads after they are sent."""
+    """Text, dataset and the example's dataset crop first; the model loads after they are sent."""
     st.title("cp2image")
     st.markdown(
         "**Turn CellProfiler profiles into single-cell images.** A CP2Image generator maps a cell's "
@@ -146,9 +146,10 @@ def home() -> None:
     )
     st.subheader("How to cite")
     st.code(CITATION, language="bibtex")
-    # Everything above is on its way to the browser; now the model (importing torch the first time).
-    loaded, model_problem = page_kit.load_current_model()
-    page_kit.sidebar_model_status(_SIDEBAR_STATUS)
+    # Everything above is on its way to the browser; now the model: the weights evaluated with NumPy
+    # (no torch import; the warm-up imports torch after Home), or the torch model for a Hub choice.
+    loaded, model_problem = page_kit.load_home_model()
+    page_kit.sidebar_model_status(_SIDEBAR_STATUS, (loaded, model_problem))
     if model_problem:
         model_problem_slot.error(model_problem)
     if loaded is None:

@@ -77,6 +77,26 @@ def load_current_model() -> tuple[Any | None, str | None]:
     return loaded, " ".join(problems) or None
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _lean_model_cached(spec: str | None, assets_root: str, env_model: str | None) -> Any:
+    """The choice's generator evaluated with NumPy (`cp2image.app_support.lean_generator`), or None."""
+    from cp2image.app_support.lean_generator import load_lean
+
+    return load_lean(spec)
+
+
+def load_home_model() -> tuple[Any | None, str | None]:
+    """Home's model, as `load_current_model`, but torch-free where the choice allows (the default and
+    bundled or local models): Home draws its example with the same weights evaluated in NumPy, so a
+    fresh server draws Home without importing torch (~1.2 CPU s); the warm-up imports it after Home."""
+    choice, refused = current_choice()
+    if not refused:
+        lean = _lean_model_cached(choice.spec, str(assets_dir()), os.environ.get("CP2IMAGE_MODEL"))
+        if lean is not None:
+            return lean, None
+    return load_current_model()
+
+
 def require_model() -> Any:
     """The loaded model (a `LoadedModel`), or a page message and `st.stop()`."""
     loaded, problem = load_current_model()
@@ -91,9 +111,10 @@ def require_model() -> Any:
     return loaded
 
 
-def sidebar_model_status(where: Any) -> None:
-    """Where the weights came from, shown in the sidebar container `where` (under the field)."""
-    loaded, problem = load_current_model()
+def sidebar_model_status(where: Any, model: tuple[Any | None, str | None] | None = None) -> None:
+    """Where the weights came from, shown in the sidebar container `where` (under the field);
+    `model` is the page's (loaded, problem) when it has them (Home: `load_home_model`)."""
+    loaded, problem = model if model is not None else load_current_model()
     if problem:
         where.error(problem)
     if loaded is not None:
@@ -159,14 +180,16 @@ def example_row(dataset: Any) -> int:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _generated_example(_model: Any, model_key: str, _dataset: Any, dataset_key: str, row: int) -> np.ndarray:
+def _generated_example(_model: Any, model_key: tuple[str, str], _dataset: Any, dataset_key: str, row: int) -> np.ndarray:
     profile = _dataset.cells.iloc[[row]][list(_model.feature_names)]
     return _model.generate_from_normalised(_model.normalise(profile, warn=False))
 
 
 def generated_example(loaded: Any, dataset: Any, row: int) -> np.ndarray:
-    """The image the model draws from one dataset cell's own profile (Home's example)."""
-    return _generated_example(loaded.model, loaded.source, dataset, str(dataset.path), row)
+    """The image the model draws from one dataset cell's own profile (Home's example; `loaded` from
+    `load_home_model`: the torch model or the same weights in NumPy)."""
+    return _generated_example(loaded.model, (loaded.source, type(loaded.model).__name__), dataset,
+                              str(dataset.path), row)
 
 
 # ----------------------------------------------------------------------------- honest labels

@@ -1,15 +1,15 @@
 """Warm the server's caches in the background once Home is drawn, so each page's first visit is fast.
 
-A fresh server pays one-off costs on the first visit to each page: importing scikit-learn,
-SciPy, Plotly's figure machinery and the feature-measurement code (several seconds on a
-loaded 2-core machine) and loading the measurement's compiled (numba) code. Home needs
-none of these, so Home starts one daemon thread per server process (`start`) that does
+A fresh server pays one-off costs on the first visit to each page: importing torch and the
+model classes, scikit-learn, SciPy, Plotly's figure machinery and the feature-measurement code
+(several seconds on a loaded 2-core machine) and loading the measurement's compiled (numba)
+code. Home needs none of these (it draws its example with the weights evaluated in NumPy), so Home starts one daemon thread per server process (`start`) that does
 them while the user reads Home; a page visited before the thread is done waits only for what is left, since
 the imports and `st.cache_*` entries are shared (one lock per cache key: nothing is
 computed twice). Between its steps the thread waits while any page script is running,
 so a user who clicks at once is not slowed by work for pages they have not opened.
 
-Before that, `preload` imports what Home itself needs (pandas, torch, the model code) while
+Before that, `preload` imports what Home itself needs (pandas, the dataset code) while
 the browser is still loading Streamlit's front end: `streamlit run app/Home.py` finds the
 `st.App` in Home.py and runs `preload_lifespan` as the server starts.
 
@@ -104,10 +104,19 @@ def _import_figures() -> None:
     from matplotlib.figure import Figure  # noqa: F401  (the panels import it when a file is asked for)
 
 
+MODEL_MODULES = (  # every page but Home loads the torch model; Home draws its example without torch
+    "torch",  # ~1.2 CPU s
+    "cp2image.models.cp2image",
+    "cp2image.models.hub_io",  # huggingface_hub's model mixin (~0.1 CPU s)
+)
+
+
 def _steps(extra: list[tuple[str, Callable[[], object]]]) -> list[tuple[str, Callable[[], object]]]:
-    # Plotly first (every page but the model card draws a chart), then the perturbation page's code (the
-    # costliest first visit), then the other pages', then what only the downloads need.
-    return [("charts", _import_charts), *((m, _import(m)) for m in ANALYSIS_MODULES),
+    # torch and the model classes first (every other page needs them), then Plotly (every page but the model
+    # card draws a chart), the perturbation page's code (the costliest first visit), the other pages', then
+    # what only the downloads need.
+    return [*((m, _import(m)) for m in MODEL_MODULES), ("charts", _import_charts),
+            *((m, _import(m)) for m in ANALYSIS_MODULES),
             ("compiled measurement", _load_compiled_measurement), *((m, _import(m)) for m in LATER_MODULES),
             ("parquet", _import_parquet), *extra, ("figure imports", _import_figures)]
 
@@ -177,15 +186,14 @@ def start(_extra: tuple[tuple[str, Callable[[], object]], ...] = ()) -> threadin
 
 # ----------------------------------------------------------------------------- before the first session
 
-PRELOAD_MODULES = (  # what Home's first run imports, in the order it needs them
+PRELOAD_MODULES = (  # what Home's first run imports, in the order it needs them (no torch: see page_kit.load_home_model)
     "streamlit.emojis",  # st.set_page_config checks the page icon against it
     "page_kit",  # pandas, pyarrow, the dataset catalog, the model reference (huggingface_hub's errors)
     "cp2image.data.dataset",
     "cp2image.analysis.example_cell",
     "cp2image.analysis.panels",
-    "torch",  # ~1 CPU s: the model, for Home's generated example
-    "cp2image.models.cp2image",
-    "cp2image.models.hub_io",
+    "cp2image.app_support.lean_generator",
+    "safetensors.numpy",
 )
 
 

@@ -6,8 +6,9 @@ Each interaction is timed as one `AppTest.run()` (the page script run the server
 for that click, plus AppTest's small overhead, so the figures are upper bounds), with
 inputs changed every repeat so that no cached result is reused: a new feature to
 sweep, a new point on the PCA line, a new step size, a new feature's scatter, a new
-upload. Cold start is a fresh Python process importing everything, loading the model
-and dataset, and rendering Home (model and dataset caches empty; the bundled dataset's
+upload. Cold start is a fresh Python process importing what Home needs, loading the weights
+and dataset, and rendering Home (model and dataset caches empty; Home evaluates the weights in
+NumPy, `cp2image.app_support.lean_generator`, so torch is not imported; the bundled dataset's
 one-off unpack into the user cache already done). Uses the bundled assets when they
 exist, else the tests' tiny fixture assets (said in the output).
 
@@ -210,7 +211,8 @@ def measure_interactions(*, quick: bool = False, repeats: int | None = None) -> 
             entry["cpu_seconds"] = CPU_TIMES.get(id(entry["seconds"]))
         wall, cpu = _cold_start(1 if quick else 3)
         results["cold start"] = {"seconds": wall, "cpu_seconds": cpu,
-                                 "action": "new process: imports + model + dataset + Home"}
+                                 "action": "new process: imports + dataset + Home (its example from the weights "
+                                           "in NumPy: no torch)"}
         for entry in results.values():
             entry["action"] = f"{entry['action']} [{note}]"
         return results
