@@ -36,6 +36,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from cp2image.channels import CROP_SIZE
+from cp2image.data.simulate import render_kernels
 
 TEXTURE_SEED = 20221021  # fixed: the texture bank is part of the simulator, not of a screen
 N_TILES = 8
@@ -271,13 +272,26 @@ def _cell_geometry(rng: np.random.Generator, cells: dict[str, np.ndarray], centr
                      nuc_angle=nuc_angle, off_t=off_t, nucleus_xy=nucleus_xy)
 
 
-def _territories(cells: dict[str, np.ndarray], centres: np.ndarray, geom: _Geometry, size: int) -> _Territories:
-    """Each pixel goes to the cell in whose normalised coordinates it lies deepest (neighbours share edges)."""
+def _territories(cells: dict[str, np.ndarray], centres: np.ndarray, geom: _Geometry, size: int,
+                 *, compiled: bool = True) -> _Territories:
+    """Each pixel goes to the cell in whose normalised coordinates it lies deepest (neighbours share edges).
+
+    `compiled` runs the same loop compiled (`render_kernels`, bit-identical) when numba is there.
+    """
     best = np.full((size, size), np.inf, np.float32)
     second = np.full((size, size), np.inf, np.float32)
     label = np.full((size, size), -1, np.int32)
     irregular = cells["cell_irregularity"]
     reach = np.ceil(geom.semi_a * (1 + irregular) + 2).astype(int)
+    if compiled and render_kernels.HAS_NUMBA and HARMONICS == render_kernels.KERNEL_HARMONICS and len(centres):
+        # the transcendentals stay numpy's (the same ufunc as the per-cell calls below); the kernel does the arithmetic
+        angle, phase = np.asarray(geom.angle, np.float64), np.asarray(geom.harm_phase, np.float64)
+        render_kernels.territories_loop(
+            best, second, label, np.ascontiguousarray(centres[:, 0], np.float64), np.ascontiguousarray(centres[:, 1], np.float64),
+            reach.astype(np.int64), np.cos(angle), np.sin(angle), geom.semi_a, geom.semi_b, irregular,
+            np.ascontiguousarray(geom.harm_w, np.float64), np.cos(phase), np.sin(phase))
+        label[best >= 1] = -1
+        return _Territories(best=best, second=second, label=label)
     for i in range(len(centres)):
         x0, y0 = centres[i]
         xa, xb = max(int(x0) - reach[i], 0), min(int(x0) + reach[i] + 1, size)
@@ -304,13 +318,19 @@ def _territories(cells: dict[str, np.ndarray], centres: np.ndarray, geom: _Geome
 
 
 def _paint_nuclei(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: _Geometry, tile_id: np.ndarray,
-                  tile_off: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """DNA density (added up, so touching nuclei overlap) and a soft nuclear-occupancy map, (S, S) each."""
+                  tile_off: np.ndarray, size: int, *, compiled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """DNA density (added up, so touching nuclei overlap) and a soft nuclear-occupancy map, (S, S) each.
+
+    `compiled` paints with `render_kernels` (bit-identical) when numba is there.
+    """
     dna = np.zeros((size, size), np.float32)
     occupancy = np.zeros((size, size), np.float32)
     chrom = texture_bank()["chromatin"]
     rn = cells["nucleus_radius"]
     na = np.sqrt(cells["nucleus_aspect"])
+    if compiled and render_kernels.HAS_NUMBA:
+        _paint_nuclei_compiled(rng, cells, geom, tile_id, tile_off, dna, occupancy, chrom, rn, na)
+        return dna, occupancy
     for i in range(len(geom.angle)):
         for (nx, ny, ra, rb, ang, bright) in _nuclei_of_cell(rng, i, cells, geom.nucleus_xy[i], rn[i], na[i],
                                                                geom.nuc_angle[i]):
@@ -332,6 +352,41 @@ def _paint_nuclei(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: 
             dna[ya:yb, xa:xb] += bright * soft * dome * np.clip(1.0 + cells["chromatin_texture"][i] * tex, 0.2, None)
             np.maximum(occupancy[ya:yb, xa:xb], soft, out=occupancy[ya:yb, xa:xb])
     return dna, occupancy
+
+
+def _paint_nuclei_compiled(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: _Geometry, tile_id: np.ndarray,
+                           tile_off: np.ndarray, dna: np.ndarray, occupancy: np.ndarray, chrom: np.ndarray,
+                           rn: np.ndarray, na: np.ndarray) -> None:
+    """`_paint_nuclei`'s loop with the pixel work compiled: the nuclei (and their random draws) in the
+    same order, each box's arithmetic in `render_kernels`, the `exp` by numpy on all boxes at once."""
+    size = dna.shape[0]
+    boxes: list[tuple] = []
+    for i in range(len(geom.angle)):
+        for (nx, ny, ra, rb, ang, bright) in _nuclei_of_cell(rng, i, cells, geom.nucleus_xy[i], rn[i], na[i],
+                                                               geom.nuc_angle[i]):
+            reach_n = int(np.ceil(ra + 3))
+            xa, xb = max(int(nx) - reach_n, 0), min(int(nx) + reach_n + 1, size)
+            ya, yb = max(int(ny) - reach_n, 0), min(int(ny) + reach_n + 1, size)
+            if xa >= xb or ya >= yb:
+                continue
+            # numpy computed `arange(float32) - centre` in float32 when the centre was a Python float
+            boxes.append((xa, xb, ya, yb, float(nx), float(ny), isinstance(nx, float) and not isinstance(nx, np.floating),
+                          np.cos(ang), np.sin(ang), float(ra), float(rb), float(bright), i))
+    if not boxes:
+        return
+    xa, xb, ya, yb, nx, ny, coords32, cos_n, sin_n, ra, rb, bright, cell = (np.array(col) for col in zip(*boxes))
+    area = (xb - xa) * (yb - ya)
+    offset = np.concatenate([[0], np.cumsum(area)[:-1]]).astype(np.int64)
+    rho = np.empty(int(area.sum()), np.float64)
+    arg = np.empty_like(rho)
+    ints = [np.ascontiguousarray(a, np.int64) for a in (xa, xb, ya, yb)]
+    render_kernels.nucleus_boxes(rho, arg, offset, *ints, nx.astype(np.float64), ny.astype(np.float64),
+                                 coords32.astype(np.bool_), cos_n.astype(np.float64), sin_n.astype(np.float64),
+                                 ra.astype(np.float64), rb.astype(np.float64))
+    render_kernels.paint_nucleus_boxes(dna, occupancy, rho, np.exp(arg), offset, *ints, cell.astype(np.int64),
+                                       bright.astype(np.float64), chrom, np.ascontiguousarray(tile_id[:, 0], np.int64),
+                                       tile_off[:, 0].astype(np.int64), tile_off[:, 1].astype(np.int64),
+                                       np.ascontiguousarray(cells["chromatin_texture"], np.float32))
 
 
 @dataclass
@@ -397,13 +452,16 @@ def _paint_tubulin(p: _CytoplasmPixels, cells: dict[str, np.ndarray], geom: _Geo
     tex = (1 - f) + f * (0.4 * radial + 0.6 * mesh)
     tex = (1 - 0.5 * bund) * tex + 2.0 * bund * _sample(bank["bundle"], tile_id[lab, 1], a_idx * 0.5, b_idx + 37)
     peri = 1.0 + cells["tubulin_perinuclear"][lab] * np.exp(-p.out_nuc / TUBULIN_PERINUCLEAR_DECAY_PX)
-    rn = cells["nucleus_radius"][lab]
-    agg_t = geom.off_t[lab] + np.pi + 0.5  # the aggresome sits beside the nucleus, away from its offset
-    agg_x = geom.nucleus_xy[lab, 0] + (rn + 3) * np.cos(agg_t)
-    agg_y = geom.nucleus_xy[lab, 1] + (rn + 3) * np.sin(agg_t)
-    agg = cells["tubulin_aggresome"][lab] * 3.0 * np.exp(-((p.px - agg_x) ** 2 + (p.py - agg_y) ** 2) / (2 * 4.0**2))
     shadow = 1.0 - TUBULIN_NUCLEAR_SHADOW * p.nuclear
-    return cells["tubulin_intensity"][lab] * p.edge * p.overlap * (shadow * peri * tex + agg) / 1.6
+    stain = shadow * peri * tex
+    aggresome = cells["tubulin_aggresome"]
+    if np.any(aggresome != 0):  # most treatments have none; adding its exact zeros would change no pixel
+        rn = cells["nucleus_radius"][lab]
+        agg_t = geom.off_t[lab] + np.pi + 0.5  # the aggresome sits beside the nucleus, away from its offset
+        agg_x = geom.nucleus_xy[lab, 0] + (rn + 3) * np.cos(agg_t)
+        agg_y = geom.nucleus_xy[lab, 1] + (rn + 3) * np.sin(agg_t)
+        stain = stain + aggresome[lab] * 3.0 * np.exp(-((p.px - agg_x) ** 2 + (p.py - agg_y) ** 2) / (2 * 4.0**2))
+    return cells["tubulin_intensity"][lab] * p.edge * p.overlap * stain / 1.6
 
 
 def _paint_actin(p: _CytoplasmPixels, cells: dict[str, np.ndarray], centres: np.ndarray, geom: _Geometry,
@@ -411,7 +469,7 @@ def _paint_actin(p: _CytoplasmPixels, cells: dict[str, np.ndarray], centres: np.
     """F-actin per foreground pixel: cortex, stress fibres along the cell's long axis, puncta."""
     bank = texture_bank()
     lab = p.lab
-    c, s = np.cos(geom.angle[lab]), np.sin(geom.angle[lab])
+    c, s = np.cos(geom.angle)[lab], np.sin(geom.angle)[lab]  # per cell, then per pixel: the same values
     cx, cy = p.px - centres[lab, 0], p.py - centres[lab, 1]
     along = cx * c + cy * s
     across = -cx * s + cy * c
