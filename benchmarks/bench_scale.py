@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,8 +33,13 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_measured(command: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO) -> dict:
-    """Run `command`, sampling its process tree; return wall, CPU-s and peak RSS figures (MB)."""
+def run_measured(command: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO,
+                 trace: Path | None = None) -> dict:
+    """Run `command`, sampling its process tree; return wall, CPU-s and peak RSS figures (MB).
+
+    With `trace`, one line per second goes there (seconds, main RSS MB, tree RSS MB), so
+    growth over the run can be seen, not just the peak.
+    """
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -42,15 +48,17 @@ def run_measured(command: list[str], *, env: dict[str, str] | None = None, cwd: 
     peak_main, peak_tree = 0, 0
     cpu: dict[int, float] = {}
     done = threading.Event()
+    trace_file = open(trace, "w") if trace else None
+    last_trace = -1.0
 
     def sample() -> None:
-        nonlocal peak_main, peak_tree
+        nonlocal peak_main, peak_tree, last_trace
         while not done.is_set():
             try:
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
-            tree = 0
+            tree = main_rss = 0
             for p in procs:
                 try:
                     with p.oneshot():
@@ -61,8 +69,14 @@ def run_measured(command: list[str], *, env: dict[str, str] | None = None, cwd: 
                 tree += rss
                 cpu[p.pid] = t.user + t.system
                 if p.pid == root.pid:
+                    main_rss = rss
                     peak_main = max(peak_main, rss)
             peak_tree = max(peak_tree, tree)
+            now = time.perf_counter() - start
+            if trace_file is not None and now - last_trace >= 1.0:
+                trace_file.write(f"{now:.1f} {main_rss / 2**20:.0f} {tree / 2**20:.0f}\n")
+                trace_file.flush()
+                last_trace = now
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -71,6 +85,8 @@ def run_measured(command: list[str], *, env: dict[str, str] | None = None, cwd: 
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
+    if trace_file is not None:
+        trace_file.close()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{out[-3000:]}")
     return {"wall": wall, "cpu": sum(cpu.values()), "cpu_main": cpu.get(root.pid, 0.0), "peak_main_mb": peak_main / 2**20,
@@ -88,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="LocalCluster worker processes")
     parser.add_argument("--replicates", type=int, default=1, help="plates (fewer → more cells per well)")
     parser.add_argument("--workdir", default=None, help="where the datasets go (default: a temporary folder)")
+    parser.add_argument("--end-to-end", type=int, nargs="+", default=[], metavar="N",
+                        help="only `cp2image simulate OUT --cells N --seed 0` with measurement (3 plates) for each N, "
+                        "peak RSS against the first size (issue 16: 100k within 1.25x of 10k)")
     args = parser.parse_args(argv)
+    if args.end_to_end:
+        return end_to_end_memory(args.end_to_end, jobs=args.jobs, workdir=args.workdir)
 
     cores = len(os.sched_getaffinity(0))
     print(f"# Scale benchmark: {cores} cores, --jobs {args.jobs}, load average {os.getloadavg()[0]:.1f} at start\n")
@@ -118,6 +139,31 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(f"| features (492, re-measured) | {n} | {r['wall']:.1f} | {n / r['wall']:.1f} | {r['cpu']:.1f} | "
                         f"{n / r['cpu']:.1f} | {r['peak_main_mb']:.0f} | {r['peak_tree_mb']:.0f} | | {r['load']:.1f} |")
             print(rows[-1], flush=True)
+    print("\n" + "\n".join(rows))
+    return 0
+
+
+def end_to_end_memory(sizes: list[int], *, jobs: int, workdir: str | None) -> int:
+    """The issue-16 memory check: the whole `cp2image simulate` command (measurement, writer,
+    summary) at each size in a fresh process tree; peak RSS of the main process (the writer)
+    and of the tree, each against the first size. A per-second RSS trace per size goes beside
+    the datasets (`trace-N.txt`), to see whether memory grows with the cells written."""
+    rows = ["| cp2image simulate --seed 0 --jobs 2 | cells | wall s | CPU-s (all processes) | CPU-ms per cell | "
+            "peak RSS main MB | main ratio | peak RSS tree MB | tree ratio | load avg |",
+            "|---|---:|---:|---:|---:|---:|---|---:|---|---:|"]
+    base: dict | None = None
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="cp2image-scale-") as tmp:
+        for n in sizes:
+            trace = Path(workdir or tmp) / f"trace-{n}.txt"
+            r = run_measured(cli("simulate", f"{tmp}/sim{n}", "--cells", str(n), "--seed", "0", "--jobs", str(jobs),
+                                 "--no-progress"), trace=trace)
+            base = base or r
+            rows.append(f"| full command | {n} | {r['wall']:.1f} | {r['cpu']:.1f} | {1e3 * r['cpu'] / n:.2f} | "
+                        f"{r['peak_main_mb']:.0f} | {r['peak_main_mb'] / base['peak_main_mb']:.2f}x at {sizes[0]} | "
+                        f"{r['peak_tree_mb']:.0f} | {r['peak_tree_mb'] / base['peak_tree_mb']:.2f}x at {sizes[0]} | "
+                        f"{r['load']:.1f} |")
+            print(rows[-1], flush=True)
+            shutil.rmtree(f"{tmp}/sim{n}", ignore_errors=True)
     print("\n" + "\n".join(rows))
     return 0
 
