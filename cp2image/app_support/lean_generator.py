@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from cp2image.channels import CHANNELS, CROP_SIZE
+
 CONFIG_FILE = "config.json"  # the names the Hub mixin saves under (cp2image.models.hub_io)
 WEIGHTS_FILE = "model.safetensors"
 DIGEST_KEY = "cp2image_tensor_sha256"  # as cp2image.models.weights writes it
@@ -61,9 +63,11 @@ def _expected_shapes(config: dict[str, Any]) -> tuple[dict[str, tuple[int, ...]]
     mults = list(config.get("generator_channel_mults", [1.0, 2.0, 2.0, 1.0, 0.5]))
     base, k = int(config.get("base_filters", 32)), int(config.get("kernel_size", 5))
     channels = [max(1, int(round(base * m))) for m in mults]
-    n_blocks = len(channels) - 1
-    sizes = _upsample_sizes(int(config.get("image_size", 68)), n_blocks)
-    p, out = len(config["feature_names"]), len(config.get("channels", ["DNA", "Tubulin", "Actin"]))
+    n_blocks, image_size = len(channels) - 1, int(config.get("image_size", CROP_SIZE))
+    if n_blocks < 1 or image_size < 2 ** n_blocks:  # the torch Generator refuses these too
+        raise ValueError(f"{n_blocks} blocks cannot draw {image_size} px images")
+    sizes = _upsample_sizes(image_size, n_blocks)
+    p, out = len(config["feature_names"]), len(config.get("channels", CHANNELS))
     norm = bool(config.get("batch_norm", True))
     shapes: dict[str, tuple[int, ...]] = {
         "generator.dense.weight": (channels[0] * sizes[0] ** 2, p), "generator.dense.bias": (channels[0] * sizes[0] ** 2,),
@@ -135,7 +139,7 @@ class LeanGenerator:
 
     @property
     def image_size(self) -> int:
-        return int(self.config.get("image_size", 68))
+        return int(self.config.get("image_size", CROP_SIZE))
 
     def normalise(self, profiles: Any, *, warn: bool = False) -> np.ndarray:
         """Raw profiles (DataFrame with the model's columns, or an (N, p) array in model order) →
