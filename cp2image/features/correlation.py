@@ -50,12 +50,14 @@ def _segment_max(obj: np.ndarray, v: np.ndarray, n: int, empty: float) -> np.nda
     return out
 
 
-def _dense_ranks_levels(obj: np.ndarray, levels: np.ndarray, n: int) -> np.ndarray:
-    """Dense ranks for integer grey levels 0..255: a per-object presence table, no sort."""
-    present = np.zeros((n, 256), dtype=np.int64)
-    present[obj, levels] = 1
-    rank_of = np.cumsum(present, axis=1) - 1
-    return rank_of[obj, levels]
+def _dense_ranks_levels(obj: np.ndarray, levels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ranks for integer grey levels 0..255 from a per-object presence table (no sort),
+    and each object's largest rank (−1 for an object without pixels)."""
+    flat = obj * 256 + levels
+    present = np.zeros(n * 256, dtype=np.int64)
+    present[flat] = 1
+    rank_of = np.cumsum(present.reshape(n, 256), axis=1) - 1
+    return rank_of.ravel()[flat], rank_of[:, -1]
 
 
 def _dense_ranks(obj: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -86,7 +88,12 @@ class _Channel:
         vmax = _segment_max(obj, self.v, n, np.nan)
         self.on = self.v >= (thr / 100.0) * vmax[obj]
         self.total_on = seg.sum(self.v * self.on)
-        self.rank = _dense_ranks_levels(obj, raw, n) if integer else _dense_ranks(obj, self.v)
+        if integer:
+            self.rank, top = _dense_ranks_levels(obj, raw, n)
+        else:
+            self.rank = _dense_ranks(obj, self.v)
+            top = _segment_max(obj, self.rank.astype(np.float64), n, 0.0)
+        self.top_rank = np.maximum(top, 0).astype(np.float64)  # per object; 0 where it has no pixels
 
 
 def _pair(f: _Channel, s: _Channel, seg: Segments) -> dict[str, np.ndarray]:
@@ -102,8 +109,8 @@ def _pair(f: _Channel, s: _Channel, seg: Segments) -> dict[str, np.ndarray]:
     fpsq, spsq, prod = S(fb * f.v), S(sb * s.v), S(fb * s.v)
     overlap = prod / np.sqrt(fpsq * spsq)
     k1, k2 = prod / fpsq, prod / spsq
-    R = _segment_max(obj, np.maximum(f.rank, s.rank).astype(np.float64), n, 0.0) + 1.0
-    weight = (R[obj] - np.abs(f.rank - s.rank)) / R[obj]
+    R = np.maximum(f.top_rank, s.top_rank)[obj] + 1.0  # the pair's largest rank in the object, + 1
+    weight = (R - np.abs(f.rank - s.rank)) / R
     rwc1 = S(fb * weight) / f.total_on
     rwc2 = S(sb * weight) / s.total_on
     out = {

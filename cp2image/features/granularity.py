@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from .morphology import grey_erode_cross_reflect
 from .reconstruction import reconstruct_by_dilation
 
-_CROSS3 = np.zeros((1, 3, 3), dtype=bool)
-_CROSS3[0] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ def granular_spectrum(
     out = {c: np.empty((n, cfg.spectrum_length)) for c in masks}
     ero = small
     for k in range(cfg.spectrum_length):
-        ero = ndi.grey_erosion(ero, footprint=_CROSS3, mode="reflect")
+        ero = grey_erode_cross_reflect(ero)
         rec = reconstruct_by_dilation(ero, small)
         new = means(rec, weights)
         for c in masks:

@@ -26,14 +26,11 @@ import numpy as np
 from dataclasses import dataclass
 
 from centrosome.cpmorphology import convex_hull_ijv, feret_diameter
-from scipy import ndimage as ndi
-
+from .morphology import erode_square
 from .mosaic import Mosaic, object_pixels
 
 _DIAMOND_NORMALS = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=np.int64)
 
-
-_RING = np.ones((1, 3, 3), dtype=bool)
 
 
 @dataclass
@@ -48,7 +45,7 @@ class ObjectHulls:
 def object_hulls(mosaic: Mosaic, stack: np.ndarray) -> ObjectHulls:
     """Hulls of the (N, H, W) masks' objects (object k = mosaic label k + 1), in mosaic coordinates."""
     n = stack.shape[0]
-    outline = stack & ~ndi.binary_erosion(stack, structure=_RING, border_value=0)
+    outline = stack & ~erode_square(stack)
     px = object_pixels(mosaic, outline)
     points, counts = convex_hull_ijv(np.column_stack((px.rows, px.cols, px.object + 1)), np.arange(1, n + 1))
     return ObjectHulls(points=points, counts=np.asarray(counts), n_objects=n)

@@ -16,8 +16,7 @@ Agreement with cp_measure is tested (1e-9).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
-
+from .morphology import erode_cross
 from .segments import Segments
 
 INTENSITY: tuple[str, ...] = (
@@ -27,8 +26,6 @@ INTENSITY: tuple[str, ...] = (
     "LowerQuartileIntensity", "MedianIntensity", "MADIntensity", "UpperQuartileIntensity",
 )
 LEVELS = 256
-_CROSS = np.zeros((1, 3, 3), dtype=bool)
-_CROSS[0] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
 
 
 def intensity_columns(compartment: str, channels: tuple[str, ...]) -> list[str]:
@@ -37,8 +34,7 @@ def intensity_columns(compartment: str, channels: tuple[str, ...]) -> list[str]:
 
 def inner_edge(mask: np.ndarray) -> np.ndarray:
     """Object pixels with a 4-neighbour outside the object (crop border counts as outside)."""
-    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
-    return mask & ~ndi.binary_erosion(padded, structure=_CROSS)[:, 1:-1, 1:-1]
+    return mask & ~erode_cross(mask)
 
 
 def _order_stat(cum: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -68,9 +64,17 @@ class _Pixels:
         self.y, self.x = np.divmod(rem, w)
         self._segments = Segments(self.obj, n)
         self.count = self._segments.count.astype(np.float64)
+        self._centroid: tuple[np.ndarray, np.ndarray] | None = None
 
     def sum(self, v: np.ndarray) -> np.ndarray:
         return self._segments.sum(v)
+
+    def centroid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Plain (unweighted) centroid per object, shared by every channel."""
+        if self._centroid is None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self._centroid = (self.sum(self.y) / self.count, self.sum(self.x) / self.count)
+        return self._centroid
 
 
 def object_intensity(q: np.ndarray, mask: np.ndarray, *, _px: _Pixels | None = None, _edge: _Pixels | None = None) -> dict[str, np.ndarray]:
@@ -118,7 +122,7 @@ def object_intensity(q: np.ndarray, mask: np.ndarray, *, _px: _Pixels | None = N
         out["MinIntensityEdge"] = emin
         out["MaxIntensityEdge"] = emax
         # mass displacement: intensity-weighted vs plain centroid
-        cy, cx = px.sum(px.y) / cnt, px.sum(px.x) / cnt
+        cy, cx = px.centroid()
         wy, wx = px.sum(v * px.y) / integ, px.sum(v * px.x) / integ
         out["MassDisplacement"] = np.hypot(wy - cy, wx - cx)
     no_edge = ex.count == 0

@@ -1,8 +1,9 @@
 """`measure(images)`: segment every crop and compute CellProfiler-named features.
 
 Work is split into chunks of crops. Each chunk is segmented in one vectorised
-pass, its successful crops are tiled into a mosaic, and every measurement group
-runs once on that mosaic (see `mosaic.py` for why). Chunks run as dask tasks when
+pass, and every measurement group runs once on the chunk's (N, H, W) stacks of
+successful crops and masks; AreaShape's hull and Zernike coordinates are those of
+the crops tiled on a mosaic (`mosaic.py`). Chunks run as dask tasks when
 a `client` is given (or ``n_jobs > 1``, which starts a LocalCluster of that many
 worker processes), in this process otherwise. Crops whose segmentation fails (no central nucleus)
 get NaN features and ``Metadata_Segmentation_Failed=True``; a crop whose
@@ -42,7 +43,7 @@ from ..data.columns import FAILED_COLUMN
 from .correlation import correlation_columns, measure_correlation
 from .granularity import GranularityConfig, granularity_columns, measure_granularity
 from .intensity import intensity_columns, measure_intensity
-from .mosaic import Mosaic, build_mosaic
+from .mosaic import Mosaic, mosaic_layout
 from .radial import measure_radial, radial_columns
 from .segmentation import SegmentationConfig, segment_batch
 from .shape import edge_distance, measure_shape, shape_columns
@@ -101,7 +102,8 @@ class _Batch:
     @property
     def mosaic(self) -> Mosaic:
         if self._mosaic is None:
-            self._mosaic = build_mosaic(self.x, self.masks)
+            n, _, h, w = self.q.shape
+            self._mosaic = mosaic_layout(n, h, w)  # tile origins only: the groups work on the stacks
         return self._mosaic
 
 

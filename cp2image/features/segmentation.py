@@ -39,6 +39,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential, watershed
 
+from .distance import edge_distance
 from .reconstruction import reconstruct_by_dilation
 
 # 2-D connectivity inside each crop of an (N, H, W) stack, none across crops.
@@ -165,7 +166,14 @@ def _stack_watershed(image: np.ndarray, markers: np.ndarray, mask: np.ndarray) -
     if n_comp == 0:
         return out
     has = (markers > 0) & (comp > 0)
-    pairs = np.unique(comp[has].astype(np.int64) * (int(markers.max()) + 1) + markers[has])
+    codes = comp[has].astype(np.int64) * (int(markers.max()) + 1) + markers[has]
+    span = (n_comp + 1) * (int(markers.max()) + 1)
+    if span <= 1 << 22:  # distinct codes from a presence table: np.unique's sort costs more on crop stacks
+        seen = np.zeros(span, dtype=bool)
+        seen[codes] = True
+        pairs = np.flatnonzero(seen)
+    else:
+        pairs = np.unique(codes)
     comp_of = pairs // (int(markers.max()) + 1)
     marker_of = pairs % (int(markers.max()) + 1)
     n_markers = np.bincount(comp_of, minlength=n_comp + 1)
@@ -175,7 +183,9 @@ def _stack_watershed(image: np.ndarray, markers: np.ndarray, mask: np.ndarray) -
     out = single[comp]
     multi = np.flatnonzero(n_markers >= 2)
     if multi.size:
-        crops = np.unique(np.nonzero(np.isin(comp, multi))[0])
+        is_multi = np.zeros(n_comp + 1, dtype=bool)
+        is_multi[multi] = True
+        crops = np.flatnonzero(is_multi[comp].reshape(comp.shape[0], -1).any(axis=1))
         out[crops] = watershed(image[crops], markers=markers[crops], connectivity=_STACK_8, mask=mask[crops])
     return out
 
@@ -187,9 +197,8 @@ def _declump(fg: np.ndarray, dna: np.ndarray, h: float, intensity_weight: float)
     seeds are f's h-maxima (regional maxima of the reconstruction of f − h under f),
     so two bumps merge unless the dip between them is at least h; then watershed on −f.
     """
-    n, hh, w = fg.shape
-    padded = np.pad(fg, ((0, 0), (1, 1), (1, 1)))
-    dist = ndi.distance_transform_edt(padded.reshape(n * (hh + 2), w + 2)).reshape(n, hh + 2, w + 2)[:, 1:-1, 1:-1]
+    n = fg.shape[0]
+    dist = edge_distance(fg)
     dist = ndi.gaussian_filter(dist, (0.0, 1.0, 1.0))
 
     def unit(a: np.ndarray) -> np.ndarray:

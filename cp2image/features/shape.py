@@ -14,9 +14,11 @@ vertical, +45° the ↘ diagonal (top-left to bottom-right), −45° the ↗ dia
 from __future__ import annotations
 
 import numpy as np
-from cp_measure.primitives._moments import axes_eccentricity_orientation, inertia_2d, spatial_moments_2d
+from cp_measure.primitives._moments import axes_eccentricity_orientation, inertia_2d
 from scipy import ndimage as ndi
 
+from .distance import edge_distance
+from .morphology import erode_cross
 from .hull import hull_measures, object_hulls
 from .mosaic import Mosaic
 from .zernike import zernike_moments
@@ -68,16 +70,32 @@ def _per_crop_count(labels: np.ndarray, n: int) -> np.ndarray:
     return np.diff(running, prepend=0).astype(np.int64)
 
 
-def edge_distance(mask: np.ndarray) -> np.ndarray:
-    """(N, H, W) distance of each pixel to the nearest pixel outside its crop's object.
+def euler_number(mask: np.ndarray) -> np.ndarray:
+    """Objects (8-connected) minus holes (4-connected background not reaching the border), per crop.
 
-    The crops are stacked into one tall image with a zero frame around each, so no
-    distance crosses crops. AreaShape's radii and RadialDistribution both use it
-    (`measure` computes it once per compartment).
+    Counted from 2×2 windows instead of two labellings (Gray's bit quads, the rule behind
+    scikit-image's ``euler_number``): for 8-connected objects, E = (Q1 − Q3 − 2·QD) / 4
+    over the windows of the zero-framed crop, with Q1 / Q3 the windows holding one /
+    three object pixels and QD the two diagonal ones. Integer counts, so exact (tested
+    against the labelling).
     """
-    n, h, w = mask.shape
-    pm = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
-    return ndi.distance_transform_edt(pm.reshape(n * (h + 2), w + 2)).reshape(n, h + 2, w + 2)[:, 1:-1, 1:-1]
+    n = mask.shape[0]
+    p = np.pad(mask, ((0, 0), (1, 1), (1, 1))).astype(np.uint8)
+    code = p[:, :-1, :-1] + 2 * p[:, :-1, 1:] + 4 * p[:, 1:, :-1] + 8 * p[:, 1:, 1:]
+    counts = np.bincount((np.arange(n)[:, None] * 16 + code.reshape(n, -1)).ravel(), minlength=16 * n).reshape(n, 16)
+    q1 = counts[:, [1, 2, 4, 8]].sum(1)
+    q3 = counts[:, [7, 11, 13, 14]].sum(1)
+    qd = counts[:, [6, 9]].sum(1)
+    return (q1 - q3 - 2 * qd) // 4
+
+
+def euler_by_labelling(mask: np.ndarray) -> np.ndarray:
+    """The Euler number by its definition (two labellings); the reference `euler_number` is tested against."""
+    n = mask.shape[0]
+    objects, _ = ndi.label(mask, structure=_STACK_8)
+    padded = np.pad(~mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    background, _ = ndi.label(padded, structure=_STACK_4)
+    return _per_crop_count(objects, n) - (_per_crop_count(background, n) - 1)
 
 
 def stack_geometry(mask: np.ndarray, dist: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -90,16 +108,14 @@ def stack_geometry(mask: np.ndarray, dist: np.ndarray | None = None) -> dict[str
     histogram of the squared distances (integers), so no sort is needed.
     """
     n, h, w = mask.shape
-    m8 = mask.astype(np.uint8)
-    border = m8 - ndi.binary_erosion(m8, structure=_CROSS, border_value=0).astype(np.uint8)
-    code = ndi.convolve(border, _PERIM_KERNEL.astype(np.uint8), mode="constant", cval=0)
+    border = np.pad((mask & ~erode_cross(mask)).astype(np.uint8), ((0, 0), (1, 1), (1, 1)))
+    # the 3×3 code of every pixel (= ndi.convolve with the symmetric _PERIM_KERNEL; ≤ 49, fits uint8)
+    mid = border[:, 1:-1, 1:-1]
+    code = (mid + 2 * (border[:, :-2, 1:-1] + border[:, 2:, 1:-1] + border[:, 1:-1, :-2] + border[:, 1:-1, 2:])
+            + 10 * (border[:, :-2, :-2] + border[:, :-2, 2:] + border[:, 2:, :-2] + border[:, 2:, 2:]))
     crop_index = np.arange(n)[:, None, None]
     perim = np.bincount((crop_index * 50 + code).ravel(), minlength=n * 50).reshape(n, 50) @ _PERIM_WEIGHTS
-    # Euler number: objects (8-connected) minus holes (4-connected background not reaching the border)
-    objects, _ = ndi.label(mask, structure=_STACK_8)
-    padded = np.pad(~mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
-    background, _ = ndi.label(padded, structure=_STACK_4)
-    euler = _per_crop_count(objects, n) - (_per_crop_count(background, n) - 1)
+    euler = euler_number(mask)
     # radii: distance to the nearest non-object pixel
     if dist is None:
         dist = edge_distance(mask)
@@ -131,19 +147,51 @@ def stack_geometry(mask: np.ndarray, dist: np.ndarray | None = None) -> dict[str
             "MeanRadius": mean_r, "MedianRadius": med_r}
 
 
+def _powers(x: np.ndarray) -> np.ndarray:
+    """x⁰…x³ on a new last axis, multiplied out as cp_measure does (so sums match bit for bit)."""
+    x2 = x * x
+    return np.stack([np.ones_like(x), x, x2, x2 * x], axis=-1)
+
+
+def central_moments(stack: np.ndarray, top: np.ndarray, left: np.ndarray, height: np.ndarray,
+                    width: np.ndarray) -> np.ndarray:
+    """(N, 4, 4) central moments of one object per crop: cp_measure's ``spatial_moments_2d``, from the stack.
+
+    cp_measure finds every object's bounding box on the mosaic label image (``find_objects``,
+    a scan of the whole mosaic) and copies the boxes one by one in Python into (N, maxH, maxW)
+    float masks, then takes separable moments as batched matrix products. The boxes are
+    already known here (``top``, ``left``, ``height``, ``width`` per object), so the same
+    masks come from one gather of the stack; the products below are cp_measure's own, on the
+    same arrays, so the moments are identical (tested).
+    """
+    n, h, w = stack.shape
+    bh, bw = int(height.max()), int(width.max())
+    r = top[:, None] + np.arange(bh)[None, :]  # (N, bh) rows of each box, padded past its end
+    c = left[:, None] + np.arange(bw)[None, :]
+    inside = (r < (top + height)[:, None])[:, :, None] & (c < (left + width)[:, None])[:, None, :]
+    boxes = stack[np.arange(n)[:, None, None], np.minimum(r, h - 1)[:, :, None], np.minimum(c, w - 1)[:, None, :]]
+    masks = (boxes & inside).astype(np.float64)
+    rows = np.arange(bh, dtype=float)
+    cols = np.arange(bw, dtype=float)
+    raw = _powers(rows).T @ (masks @ _powers(cols))
+    centre_r = raw[:, 1, 0] / raw[:, 0, 0]
+    centre_c = raw[:, 0, 1] / raw[:, 0, 0]
+    col_moments = masks @ _powers(cols[None, :] - centre_c[:, None])
+    return _powers(rows[None, :] - centre_r[:, None]).transpose(0, 2, 1) @ col_moments
+
+
 def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernike: bool = True,
                   dist: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """AreaShape columns for one compartment, one value per object.
 
     ``stack`` is the compartment's (N, H, W) masks (object k = mosaic label k + 1).
-    Moments come from cp_measure's batched primitives on the mosaic; convex area and
+    Moments are cp_measure's (`central_moments`); convex area and
     Feret diameters from one centrosome hull per object (`hull.py`), Zernike moments
     from the objects' pixels (`zernike.py`, cp_measure's definition); perimeter, Euler
     number and radii are computed on the stack (`stack_geometry`; ``dist`` = its
     `edge_distance`, when the caller already has it). Agreement with
     cp_measure's ``get_sizeshape`` / scikit-image's ``area_convex`` is tested.
     """
-    labels = mosaic.labels[compartment]
     n = stack.shape[0]
     area = stack.reshape(n, -1).sum(1).astype(np.float64)
     if (area == 0).any():  # regionprops / cp_measure skip absent labels: rows would misalign
@@ -153,14 +201,15 @@ def measure_shape(mosaic: Mosaic, compartment: str, *, stack: np.ndarray, zernik
         )
     rows = stack.any(axis=2)
     cols = stack.any(axis=1)
-    height = h_last(rows) - h_first(rows) + 1
-    width = h_last(cols) - h_first(cols) + 1
+    top, left = h_first(rows), h_first(cols)
+    height = h_last(rows) - top + 1
+    width = h_last(cols) - left + 1
     bbox_area = (height * width).astype(np.float64)
     hulls = object_hulls(mosaic, stack)
     hull = hull_measures(hulls)
     convex = hull["ConvexArea"]
     geo = stack_geometry(stack, dist)
-    _, central, _, _ = spatial_moments_2d(labels)
+    central = central_moments(stack, top, left, height, width)
     major, minor, ecc, orient = axes_eccentricity_orientation(inertia_2d(central))
     perim = geo["Perimeter"]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -4,10 +4,12 @@ A vectorised re-implementation of CellProfiler's MeasureTexture (which calls
 mahotas.features.haralick per object, ~2 ms per object and channel). Here all
 objects of a batch are handled at once: pixel pairs at offset ``scale`` inside
 each object are counted into a *sparse* co-occurrence matrix per object
-(one sort of packed (object, min level, max level) codes: the matrix is symmetric,
+(sorted packed (object, min level, max level) codes: the matrix is symmetric,
 so only its upper triangle is stored, each entry weighted by the cells it stands
 for), and the 13 Haralick features are sums over those sparse entries and over the
-marginals. Conventions follow
+marginals. With numba the codes are made and radix-sorted object by object in one
+compiled pass (a third of the group's time went to numpy's sort); the arrays are
+identical to the numpy path's. Conventions follow
 CellProfiler 3+/mahotas exactly: 256 grey levels from uint8, symmetric matrix,
 pairs containing grey level 0 ignored, mahotas' definitions (including
 DifferenceVariance as the variance of the vector p_{x−y} over ``max level + 1``
@@ -21,6 +23,8 @@ direction index as in CellProfiler (00 = horizontal (0, 1), 01 = (1, 1),
 from __future__ import annotations
 
 import numpy as np
+
+from .reconstruction import HAS_NUMBA, _jit
 
 HARALICK: tuple[str, ...] = (
     "AngularSecondMoment", "Contrast", "Correlation", "Variance", "InverseDifferenceMoment",
@@ -56,6 +60,82 @@ def _pairs(q: np.ndarray, mask: np.ndarray, dy: int, dx: int) -> tuple[np.ndarra
     return obj, a[valid].astype(np.int32), b[valid].astype(np.int32)
 
 
+def _cooccurrence_numpy(q: np.ndarray, mask: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_cooccurrence` with numpy: pairs, one sort of packed codes, run lengths."""
+    n = q.shape[0]
+    L = LEVELS
+    obj, a, b = _pairs(q, mask, dy, dx)
+    code = (obj.astype(np.int32) * L + np.minimum(a, b)) * L + np.maximum(a, b)
+    code.sort()
+    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if code.size else np.zeros(0, dtype=np.int64)
+    return code[first], np.diff(np.r_[first, code.size]).astype(np.int64), np.bincount(obj, minlength=n)
+
+
+def _cooccurrence_compiled(q: np.ndarray, mask: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_cooccurrence` compiled: each object's codes radix-sorted (two byte passes) where they are made."""
+    n, h, w = q.shape
+    y1 = h - dy
+    x0 = 0 if dx >= 0 else -dx
+    x1 = w - dx if dx >= 0 else w
+    rows = max(y1, 0)
+    cols = max(x1 - x0, 0)
+    buf = np.empty(rows * cols, dtype=np.int32)
+    tmp = np.empty(rows * cols, dtype=np.int32)
+    hist = np.empty(257, dtype=np.int64)
+    ucode = np.empty(n * rows * cols, dtype=np.int32)
+    count = np.empty(n * rows * cols, dtype=np.int64)
+    per_obj = np.zeros(n, dtype=np.int64)
+    u = 0
+    for k in range(n):
+        m = 0
+        for y in range(rows):
+            for x in range(x0, x1):
+                if mask[k, y, x] and mask[k, y + dy, x + dx]:
+                    va = np.int32(q[k, y, x])
+                    vb = np.int32(q[k, y + dy, x + dx])
+                    if va > 0 and vb > 0:
+                        buf[m] = min(va, vb) * 256 + max(va, vb)
+                        m += 1
+        per_obj[k] = m
+        for shift in (0, 8):  # stable counting sort by the low, then the high byte
+            src = buf if shift == 0 else tmp
+            dst = tmp if shift == 0 else buf
+            hist[:] = 0
+            for t in range(m):
+                hist[((src[t] >> shift) & 255) + 1] += 1
+            for v in range(256):
+                hist[v + 1] += hist[v]
+            for t in range(m):
+                key = (src[t] >> shift) & 255
+                dst[hist[key]] = src[t]
+                hist[key] += 1
+        base = np.int32(k * 65536)
+        for t in range(m):
+            if t == 0 or buf[t] != buf[t - 1]:
+                ucode[u] = base + buf[t]
+                count[u] = 1
+                u += 1
+            else:
+                count[u - 1] += 1
+    return ucode[:u].copy(), count[:u].copy(), per_obj
+
+
+if HAS_NUMBA:
+    _cooccurrence_compiled = _jit(_cooccurrence_compiled)
+
+
+def _cooccurrence(q: np.ndarray, mask: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The in-object pixel pairs at offset (dy, dx) (both levels > 0) as a sparse upper triangle.
+
+    Returns the distinct codes ``(object·256 + min level)·256 + max level`` in ascending order
+    (int32), how many pairs each stands for, and the number of pairs per object. The numpy
+    and the compiled path return identical arrays (tested).
+    """
+    if HAS_NUMBA:
+        return _cooccurrence_compiled(np.ascontiguousarray(q), np.ascontiguousarray(mask), dy, dx)
+    return _cooccurrence_numpy(q, mask, dy, dx)
+
+
 def _entropy_rows(p: np.ndarray) -> np.ndarray:
     """−Σ p log2 p along the last axis, 0·log 0 = 0 (mahotas' convention)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -73,21 +153,16 @@ def haralick(q: np.ndarray, mask: np.ndarray, *, scale: int = 3, direction: int 
     n = q.shape[0]
     L = LEVELS
     dy, dx = (scale * s for s in DIRECTIONS[direction])
-    obj, a, b = _pairs(q, mask, dy, dx)
-    out = np.full((n, len(HARALICK)), np.nan)
-    if obj.size == 0:
-        return out
     # symmetric co-occurrence, kept as its upper triangle: entry (i ≤ j) stands for (i, j) and
-    # (j, i), each with the pair count c, or for the diagonal cell (i, i) with 2c. int32 codes
-    # sort about twice as fast as int64.
-    code = (obj.astype(np.int32) * L + np.minimum(a, b)) * L + np.maximum(a, b)
-    code.sort()
-    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    c = np.diff(np.r_[first, code.size]).astype(np.float64)
-    code = code[first]
+    # (j, i), each with the pair count c, or for the diagonal cell (i, i) with 2c
+    code, count, pairs = _cooccurrence(q, mask, dy, dx)
+    out = np.full((n, len(HARALICK)), np.nan)
+    if code.size == 0:
+        return out
+    c = count.astype(np.float64)
     o, i, j = code >> 16, (code >> 8) & (L - 1), code & (L - 1)
     diag = i == j
-    total = 2.0 * np.bincount(obj, minlength=n)  # the symmetric matrix counts every pair twice
+    total = 2.0 * pairs  # the symmetric matrix counts every pair twice
     has = total > 0
     p = np.where(diag, 2.0 * c, c) / total[o]  # probability of one matrix cell
     wp = np.where(diag, p, 2.0 * p)  # ... times the number of cells the entry stands for

@@ -56,7 +56,9 @@ def zernike_moments(mosaic: Mosaic, compartment: str, stack: np.ndarray, degree:
     n, h, w = stack.shape
     d = degree + 1
     hull = None if hulls is None else (hulls.points, hulls.counts)
-    centers, radii = cz.minimum_enclosing_circle(mosaic.labels[compartment], np.arange(1, n + 1), hull)
+    # with the hull given, centrosome reads nothing from the label image (a layout-only mosaic has none)
+    labels = mosaic.labels[compartment] if hull is None else None
+    centers, radii = cz.minimum_enclosing_circle(labels, np.arange(1, n + 1), hull)
     centers = np.asarray(centers, dtype=float).reshape(n, 2)
     radii = np.asarray(radii, dtype=float).reshape(n)
     # the coordinates cp_measure gives each pixel: (mosaic row − centre) / radius

@@ -1,14 +1,17 @@
 """The fast AreaShape paths give the library's numbers: convex area as scikit-image's
-``area_convex``, Feret diameters and Zernike moments as cp_measure, on the same mosaic."""
+``area_convex``, Feret diameters and Zernike moments as cp_measure, on the same mosaic;
+central moments as cp_measure bit for bit; the Euler number as its definition."""
 from __future__ import annotations
 
 import numpy as np
 import skimage.measure
 from cp_measure.bulk import get_core_measurements
+from cp_measure.primitives._moments import spatial_moments_2d
 
 from cp2image.features import segment_batch
 from cp2image.features.hull import hull_measures, object_hulls
 from cp2image.features.mosaic import build_mosaic
+from cp2image.features.shape import central_moments, euler_by_labelling, euler_number, h_first, h_last
 from cp2image.features.zernike import zernike_moments
 
 CORE = get_core_measurements(sanitize=False)
@@ -76,3 +79,29 @@ def test_one_pixel_object_has_nan_zernike_like_cp_measure():
     for name in expected:
         np.testing.assert_array_equal(np.isnan(got[name]), np.isnan(expected[name]), err_msg=name)
     assert np.isnan(got["Zernike_0_0"][0]) and np.isfinite(got["Zernike_0_0"][1])
+
+
+def _bounding_boxes(stack: np.ndarray) -> tuple[np.ndarray, ...]:
+    rows, cols = stack.any(axis=2), stack.any(axis=1)
+    top, left = h_first(rows), h_first(cols)
+    return top, left, h_last(rows) - top + 1, h_last(cols) - left + 1
+
+
+def test_central_moments_are_cp_measures_bit_for_bit(crop_batch):
+    """The moments behind the axes, eccentricity and orientation, gathered from the stack, not the mosaic."""
+    for stack in _masks(crop_batch):
+        mosaic = build_mosaic(np.zeros((len(stack), 1, *stack.shape[1:])), {"m": stack})
+        _, expected, _, _ = spatial_moments_2d(mosaic.labels["m"])
+        np.testing.assert_array_equal(central_moments(stack, *_bounding_boxes(stack)), expected)
+
+
+def test_euler_number_from_bit_quads_is_objects_minus_holes(crop_batch):
+    rng = np.random.default_rng(5)
+    stacks = [*_masks(crop_batch), np.zeros((2, 6, 6), bool), np.ones((2, 1, 1), bool)]
+    stacks += [rng.random((3, int(rng.integers(1, 20)), int(rng.integers(1, 20)))) < d for d in (0.3, 0.5, 0.7) * 40]
+    ring = np.zeros((1, 9, 9), dtype=bool)
+    ring[0, 2:7, 2:7] = True
+    ring[0, 4, 4] = False  # one object with one hole: 0
+    np.testing.assert_array_equal(euler_number(ring), [0])
+    for stack in stacks:
+        np.testing.assert_array_equal(euler_number(stack), euler_by_labelling(stack))
