@@ -8,14 +8,20 @@ features") and the single mode ("this feature only"), and measured back with
 change; orientation compared on its 180° period) and median Spearman ρ over cells.
 Target (coupled): median ρ ≥ 0.9 and median slope ≥ 0.5 for every feature.
 
-Run: `.venv/bin/python benchmarks/bench_control.py [--cells 12] [--models sim real] [--out DIR] [--no-pose]`
+Run: `.venv/bin/python benchmarks/bench_control.py [--cells 12] [--models sim real] [--out DIR] [--no-pose]
+[--no-refine]`
 Images come from `sweep_feature`, as the app's: the orientation sweep turns each cell to
 its requested nucleus angle (pose control, `cp2image.models.pose`), the other sweeps
 show the generator's images as drawn; `--no-pose` measures the raw generator (the
-paper's) for every sweep, for the ablation.
+paper's) for every sweep, for the ablation. Where the model folder carries a critic,
+`generate` refines each image by default (`cp2image.models.refine`); `--no-refine` measures
+the generator's images as drawn ("this feature only" sweeps are never refined by default,
+`cp2image.analysis.perturb`).
 The real-cell model is measured on held-out real DMSO cells from
-`data/bbbc021-real` (`$CP2IMAGE_REAL_DATASET`), which must hold a `READY` file;
-without it the real row says why it was skipped. A model folder without a stored
+`data/bbbc021-real` (`$CP2IMAGE_REAL_DATASET`). A dataset is complete when it opens
+(`cp2image.data.open_dataset`: datasets are renamed into place only when fully written,
+and the cells file is checked against its recorded SHA-256); otherwise the real row says
+why it was skipped. A model folder without a stored
 feature coupling gets one fitted in memory on its dataset's training split (said so).
 """
 from __future__ import annotations
@@ -53,10 +59,22 @@ class Setup:
 
 def setups() -> dict[str, Setup]:
     real = Setup("real", bundled_model_dir(REAL_CELLS_MODEL_NAME), REAL_DATASET)
-    if not (REAL_DATASET / "READY").exists():
-        real.skip = (f"no held-out real cells: {REAL_DATASET}/READY is absent (set CP2IMAGE_REAL_DATASET to an "
+    problem = _incomplete(REAL_DATASET)
+    if problem:
+        real.skip = (f"no held-out real cells: {problem} (set CP2IMAGE_REAL_DATASET to an "
                      "ingested real BBBC021 dataset)")
     return {"sim": Setup("sim", bundled_model_dir(), bundled_dataset_dir()), "real": real}
+
+
+def _incomplete(path: Path) -> str | None:
+    """Why `path` is not a finished dataset, or None: the dataset's own checks (`open_dataset`), not a marker file."""
+    from cp2image.data.dataset import DatasetError, open_dataset
+
+    try:
+        open_dataset(path, validate=False)
+    except DatasetError as err:
+        return str(err)
+    return None
 
 
 def _split(cells: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -71,15 +89,18 @@ def _split(cells: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, pd.Data
     return train, cells.loc[(split == "train") & dmso], cells.loc[split.isin(HELD_OUT) & dmso]
 
 
-def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool = True, pose: bool = True
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(per-sweep table, per feature × mode summary, note) for one model; ``pose=False``: the raw generator."""
+def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool = True, pose: bool = True,
+                  refine: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(per-sweep table, per feature × mode summary, note) for one model; ``pose=False``, ``refine=False``:
+    the raw generator."""
     from cp2image.analysis.coupling import fit_coupling, load_coupling
     from cp2image.data.dataset import open_dataset
     from cp2image.models import CP2Image
 
     model = CP2Image.from_pretrained(setup.model_dir)
     model.pose_control = pose
+    if not refine:
+        model.refinement = None
     names = list(model.feature_names)
     cells = open_dataset(setup.dataset_dir).cells
     missing = [f for f in names if f not in cells.columns]
@@ -118,8 +139,18 @@ def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool =
     summary.insert(0, "model", setup.model_dir.name)
     note = (f"{setup.model_dir.name}: {n_cells} held-out DMSO cells of {setup.dataset_dir.name} "
             f"(splits {'/'.join(HELD_OUT)}), SD from {len(train_dmso)} training DMSO cells; coupling {how}; "
-            f"pose control {'on for the orientation sweep' if model.controls_pose else 'off'}")
+            f"pose control {'on for the orientation sweep' if model.controls_pose else 'off'}; "
+            f"refinement {_refinement(model)}")
     return sweeps, summary, note
+
+
+def _refinement(model) -> str:
+    """How generate refines, in words (for the note)."""
+    cfg = model.refinement
+    if cfg is None:
+        return "off" + ("" if model.can_refine else " (no critic in the model folder)")
+    return (f"on for coupled sweeps (K {cfg.steps}, lr {cfg.lr:g}, prior {cfg.prior_weight:g}, critic r ≥ "
+            f"{cfg.min_r:g}; single sweeps as drawn)")
 
 
 # ----------------------------------------------------------------------------- runner hook
@@ -167,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write control-sweeps.csv and control-summary.csv")
     parser.add_argument("--no-pose", action="store_true",
                         help="measure the raw generator: the orientation sweep does not turn cells either")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="generate without critic-guided refinement (the generator's images as drawn)")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="measure this model folder instead of the bundled one (one --models label: its dataset)")
     args = parser.parse_args(argv)
@@ -184,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped: {setup.skip}")
             continue
         start = time.perf_counter()
-        sweeps, summary, note = measure_model(setup, n_cells=args.cells, seed=args.seed, pose=not args.no_pose)
+        sweeps, summary, note = measure_model(setup, n_cells=args.cells, seed=args.seed, pose=not args.no_pose,
+                                             refine=not args.no_refine)
         print(note + f"; {time.perf_counter() - start:.0f} s\n")
         print(control.markdown(summary))
         all_sweeps.append(sweeps)

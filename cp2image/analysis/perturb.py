@@ -13,6 +13,13 @@ Requests outside a feature's valid domain (`cp2image.analysis.domain`: physical
 bounds ∩ the reference cells' range ± 10 %) are clipped to it, and the result says
 which steps were clipped and why. Angular features are wrapped onto their period.
 
+Refinement (`cp2image.models.refine`): `refine=None` (default) refines coupled sweeps with the
+model's default where the model's settings say so (`RefineConfig.sweeps`: measured per model)
+and leaves "this feature only" sweeps as drawn: there it was measured to add no slope (real
+model 0.03 → 0.03) and to make the sweep non-monotone (nucleus area ρ 1.00 → 0.69;
+docs/feature-control.md, round 4). `refine=False` never refines, `True` or a `RefineConfig`
+always does.
+
 Orientation: the generators do not draw it, so a sweep of an angular feature turns each
 generated cell to its requested nucleus angle (`CP2Image.generate(..., pose=True)`, on
 when the model `controls_pose`). Other sweeps and plain generation leave cells as drawn.
@@ -26,7 +33,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -43,6 +50,9 @@ from cp2image.analysis.perturb_result import (  # noqa: F401  (re-exported)
 )
 from cp2image.analysis.space import ProfileModel, model_feature_space, require_columns, resolve_feature
 from cp2image.warnings import OutsideReference
+
+if TYPE_CHECKING:
+    from cp2image.models.refine import RefineConfig
 
 
 def feature_sd(
@@ -85,6 +95,7 @@ def sweep_feature(
     values: Sequence[float] | None = None,
     measurer: Measurer | None = None,
     batch_size: int = 256,
+    refine: "bool | RefineConfig | None" = None,
 ) -> PerturbationResult:
     """Generate a cell with `feature` set to evenly spaced values.
 
@@ -100,7 +111,8 @@ def sweep_feature(
     physical bounds ∩ `reference` range ± 10 %); angular features are wrapped.
     With `measure_back`, the images are measured (`measurer`, default
     `cp2image.features.measure`) and slope and Spearman ρ of requested vs measured
-    are returned.
+    are returned. `refine` goes to `model.generate`; None: the model's default in the
+    coupled mode where its settings refine sweeps, off in the single mode (module docstring).
     """
     names = list(model.feature_names)
     feature = resolve_feature(feature, names)
@@ -136,6 +148,12 @@ def sweep_feature(
     # The generator does not draw orientation: an angle sweep turns each cell to its requested
     # nucleus angle (`cp2image.models.pose`), which other sweeps do not need (module docstring).
     turn = {"pose": True} if period is not None and getattr(model, "controls_pose", False) else {}
+    if refine is None and getattr(model, "can_refine", False):
+        default = getattr(model, "refinement", None)
+        if mode == "single" or default is None or not default.sweeps:
+            refine = False
+    if refine is not None:  # only models that refine take the argument; None leaves the model's default
+        turn["refine"] = refine
     result = PerturbationResult(
         feature=feature, requested=requested, offsets=np.asarray(ask.offsets, dtype=np.float64), unit=ask.unit,
         sd=ask.sd, sd_source=ask.sd_source, profiles=profiles,

@@ -11,6 +11,10 @@ tab-separated files are recognised (semicolon/tab files with decimal commas too)
 Rows are numbered as a spreadsheet shows them (CSV: the header is row 1, the first cell
 row 2; parquet: the first cell is row 1), in messages, in index.csv's `row` column and in
 the PNG names (`row_00002.png`), the same numbering as the app's upload page.
+
+Where the model folder carries a critic (`critic/`), each image is refined until the
+critic reads it as its profile (`cp2image.models.refine`); `--no-refine` writes the
+generator's images as drawn.
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drop-incomplete", action="store_true",
                    help="skip rows with NaN/inf features instead of failing (they are listed in index.csv)")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    p.add_argument("--no-refine", action="store_true",
+                   help="the generator's images as drawn, without critic-guided refinement (on by default where "
+                        "the model folder carries a critic)")
     p.set_defaults(run=run)
 
 
@@ -103,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{len(bad)} row(s) have missing/non-numeric features (rows {bad[:5].tolist()}"
                          f"{' ...' if len(bad) > 5 else ''}; {counted}); fix them or pass --drop-incomplete")
     keep = np.flatnonzero(complete)
-    images = model.generate(numeric[keep], batch_size=args.batch_size)
+    images = model.generate(numeric[keep], batch_size=args.batch_size, refine=False if args.no_refine else None)
     out.mkdir(parents=True, exist_ok=True)
     index = pd.DataFrame({"row": numbers, "generated": complete, "image_index": -1, "png": ""})
     index.loc[keep, "image_index"] = np.arange(len(keep))

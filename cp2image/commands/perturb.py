@@ -2,13 +2,16 @@
 
     cp2image perturb --feature Nuclei_AreaShape_Area --out sweeps/ [--model DIR] [--data DATASET]
                      [--cell 123 | --compound DMSO --split test --n-cells 4 --seed 0]
-                     [--span 2 --steps 9 --unit sd] [--mode coupled|single] [--no-measure]
+                     [--span 2 --steps 9 --unit sd] [--mode coupled|single] [--no-measure] [--no-refine]
     cp2image perturb --fit-coupling [--model DIR] [--data DATASET] [--split train]
 
 Modes: "coupled" (default, "with its correlated features": the other features follow
 their conditional expectation given the swept one, from the feature coupling stored
 beside the model) or "single" ("this feature only", the paper's Fig. 4c sweep).
-Requests outside the feature's valid range are clipped to it, and said so.
+Requests outside the feature's valid range are clipped to it, and said so. Where the
+model folder carries a critic, each image is refined until the critic reads it as its
+requested profile (`cp2image.models.refine`); `--no-refine` shows the generator's images
+as drawn.
 
 Writes to --out: one colour PNG per step (`cell<ID>_step<k>.png`; DNA blue, tubulin
 red, actin green), `sweep.csv` (one row per cell and step: asked, requested, clipped,
@@ -55,6 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("coupled", "single"), default="coupled",
                    help="coupled: with its correlated features (default); single: this feature only")
     p.add_argument("--no-measure", action="store_true", help="skip measuring the feature back on the images")
+    p.add_argument("--no-refine", action="store_true",
+                   help="the generator's images as drawn, without critic-guided refinement (on by default where "
+                        "the model folder carries a critic)")
     p.add_argument("--out", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.add_argument("--fit-coupling", action="store_true",
@@ -179,7 +185,8 @@ def _sweep_cell(model, label, profile, feature: str, coupling, reference, out: P
         warnings.simplefilter("always")
         res = sweep_feature(model, profile[model.feature_names].astype(float), feature, mode=args.mode,
                             coupling=coupling, n_steps=args.steps, span=args.span, unit=args.unit,
-                            reference=reference, measure_back=not args.no_measure)
+                            reference=reference, measure_back=not args.no_measure,
+                            refine=False if getattr(args, "no_refine", False) else None)
     for w in caught:
         tqdm.write(f"cell {label}: note: {w.message}", file=sys.stderr)
     rgb = composite(res.images)  # (n, H, W, 3) uint8

@@ -21,13 +21,22 @@ turns each image so its nucleus lies at the requested Nuclei_AreaShape_Orientati
 default. Plain `generate` and `generate_from_normalised` return the generator's images:
 turning a crop changes how its cell outline is cut by the crop edge, which costs shape
 fidelity that profile-to-image generation should keep (docs/feature-control.md, round 3).
+
+Refinement convention (`cp2image.models.refine`): a model folder may carry its critic, an
+image → feature regressor, in `critic/`. `generate(..., refine=...)` then optimises the
+generator's input for a few steps until the critic reads the image as the requested
+profile. `model.refinement` is the default `generate` uses: the critic folder's settings
+(`critic/refine.json`) when the folder has a critic, None (off) otherwise; set it to None
+to switch refinement off.
 """
 from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +47,7 @@ from torch import nn
 from cp2image.channels import CHANNELS, CROP_SIZE
 from cp2image.models.generator import Generator, GeneratorConfig
 from cp2image.models.hub_io import CONFIG_FILE, WEIGHTS_FILE, StrictHubMixin
+from cp2image.models.refine import BundledCritic, CriticUnavailable, RefineConfig, find_critic, refine_inputs
 from cp2image.warnings import InputClipped
 
 log = logging.getLogger(__name__)
@@ -135,6 +145,26 @@ class CP2Image(
         self.register_buffer("feature_scale", torch.tensor(config.feature_scale, dtype=torch.float32),
                              persistent=False)
         self.pose_control = True  # orientation sweeps turn the cell (see `controls_pose`)
+        self.critic: BundledCritic | None = None  # the folder's critic/ (set by from_pretrained), read lazily
+        self.refinement: RefineConfig | None = None  # generate's default refinement; None = off
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, **kwargs: Any) -> "CP2Image":
+        """Strict loading (StrictHubMixin), plus the folder's critic when it has one (refinement on by default)."""
+        model = super()._from_pretrained(model_id=model_id, **kwargs)
+        model.attach_critic(find_critic(model_id) if os.path.isdir(model_id) else _hub_critic(model_id, kwargs))
+        return model
+
+    def attach_critic(self, critic: BundledCritic | None) -> None:
+        """Use `critic` for refinement (on by default, with the critic folder's refine.json settings); None
+        detaches it (refinement off)."""
+        self.critic = critic
+        self.refinement = critic.default_config() if critic is not None else None
+
+    @property
+    def can_refine(self) -> bool:
+        """Whether a critic is attached (whether it loads is checked when refinement first runs)."""
+        return self.critic is not None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -233,14 +263,54 @@ class CP2Image(
         return z.astype(np.float32)
 
     # ------------------------------------------------------------------ generation
-    @torch.inference_mode()
-    def generate_from_normalised(self, z: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-        """Standardised inputs (N, p) → uint8 images (N, C, H, W); eval mode, batched."""
+    def resolve_refine(self, refine: "bool | RefineConfig | None") -> RefineConfig | None:
+        """The refinement a `refine=` argument asks for: None → the model's default, False → off,
+        True → the critic folder's settings; CriticUnavailable when refinement is asked for without a critic."""
+        if refine is None:
+            config = self.refinement
+        elif refine is False:
+            return None
+        elif refine is True:  # the folder's tuned settings, also when the default was switched off
+            config = self.critic.default_config() if self.critic is not None else RefineConfig()
+        elif isinstance(refine, RefineConfig):
+            config = refine
+        else:
+            raise TypeError(f"refine must be None, True, False or a RefineConfig, got {type(refine).__name__}")
+        if config is None or config.steps == 0:
+            return None
+        if self.critic is None:
+            raise CriticUnavailable(
+                "refinement needs the model's critic, and this model folder has none (a critic/ sub-folder with "
+                "a `cp2image regressor` output; see cp2image.models.refine.install_critic); generate with "
+                "refine=False")
+        return config
+
+    def refine_normalised(self, z: torch.Tensor, config: RefineConfig) -> torch.Tensor:
+        """Refined standardised inputs z' (B, p) for z (B, p): see `cp2image.models.refine`."""
+        stats = self.feature_statistics
+        critic = self.critic.critic_for(list(stats.names), stats.mean, stats.scale, config.min_r).to(z.device)
+        frozen = [p.requires_grad for p in self.parameters()]
+        for p in self.parameters():
+            p.requires_grad_(False)
+        try:
+            with torch.inference_mode(False):  # a caller under inference_mode: the optimisation needs autograd
+                return refine_inputs(self, critic, z.clone(), config, clip_sigma=stats.clip_sigma).z
+        finally:
+            for p, flag in zip(self.parameters(), frozen):
+                p.requires_grad_(flag)
+
+    def generate_from_normalised(self, z: np.ndarray, *, batch_size: int = 256,
+                                 refine: "bool | RefineConfig | None" = False) -> np.ndarray:
+        """Standardised inputs (N, p) → uint8 images (N, C, H, W); eval mode, batched.
+
+        `refine` as in `generate`; off by default here (this is the generator as drawn).
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.config.n_features:
             raise ValueError(f"expected standardised inputs of shape (N, {self.config.n_features}), got {z.shape}")
+        config = self.resolve_refine(refine)
         n, size = z.shape[0], self.image_size
         out = np.empty((n, len(self.channels), size, size), dtype=np.uint8)
         was_training = self.training
@@ -249,12 +319,15 @@ class CP2Image(
             device = self.device
             for start in range(0, n, batch_size):
                 batch = torch.from_numpy(z[start:start + batch_size]).to(device)
-                images = self(batch).float()
-                if not torch.isfinite(images.sum()):  # one reduction: a NaN/inf pixel makes the sum non-finite
-                    raise ValueError("the model produced NaN/inf pixels; its weights are corrupt or diverged")
-                out[start:start + len(batch)] = (
-                    images.clamp_(0, 1).mul_(255).round_().to(torch.uint8).cpu().numpy()
-                )
+                if config is not None:
+                    batch = self.refine_normalised(batch, config)
+                with torch.inference_mode():
+                    images = self(batch).float()
+                    if not torch.isfinite(images.sum()):  # one reduction: a NaN/inf pixel makes the sum non-finite
+                        raise ValueError("the model produced NaN/inf pixels; its weights are corrupt or diverged")
+                    out[start:start + len(batch)] = (
+                        images.clamp_(0, 1).mul_(255).round_().to(torch.uint8).cpu().numpy()
+                    )
         finally:
             self.train(was_training)
         return out
@@ -272,7 +345,7 @@ class CP2Image(
         return self.pose_control and POSE_FEATURE in self.config.feature_names
 
     def generate(self, profiles: pd.DataFrame | pd.Series | np.ndarray, *, batch_size: int = 256,
-                 pose: bool = False) -> np.ndarray:
+                 pose: bool = False, refine: "bool | RefineConfig | None" = None) -> np.ndarray:
         """Raw CellProfiler profiles → uint8 images (N, C, H, W).
 
         DataFrame columns are matched by name (missing → ValueError listing them; extra
@@ -284,9 +357,13 @@ class CP2Image(
         Nuclei_AreaShape_Orientation (degrees, on its 180° period), because the generator
         does not draw orientation itself; a model without that input ignores it. Off by
         default: the turn re-cuts the cell outline at the crop edge (see module docstring).
+
+        ``refine`` (`cp2image.models.refine`): None (default) uses ``model.refinement``, on
+        when the model folder carries a critic; False draws the generator's image as is;
+        True or a `RefineConfig` refines with those settings (an error without a critic).
         """
         raw = self.raw_matrix(profiles)
-        images = self.generate_from_normalised(self.normalise(raw), batch_size=batch_size)
+        images = self.generate_from_normalised(self.normalise(raw), batch_size=batch_size, refine=refine)
         if not pose:
             return images
         from cp2image.models.pose import align_orientation, requested_angles
@@ -300,4 +377,21 @@ class CP2Image(
         return images
 
 
-__all__ = ["CP2Image", "CP2ImageConfig", "WEIGHTS_FILE", "CONFIG_FILE"]
+def _hub_critic(repo_id: str, kwargs: dict[str, Any]) -> BundledCritic | None:
+    """A Hub repo's critic/ files through the Hub cache, or None when the repo has none."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from cp2image.models.refine import CRITIC_DIR
+
+    try:
+        paths = [hf_hub_download(repo_id=repo_id, filename=f"{CRITIC_DIR}/{name}", revision=kwargs.get("revision"),
+                                 cache_dir=kwargs.get("cache_dir"), token=kwargs.get("token"),
+                                 local_files_only=bool(kwargs.get("local_files_only")))
+                 for name in (CONFIG_FILE, WEIGHTS_FILE)]
+    except EntryNotFoundError:
+        return None
+    return BundledCritic(Path(paths[0]).parent)
+
+
+__all__ = ["CP2Image", "CP2ImageConfig", "RefineConfig", "WEIGHTS_FILE", "CONFIG_FILE"]

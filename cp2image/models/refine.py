@@ -1,0 +1,218 @@
+"""Critic-guided refinement: nudge the generator's input until its image *measures* as asked.
+
+Why: the generator is trained to obey its input, but on held-out cells it still draws a
+blurry average cell whose measured features drift from the profile (issue 13). A frozen
+image → standardised-feature critic (`cp2image.models.regressor.FeatureRegressor`, the
+same kind the training's feature-consistency loss uses) is differentiable, so at
+generation time we can ask "does G(z') read as z?" and move z' to make it so:
+
+    z' = argmin ‖C(G(z')) − z‖² + λ ‖z' − z‖²,   z' ∈ [−clip, clip],   start z' = z
+
+over the features the critic reads reliably (held-out r ≥ `min_r`; angles on their period,
+as `cp2image.training.consistency.FeatureCritic` compares them), with K Adam steps and
+the generator's weights frozen (eval mode). Output: G(z').
+
+Why the input and not the pixels: every image stays one the generator can draw, which
+limits fooling the critic with adversarial texture. Adam moves each input by at most
+about `lr` per step, so z' stays within K · lr SD of the request. More steps lower the
+critic's loss further but, past ~10, the *measured* features get worse again: the
+critic starts being fooled (docs/generator-ablation.md, "refinement"). Results are
+judged by `cp2image.features.measure`, never by the critic.
+
+Each row is optimised independently: the loss is a sum over rows, Adam is
+element-wise and batch norm runs on frozen statistics, so a cell's result does not
+depend on the batch it is in.
+
+The critic ships with the model in a `critic/` sub-folder (`config.json` +
+`model.safetensors`, a FeatureRegressor folder, digest-checked on load), with the
+refinement settings measured best for that model in `critic/refine.json` (`RefineConfig`
+fields; absent = `RefineConfig()`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:  # imported where used: model loading need not import training code
+    from cp2image.models.regressor import FeatureRegressor
+    from cp2image.training.consistency import FeatureCritic
+
+CRITIC_DIR = "critic"  # sub-folder of a model folder holding its critic (FeatureRegressor folder)
+REFINE_FILE = "refine.json"  # in CRITIC_DIR: the model's default RefineConfig
+
+
+class CriticUnavailable(ValueError):
+    """Refinement was asked for, but the model has no usable critic."""
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """How far generation-time refinement goes (defaults: docs/generator-ablation.md, "refinement")."""
+
+    steps: int = 10  # Adam steps on the input; 0 = the generator's image as drawn
+    lr: float = 0.05  # Adam step size in standardised units (bounds the move: ≤ steps · lr SD per feature)
+    prior_weight: float = 1.0  # λ of λ‖z' − z‖² (mean over features), keeps z' near the request
+    min_r: float = 0.5  # only features the critic reads with held-out r ≥ min_r are judged
+    # whether coupled feature sweeps refine by default (measured per model: refinement raised the real
+    # model's sweep slopes and lowered the simulated model's; docs/feature-control.md, round 4)
+    sweeps: bool = True
+
+    def __post_init__(self) -> None:
+        if int(self.steps) != self.steps or self.steps < 0:
+            raise ValueError(f"RefineConfig.steps must be a whole number ≥ 0, got {self.steps}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"RefineConfig.lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.prior_weight) and self.prior_weight >= 0):
+            raise ValueError(f"RefineConfig.prior_weight must be ≥ 0, got {self.prior_weight}")
+        if not math.isfinite(self.min_r):
+            raise ValueError(f"RefineConfig.min_r must be finite, got {self.min_r}")
+        if not isinstance(self.sweeps, bool):
+            raise ValueError(f"RefineConfig.sweeps must be true or false, got {self.sweeps!r}")
+
+
+@dataclass
+class RefineResult:
+    """Refined inputs and the critic's loss before and after, per row."""
+
+    z: torch.Tensor  # (B, p) refined standardised inputs
+    loss_before: torch.Tensor  # (B,) critic loss of G(z)
+    loss_after: torch.Tensor  # (B,) critic loss of G(z')
+
+
+def refine_inputs(generator: Callable[[torch.Tensor], torch.Tensor], critic: "FeatureCritic", z: torch.Tensor,
+                  config: RefineConfig, *, clip_sigma: float) -> RefineResult:
+    """Optimise the generator's standardised input z (B, p) so that the critic reads G(z') as z.
+
+    `generator` must be in eval mode with frozen weights (its parameters get no gradient
+    here); `critic` is a `FeatureCritic` built for the generator's features. z' stays
+    within ±`clip_sigma`. With `config.steps == 0`, z is returned unchanged.
+    """
+    target = z.detach()
+    zp = target.clone().requires_grad_(True)
+    opt = torch.optim.Adam([zp], lr=config.lr)
+    first = last = None
+    with torch.enable_grad():
+        for step in range(config.steps + 1):
+            fit = critic.errors(critic(generator(zp)), target).mean(dim=1)  # (B,)
+            if step == 0:
+                first = fit.detach()
+            if step == config.steps:
+                last = fit.detach()
+                break
+            loss = fit + config.prior_weight * (zp - target).pow(2).mean(dim=1)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()  # a sum: each row's gradient is its own
+            opt.step()
+            with torch.no_grad():
+                zp.clamp_(-clip_sigma, clip_sigma)
+    return RefineResult(z=zp.detach(), loss_before=first, loss_after=last)
+
+
+# ----------------------------------------------------------------------------- the critic file
+
+
+@dataclass
+class BundledCritic:
+    """A model folder's critic, read lazily: loading a model stays as fast as before."""
+
+    folder: Path  # <model folder>/critic
+    _regressor: "FeatureRegressor | None" = None
+    _critics: dict | None = None
+
+    @property
+    def regressor(self) -> "FeatureRegressor":
+        if self._regressor is None:
+            self._regressor = load_critic_regressor(self.folder)
+        return self._regressor
+
+    def default_config(self) -> RefineConfig:
+        """The folder's `refine.json` settings, else `RefineConfig()`; errors name the file."""
+        import json
+
+        path = self.folder / REFINE_FILE
+        if not path.is_file():
+            return RefineConfig()
+        try:
+            fields = json.loads(path.read_text())
+            return RefineConfig(**fields)
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as err:
+            raise CriticUnavailable(f"{path}: not a valid refinement config ({err}); expected a JSON object "
+                                    f"with fields of RefineConfig") from err
+
+    def critic_for(self, names: list[str], mean: np.ndarray, scale: np.ndarray, min_r: float) -> "FeatureCritic":
+        """The critic in the generator's units, judging features with held-out r ≥ min_r (cached per min_r)."""
+        from cp2image.training.consistency import FeatureCritic
+
+        if self._critics is None:
+            self._critics = {}
+        if min_r not in self._critics:
+            try:
+                self._critics[min_r] = FeatureCritic(self.regressor, names, mean, scale, min_r=min_r)
+            except (ValueError, KeyError) as err:
+                raise CriticUnavailable(f"{self.folder}: the critic does not fit this model ({err})") from err
+        return self._critics[min_r]
+
+
+def load_critic_regressor(folder: str | Path) -> "FeatureRegressor":
+    """The FeatureRegressor in `folder` (strict, digest-checked); errors name the file and say what to do."""
+    from cp2image.models.regressor import FeatureRegressor
+
+    folder = Path(folder)
+    for name in ("config.json", "model.safetensors"):
+        if not (folder / name).is_file():
+            raise CriticUnavailable(f"{folder / name} is missing: the model's critic is incomplete; copy the "
+                                    "critic's config.json and model.safetensors there (a `cp2image regressor` "
+                                    "output folder), or delete the folder to generate without refinement")
+    try:
+        regressor = FeatureRegressor.from_pretrained(folder)
+    except (ValueError, TypeError, OSError) as err:
+        raise CriticUnavailable(f"{folder}: the model's critic cannot be loaded ({err})") from err
+    if not regressor.config.heldout_r:
+        raise CriticUnavailable(f"{folder / 'config.json'}: the critic records no held-out r per feature, so "
+                                "refinement cannot tell which features it reads reliably")
+    for p in regressor.parameters():
+        p.requires_grad_(False)
+    return regressor.eval()
+
+
+def find_critic(model_dir: str | Path) -> BundledCritic | None:
+    """The critic bundled in a model folder, or None when it has none (nothing is read yet)."""
+    folder = Path(model_dir) / CRITIC_DIR
+    return BundledCritic(folder) if folder.is_dir() else None
+
+
+def install_critic(regressor_dir: str | Path, model_dir: str | Path, *, config: RefineConfig | None = None) -> Path:
+    """Copy a `cp2image regressor` output folder into `model_dir/critic` (config.json + model.safetensors),
+    with `config` as the model's default refinement (`refine.json`).
+
+    The copy is loaded back strictly before it is kept, so a model folder never ships a
+    critic that would fail later.
+    """
+    import dataclasses
+    import json
+    import shutil
+
+    source = Path(regressor_dir)
+    load_critic_regressor(source)
+    target = Path(model_dir) / CRITIC_DIR
+    tmp = Path(model_dir) / (CRITIC_DIR + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(source / name, tmp / name)
+    if config is not None:
+        (tmp / REFINE_FILE).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    load_critic_regressor(tmp)
+    BundledCritic(tmp).default_config()
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+__all__ = ["CRITIC_DIR", "REFINE_FILE", "BundledCritic", "CriticUnavailable", "RefineConfig", "RefineResult", "find_critic",
+           "install_critic", "load_critic_regressor", "refine_inputs"]

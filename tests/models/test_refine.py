@@ -1,0 +1,247 @@
+"""Critic-guided refinement: the optimisation's wiring and the critic shipped in a model folder.
+
+Tiny models only; whether refinement helps real cells is a benchmark figure
+(docs/generator-ablation.md), not a test.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cp2image.models import CP2Image
+from cp2image.models.cp2image import CP2ImageConfig
+from cp2image.models.refine import (
+    CRITIC_DIR, REFINE_FILE, CriticUnavailable, RefineConfig, find_critic, install_critic, refine_inputs,
+)
+from cp2image.models.regressor import FeatureRegressor, RegressorConfig
+from cp2image.training.consistency import FeatureCritic
+
+NAMES = ["a", "b", "c"]
+
+
+def tiny_model(seed: int = 0) -> CP2Image:
+    torch.manual_seed(seed)
+    config = CP2ImageConfig(feature_names=NAMES, feature_mean=[0.0] * 3, feature_scale=[1.0] * 3, image_size=20,
+                            base_filters=4, kernel_size=3, generator_channel_mults=[1.0, 2.0, 1.0, 0.5],
+                            clip_sigma=3.0)
+    return CP2Image(config).eval()
+
+
+def tiny_regressor(seed: int = 1, heldout_r: list[float] | None = None) -> FeatureRegressor:
+    torch.manual_seed(seed)
+    config = RegressorConfig(feature_names=NAMES, feature_mean=[0.0] * 3, feature_scale=[1.0] * 3, image_size=20,
+                             widths=[4, 4], hidden=8, heldout_r=heldout_r or [0.9, 0.9, 0.1])
+    return FeatureRegressor(config).eval()
+
+
+def critic_of(model: CP2Image, regressor: FeatureRegressor, min_r: float = 0.5) -> FeatureCritic:
+    stats = model.feature_statistics
+    return FeatureCritic(regressor, NAMES, stats.mean, stats.scale, min_r=min_r)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A saved tiny model with a critic installed (refinement settings: 5 steps)."""
+    model_dir = tmp_path / "model"
+    tiny_model().save_pretrained(model_dir)
+    regressor_dir = tmp_path / "regressor"
+    tiny_regressor().save_pretrained(regressor_dir)
+    install_critic(regressor_dir, model_dir, config=RefineConfig(steps=5, lr=0.1))
+    return model_dir
+
+
+def test_refinement_lowers_the_critics_loss():
+    model = tiny_model()
+    critic = critic_of(model, tiny_regressor())
+    z = torch.randn(6, 3)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    out = refine_inputs(model, critic, z, RefineConfig(steps=20, lr=0.1, prior_weight=0.0), clip_sigma=3.0)
+    assert (out.loss_after < out.loss_before).all()
+    again = critic.errors(critic(model(out.z)), z).mean(dim=1)
+    torch.testing.assert_close(again, out.loss_after)
+
+
+def test_zero_steps_leave_the_input_unchanged():
+    model = tiny_model()
+    z = torch.randn(4, 3)
+    out = refine_inputs(model, critic_of(model, tiny_regressor()), z, RefineConfig(steps=0), clip_sigma=3.0)
+    torch.testing.assert_close(out.z, z)
+    torch.testing.assert_close(out.loss_before, out.loss_after)
+
+
+def test_refined_inputs_stay_within_the_clip_and_within_steps_times_lr_of_the_request():
+    model = tiny_model()
+    z = torch.tensor([[2.9, -2.9, 0.0], [0.0, 0.0, 0.0]])
+    cfg = RefineConfig(steps=8, lr=0.5, prior_weight=0.0)
+    out = refine_inputs(model, critic_of(model, tiny_regressor()), z, cfg, clip_sigma=3.0)
+    assert out.z.abs().max() <= 3.0
+    assert (out.z - z).abs().max() <= cfg.steps * cfg.lr * 1.01  # Adam moves each input by ≤ lr per step
+
+
+def test_a_large_prior_keeps_the_input_near_the_request():
+    model = tiny_model()
+    critic = critic_of(model, tiny_regressor())
+    z = torch.randn(4, 3)
+    free = refine_inputs(model, critic, z, RefineConfig(steps=30, lr=0.05, prior_weight=0.0), clip_sigma=3.0).z
+    held = refine_inputs(model, critic, z, RefineConfig(steps=30, lr=0.05, prior_weight=1e4), clip_sigma=3.0).z
+    assert (held - z).norm() < (free - z).norm()
+
+
+def test_generator_weights_get_no_gradient_and_stay_as_loaded(folder):
+    model = CP2Image.from_pretrained(folder)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.generate(np.random.default_rng(0).normal(size=(3, 3)))
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key])
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_model_folder_with_a_critic_refines_by_default_with_its_settings(folder):
+    model = CP2Image.from_pretrained(folder)
+    assert model.can_refine and model.refinement == RefineConfig(steps=5, lr=0.1)
+    profiles = np.random.default_rng(0).normal(size=(4, 3))
+    plain = model.generate(profiles, refine=False)
+    assert not np.array_equal(model.generate(profiles), plain)
+    np.testing.assert_array_equal(model.generate(profiles, refine=RefineConfig(steps=0)), plain)
+    model.refinement = None  # the off switch
+    np.testing.assert_array_equal(model.generate(profiles), plain)
+
+
+def test_refined_generation_matches_the_optimisation_it_wraps(folder):
+    model = CP2Image.from_pretrained(folder)
+    profiles = np.random.default_rng(1).normal(size=(2, 3)).astype(np.float32)
+    z = torch.from_numpy(model.normalise(profiles))
+    refined = model.refine_normalised(z, model.refinement)
+    expected = model.generate_from_normalised(refined.numpy(), refine=False)
+    np.testing.assert_array_equal(model.generate(profiles), expected)
+
+
+def test_a_model_folder_without_a_critic_generates_as_before_and_refuses_refinement(tmp_path):
+    tiny_model().save_pretrained(tmp_path)
+    model = CP2Image.from_pretrained(tmp_path)
+    assert not model.can_refine and model.refinement is None and find_critic(tmp_path) is None
+    model.generate(np.zeros((1, 3)))
+    with pytest.raises(CriticUnavailable, match="has none"):
+        model.generate(np.zeros((1, 3)), refine=True)
+
+
+def test_a_corrupt_critic_file_is_named_in_the_error(folder):
+    weights = folder / CRITIC_DIR / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF  # a flipped bit inside a tensor
+    weights.write_bytes(bytes(data))
+    model = CP2Image.from_pretrained(folder)  # the critic is read when refinement first runs
+    with pytest.raises(CriticUnavailable, match="critic.*model.safetensors"):
+        model.generate(np.zeros((1, 3)))
+
+
+def test_a_missing_critic_weights_file_is_named(folder):
+    (folder / CRITIC_DIR / "model.safetensors").unlink()
+    with pytest.raises(CriticUnavailable, match="model.safetensors is missing"):
+        CP2Image.from_pretrained(folder).generate(np.zeros((1, 3)))
+
+
+def test_a_critic_for_other_features_is_refused_with_the_folder_named(folder, tmp_path):
+    other = FeatureRegressor(RegressorConfig(feature_names=["x", "y"], feature_mean=[0.0, 0.0],
+                                             feature_scale=[1.0, 1.0], image_size=20, widths=[4, 4], hidden=8,
+                                             heldout_r=[0.9, 0.9]))
+    other.save_pretrained(tmp_path / "other")
+    install_critic(tmp_path / "other", folder)
+    with pytest.raises(CriticUnavailable, match="does not fit this model"):
+        CP2Image.from_pretrained(folder).generate(np.zeros((1, 3)))
+
+
+def test_a_broken_refine_json_is_named(folder):
+    (folder / CRITIC_DIR / REFINE_FILE).write_text(json.dumps({"steps": -1}))
+    with pytest.raises(CriticUnavailable, match="refine.json"):
+        CP2Image.from_pretrained(folder)
+
+
+def test_install_refuses_a_critic_that_does_not_load_and_keeps_the_old_one(folder, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CriticUnavailable):
+        install_critic(broken, folder)
+    assert CP2Image.from_pretrained(folder).refinement == RefineConfig(steps=5, lr=0.1)
+
+
+@pytest.mark.parametrize("bad", [dict(steps=-1), dict(steps=1.5), dict(lr=0.0), dict(prior_weight=-1.0),
+                                 dict(min_r=float("nan")), dict(sweeps="no")])
+def test_refine_config_rejects_impossible_settings(bad):
+    with pytest.raises(ValueError, match="RefineConfig"):
+        RefineConfig(**bad)
+
+
+def test_single_feature_sweeps_are_drawn_unrefined_unless_asked(folder):
+    """'This feature only' sweeps stay as drawn by default (refining them was measured to break monotony)."""
+    import pandas as pd
+
+    from cp2image.analysis.perturb import sweep_feature
+
+    model = CP2Image.from_pretrained(folder)
+    cell = pd.Series({"a": 0.1, "b": -0.2, "c": 0.3})
+    default = sweep_feature(model, cell, "a", mode="single", n_steps=3, unit="raw", measure_back=False)
+    plain = sweep_feature(model, cell, "a", mode="single", n_steps=3, unit="raw", measure_back=False, refine=False)
+    asked = sweep_feature(model, cell, "a", mode="single", n_steps=3, unit="raw", measure_back=False, refine=True)
+    np.testing.assert_array_equal(default.images, plain.images)
+    assert not np.array_equal(asked.images, plain.images)
+
+
+def test_coupled_sweeps_follow_the_models_sweep_setting(folder):
+    """A model whose settings say refinement hurt its sweeps (RefineConfig.sweeps=False) sweeps unrefined."""
+    import pandas as pd
+
+    from cp2image.analysis.perturb import sweep_feature
+
+    from cp2image.analysis.coupling import fit_coupling
+
+    model = CP2Image.from_pretrained(folder)
+    cells = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=NAMES)
+    coupling = fit_coupling(model, cells)
+    cell = pd.Series({"a": 0.1, "b": -0.2, "c": 0.3})
+
+    def sweep(refine):
+        return sweep_feature(model, cell, "a", coupling=coupling, n_steps=3, unit="raw", measure_back=False,
+                             refine=refine).images
+
+    plain = sweep(False)
+    assert not np.array_equal(sweep(None), plain)  # sweeps=True (the folder's setting): refined
+    model.refinement = RefineConfig(steps=5, lr=0.1, sweeps=False)
+    np.testing.assert_array_equal(sweep(None), plain)
+    assert not np.array_equal(sweep(True), plain)  # asked for explicitly
+    assert model.resolve_refine(None) == RefineConfig(steps=5, lr=0.1, sweeps=False)  # generate still refines
+
+
+def test_refinement_works_for_a_caller_under_inference_mode(folder):
+    model = CP2Image.from_pretrained(folder)
+    profiles = np.random.default_rng(2).normal(size=(2, 3))
+    expected = model.generate(profiles)
+    with torch.inference_mode():
+        np.testing.assert_array_equal(model.generate(profiles), expected)
+
+
+def test_refine_true_uses_the_folders_settings_even_when_the_default_is_off(folder):
+    model = CP2Image.from_pretrained(folder)
+    model.refinement = None
+    assert model.resolve_refine(True) == RefineConfig(steps=5, lr=0.1)
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-refine"]])
+def test_generate_command_refines_by_default_and_not_with_no_refine(folder, tmp_path, flag):
+    import pandas as pd
+
+    from cp2image.cli import main
+
+    frame = pd.DataFrame(np.random.default_rng(3).normal(size=(2, 3)), columns=NAMES)
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    assert main(["generate", "--model", str(folder), "--profiles", str(tmp_path / "p.csv"), "--out",
+                 str(tmp_path / "out"), "--format", "npy", *flag]) == 0
+    expected = CP2Image.from_pretrained(folder).generate(frame, refine=False if flag else None)
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "images.npy"), expected)
