@@ -300,14 +300,17 @@ def test_streamlit_run_finds_a_server_app_in_home_whose_import_stays_light():
 
 
 def test_the_preload_imports_what_homes_first_run_needs():
-    """A module renamed or moved would only log a warning on the server and preload nothing after it."""
+    """A module renamed or moved would only log a warning on the server and preload nothing after it.
+    Nor does it import torch: Home does not need it, and its import would hold the GIL while the server
+    sends the browser Streamlit's front end (the warm-up imports it after Home is drawn)."""
     import subprocess
     import sys
 
     from app_harness import REPO_ROOT
 
     code = ("import sys, logging; logging.basicConfig(level=logging.WARNING); sys.path.insert(0, sys.argv[1]); "
-            "import warmup; warmup.preload(); print(all(m in sys.modules for m in warmup.PRELOAD_MODULES))")
+            "import warmup; warmup.preload(); "
+            "print(all(m in sys.modules for m in warmup.PRELOAD_MODULES) and 'torch' not in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "app")], capture_output=True, text=True,
                          cwd=REPO_ROOT, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
