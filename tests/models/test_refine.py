@@ -245,3 +245,19 @@ def test_generate_command_refines_by_default_and_not_with_no_refine(folder, tmp_
                  str(tmp_path / "out"), "--format", "npy", *flag]) == 0
     expected = CP2Image.from_pretrained(folder).generate(frame, refine=False if flag else None)
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "images.npy"), expected)
+
+
+def test_the_written_out_adam_takes_torch_adams_steps():
+    from cp2image.models.refine import _Adam
+
+    torch.manual_seed(0)
+    ours = torch.randn(4, 3)
+    theirs = ours.clone().requires_grad_(True)
+    reference = torch.optim.Adam([theirs], lr=0.05)
+    adam = _Adam(ours, lr=0.05)
+    for _ in range(10):
+        grad = torch.randn(4, 3)
+        theirs.grad = grad.clone()
+        reference.step()
+        adam.step(grad)
+    torch.testing.assert_close(ours, theirs.detach())
