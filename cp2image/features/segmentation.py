@@ -40,6 +40,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential, watershed
 
 from .distance import edge_distance
+from .morphology import fill_holes
 from .reconstruction import reconstruct_by_dilation
 
 # 2-D connectivity inside each crop of an (N, H, W) stack, none across crops.
@@ -234,12 +235,10 @@ def label_nuclei(dna: np.ndarray, *, config: SegmentationConfig | None = None) -
     dna = ndi.gaussian_filter(dna, sigma)  # (N, H, W)
     dna_range = dna.reshape(n, -1).max(1) - dna.reshape(n, -1).min(1)
     contrast_ok = dna_range >= cfg.min_dna_contrast
-    # nuclei foreground; pad an empty crop at both ends so hole filling never
-    # treats the first/last crop as "touching the border" along the batch axis
+    # nuclei foreground, holes filled within each crop (4-connected background off the border)
     fg = dna > otsu_thresholds(dna)[:, None, None]
     fg &= contrast_ok[:, None, None]
-    fg = np.pad(fg, ((1, 1), (0, 0), (0, 0)))
-    fg = ndi.binary_fill_holes(fg, structure=_STACK_4)[1:-1]
+    fg = fill_holes(fg)
     if cfg.declump_h > 0:
         labels, n_labels = _declump(fg, dna, cfg.declump_h, cfg.declump_intensity_weight)
     else:
@@ -275,8 +274,7 @@ def segment_batch(images: np.ndarray, *, config: SegmentationConfig | None = Non
     cell_fg = (cyto > cyto_thr[:, None, None]) | (labels > 0)
     ws = _stack_watershed(-cyto, labels, cell_fg)
     cell = (ws == central[:, None, None]) & has_nucleus[:, None, None]
-    cell = np.pad(cell, ((1, 1), (0, 0), (0, 0)))
-    cell = ndi.binary_fill_holes(cell, structure=_STACK_4)[1:-1]
+    cell = fill_holes(cell)
     cell |= nucleus
     cytoplasm = cell & ~nucleus
     cyto_area = cytoplasm.reshape(n, -1).sum(1)
@@ -319,8 +317,7 @@ def _propagate_tolerant(cyto: np.ndarray, labels: np.ndarray, central: np.ndarra
     fg = (cyto > thr[:, None, None]) | nuclei
     ws = _stack_watershed(landscape, labels, fg)
     cell = ws == central[:, None, None]
-    cell = np.pad(cell, ((1, 1), (0, 0), (0, 0)))
-    return ndi.binary_fill_holes(cell, structure=_STACK_4)[1:-1]
+    return fill_holes(cell)
 
 
 def segment(image: np.ndarray, *, config: SegmentationConfig | None = None) -> Segmentation:

@@ -1,6 +1,6 @@
-"""The compiled / sliced morphology gives scipy's values exactly: the edge distance transform
-and the 3×3 erosions behind AreaShape, Intensity edges, RadialDistribution, Granularity and
-the declumping landscape, on random stacks, on segmented crops and with numba switched off;
+"""The compiled / sliced morphology gives scipy's values exactly: the edge distance transform,
+the 3×3 erosions behind AreaShape, Intensity edges, RadialDistribution, Granularity and
+the declumping landscape, and the segmentation's hole filling, on random stacks, on segmented crops and with numba switched off;
 and Texture's compiled co-occurrence counting gives the numpy sort's arrays."""
 from __future__ import annotations
 
@@ -86,3 +86,18 @@ def test_compiled_cooccurrence_is_the_numpy_sort_of_pair_codes(crop_batch):
                 for e, g in zip(expected, got):
                     assert e.dtype == g.dtype
                     np.testing.assert_array_equal(g, e)
+
+
+def test_fill_holes_is_scipys_per_crop_fill(numba_on, crop_batch):
+    """Holes (4-connected background off the border) fill inside each crop, never across crops."""
+    rng = np.random.default_rng(6)
+    stacks = [*_random_stacks(7), segment_batch(crop_batch).cell,
+              ndi.gaussian_filter(rng.random((4, 40, 40)), (0, 2, 2)) > 0.5]
+    ring = np.zeros((2, 7, 7), dtype=bool)
+    ring[0, 1:6, 1:6] = True
+    ring[0, 3, 3] = False  # a hole in crop 0; crop 1 empty
+    stacks.append(ring)
+    for mask in stacks:
+        expected = ndi.binary_fill_holes(np.pad(mask, ((1, 1), (0, 0), (0, 0))), structure=morphology._STACK_4)[1:-1]
+        np.testing.assert_array_equal(morphology.fill_holes(mask), expected)
+    assert morphology.fill_holes(ring)[0, 3, 3] and not morphology.fill_holes(ring)[1].any()
