@@ -30,7 +30,7 @@ def _scipy_edge_distance(mask: np.ndarray) -> np.ndarray:
     return ndi.distance_transform_edt(framed.reshape(n * (h + 2), w + 2)).reshape(n, h + 2, w + 2)[:, 1:-1, 1:-1]
 
 
-@pytest.fixture(params=[True, False] if HAS_NUMBA else [False], ids=["numba", "numpy"][: 2 if HAS_NUMBA else 1])
+@pytest.fixture(params=[True, False] if HAS_NUMBA else [False], ids=["numba", "numpy"] if HAS_NUMBA else ["numpy"])
 def numba_on(request, monkeypatch) -> bool:
     """Run a test with the compiled kernels and again with the fallback numba-less installs take."""
     monkeypatch.setattr(distance, "HAS_NUMBA", request.param)
