@@ -32,14 +32,14 @@ def load_coupling(folder: str, mtime: float):
 @st.cache_data(show_spinner="Generating the sweep…", max_entries=64)
 def run_sweep(_model, model_key: str, _cells: pd.DataFrame, dataset_key: str, row: int, feature: str, mode: str,
               _coupling, coupling_key: str, n_steps: int, span: float, unit: str,
-              measure_back: bool) -> tuple[perturb.PerturbationResult, list[str]]:
+              measure_back: bool, refine: bool) -> tuple[perturb.PerturbationResult, list[str]]:
     """One sweep per (model, cell, settings), with its warnings; the SD unit comes from the DMSO cells."""
     cells = _cells
     reference = cells.loc[cells[COMPOUND] == "DMSO"]
     profile = cells.iloc[row][list(_model.feature_names)].astype(float)
     return call_collecting_warnings(perturb.sweep_feature, _model, profile, feature, mode=mode, coupling=_coupling,
                                     n_steps=n_steps, span=span, unit=unit, reference=reference,
-                                    measure_back=measure_back)
+                                    measure_back=measure_back, refine=refine)
 
 
 st.title("Feature perturbation")
@@ -101,6 +101,17 @@ n_steps = page_kit.url_widget(row2[3].slider, "Steps", key="pert_steps", min_val
 measure_back = page_kit.url_widget(row2[4].toggle, "Measure back", key="pert_measure", value=True,
                                    help="Segments each generated image and measures the same feature "
                                         "(cp2image.features).")
+refine_default = bool(model.refinement is not None and model.refinement.sweeps) if model.can_refine else False
+refine = page_kit.url_widget(st.toggle, "Refine each step with the model's critic", key="pert_refine",
+                             value=refine_default, disabled=not model.can_refine or mode != "coupled",
+                             help="Nudges the generator's input for a few gradient steps until the image → feature "
+                                  "critic shipped with the model reads each image as the requested profile "
+                                  "(about 0.5 s per sweep). Cells then follow the request further but a little less "
+                                  "smoothly (real-cell model, 12 held-out cells: cell area slope 0.51 → 0.70, "
+                                  "ρ 0.93 → 0.90). 'This feature only' sweeps are never refined.")
+refine = bool(refine and model.can_refine and mode == "coupled")
+if not model.can_refine:
+    st.caption("This model has no critic, so the sweep shows the generator's images as drawn.")
 channels = page_kit.channel_view(key="pert_channels")
 page_kit.show_url_notes()
 if coupling is None:
@@ -128,7 +139,7 @@ with info_col:
 coupling_key = "none" if coupling is None else coupling.normalisation_digest or str(coupling.n_cells)
 try:
     result, notes = run_sweep(model, loaded.source, cells, str(dataset.path), row, feature, mode, coupling,
-                              coupling_key, int(n_steps), float(span), unit, bool(measure_back))
+                              coupling_key, int(n_steps), float(span), unit, bool(measure_back), refine)
 except ValueError as err:
     st.error(f"Cannot sweep {feature}: {err}")
     st.stop()
@@ -148,7 +159,7 @@ if result.measured is not None:
              help="Rank correlation of requested and measured values: does the measurement move in the right "
                   "direction at all? ρ = 1 with a slope near 0 is a cell that barely changed.")
     failed = int(np.sum(result.segmentation_failed)) if result.segmentation_failed is not None else 0
-    c.caption(f"{MODE_LABELS[mode]}. " + (f"{failed} of {len(result.requested)} generated images failed "
+    c.caption(f"{MODE_LABELS[mode]}{', refined with the critic' if refine else ''}. " + (f"{failed} of {len(result.requested)} generated images failed "
                                           "segmentation (n/a). " if failed else "")
               + "Slope 1 and ρ 1 together mean the generated cell follows the request.")
 elif result.note:

@@ -33,9 +33,10 @@ def check_upload(data: bytes, features: tuple[str, ...]) -> profiles.ProfileChec
 
 
 @st.cache_data(show_spinner="Generating images…", max_entries=8)
-def generate(_model, model_key: str, upload_key: str, _usable: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def generate(_model, model_key: str, upload_key: str, _usable: pd.DataFrame,
+             refine: bool) -> tuple[np.ndarray, list[str]]:
     """Images for the usable rows of one upload; keyed by the file's digest (hashing the table took ~0.1 s)."""
-    images, notes = call_collecting_warnings(_model.generate, _usable)
+    images, notes = call_collecting_warnings(_model.generate, _usable, refine=refine)
     return np.asarray(images), notes
 
 
@@ -58,6 +59,15 @@ with st.expander(f"What the CSV needs ({len(features)} feature columns)"):
     st.download_button("Template CSV", template_csv(features, example), file_name="cp2image_profiles_template.csv",
                        mime="text/csv", key="gen_template", on_click="ignore", icon=":material/download:")
 
+refine = st.toggle("Refine with the model's critic", key="gen_refine",
+                   value=model.can_refine and model.refinement is not None, disabled=not model.can_refine,
+                   help="Nudges the generator's input for a few gradient steps until the image → feature critic "
+                        "shipped with the model reads each image as its profile (about 30–60 ms per image). On "
+                        "held-out cells, features with r > 0.5 went from 57.5 % to 67.2 % (real-cell model) and from "
+                        "59.8 % to 62.2 % (simulated).")
+refine = bool(refine and model.can_refine)
+if not model.can_refine:
+    st.caption("This model has no critic, so images are the generator's as drawn.")
 upload = st.file_uploader("Profiles CSV", type=["csv"], key="gen_upload")
 if upload is None:
     st.info("Upload a CSV to start (the template above shows the format).")
@@ -84,7 +94,7 @@ except ValueError as err:
     st.error(f"**{upload.name}**: {err}.")
     st.stop()
 upload_key = f"{hashlib.sha256(upload.getvalue()).hexdigest()}:{'skip' if drop else 'all'}"
-images, notes = generate(model, loaded.source, upload_key, usable)
+images, notes = generate(model, loaded.source, upload_key, usable, refine)
 page_kit.show_notes(notes)
 labels = usable[metadata_columns(usable)]
 rows = [str(r) for r in usable.index]  # spreadsheet row numbers (header = row 1), as in every message
