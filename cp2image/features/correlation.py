@@ -83,10 +83,10 @@ class _Channel:
         raw = img[mask]
         self.v = raw.astype(np.float64) / 255.0 if integer else raw.astype(np.float64)
         self.mean = seg.sum(self.v) / seg.count
-        self.dev = self.v - self.mean[obj]
+        self.dev = self.v - seg.spread(self.mean)
         self.var = seg.sum(self.dev * self.dev)
         vmax = _segment_max(obj, self.v, n, np.nan)
-        self.on = self.v >= (thr / 100.0) * vmax[obj]
+        self.on = self.v >= seg.spread((thr / 100.0) * vmax)
         self.total_on = seg.sum(self.v * self.on)
         if integer:
             self.rank, top = _dense_ranks_levels(obj, raw, n)
@@ -94,6 +94,7 @@ class _Channel:
             self.rank = _dense_ranks(obj, self.v)
             top = _segment_max(obj, self.rank.astype(np.float64), n, 0.0)
         self.top_rank = np.maximum(top, 0).astype(np.float64)  # per object; 0 where it has no pixels
+        self.rank_f = self.rank.astype(np.float64)  # exact (ranks < 2**53); converted once, not per pair
 
 
 def _pair(f: _Channel, s: _Channel, seg: Segments) -> dict[str, np.ndarray]:
@@ -102,15 +103,18 @@ def _pair(f: _Channel, s: _Channel, seg: Segments) -> dict[str, np.ndarray]:
     corr = cov / np.sqrt(f.var * s.var)
     slope = cov / f.var
     both = f.on & s.on
-    any_both = np.bincount(obj[both], minlength=n) > 0
+    if seg.starts is not None:  # every object has pixels: contiguous runs
+        any_both = np.logical_or.reduceat(both, seg.starts)
+    else:
+        any_both = np.bincount(obj[both], minlength=n) > 0
     fb, sb = f.v * both, s.v * both
     m1 = S(fb) / f.total_on
     m2 = S(sb) / s.total_on
     fpsq, spsq, prod = S(fb * f.v), S(sb * s.v), S(fb * s.v)
     overlap = prod / np.sqrt(fpsq * spsq)
     k1, k2 = prod / fpsq, prod / spsq
-    R = np.maximum(f.top_rank, s.top_rank)[obj] + 1.0  # the pair's largest rank in the object, + 1
-    weight = (R - np.abs(f.rank - s.rank)) / R
+    R = seg.spread(np.maximum(f.top_rank, s.top_rank)) + 1.0  # the pair's largest rank in the object, + 1
+    weight = (R - np.abs(f.rank_f - s.rank_f)) / R
     rwc1 = S(fb * weight) / f.total_on
     rwc2 = S(sb * weight) / s.total_on
     out = {

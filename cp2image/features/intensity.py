@@ -69,6 +69,9 @@ class _Pixels:
     def sum(self, v: np.ndarray) -> np.ndarray:
         return self._segments.sum(v)
 
+    def spread(self, per_object: np.ndarray) -> np.ndarray:
+        return self._segments.spread(per_object)
+
     def centroid(self) -> tuple[np.ndarray, np.ndarray]:
         """Plain (unweighted) centroid per object, shared by every channel."""
         if self._centroid is None:
@@ -88,7 +91,7 @@ def object_intensity(q: np.ndarray, mask: np.ndarray, *, _px: _Pixels | None = N
     with np.errstate(invalid="ignore", divide="ignore"):
         integ = px.sum(v)
         mean = integ / cnt
-        var = px.sum((v - mean[px.obj]) ** 2) / cnt
+        var = px.sum((v - px.spread(mean)) ** 2) / cnt
         out = {"IntegratedIntensity": integ, "MeanIntensity": mean, "StdIntensity": np.sqrt(var)}
         # histogram of levels inside each object → min/max/quartiles/median/MAD
         hist = np.bincount(px.obj * LEVELS + lv, minlength=n * LEVELS).reshape(n, LEVELS)
@@ -112,7 +115,7 @@ def object_intensity(q: np.ndarray, mask: np.ndarray, *, _px: _Pixels | None = N
         emean = einteg / ex.count
         out["IntegratedIntensityEdge"] = einteg
         out["MeanIntensityEdge"] = emean
-        out["StdIntensityEdge"] = np.sqrt(ex.sum((ev - emean[ex.obj]) ** 2) / ex.count)
+        out["StdIntensityEdge"] = np.sqrt(ex.sum((ev - ex.spread(emean)) ** 2) / ex.count)
         emin = np.full(n, np.inf)
         emax = np.full(n, -np.inf)
         if ex.index.size:

