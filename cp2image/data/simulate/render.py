@@ -286,7 +286,7 @@ def _territories(cells: dict[str, np.ndarray], centres: np.ndarray, geom: _Geome
     if compiled and render_kernels.HAS_NUMBA and HARMONICS == render_kernels.KERNEL_HARMONICS and len(centres):
         # the transcendentals stay numpy's (the same ufunc as the per-cell calls below); the kernel does the arithmetic
         angle, phase = np.asarray(geom.angle, np.float64), np.asarray(geom.harm_phase, np.float64)
-        render_kernels.territories_loop(
+        render_kernels.compiled("territories_loop")(
             best, second, label, np.ascontiguousarray(centres[:, 0], np.float64), np.ascontiguousarray(centres[:, 1], np.float64),
             reach.astype(np.int64), np.cos(angle), np.sin(angle), geom.semi_a, geom.semi_b, irregular,
             np.ascontiguousarray(geom.harm_w, np.float64), np.cos(phase), np.sin(phase))
@@ -380,10 +380,10 @@ def _paint_nuclei_compiled(rng: np.random.Generator, cells: dict[str, np.ndarray
     rho = np.empty(int(area.sum()), np.float64)
     arg = np.empty_like(rho)
     ints = [np.ascontiguousarray(a, np.int64) for a in (xa, xb, ya, yb)]
-    render_kernels.nucleus_boxes(rho, arg, offset, *ints, nx.astype(np.float64), ny.astype(np.float64),
+    render_kernels.compiled("nucleus_boxes")(rho, arg, offset, *ints, nx.astype(np.float64), ny.astype(np.float64),
                                  coords32.astype(np.bool_), cos_n.astype(np.float64), sin_n.astype(np.float64),
                                  ra.astype(np.float64), rb.astype(np.float64))
-    render_kernels.paint_nucleus_boxes(dna, occupancy, rho, np.exp(arg), offset, *ints, cell.astype(np.int64),
+    render_kernels.compiled("paint_nucleus_boxes")(dna, occupancy, rho, np.exp(arg), offset, *ints, cell.astype(np.int64),
                                        bright.astype(np.float64), chrom, np.ascontiguousarray(tile_id[:, 0], np.int64),
                                        tile_off[:, 0].astype(np.int64), tile_off[:, 1].astype(np.int64),
                                        np.ascontiguousarray(cells["chromatin_texture"], np.float32))

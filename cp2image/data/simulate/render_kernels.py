@@ -14,15 +14,16 @@ fields against the numpy path, which is what runs without numba.
 """
 from __future__ import annotations
 
+import importlib.util
+from functools import cache
+from typing import Callable
+
 import numpy as np
 
-try:
-    import numba
-
-    HAS_NUMBA = True
-except ImportError:  # pragma: no cover - numba is in requirements.txt; the numpy path is the fallback
-    numba = None
-    HAS_NUMBA = False
+# numba is imported on the first compiled call, not here: the process that only writes the
+# dataset (the command's main process) imports this module too, and numba would add ~50 MB
+# to its memory for nothing. Without numba the numpy path runs.
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
 
 
 def _territories_loop(best: np.ndarray, second: np.ndarray, label: np.ndarray, x0s: np.ndarray, y0s: np.ndarray,
@@ -159,14 +160,14 @@ def _paint_nucleus_boxes(dna: np.ndarray, occupancy: np.ndarray, rho: np.ndarray
 KERNEL_HARMONICS = (2, 3, 4, 5, 7)  # the ruffle harmonics the territory kernel is written for
 
 
-def _jit(fn):
-    """numba.njit with an on-disk cache when the package folder is writable, else without."""
+@cache
+def compiled(name: str) -> Callable:
+    """The numba-compiled kernel `name` (e.g. "territories_loop"), with an on-disk cache when the
+    package folder is writable, else without."""
+    import numba
+
+    fn = globals()["_" + name]
     try:
         return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
     except RuntimeError:  # no writable cache location (read-only install)
         return numba.njit(nogil=True, error_model="numpy")(fn)
-
-
-territories_loop = _jit(_territories_loop) if HAS_NUMBA else None
-nucleus_boxes = _jit(_nucleus_boxes) if HAS_NUMBA else None
-paint_nucleus_boxes = _jit(_paint_nucleus_boxes) if HAS_NUMBA else None
