@@ -112,36 +112,8 @@ def _render_until(rng: np.random.Generator, plan: WellPlan, plate: PlateEffect, 
     return crops_all, rows_all, site
 
 
-def _measure_here(crops: np.ndarray) -> pd.DataFrame:
-    from cp2image.features import measure
-
-    return measure(crops, n_jobs=1)
-
-
-def _measure_on_cluster(crops: np.ndarray) -> pd.DataFrame:
-    """Inside a well's dask task: measure its crops as chunk tasks on the whole cluster.
-
-    Why: a well is ~85 % measuring. As one task, the last wells of a screen run on one
-    worker each while the others idle (9 wells on 2 workers: the second worker idles for
-    a whole well). `worker_client` hands this task's slot back while it waits, so the
-    chunks (128 crops, the same chunks `measure` cuts in process, so the same features)
-    run wherever a worker is free.
-    """
-    from distributed import worker_client
-
-    from cp2image.features import measure
-
-    with worker_client() as client:
-        return measure(crops, client=client)
-
-
-def simulate_well(plan: WellPlan, *, config: SimulationConfig,
-                  measure_crops: Callable[[np.ndarray], pd.DataFrame] = _measure_here) -> tuple[np.ndarray, pd.DataFrame]:
-    """Crops (n, 3, S, S) uint8 and their rows (metadata, features, truth) for one well.
-
-    `measure_crops` measures a batch of crops (in this process by default); the
-    features, and so the dataset, are the same whichever runs them.
-    """
+def simulate_well(plan: WellPlan, *, config: SimulationConfig) -> tuple[np.ndarray, pd.DataFrame]:
+    """Crops (n, 3, S, S) uint8 and their rows (metadata, features, truth) for one well."""
     seed = config.screen.seed
     rng = np.random.default_rng([seed, plan.plate_index, plan.index, 1])
     plate = PlateEffect.draw(np.random.default_rng([seed, plan.plate_index, 2]))
@@ -158,7 +130,9 @@ def simulate_well(plan: WellPlan, *, config: SimulationConfig,
             idx = np.sort(rng.choice(len(rows), spare, replace=False))
             crops, rows = crops[idx], rows.iloc[idx].reset_index(drop=True)
         if config.measure:
-            feats = measure_crops(crops)
+            from cp2image.features import measure
+
+            feats = measure(crops, n_jobs=1)
             feats = feats.drop(columns=[FAILED_COLUMN]).astype(config.features_dtype)
             ok = np.isfinite(feats.to_numpy()).all(axis=1)  # failed segmentation or an undefined feature
             rows = pd.concat([rows, feats], axis=1)
@@ -187,7 +161,7 @@ def simulate_well(plan: WellPlan, *, config: SimulationConfig,
 
 def _simulate_well_task(plan: WellPlan, *, config: SimulationConfig) -> tuple[np.ndarray, pd.DataFrame]:
     """One dask task: a well's plan in, its crops and rows out (module level, so it pickles)."""
-    return simulate_well(plan, config=config, measure_crops=_measure_on_cluster)
+    return simulate_well(plan, config=config)
 
 
 def iter_wells(
