@@ -8,6 +8,16 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS / OpenMP thread per test process, set before any test module imports numpy or torch
+# (they read these once, at import). pytest-xdist already runs one worker per core, so a second
+# thread per worker only oversubscribes the cores, and OpenBLAS's threads spin while they wait
+# (scipy's sqrtm of a 481-d covariance product, as every evaluation computes: 1.3 CPU-s with two
+# threads, 0.17 with one). Whole suite, two fresh clones side by side at load 7-14: 652 -> 558
+# CPU-s summed over the tests; tests/evaluation 140 -> 62. Child processes (commands, servers, the
+# benchmark runner) inherit it. Set a variable yourself to override it.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("CP2IMAGE_SHARED", REPO_ROOT.parent / "shared"))
 REAL_CELLS_NPZ = SHARED_DIR / "data" / "bbbc021-cells" / "bbbc021_cells_68x68.npz"
