@@ -38,6 +38,12 @@ def _slow_identity(i: int) -> tuple[int, int]:
     return i, os.getpid()
 
 
+def _environment_variable(name: str) -> str | None:
+    """The variable as the process running this sees it. (`client.run(os.environ.get, name)` would
+    pickle this process's `os.environ` along with its bound method and read that copy.)"""
+    return os.environ.get(name)
+
+
 def _fail_on_two(i: int) -> int:
     if i == 2:
         raise ValueError(f"task {i} failed on purpose")
@@ -46,8 +52,17 @@ def _fail_on_two(i: int) -> int:
 
 @pytest.fixture(scope="module")
 def client():
-    with dask_client(ClusterConfig(n_workers=2)) as c:
-        yield c
+    # tests/conftest.py gives this process one BLAS thread through the environment, which workers
+    # would inherit; they start without it, so the one-thread check below sees what the cluster sets.
+    inherited = pytest.MonkeyPatch()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        inherited.delenv(var, raising=False)
+    try:
+        with dask_client(ClusterConfig(n_workers=2)) as c:
+            inherited.undo()
+            yield c
+    finally:
+        inherited.undo()
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +84,8 @@ def test_local_cluster_has_two_worker_processes_besides_this_one(client):
 
 def test_workers_keep_glibc_adaptive_malloc_and_one_blas_thread(client):
     """dask's default MALLOC_TRIM_THRESHOLD_ made measuring 1.7× dearer in CPU (see cluster.py)."""
-    assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
-    assert set(client.run(os.environ.get, "OMP_NUM_THREADS").values()) == {"1"}
+    assert set(client.run(_environment_variable, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
+    assert set(client.run(_environment_variable, "OMP_NUM_THREADS").values()) == {"1"}
 
 
 def test_workers_run_without_the_dashboard_profiler_and_with_a_slow_tick(client):
