@@ -1,7 +1,11 @@
 """`cp2image evaluate` and `cp2image table1` from the command line, on tiny models and data."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,8 +18,25 @@ from cp2image.evaluation.table1 import Table1Config, format_table, run_table1
 FAST = ["--max-train-cells", "100", "--kid-subsets", "5", "--kid-subset-size", "20", "--no-progress"]
 
 
-@pytest.fixture
-def tiny_cp2image_dir(tiny_dataset, tmp_path):
+@dataclass
+class EvaluateRun:
+    """A `cp2image evaluate` command line run in this process, and what it printed."""
+
+    out: Path
+    code: int
+    stdout: str
+    stderr: str
+
+
+def _evaluate(args: list[str], out: Path) -> EvaluateRun:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["evaluate", *args, "--out", str(out)])
+    return EvaluateRun(out, code, stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture(scope="module")
+def tiny_cp2image_dir(tiny_dataset, tmp_path_factory) -> Path:
     testing = pytest.importorskip("cp2image.models.testing")
     features = [f for f in tiny_dataset.feature_names if f in tiny_dataset.cells.columns]
     values = tiny_dataset.cells[features].to_numpy(dtype=float)
@@ -23,21 +44,38 @@ def tiny_cp2image_dir(tiny_dataset, tmp_path):
     scale = np.nanstd(values, axis=0)
     scale[~(scale > 0)] = 1.0
     model = testing.tiny_model(features, seed=0, feature_mean=mean, feature_scale=scale)
-    model.save_pretrained(tmp_path / "model")
-    return tmp_path / "model"
+    folder = tmp_path_factory.mktemp("cli") / "model"
+    model.save_pretrained(folder)
+    return folder
 
 
-def test_evaluate_command_writes_the_report_and_explains_missing_fid(
-    tiny_dataset, tiny_cp2image_dir, tmp_path, capsys, monkeypatch
-) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    out = tmp_path / "eval"
-    code = main(["evaluate", "--model", str(tiny_cp2image_dir), "--data", str(tiny_dataset.path), "--out", str(out),
-                 *FAST])
-    assert code == 0
-    captured = capsys.readouterr()
-    assert "FID/KID not computed" in captured.err and ENV_VAR in captured.err
-    headline = json.loads(captured.out[: captured.out.rindex("}") + 1])
+# Each evaluation costs seconds (measuring, an encoder, the distances), so the tests below read two
+# runs instead of making four: the first as a user runs it, the second reusing the first's encoder.
+@pytest.fixture(scope="module")
+def first_run(tiny_dataset, tiny_cp2image_dir, tmp_path_factory) -> EvaluateRun:
+    """`cp2image evaluate` with its report, and no Inception weights anywhere."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(ENV_VAR, raising=False)
+        return _evaluate(["--model", str(tiny_cp2image_dir), "--data", str(tiny_dataset.path), *FAST],
+                         tmp_path_factory.mktemp("first") / "eval")
+
+
+@pytest.fixture(scope="module")
+def second_run(first_run, tiny_dataset, tiny_cp2image_dir, tmp_path_factory) -> tuple[EvaluateRun, Path]:
+    """The same evaluation given the first run's saved encoder and an Inception file that does not
+    exist, without a report. Returns the run and the missing file."""
+    missing = tmp_path_factory.mktemp("nowhere") / "inception.pt"
+    run = _evaluate(["--model", str(tiny_cp2image_dir), "--data", str(tiny_dataset.path), *FAST, "--no-report",
+                     "--encoder", str(first_run.out / "encoder"), "--inception", str(missing)],
+                    tmp_path_factory.mktemp("second") / "eval")
+    return run, missing
+
+
+def test_evaluate_command_writes_the_report_and_explains_missing_fid(first_run, tiny_cp2image_dir) -> None:
+    assert first_run.code == 0, first_run.stderr
+    out = first_run.out
+    assert "FID/KID not computed" in first_run.stderr and ENV_VAR in first_run.stderr
+    headline = json.loads(first_run.stdout[: first_run.stdout.rindex("}") + 1])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == {"type": "CP2Image", "mode": "conditional", "paired": True,
                                 "source": f"local: {tiny_cp2image_dir.name}"}  # a label, never a server path
@@ -46,26 +84,20 @@ def test_evaluate_command_writes_the_report_and_explains_missing_fid(
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
 
 
-def test_evaluate_command_reuses_a_saved_encoder(tiny_dataset, tiny_cp2image_dir, tmp_path) -> None:
-    first, second = tmp_path / "a", tmp_path / "b"
-    args = ["evaluate", "--model", str(tiny_cp2image_dir), "--data", str(tiny_dataset.path), *FAST, "--no-report"]
-    assert main([*args, "--out", str(first)]) == 0
-    assert main([*args, "--out", str(second), "--encoder", str(first / "encoder")]) == 0
-    a = json.loads((first / "metrics.json").read_text())["encoder_space"]
-    b = json.loads((second / "metrics.json").read_text())["encoder_space"]
-    assert b["encoder"] == f"loaded from {first / 'encoder'}"
+def test_evaluate_command_reuses_a_saved_encoder(first_run, second_run) -> None:
+    second, _ = second_run
+    assert first_run.code == 0 and second.code == 0, second.stderr
+    a = json.loads((first_run.out / "metrics.json").read_text())["encoder_space"]
+    b = json.loads((second.out / "metrics.json").read_text())["encoder_space"]
+    assert b["encoder"] == f"loaded from {first_run.out / 'encoder'}"
     assert a["frechet"] == pytest.approx(b["frechet"], rel=1e-9)
-    assert not (second / "encoder").exists()
+    assert not (second.out / "encoder").exists()
 
 
-def test_a_missing_inception_file_is_named_and_evaluation_still_completes(
-    tiny_dataset, tiny_cp2image_dir, tmp_path
-) -> None:
-    out = tmp_path / "eval"
-    missing = tmp_path / "nowhere" / "inception.pt"
-    assert main(["evaluate", "--model", str(tiny_cp2image_dir), "--data", str(tiny_dataset.path), "--out", str(out),
-                 "--inception", str(missing), *FAST, "--no-report"]) == 0
-    inc = json.loads((out / "metrics.json").read_text())["inception"]
+def test_a_missing_inception_file_is_named_and_evaluation_still_completes(second_run) -> None:
+    run, missing = second_run
+    assert run.code == 0, run.stderr
+    inc = json.loads((run.out / "metrics.json").read_text())["inception"]
     assert inc["available"] is False and f"{missing} does not exist" in inc["reason"]
 
 
