@@ -161,14 +161,13 @@ def generation_names(ctx) -> list[str]:
 
 
 def _raw_generate(model, batch: np.ndarray):
-    """`model.generate` on `batch` as the network alone: pose control (if this version of the
-    model has it) turns images after generation with segmentation, not network work, so the
-    generation rows leave it off."""
+    """`model.generate` on `batch` as the network alone: pose control and critic refinement (where
+    this version of the model has them) are work around the network (segmentation, an optimisation
+    of the input), so the generation rows leave them off."""
     import inspect
 
-    if "pose" in inspect.signature(model.generate).parameters:
-        return lambda: model.generate(batch, batch_size=len(batch), pose=False)
-    return lambda: model.generate(batch, batch_size=len(batch))
+    off = {name: False for name in ("pose", "refine") if name in inspect.signature(model.generate).parameters}
+    return lambda: model.generate(batch, batch_size=len(batch), **off)
 
 
 def _generation_flops_per_image(ctx, model, profiles: np.ndarray) -> float:

@@ -288,16 +288,18 @@ class CP2Image(
     def refine_normalised(self, z: torch.Tensor, config: RefineConfig) -> torch.Tensor:
         """Refined standardised inputs z' (B, p) for z (B, p): see `cp2image.models.refine`."""
         stats = self.feature_statistics
-        critic = self.critic.critic_for(list(stats.names), stats.mean, stats.scale, config.min_r).to(z.device)
-        frozen = [p.requires_grad for p in self.parameters()]
-        for p in self.parameters():
-            p.requires_grad_(False)
-        try:
-            with torch.inference_mode(False):  # a caller under inference_mode: the optimisation needs autograd
+        # A caller under inference_mode or no_grad (benchmarks, user code) still gets refinement: the
+        # optimisation needs autograd, and the critic must not be built from inference tensors.
+        with torch.inference_mode(False), torch.enable_grad():
+            critic = self.critic.critic_for(list(stats.names), stats.mean, stats.scale, config.min_r).to(z.device)
+            frozen = [p.requires_grad for p in self.parameters()]
+            for p in self.parameters():
+                p.requires_grad_(False)
+            try:
                 return refine_inputs(self, critic, z.clone(), config, clip_sigma=stats.clip_sigma).z
-        finally:
-            for p, flag in zip(self.parameters(), frozen):
-                p.requires_grad_(flag)
+            finally:
+                for p, flag in zip(self.parameters(), frozen):
+                    p.requires_grad_(flag)
 
     def generate_from_normalised(self, z: np.ndarray, *, batch_size: int = 256,
                                  refine: "bool | RefineConfig | None" = False) -> np.ndarray:

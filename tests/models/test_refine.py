@@ -219,12 +219,17 @@ def test_coupled_sweeps_follow_the_models_sweep_setting(folder):
     assert model.resolve_refine(None) == RefineConfig(steps=5, lr=0.1, sweeps=False)  # generate still refines
 
 
-def test_refinement_works_for_a_caller_under_inference_mode(folder):
-    model = CP2Image.from_pretrained(folder)
+@pytest.mark.parametrize("context", [torch.inference_mode, torch.no_grad])
+def test_refinement_works_for_a_caller_under_inference_mode_or_no_grad(folder, context):
+    """Also when the first refinement of the model (which builds the critic) happens inside the caller's
+    context: benchmarks time generation under inference_mode, and a critic built there could not be
+    used for backward later."""
     profiles = np.random.default_rng(2).normal(size=(2, 3))
-    expected = model.generate(profiles)
-    with torch.inference_mode():
+    expected = CP2Image.from_pretrained(folder).generate(profiles)
+    model = CP2Image.from_pretrained(folder)
+    with context():
         np.testing.assert_array_equal(model.generate(profiles), expected)
+    np.testing.assert_array_equal(model.generate(profiles), expected)
 
 
 def test_refine_true_uses_the_folders_settings_even_when_the_default_is_off(folder):
