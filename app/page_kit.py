@@ -79,8 +79,8 @@ def load_current_model() -> tuple[Any | None, str | None]:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _lean_model_cached(spec: str | None, assets_root: str, env_model: str | None) -> Any:
-    """The choice's generator evaluated with NumPy (`cp2image.app_support.lean_generator`), or None."""
-    from cp2image.app_support.lean_generator import load_lean
+    """The choice's generator evaluated with NumPy (`cp2image.models.numpy_generator`), or None."""
+    from cp2image.models.numpy_generator import load_lean
 
     return load_lean(spec)
 

@@ -8,7 +8,7 @@ inputs changed every repeat so that no cached result is reused: a new feature to
 sweep, a new point on the PCA line, a new step size, a new feature's scatter, a new
 upload. Cold start is a fresh Python process importing what Home needs, loading the weights
 and dataset, and rendering Home (model and dataset caches empty; Home evaluates the weights in
-NumPy, `cp2image.app_support.lean_generator`, so torch is not imported; the bundled dataset's
+NumPy, `cp2image.models.numpy_generator`, so torch is not imported; the bundled dataset's
 one-off unpack into the user cache already done). Uses the bundled assets when they
 exist, else the tests' tiny fixture assets (said in the output).
 

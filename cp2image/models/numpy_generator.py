@@ -10,7 +10,7 @@ tensor digest checked) and computes the generator's inference function: dense la
 with their running statistics, the up-sampling conv blocks, sigmoid, `round(255 × x)`. It refuses
 (`LeanUnsupported`) any folder whose tensors are not exactly the ones that architecture has, so
 a changed architecture falls back to the torch model instead of drawing something else.
-`tests/app/test_lean_generator.py` checks its images against the torch model's pixel for pixel
+`tests/models/test_numpy_generator.py` checks its images against the torch model's pixel for pixel
 (±1 grey level for float round-off) on both bundled models and a random one.
 """
 from __future__ import annotations

@@ -1,20 +1,18 @@
-"""Home's example is drawn by the saved weights evaluated in NumPy (`cp2image.app_support.lean_generator`).
+"""Home's example is drawn by the saved weights evaluated in NumPy (`cp2image.models.numpy_generator`).
 
 These tests hold that it is the same model: the same pixels as the torch model (up to one grey level
 of float round-off) on both bundled models and a random one, the same file checks, and no other
-architecture served; and that it is what lets Home be drawn without importing torch.
+architecture served. That it lets Home be drawn without importing torch: tests/app/test_home_without_torch.py.
 """
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cp2image.app_support.lean_generator import LeanUnsupported, load_lean, read_lean_generator, tensor_digest
+from cp2image.models.numpy_generator import LeanUnsupported, load_lean, read_lean_generator, tensor_digest
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = sorted(p for p in (REPO / "assets" / "models").glob("*") if (p / "config.json").is_file())
@@ -92,14 +90,3 @@ def test_the_digest_is_the_one_the_weights_were_saved_with():
 def test_hub_models_are_left_to_the_torch_model():
     assert load_lean("some-org/some-model") is None  # its fallback and notices are hub.load_model's
 
-
-def test_home_is_drawn_without_importing_torch(app_assets: Path):
-    """A fresh process runs Home as a first visitor does; torch is left to the warm-up (not run under AppTest)."""
-    code = ("import sys; sys.path.insert(0, 'tests/app'); from app_harness import image_captions, start_app; "
-            "at = start_app(timeout=120); print(repr(image_captions(at)), 'torch' in sys.modules)")
-    env = {**__import__("os").environ, "CP2IMAGE_ASSETS": str(app_assets), "CP2IMAGE_WARMUP": "0"}
-    env.pop("CP2IMAGE_MODEL", None)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
-    assert out.returncode == 0, out.stderr[-2000:]
-    captions, torch_imported = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)
-    assert "generated" in captions and torch_imported == "False", out.stdout[-2000:]
