@@ -8,6 +8,7 @@ import streamlit as st
 import page_kit
 from cp2image.app_support import charts
 from cp2image.analysis.domain import beyond_training_range
+from cp2image.analysis.space import drawn
 from cp2image.analysis.trajectory import line_angle_degrees, nearest_concentrations
 from cp2image.app_support.input_range import plain_warning
 from cp2image.app_support.pca_click import click_from_text, click_to_text, clicked_point, dose_direction_sentence
@@ -40,7 +41,7 @@ def pca_figure(_trajectory, trajectory_key: str, end: float):
 def line_images(_model, model_key: str, _trajectory, trajectory_key: str, end: float,
                 n_points: int) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     line = _trajectory.line(n_points=n_points, end_concentration=end)
-    images, notes = call_collecting_warnings(_model.generate, line[list(_model.feature_names)])
+    images, notes = call_collecting_warnings(_model.generate, line[list(_model.feature_names)], **drawn(_model))
     return line, images, notes
 
 

@@ -30,7 +30,7 @@ from cp2image.analysis import export, panels
 from cp2image.analysis.interpolate import interpolate_to_moa
 from cp2image.analysis.coupling import FeatureCoupling
 from cp2image.analysis.perturb import SWEEP_MODES, sweep_feature
-from cp2image.analysis.space import feature_space
+from cp2image.analysis.space import drawn, feature_space
 from cp2image.analysis.trajectory import CompoundTrajectory, LineResponse, line_response
 from cp2image.data.columns import COMPOUND, FAILED_COLUMN, MOA
 
@@ -121,7 +121,7 @@ def build_example_panels(model, cells: pd.DataFrame, images: np.ndarray, *,
         labels = traj.real_examples(c, 1, seed=cfg.seed)
         real_rows.append(("DMSO" if c == 0 else f"{c:g} µM", np.asarray(images[_positions(cells, labels)])))
     out["panel-latrunculin-line"] = panels.trajectory_panel(
-        real_rows, line, model.generate(line[names]), scale_bar_um=cfg.scale_bar_um,
+        real_rows, line, model.generate(line[names], **drawn(model)), scale_bar_um=cfg.scale_bar_um,
         title=f"{cfg.compound}: real cells per dose (top) and images generated along the DMSO → "
               f"{cfg.end_concentration:g} µM line (bottom)")
     return out
@@ -137,7 +137,7 @@ def representative_cell(model, dmso: pd.DataFrame, space, *, max_tries: int = 25
 
     norm = space.transform(dmso)
     order = np.argsort(((norm - norm.mean(axis=0)) ** 2).sum(axis=1), kind="stable")[:max_tries]
-    images = model.generate(dmso.iloc[order][list(model.feature_names)])
+    images = model.generate(dmso.iloc[order][list(model.feature_names)], **drawn(model))
     failed = measure(images)[FAILED_COLUMN].to_numpy(bool)
     ok = np.flatnonzero(~failed)
     if ok.size == 0:
@@ -179,5 +179,5 @@ def dose_line_response(model, cells: pd.DataFrame, *, config: ExampleConfig | No
     names = list(model.feature_names)
     traj = CompoundTrajectory.fit(cells, compound=cfg.compound, features=names)
     requested = traj.line(cfg.n_steps, end_concentration=cfg.end_concentration)[names].reset_index(drop=True)
-    measured = measure(model.generate(requested))
+    measured = measure(model.generate(requested, **drawn(model)))
     return line_response(requested, measured, cells.loc[cells[COMPOUND] == "DMSO", names])

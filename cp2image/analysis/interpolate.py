@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cp2image.analysis.space import FeatureSpace, ProfileModel, feature_space, profile_matrix
+from cp2image.analysis.space import FeatureSpace, ProfileModel, drawn, feature_space, profile_matrix
 from cp2image.data.columns import COMPOUND, MOA
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,7 @@ def interpolate_to_moa(
     real_images: np.ndarray | None = None,
     generate: bool = True,
     batch_size: int = 256,
+    refine: bool = False,
 ) -> InterpolationResult:
     """Interpolate from the control cell nearest its group mean to the target-MoA cell nearest its mean.
 
@@ -213,7 +214,8 @@ def interpolate_to_moa(
     (and `Metadata_Compound` for the control; without it the control is found by
     MoA). `source_index`/`target_index` (labels in `cells`) override the automatic
     choice. `real_images` (aligned with `cells` rows by position) fills the real
-    start/target crops for the first and last columns of a Fig. 5a panel.
+    start/target crops for the first and last columns of a Fig. 5a panel. Images are the
+    generator's as drawn unless `refine=True` (critic refinement, `analysis.space.drawn`).
     """
     if dims_per_step < 1:
         raise ValueError(f"dims_per_step must be at least 1; got {dims_per_step}")
@@ -236,7 +238,7 @@ def interpolate_to_moa(
         profiles=profiles,
         cosine=cosine_to_target(z, x, y),
         cosine_uncentred=plain_cosine(z, y),
-        images=np.asarray(model.generate(profiles, batch_size=batch_size)) if generate else None,
+        images=np.asarray(model.generate(profiles, batch_size=batch_size, **drawn(model, refine))) if generate else None,
         source_row=cells.index[src],
         target_row=cells.index[tgt],
         replaced=[[]] + [[names[i] for i in idx] for idx in schedule],

@@ -133,3 +133,13 @@ def feature_space(model: Any, control_cells: pd.DataFrame | None) -> FeatureSpac
             "pass reference cells (e.g. the DMSO wells of your dataset)"
         )
     return FeatureSpace.robust(control_cells, list(model.feature_names), source="control cells (median/1.4826·MAD)")
+
+
+def drawn(model: "ProfileModel", refine: bool = False) -> dict[str, bool]:
+    """`generate` keyword arguments for strips of related profiles (MoA interpolation, the PCA line).
+
+    Why: critic refinement optimises each image's input on its own, which adds step-to-step jitter
+    along a strip (measured on sweeps, docs/feature-control.md round 4), so strips show the generator
+    as drawn unless `refine=True`. Only models with a critic take the argument.
+    """
+    return {"refine": refine} if getattr(model, "can_refine", False) else {}

@@ -157,3 +157,29 @@ def test_reported_cosine_is_monotone_for_many_real_cell_pairs(tiny, cells):
 def test_cells_missing_model_features_are_rejected_by_name(tiny, cells):
     with pytest.raises(ValueError, match="cells lacks 1 of the model's 121 features: Cells_AreaShape_Area"):
         interpolate.interpolate_to_moa(tiny, cells.drop(columns="Cells_AreaShape_Area"), target_moa="Actin disruptors")
+
+
+class _RecordingCriticModel:
+    """A model with a critic that records the `refine` each generate call was given."""
+
+    can_refine = True
+
+    def __init__(self, model):
+        self._model, self.asked = model, []
+        self.feature_names = model.feature_names
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def generate(self, frame, *, batch_size: int = 256, refine=None):
+        self.asked.append(refine)
+        return self._model.generate(frame, batch_size=batch_size)
+
+
+def test_strips_are_drawn_unrefined_unless_asked(tiny, cells):
+    """Critic refinement optimises each image on its own, which adds jitter along a strip: off by default."""
+    model = _RecordingCriticModel(tiny)
+    interpolate.interpolate_to_moa(model, cells, target_moa=cells["Metadata_MoA"].iloc[-1])
+    interpolate.interpolate_to_moa(model, cells, target_moa=cells["Metadata_MoA"].iloc[-1], refine=True)
+    assert model.asked == [False, True]
+    interpolate.interpolate_to_moa(tiny, cells, target_moa=cells["Metadata_MoA"].iloc[-1])  # no critic: no argument
