@@ -70,8 +70,8 @@ def show_example_crop(dataset: Any) -> tuple[int, Any] | None:
         f"**Left:** a {words.cell} from the loaded dataset ({meta.get('Metadata_Compound', '?')}, plate "
         f"{meta.get('Metadata_Plate', '?')}, well {meta.get('Metadata_Well', '?')}) — the control cell closest to "
         f"the typical control profile.  \n**Right:** the image the model draws from that cell's "
-        "CellProfiler features alone, without seeing the crop (the generator as drawn; *Generate from your "
-        "profiles* also refines images with the model's critic). DNA blue, β-tubulin red, F-actin green."
+        "CellProfiler features alone, without seeing the crop (the generator as drawn; a toggle on the pages "
+        "refines images with the model's critic). DNA blue, β-tubulin red, F-actin green."
     )
     return row, slot
 

@@ -59,12 +59,12 @@ with st.expander(f"What the CSV needs ({len(features)} feature columns)"):
     st.download_button("Template CSV", template_csv(features, example), file_name="cp2image_profiles_template.csv",
                        mime="text/csv", key="gen_template", on_click="ignore", icon=":material/download:")
 
-refine = st.toggle("Refine with the model's critic", key="gen_refine",
-                   value=model.can_refine and model.refinement is not None, disabled=not model.can_refine,
+refine = st.toggle("Refine with the model's critic", key="gen_refine", value=False, disabled=not model.can_refine,
                    help="Nudges the generator's input for a few gradient steps until the image → feature critic "
-                        "shipped with the model reads each image as its profile (about 30–60 ms per image). On "
-                        "held-out cells, features with r > 0.5 went from 57.5 % to 67.2 % (real-cell model) and from "
-                        "59.8 % to 62.2 % (simulated).")
+                        "shipped with the model reads each image as its profile. On held-out cells, features with "
+                        "r > 0.5 went from 57.5 % to 67.2 % (real-cell model) and from 59.8 % to 62.2 % (simulated). "
+                        "It costs about 30–60 ms per image, so the page leaves it off (the command line's "
+                        "`cp2image generate` refines by default).")
 refine = bool(refine and model.can_refine)
 if not model.can_refine:
     st.caption("This model has no critic, so images are the generator's as drawn.")

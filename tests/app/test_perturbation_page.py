@@ -157,3 +157,12 @@ def test_a_stale_coupling_is_named_without_a_server_path(coupled_assets, app_env
     notes = [i.value for i in at.info if "Only" in i.value]
     assert notes and "different feature normalisation" in notes[0], [i.value for i in at.info]
     assert str(root) not in notes[0] and "/tmp" not in notes[0]
+
+
+def test_without_a_critic_the_refine_toggle_is_off_disabled_and_says_why(coupled_env):
+    """The fixture model ships no critic/: the sweep is the generator as drawn, and the page says so."""
+    at = open_page(start_app(), PAGE)
+    toggle = at.toggle(key="pert_refine")
+    assert toggle.value is False and toggle.disabled
+    assert any("has no critic" in c.value for c in at.caption)
+    assert not any("refined with the critic" in c.value for c in at.caption)
