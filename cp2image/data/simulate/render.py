@@ -334,11 +334,10 @@ def _paint_nuclei(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: 
     for i in range(len(geom.angle)):
         for (nx, ny, ra, rb, ang, bright) in _nuclei_of_cell(rng, i, cells, geom.nucleus_xy[i], rn[i], na[i],
                                                                geom.nuc_angle[i]):
-            reach_n = int(np.ceil(ra + 3))
-            xa, xb = max(int(nx) - reach_n, 0), min(int(nx) + reach_n + 1, size)
-            ya, yb = max(int(ny) - reach_n, 0), min(int(ny) + reach_n + 1, size)
-            if xa >= xb or ya >= yb:
+            box = _nucleus_box(nx, ny, ra, size)
+            if box is None:
                 continue
+            xa, xb, ya, yb = box
             dx = (np.arange(xa, xb, dtype=np.float32) - nx)[None, :]
             dy = (np.arange(ya, yb, dtype=np.float32) - ny)[:, None]
             c, s = np.cos(ang), np.sin(ang)
@@ -354,6 +353,15 @@ def _paint_nuclei(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: 
     return dna, occupancy
 
 
+def _nucleus_box(nx: float, ny: float, ra: float, size: int) -> tuple[int, int, int, int] | None:
+    """The pixel box (xa, xb, ya, yb) a nucleus paints: its major radius + 3 px, cut to the field; None
+    when it lies outside. One definition for the numpy and the compiled painting, which must agree."""
+    reach_n = int(np.ceil(ra + 3))
+    xa, xb = max(int(nx) - reach_n, 0), min(int(nx) + reach_n + 1, size)
+    ya, yb = max(int(ny) - reach_n, 0), min(int(ny) + reach_n + 1, size)
+    return None if xa >= xb or ya >= yb else (xa, xb, ya, yb)
+
+
 def _paint_nuclei_compiled(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: _Geometry, tile_id: np.ndarray,
                            tile_off: np.ndarray, dna: np.ndarray, occupancy: np.ndarray, chrom: np.ndarray,
                            rn: np.ndarray, na: np.ndarray) -> None:
@@ -364,11 +372,10 @@ def _paint_nuclei_compiled(rng: np.random.Generator, cells: dict[str, np.ndarray
     for i in range(len(geom.angle)):
         for (nx, ny, ra, rb, ang, bright) in _nuclei_of_cell(rng, i, cells, geom.nucleus_xy[i], rn[i], na[i],
                                                                geom.nuc_angle[i]):
-            reach_n = int(np.ceil(ra + 3))
-            xa, xb = max(int(nx) - reach_n, 0), min(int(nx) + reach_n + 1, size)
-            ya, yb = max(int(ny) - reach_n, 0), min(int(ny) + reach_n + 1, size)
-            if xa >= xb or ya >= yb:
+            box = _nucleus_box(nx, ny, ra, size)
+            if box is None:
                 continue
+            xa, xb, ya, yb = box
             # numpy computed `arange(float32) - centre` in float32 when the centre was a Python float
             boxes.append((xa, xb, ya, yb, float(nx), float(ny), isinstance(nx, float) and not isinstance(nx, np.floating),
                           np.cos(ang), np.sin(ang), float(ra), float(rb), float(bright), i))
