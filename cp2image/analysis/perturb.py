@@ -80,6 +80,17 @@ def feature_sd(
     )
 
 
+def _sweep_refinement(model: ProfileModel, mode: SweepMode, refine: "bool | RefineConfig | None") -> dict:
+    """`generate`'s refine argument for a sweep: None follows the model's settings for coupled sweeps
+    (`RefineConfig.sweeps`) and never refines 'this feature only' (module docstring); only models that
+    refine take the argument."""
+    if refine is None and getattr(model, "can_refine", False):
+        default = getattr(model, "refinement", None)
+        if mode == "single" or default is None or not default.sweeps:
+            refine = False
+    return {} if refine is None else {"refine": refine}
+
+
 def sweep_feature(
     model: ProfileModel,
     profile: pd.Series,
@@ -148,12 +159,7 @@ def sweep_feature(
     # The generator does not draw orientation: an angle sweep turns each cell to its requested
     # nucleus angle (`cp2image.models.pose`), which other sweeps do not need (module docstring).
     turn = {"pose": True} if period is not None and getattr(model, "controls_pose", False) else {}
-    if refine is None and getattr(model, "can_refine", False):
-        default = getattr(model, "refinement", None)
-        if mode == "single" or default is None or not default.sweeps:
-            refine = False
-    if refine is not None:  # only models that refine take the argument; None leaves the model's default
-        turn["refine"] = refine
+    turn.update(_sweep_refinement(model, mode, refine))
     result = PerturbationResult(
         feature=feature, requested=requested, offsets=np.asarray(ask.offsets, dtype=np.float64), unit=ask.unit,
         sd=ask.sd, sd_source=ask.sd_source, profiles=profiles,
