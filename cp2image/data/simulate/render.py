@@ -333,26 +333,31 @@ def _paint_nuclei(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: 
     if compiled and render_kernels.HAS_NUMBA:
         _paint_nuclei_compiled(rng, cells, geom, tile_id, tile_off, dna, occupancy, chrom, rn, na)
         return dna, occupancy
-    for i in range(len(geom.angle)):
-        for (nx, ny, ra, rb, ang, bright) in _nuclei_of_cell(rng, i, cells, geom.nucleus_xy[i], rn[i], na[i],
-                                                               geom.nuc_angle[i]):
-            box = _nucleus_box(nx, ny, ra, size)
-            if box is None:
-                continue
-            xa, xb, ya, yb = box
-            dx = (np.arange(xa, xb, dtype=np.float32) - nx)[None, :]
-            dy = (np.arange(ya, yb, dtype=np.float32) - ny)[:, None]
-            c, s = np.cos(ang), np.sin(ang)
-            u = (dx * c + dy * s) / ra
-            v = (-dx * s + dy * c) / rb
-            rho = np.sqrt(u * u + v * v)
-            soft = 1.0 / (1.0 + np.exp(np.clip((rho - 1.0) * rb / 0.7, -30, 30)))
-            tex = chrom[tile_id[i, 0], (np.arange(ya, yb)[:, None] + int(tile_off[i, 0])) % TILE_THETA,
-                        (np.arange(xa, xb)[None, :] + int(tile_off[i, 1])) % TILE_R]
-            dome = 1.0 - 0.25 * np.clip(rho, 0, 1) ** 2  # nuclei are thicker in the middle
-            dna[ya:yb, xa:xb] += bright * soft * dome * np.clip(1.0 + cells["chromatin_texture"][i] * tex, 0.2, None)
-            np.maximum(occupancy[ya:yb, xa:xb], soft, out=occupancy[ya:yb, xa:xb])
+    for i, (nx, ny, ra, rb, ang, bright), (xa, xb, ya, yb) in _painted_nuclei(rng, cells, geom, rn, na, size):
+        dx = (np.arange(xa, xb, dtype=np.float32) - nx)[None, :]
+        dy = (np.arange(ya, yb, dtype=np.float32) - ny)[:, None]
+        c, s = np.cos(ang), np.sin(ang)
+        u = (dx * c + dy * s) / ra
+        v = (-dx * s + dy * c) / rb
+        rho = np.sqrt(u * u + v * v)
+        soft = 1.0 / (1.0 + np.exp(np.clip((rho - 1.0) * rb / 0.7, -30, 30)))
+        tex = chrom[tile_id[i, 0], (np.arange(ya, yb)[:, None] + int(tile_off[i, 0])) % TILE_THETA,
+                    (np.arange(xa, xb)[None, :] + int(tile_off[i, 1])) % TILE_R]
+        dome = 1.0 - 0.25 * np.clip(rho, 0, 1) ** 2  # nuclei are thicker in the middle
+        dna[ya:yb, xa:xb] += bright * soft * dome * np.clip(1.0 + cells["chromatin_texture"][i] * tex, 0.2, None)
+        np.maximum(occupancy[ya:yb, xa:xb], soft, out=occupancy[ya:yb, xa:xb])
     return dna, occupancy
+
+
+def _painted_nuclei(rng: np.random.Generator, cells: dict[str, np.ndarray], geom: "_Geometry", rn: np.ndarray,
+                    na: np.ndarray, size: int):
+    """(cell index, nucleus, its pixel box) for every nucleus that lands in the field, in the order the
+    random draws fix: the numpy and the compiled painting both walk this one sequence."""
+    for i in range(len(geom.angle)):
+        for nucleus in _nuclei_of_cell(rng, i, cells, geom.nucleus_xy[i], rn[i], na[i], geom.nuc_angle[i]):
+            box = _nucleus_box(nucleus[0], nucleus[1], nucleus[2], size)
+            if box is not None:
+                yield i, nucleus, box
 
 
 def _nucleus_box(nx: float, ny: float, ra: float, size: int) -> tuple[int, int, int, int] | None:
@@ -371,16 +376,10 @@ def _paint_nuclei_compiled(rng: np.random.Generator, cells: dict[str, np.ndarray
     same order, each box's arithmetic in `render_kernels`, the `exp` by numpy on all boxes at once."""
     size = dna.shape[0]
     boxes: list[tuple] = []
-    for i in range(len(geom.angle)):
-        for (nx, ny, ra, rb, ang, bright) in _nuclei_of_cell(rng, i, cells, geom.nucleus_xy[i], rn[i], na[i],
-                                                               geom.nuc_angle[i]):
-            box = _nucleus_box(nx, ny, ra, size)
-            if box is None:
-                continue
-            xa, xb, ya, yb = box
-            # numpy computed `arange(float32) - centre` in float32 when the centre was a Python float
-            boxes.append((xa, xb, ya, yb, float(nx), float(ny), isinstance(nx, float) and not isinstance(nx, np.floating),
-                          np.cos(ang), np.sin(ang), float(ra), float(rb), float(bright), i))
+    for i, (nx, ny, ra, rb, ang, bright), (xa, xb, ya, yb) in _painted_nuclei(rng, cells, geom, rn, na, size):
+        # numpy computed `arange(float32) - centre` in float32 when the centre was a Python float
+        boxes.append((xa, xb, ya, yb, float(nx), float(ny), isinstance(nx, float) and not isinstance(nx, np.floating),
+                      np.cos(ang), np.sin(ang), float(ra), float(rb), float(bright), i))
     if not boxes:
         return
     xa, xb, ya, yb, nx, ny, coords32, cos_n, sin_n, ra, rb, bright, cell = (np.array(col) for col in zip(*boxes))
