@@ -42,6 +42,10 @@ class TrainConfig:
     max_nonfinite_fraction: float = 0.05  # drop features non-finite in more rows than this
     max_cells: int | None = None  # use at most this many training cells (quick runs)
     num_workers: int = 0  # DataLoader workers (each opens the memmap itself)
+    # class-balanced sampling: None → uniform over cells (the paper); "moa", "compound" or a column name →
+    # each cell drawn with weight count(its class)^-balance_power (1 → every class equally often)
+    balance_by: str | None = None
+    balance_power: float = 1.0
     # runtime
     seed: int = 0
     device: str = "auto"  # auto → cuda, then mps, then cpu
@@ -66,6 +70,7 @@ class TrainConfig:
     log_every: int = 10
     grid_every: int = 500
     checkpoint_every: int = 500
+    keep_checkpoints: bool = False  # also copy every checkpoint to checkpoints/step_XXXXXXX.safetensors
     grid_cells: int = 8
     progress: bool = True
 
@@ -102,6 +107,10 @@ class TrainConfig:
             raise ValueError(f"feature consistency needs feature inputs; model {self.model!r} has none")
         if self.edit_adversarial_weight > 0 and self.edit_weight == 0:
             raise ValueError("edit_adversarial_weight > 0 needs edit_weight > 0 (edited images are made only then)")
+        if self.balance_power < 0:
+            raise ValueError(f"balance_power must be ≥ 0, got {self.balance_power}")
+        if self.balance_by is not None and not str(self.balance_by).strip():
+            raise ValueError("balance_by must name a class column (e.g. \"moa\") or be left out")
         if len(self.adam_betas) != 2:
             raise ValueError(f"adam_betas needs two values, got {self.adam_betas}")
 

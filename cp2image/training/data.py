@@ -5,7 +5,9 @@
 - `StepSampler` yields, for every optimiser step, the index array of this process's
   share of the global batch. Batches are a pure function of (seed, step), so a run
   resumed at step k sees exactly the batches an uninterrupted run would, and a
-  2-process run sees the same global batches as a 1-process run.
+  2-process run sees the same global batches as a 1-process run. With `weights`
+  (`class_weights`, config `balance_by`) each step's batch is drawn with replacement
+  in proportion to them, so rare classes (MoAs) are seen as often as common ones.
 - `CellBatches` is a map-style Dataset whose items are whole batches; it opens the
   image memmap lazily, once per worker process (memmaps are never pickled).
 """
@@ -23,7 +25,7 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler
 
-from cp2image.data.columns import COMPOUND, PLATE, SPLIT
+from cp2image.data.columns import COMPOUND, MOA, PLATE, SPLIT
 from cp2image.data.dataset import Dataset, DatasetError
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,33 @@ def write_feature_matrix(path: Path, matrix: np.ndarray) -> Path:
     return path
 
 
+# `balance_by` shorthands → metadata column; any other value names a column of cells.parquet.
+BALANCE_COLUMNS: dict[str, str] = {"moa": MOA, "compound": COMPOUND}
+
+
+def class_weights(labels: pd.Series | np.ndarray, *, power: float = 1.0) -> np.ndarray:
+    """Per-row sampling weights ∝ count(class)^-power, summing to 1.
+
+    power 1 draws every class equally often (a class of 9 cells as often as one of 2,500);
+    power 0.5 gives each class a share ∝ √count; power 0 is plain uniform sampling.
+    Missing labels form one class of their own, so no row is dropped.
+    """
+    if power < 0:
+        raise ValueError(f"balance power must be ≥ 0, got {power}")
+    keys = pd.Series(np.asarray(labels, dtype=object)).fillna("<missing>").astype(str)
+    counts = keys.map(keys.value_counts()).to_numpy(dtype=np.float64)
+    weights = counts ** -float(power)
+    return weights / weights.sum()
+
+
+def balancing_labels(cells: pd.DataFrame, rows: np.ndarray, balance_by: str) -> pd.Series:
+    """The labels `balance_by` ("moa", "compound" or a column name) gives the training rows."""
+    column = BALANCE_COLUMNS.get(balance_by.lower(), balance_by)
+    if column not in cells.columns:
+        raise DatasetError(f"balance_by={balance_by!r}: the dataset has no column {column!r}")
+    return cells[column].iloc[np.asarray(rows)].reset_index(drop=True)
+
+
 class StepSampler(Sampler[np.ndarray]):
     """Per-step index arrays into the training table for one DDP rank.
 
@@ -115,10 +144,14 @@ class StepSampler(Sampler[np.ndarray]):
     (perm_e = a permutation seeded by (seed, stream, e)), and rank r takes every
     world-th element from position r. `stream` gives an independent sequence (the
     discriminator's real batch must be independent of the generator's batch).
+    With `weights` (n probabilities, e.g. `class_weights`), step t's global batch is
+    instead drawn with replacement from a generator seeded by (seed, stream, t):
+    still a pure function of the step, so resuming and sharding behave the same.
     """
 
     def __init__(self, n: int, *, global_batch: int, start_step: int, end_step: int, seed: int,
-                 stream: int = 0, rank: int = 0, world_size: int = 1) -> None:
+                 stream: int = 0, rank: int = 0, world_size: int = 1,
+                 weights: np.ndarray | None = None) -> None:
         if global_batch % world_size:
             raise ValueError(f"batch size {global_batch} is not divisible by {world_size} processes")
         if n < global_batch:
@@ -126,8 +159,19 @@ class StepSampler(Sampler[np.ndarray]):
         self.n, self.batch, self.start, self.end = n, global_batch, start_step, end_step
         self.seed, self.stream, self.rank, self.world = seed, stream, rank, world_size
         self.steps_per_epoch = n // global_batch
+        self.weights: torch.Tensor | None = None
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"weights must be {n} finite, non-negative values with a positive sum")
+            self.weights = torch.from_numpy(w / w.sum())
 
     def indices(self, step: int) -> np.ndarray:
+        if self.weights is not None:
+            generator = torch.Generator().manual_seed(
+                int(self.seed) * 1_000_003 + self.stream * 7919 + 104_729 * (int(step) + 1))
+            batch = torch.multinomial(self.weights, self.batch, replacement=True, generator=generator).numpy()
+            return np.sort(batch[self.rank::self.world])
         epoch, position = divmod(step, self.steps_per_epoch)
         generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + self.stream * 7919 + epoch)
         perm = torch.randperm(self.n, generator=generator).numpy()

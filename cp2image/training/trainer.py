@@ -2,6 +2,7 @@
 
 Run layout (`out_dir`):
     checkpoint.safetensors   latest atomic checkpoint (resume with `resume=True`)
+    checkpoints/step_XXXXXXX.safetensors   every checkpoint, with `keep_checkpoints` (pick a step by validation)
     metrics.csv              per-interval losses, samples/s
     validation.csv           pixel MSE on up to 256 "val" cells at every grid step (if a val split exists)
     grids/step_XXXXXXX.png   originals (top) vs generated (bottom), fixed cells
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -38,9 +42,9 @@ from cp2image.training import checkpoint as ckpt
 from cp2image.training import monitor, runtime as rt_mod
 from cp2image.training import state as state_mod
 from cp2image.training.config import TrainConfig
-from cp2image.training.data import (CellBatches, FeatureTable, PairedSampler, StepSampler, grid_rows,
-                                    images_file, prepare_features, summarise_split, training_rows,
-                                    validation_batch, write_feature_matrix)
+from cp2image.training.data import (CellBatches, FeatureTable, PairedSampler, StepSampler, balancing_labels,
+                                    class_weights, grid_rows, images_file, prepare_features, summarise_split,
+                                    training_rows, validation_batch, write_feature_matrix)
 from cp2image.training.objectives import OBJECTIVES, Objective
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,7 @@ CHECKPOINT = "checkpoint.safetensors"
 # Options that may change when resuming (they do not alter the maths of finished steps).
 RESUMABLE_CHANGES = {"steps", "log_every", "grid_every", "checkpoint_every", "progress", "num_workers",
                      "grid_cells", "device", "compile", "amp", "channels_last", "sync_batchnorm",
-                     "num_threads"}
+                     "num_threads", "keep_checkpoints"}
 
 
 @dataclass
@@ -204,9 +208,11 @@ class Trainer:
         channels = dataset.channels
         objective, generator, ema = self._networks(runtime, table, int(dataset.images.shape[-1]), channels, loaded)
 
+        weights = self._sampling_weights(dataset, table)
         sampler = PairedSampler(*(
             StepSampler(len(table.rows), global_batch=c.batch_size, start_step=start_step, end_step=c.steps,
-                        seed=c.seed, stream=stream, rank=runtime.rank, world_size=runtime.world_size)
+                        seed=c.seed, stream=stream, rank=runtime.rank, world_size=runtime.world_size,
+                        weights=weights)
             for stream in (0, 1)
         ))
         batches = CellBatches(images_file(dataset), table.rows, features_path)
@@ -232,6 +238,19 @@ class Trainer:
             start_step=start_step, previous_wall=previous_wall,
             last=dict(loaded[1].get("last_losses", {})) if loaded else {},
         )
+
+    def _sampling_weights(self, dataset: Dataset, table: FeatureTable) -> np.ndarray | None:
+        """Per-row draw weights for `balance_by` (None: uniform epochs). Both the generator's and the
+        discriminator's real batches use them, so D sees the same class mix as G."""
+        c = self.config
+        if not c.balance_by:
+            return None
+        labels = balancing_labels(dataset.cells, table.rows, c.balance_by)
+        weights = class_weights(labels, power=c.balance_power)
+        share = pd.Series(weights).groupby(labels.fillna("<missing>").astype(str).to_numpy()).sum()
+        log.info("balance_by=%s (power %g): %d classes; expected share of a batch %s", c.balance_by,
+                 c.balance_power, len(share), ", ".join(f"{k} {v:.1%}" for k, v in share.sort_values().items()))
+        return weights
 
     def _training_table(self, runtime: rt_mod.Runtime, loaded) -> tuple[Dataset, FeatureTable, Path]:
         """The training rows' standardised features, written once to features.npy for the workers."""
@@ -357,6 +376,12 @@ class Trainer:
         state = {"step": step, "config": self.config.to_dict(), "optimizers": optim_meta,
                  "feature_names": table.names, "last_losses": last, "total_wall_seconds": total_wall}
         ckpt.save_checkpoint(self.ckpt_path, tensors, state)
+        if self.config.keep_checkpoints:
+            kept = self.out / "checkpoints" / f"step_{step:07d}.safetensors"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
+            shutil.copyfile(self.ckpt_path, tmp)
+            os.replace(tmp, kept)
         runtime.barrier()
 
     def _export(self, objective: Objective, ema, dataset, table: FeatureTable, result: TrainResult) -> Path:

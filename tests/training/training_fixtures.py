@@ -12,8 +12,9 @@ FEATURES = ["Nuclei_AreaShape_Area", "Nuclei_Intensity_MeanIntensity_DNA", "Cell
             "Cells_Intensity_MeanIntensity_Actin"]
 
 
-def blob_dataset(path: Path, *, n: int = 48, size: int = 32, seed: int = 0) -> Path:
-    """n crops: DNA disc of radius r and brightness b, actin ring; features measured analytically."""
+def blob_dataset(path: Path, *, n: int = 48, size: int = 32, seed: int = 0, moa: list[str] | None = None) -> Path:
+    """n crops: DNA disc of radius r and brightness b, actin ring; features measured analytically.
+    `moa` (n labels) adds a Metadata_MoA column, e.g. an imbalanced mix for class-balanced sampling."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
     dist = np.hypot(yy, xx)
@@ -34,6 +35,8 @@ def blob_dataset(path: Path, *, n: int = 48, size: int = 32, seed: int = 0) -> P
         FEATURES[0]: np.pi * radius ** 2, FEATURES[1]: bright,
         FEATURES[2]: np.pi * (1.6 * radius) ** 2, FEATURES[3]: actin,
     })
+    if moa is not None:
+        cells["Metadata_MoA"] = list(moa)
     return write_dataset(path, images, cells, {"provenance": {"source": "tests/training blob_dataset"}})
 
 
