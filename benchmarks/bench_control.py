@@ -9,14 +9,17 @@ change; orientation compared on its 180° period) and median Spearman ρ over ce
 Target (coupled): median ρ ≥ 0.9 and median slope ≥ 0.5 for every feature.
 
 Run: `.venv/bin/python benchmarks/bench_control.py [--cells 12] [--models sim real] [--out DIR] [--no-pose]
-[--no-refine]`
+[--no-refine] [--refine-json '{"sweeps": true, "sweep_smoothness": 100}'] [--refine-single]`
 Images come from `sweep_feature`, as the app's: the orientation sweep turns each cell to
 its requested nucleus angle (pose control, `cp2image.models.pose`), the other sweeps
 show the generator's images as drawn; `--no-pose` measures the raw generator (the
-paper's) for every sweep, for the ablation. Where the model folder carries a critic,
-`generate` refines each image by default (`cp2image.models.refine`); `--no-refine` measures
-the generator's images as drawn ("this feature only" sweeps are never refined by default,
-`cp2image.analysis.perturb`).
+paper's) for every sweep, for the ablation. Where the model folder carries a critic, coupled
+sweeps are refined where its `refine.json` says `sweeps: true` (`cp2image.models.refine`;
+neither bundled model does); `--no-refine` measures the generator's images as drawn
+("this feature only" sweeps are never refined by default, `cp2image.analysis.perturb`).
+`--refine-json` overrides fields of the folder's `refine.json` (the refinement ablation, e.g.
+joint refinement of each sweep with `sweep_smoothness`), `--refine-single` refines the
+single sweeps the same way. The note gives the process's CPU seconds.
 The real-cell model is measured on held-out real DMSO cells from
 `data/bbbc021-real` (`$CP2IMAGE_REAL_DATASET`). A dataset is complete when it opens
 (`cp2image.data.open_dataset`: datasets are renamed into place only when fully written,
@@ -27,6 +30,7 @@ feature coupling gets one fitted in memory on its dataset's training split (said
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -90,15 +94,23 @@ def _split(cells: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, pd.Data
 
 
 def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool = True, pose: bool = True,
-                  refine: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+                  refine: bool = True, refine_fields: dict | None = None,
+                  refine_single: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(per-sweep table, per feature × mode summary, note) for one model; ``pose=False``, ``refine=False``:
-    the raw generator."""
+    the raw generator. ``refine_fields`` overrides fields of the folder's `refine.json` (the ablation:
+    e.g. ``{"sweeps": true, "sweep_smoothness": 10}``)."""
+    import dataclasses
+
     from cp2image.analysis.coupling import fit_coupling, load_coupling
     from cp2image.data.dataset import open_dataset
     from cp2image.models import CP2Image
 
     model = CP2Image.from_pretrained(setup.model_dir)
     model.pose_control = pose
+    if refine_fields:
+        if model.critic is None:
+            raise ValueError(f"{setup.model_dir} has no critic: --refine-json cannot apply")
+        model.refinement = dataclasses.replace(model.critic.default_config(), **refine_fields)
     if not refine:
         model.refinement = None
     names = list(model.feature_names)
@@ -131,7 +143,8 @@ def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool =
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # extrapolation warnings: the clipped steps are counted instead
-        sweeps = control.control_sweeps(model, swept, reference=train_dmso, coupling=coupling, progress=tick)
+        sweeps = control.control_sweeps(model, swept, reference=train_dmso, coupling=coupling, progress=tick,
+                                        config=control.ControlConfig(refine_single=refine_single))
     if bar is not None:
         bar.close()
     sweeps.insert(0, "model", setup.model_dir.name)
@@ -140,17 +153,21 @@ def measure_model(setup: Setup, *, n_cells: int, seed: int = 0, progress: bool =
     note = (f"{setup.model_dir.name}: {n_cells} held-out DMSO cells of {setup.dataset_dir.name} "
             f"(splits {'/'.join(HELD_OUT)}), SD from {len(train_dmso)} training DMSO cells; coupling {how}; "
             f"pose control {'on for the orientation sweep' if model.controls_pose else 'off'}; "
-            f"refinement {_refinement(model)}")
+            f"refinement {_refinement(model, refine_single)}")
     return sweeps, summary, note
 
 
-def _refinement(model) -> str:
-    """How generate refines, in words (for the note)."""
+def _refinement(model, refine_single: bool = False) -> str:
+    """How the sweeps are refined, in words (for the note)."""
     cfg = model.refinement
     if cfg is None:
         return "off" + ("" if model.can_refine else " (no critic in the model folder)")
-    return (f"on for coupled sweeps (K {cfg.steps}, lr {cfg.lr:g}, prior {cfg.prior_weight:g}, critic r ≥ "
-            f"{cfg.min_r:g}; single sweeps as drawn)")
+    how = (f"jointly along each sweep (smoothness μ {cfg.sweep_smoothness:g})" if cfg.sweep_smoothness > 0
+           else "each step on its own")
+    settings = f"K {cfg.steps}, lr {cfg.lr:g}, prior {cfg.prior_weight:g}, critic r ≥ {cfg.min_r:g}"
+    coupled = f"coupled sweeps {how} ({settings})" if cfg.sweeps else "coupled sweeps as drawn (the model's settings)"
+    single = f"single sweeps {how} (--refine-single)" if refine_single else "single sweeps as drawn"
+    return f"{coupled}; {single}"
 
 
 # ----------------------------------------------------------------------------- runner hook
@@ -200,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure the raw generator: the orientation sweep does not turn cells either")
     parser.add_argument("--no-refine", action="store_true",
                         help="generate without critic-guided refinement (the generator's images as drawn)")
+    parser.add_argument("--refine-json", type=json.loads, default=None,
+                        help='override fields of the model folder\'s refine.json, e.g. \'{"sweeps": true, '
+                             '"sweep_smoothness": 10}\' (the ablation of joint sweep refinement)')
+    parser.add_argument("--refine-single", action="store_true",
+                        help="refine 'this feature only' sweeps too, as the coupled ones (never done by default)")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="measure this model folder instead of the bundled one (one --models label: its dataset)")
     args = parser.parse_args(argv)
@@ -217,8 +239,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped: {setup.skip}")
             continue
         start = time.perf_counter()
+        cpu = time.process_time()
         sweeps, summary, note = measure_model(setup, n_cells=args.cells, seed=args.seed, pose=not args.no_pose,
-                                             refine=not args.no_refine)
+                                             refine=not args.no_refine, refine_fields=args.refine_json,
+                                             refine_single=args.refine_single)
+        note += f"; {time.process_time() - cpu:.0f} s CPU (this process)"
         print(note + f"; {time.perf_counter() - start:.0f} s\n")
         print(control.markdown(summary))
         all_sweeps.append(sweeps)

@@ -46,6 +46,9 @@ class ControlConfig:
     modes: tuple[str, ...] = ("coupled", "single")
     n_steps: int = 9  # images per sweep
     span_sd: float = 2.0  # ± this many SDs of the reference (control) cells
+    # refine "this feature only" sweeps too, with the model's refinement (`model.refinement`; joint where its
+    # `sweep_smoothness` > 0); off = as `sweep_feature` does by default (never refined). For the ablation.
+    refine_single: bool = False
 
 
 def control_sweeps(
@@ -77,8 +80,9 @@ def control_sweeps(
                 if mode == "coupled" and coupling is None:
                     row["note"] = "no feature coupling for this model"
                 else:
+                    refine = getattr(model, "refinement", None) if mode == "single" and cfg.refine_single else None
                     res = sweep_feature(model, profile, feature, mode=mode, coupling=coupling, n_steps=cfg.n_steps,
-                                        span=cfg.span_sd, reference=reference, measurer=measurer)
+                                        span=cfg.span_sd, reference=reference, measurer=measurer, refine=refine)
                     measured = 0 if res.measured is None else int(np.isfinite(res.measured).sum())
                     row.update(slope=res.slope, spearman_rho=res.spearman_rho, n_measured=measured,
                                n_clipped=res.n_clipped, note=res.note or "")

@@ -11,14 +11,18 @@ Two modes:
 
 Requests outside a feature's valid domain (`cp2image.analysis.domain`: physical
 bounds ∩ the reference cells' range ± 10 %) are clipped to it, and the result says
-which steps were clipped and why. Angular features are wrapped onto their period.
+which steps were clipped and why. Object areas (`*_AreaShape_Area`) are also bounded by
+the crop's pixel count: features are measured on the crop, so no training cell exceeds
+it, while the widened range did (cp2image-sim cell area: 4,853 px in a 4,624-px crop;
+docs/feature-control.md, round 5). Angular features are wrapped onto their period.
 
 Refinement (`cp2image.models.refine`): `refine=None` (default) refines coupled sweeps with the
 model's default where the model's settings say so (`RefineConfig.sweeps`: measured per model)
 and leaves "this feature only" sweeps as drawn: there it was measured to add no slope (real
 model 0.03 → 0.03) and to make the sweep non-monotone (nucleus area ρ 1.00 → 0.69;
 docs/feature-control.md, round 4). `refine=False` never refines, `True` or a `RefineConfig`
-always does.
+always does. A refined sweep refines its steps jointly along the sweep when its settings'
+`sweep_smoothness` > 0 (round 5: measured, not the bundled models' default).
 
 Orientation: the generators do not draw it, so a sweep of an angular feature turns each
 generated cell to its requested nucleus angle (`CP2Image.generate(..., pose=True)`, on
@@ -29,6 +33,7 @@ The result type lives in `perturb_result`, the measure-back (slope, Spearman ρ)
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -51,7 +56,7 @@ from cp2image.analysis.perturb_result import (  # noqa: F401  (re-exported)
 from cp2image.analysis.space import ProfileModel, model_feature_space, require_columns, resolve_feature
 from cp2image.warnings import OutsideReference
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only for hints: importing refine imports torch (seconds), NumPy-model sweeps need none
     from cp2image.models.refine import RefineConfig
 
 
@@ -81,14 +86,27 @@ def feature_sd(
 
 
 def _sweep_refinement(model: ProfileModel, mode: SweepMode, refine: "bool | RefineConfig | None") -> dict:
-    """`generate`'s refine argument for a sweep: None follows the model's settings for coupled sweeps
-    (`RefineConfig.sweeps`) and never refines 'this feature only' (module docstring); only models that
-    refine take the argument."""
-    if refine is None and getattr(model, "can_refine", False):
+    """`generate`'s refine argument for a sweep (module docstring); only models that refine take it.
+
+    None follows the model's settings for coupled sweeps (`RefineConfig.sweeps`) and never refines
+    'this feature only'. A refined sweep refines its steps jointly with its settings' `sweep_smoothness`
+    (`cp2image.models.refine`), unless the settings already set `smoothness`.
+    """
+    if not getattr(model, "can_refine", False):
+        return {} if refine is None else {"refine": refine}
+    if refine is None:
         default = getattr(model, "refinement", None)
         if mode == "single" or default is None or not default.sweeps:
-            refine = False
-    return {} if refine is None else {"refine": refine}
+            return {"refine": False}
+        refine = default
+    elif refine is True:
+        resolve = getattr(model, "resolve_refine", None)
+        refine = resolve(True) if resolve is not None else True
+        if refine is None:  # the folder's settings refine with 0 steps
+            return {"refine": False}
+    if dataclasses.is_dataclass(refine) and refine.smoothness == 0 and refine.sweep_smoothness > 0:  # a RefineConfig
+        refine = dataclasses.replace(refine, smoothness=refine.sweep_smoothness)
+    return {"refine": refine}
 
 
 def sweep_feature(
@@ -134,7 +152,7 @@ def sweep_feature(
     space = _check_coupling(model, names, mode, coupling)
     ask = _asked_values(model, feature, base[j], values=values, n_steps=n_steps, span=span, unit=unit,
                         reference=reference)
-    domain = _domain(names, base, coupling, reference)
+    domain = _domain(names, base, coupling, reference, crop_pixels=_crop_pixels(model))
     period = circular_period(feature)
     if period is None:
         requested = np.clip(ask.asked, domain.lower[j], domain.upper[j])
@@ -142,7 +160,7 @@ def sweep_feature(
     else:  # angles live on their period: wrapped when fed to the model, never clipped
         requested = ask.asked.copy()
         clipped = np.zeros(ask.asked.size, dtype=bool)
-    reasons = [_clip_reason(feature, a, r, domain.lower[j], domain.upper[j], domain.source)
+    reasons = [_clip_reason(feature, a, r, domain.lower[j], domain.upper[j], domain.source, _crop_pixels(model))
                for a, r in zip(ask.asked[clipped], requested[clipped])]
     outside = _outside_reference(feature, requested, reference) if period is None else None
 
@@ -160,6 +178,8 @@ def sweep_feature(
     # nucleus angle (`cp2image.models.pose`), which other sweeps do not need (module docstring).
     turn = {"pose": True} if period is not None and getattr(model, "controls_pose", False) else {}
     turn.update(_sweep_refinement(model, mode, refine))
+    if getattr(turn.get("refine"), "smoothness", 0) > 0:
+        batch_size = max(batch_size, len(profiles))  # joint refinement sees the whole sweep at once
     result = PerturbationResult(
         feature=feature, requested=requested, offsets=np.asarray(ask.offsets, dtype=np.float64), unit=ask.unit,
         sd=ask.sd, sd_source=ask.sd_source, profiles=profiles,
@@ -225,8 +245,19 @@ class _Domain:
     text: str  # the whole rule, for the result
 
 
+def _crop_pixels(model: ProfileModel) -> int | None:
+    """Pixels in one generated crop (H·W), or None when the model does not say its image size."""
+    size = getattr(model, "image_size", None)
+    return int(size) ** 2 if isinstance(size, (int, np.integer)) and size > 0 else None
+
+
+def _is_object_area(name: str) -> bool:
+    """An object's pixel count (Nuclei/Cells/Cytoplasm_AreaShape_Area): it cannot exceed the crop's."""
+    return name.endswith("_AreaShape_Area")
+
+
 def _domain(names: list[str], base: np.ndarray, coupling: FeatureCoupling | None,
-            reference: pd.DataFrame | None) -> _Domain:
+            reference: pd.DataFrame | None, *, crop_pixels: int | None = None) -> _Domain:
     if coupling is not None:
         lower, upper = coupling.lower, coupling.upper
         source = f"the model's training cells' range ± {coupling.margin:.0%}"
@@ -234,6 +265,13 @@ def _domain(names: list[str], base: np.ndarray, coupling: FeatureCoupling | None
         lower, upper = feature_domain(names, reference)
         source = f"the reference cells' range ± {DEFAULT_MARGIN:.0%}" if reference is not None else None
     text = "the measurement's physical bounds" + (f" within {source} (0.5–99.5 % quantiles)" if source else "")
+    if crop_pixels is not None:
+        # An object in an H×W crop has at most H·W pixels: the widened training range can run past that
+        # (cp2image-sim cell area: 4,853 px in a 68×68 = 4,624 px crop), asking for cells the crop cannot show.
+        upper = np.array(upper, dtype=np.float64)
+        area = np.array([_is_object_area(n) for n in names])
+        upper[area] = np.minimum(upper[area], crop_pixels)
+        text += f"; object areas at most the crop's {crop_pixels:,} px"
     # The chosen cell's own values are always valid (it is a measured cell), even where it lies
     # outside the reference cells' range: the domain is widened to include them.
     return _Domain(np.minimum(lower, base), np.maximum(upper, base), source, text)
@@ -316,12 +354,15 @@ def _moved_table(matrix: np.ndarray, names: list[str], j: int, scale: np.ndarray
     return table.iloc[order].reset_index(drop=True)
 
 
-def _clip_reason(feature: str, asked: float, kept: float, lower: float, upper: float, domain_source: str | None) -> str:
+def _clip_reason(feature: str, asked: float, kept: float, lower: float, upper: float, domain_source: str | None,
+                 crop_pixels: int | None = None) -> str:
     """'asked −1,360, used 22.1: below 0, the smallest value an area can take' style sentence."""
     physical = physical_bounds(feature)
     side = "below" if asked < lower else "above"
     edge = lower if asked < lower else upper
-    if edge == (physical[0] if side == "below" else physical[1]):
+    if side == "above" and crop_pixels is not None and _is_object_area(feature) and edge == crop_pixels:
+        why = f"above {edge:,.0f} px, the whole crop"
+    elif edge == (physical[0] if side == "below" else physical[1]):
         why = f"{side} {edge:,.4g}, the {'smallest' if side == 'below' else 'largest'} value this measurement can take"
     else:
         why = f"{side} the valid range: {domain_source or 'the reference cells'}"

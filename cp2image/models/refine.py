@@ -21,7 +21,20 @@ judged by `cp2image.features.measure`, never by the critic.
 
 Each row is optimised independently: the loss is a sum over rows, Adam is
 element-wise and batch norm runs on frozen statistics, so a cell's result does not
-depend on the batch it is in.
+depend on the batch it is in. The one exception is *joint* refinement of a sweep
+(`RefineConfig.smoothness` = μ > 0, set by `sweep_feature` from `sweep_smoothness`): the
+rows are then the ordered steps of one sweep, and the refinement's correction
+d_i = z'_i − z_i is penalised for its second differences along the sweep, μ‖D d‖² per
+feature (D: the second-difference matrix; `sweep_roughness` measures it), which asks d to
+change linearly along the sweep. Why: refined on its own, each step follows its own critic
+error, which made the real model's area sweeps jitter (ρ 0.93 → 0.899; docs/feature-control.md,
+round 4). The penalty is on d, not on z': the requests themselves bend where the domain clips
+them, and the refinement must not undo a clip. It is applied as a proximal step after each
+Adam step, d ← argmin_x ‖x − d‖² + μ‖Dx‖² = (I + μ·DᵀD)⁻¹ d (the Whittaker/Hodrick–Prescott
+smoother, which leaves a linear d unchanged), not as a gradient: Adam's steps have size ~lr
+whatever the gradient's size, so a stiff quadratic penalty fed to Adam makes the steps
+oscillate (measured on a toy sweep: the correction came out *rougher* than refined step by
+step; docs/feature-control.md, round 5).
 
 The critic ships with the model in a `critic/` sub-folder (`config.json` +
 `model.safetensors`, a FeatureRegressor folder, digest-checked on load), with the
@@ -61,6 +74,11 @@ class RefineConfig:
     # whether coupled feature sweeps refine by default (measured per model: refinement raised the real
     # model's sweep slopes and lowered the simulated model's; docs/feature-control.md, round 4)
     sweeps: bool = True
+    # μ of the second-difference penalty across rows (module docstring). 0 = every row on its own. > 0 only
+    # makes sense where the rows are the ordered steps of one sweep: `sweep_feature` sets it from
+    # `sweep_smoothness`; plain `generate` keeps rows independent.
+    smoothness: float = 0.0
+    sweep_smoothness: float = 0.0  # the μ a sweep refines with by default (joint refinement; 0 = step by step)
 
     def __post_init__(self) -> None:
         if int(self.steps) != self.steps or self.steps < 0:
@@ -71,6 +89,10 @@ class RefineConfig:
             raise ValueError(f"RefineConfig.prior_weight must be ≥ 0, got {self.prior_weight}")
         if not math.isfinite(self.min_r):
             raise ValueError(f"RefineConfig.min_r must be finite, got {self.min_r}")
+        for name in ("smoothness", "sweep_smoothness"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"RefineConfig.{name} must be a number ≥ 0, got {value!r}")
         if not isinstance(self.sweeps, bool):
             raise ValueError(f"RefineConfig.sweeps must be true or false, got {self.sweeps!r}")
 
@@ -90,11 +112,14 @@ def refine_inputs(generator: Callable[[torch.Tensor], torch.Tensor], critic: "Fe
 
     `generator` must be in eval mode with frozen weights (its parameters get no gradient
     here); `critic` is a `FeatureCritic` built for the generator's features. z' stays
-    within ±`clip_sigma`. With `config.steps == 0`, z is returned unchanged.
+    within ±`clip_sigma`. With `config.steps == 0`, z is returned unchanged. With
+    `config.smoothness` > 0 the rows are taken as the ordered steps of one sweep and
+    refined jointly (module docstring).
     """
     target = z.detach()
     zp = target.clone().requires_grad_(True)
     adam = _Adam(zp, lr=config.lr)
+    smoother = sweep_smoother(len(target), config.smoothness, dtype=target.dtype, device=target.device)
     first = last = None
     with torch.enable_grad():
         for step in range(config.steps + 1):
@@ -108,8 +133,32 @@ def refine_inputs(generator: Callable[[torch.Tensor], torch.Tensor], critic: "Fe
             (grad,) = torch.autograd.grad(loss.sum(), zp)  # a sum: each row's gradient is its own
             with torch.no_grad():
                 adam.step(grad)
+                if smoother is not None:  # the roughness penalty's proximal step (module docstring)
+                    zp.copy_(target + smoother @ (zp - target))
                 zp.clamp_(-clip_sigma, clip_sigma)
     return RefineResult(z=zp.detach(), loss_before=first, loss_after=last)
+
+
+def sweep_roughness(offsets: torch.Tensor) -> torch.Tensor:
+    """Σ_i mean_f (d_{i+1} − 2 d_i + d_{i−1})² over the rows of `offsets` (B, p), in order; 0 for B < 3.
+
+    Zero exactly when the rows change linearly along the sweep (a constant or evenly growing correction).
+    """
+    if offsets.shape[0] < 3:
+        return offsets.sum() * 0.0
+    second = offsets[2:] - 2 * offsets[1:-1] + offsets[:-2]
+    return second.pow(2).mean(dim=1).sum()
+
+
+def sweep_smoother(n_steps: int, smoothness: float, *, dtype: torch.dtype = torch.float32,
+                   device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """(I + μ·DᵀD)⁻¹ for D the (n−2, n) second-difference matrix: the minimiser of
+    ‖x − d‖² + μ‖Dx‖² is this matrix times d. None where there is nothing to smooth (μ = 0 or n < 3)."""
+    if smoothness <= 0 or n_steps < 3:
+        return None
+    eye = torch.eye(n_steps, dtype=torch.float64)
+    second = eye[2:] - 2 * eye[1:-1] + eye[:-2]
+    return torch.linalg.inv(eye + smoothness * second.T @ second).to(dtype=dtype, device=device)
 
 
 class _Adam:
@@ -236,5 +285,6 @@ def install_critic(regressor_dir: str | Path, model_dir: str | Path, *, config: 
     return target
 
 
-__all__ = ["CRITIC_DIR", "REFINE_FILE", "BundledCritic", "CriticUnavailable", "RefineConfig", "RefineResult", "find_critic",
-           "install_critic", "load_critic_regressor", "refine_inputs"]
+__all__ = ["CRITIC_DIR", "REFINE_FILE", "BundledCritic", "CriticUnavailable", "RefineConfig", "RefineResult",
+           "find_critic", "install_critic", "load_critic_regressor", "refine_inputs", "sweep_roughness",
+           "sweep_smoother"]

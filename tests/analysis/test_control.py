@@ -45,3 +45,35 @@ def test_single_mode_sweeps_of_a_disc_model_measure_full_control(disc_model, cel
     assert summary.loc["coupled", "n_sweeps"] == 0 and not summary.loc["coupled", "met"]
     table = control.markdown(control.control_summary(sweeps))
     assert "| Nuclei_AreaShape_Area | – | 1.0" in table and table.rstrip().endswith("| – |")
+
+
+class _Recorder:
+    """A stand-in model that records the refine argument of each generate call (a sweep's settings)."""
+
+    def __init__(self, feature_names):
+        from cp2image.models.refine import RefineConfig
+
+        self.feature_names = list(feature_names)
+        self.image_size = 8
+        self.can_refine = True
+        self.refinement = RefineConfig(steps=3, sweeps=True, sweep_smoothness=5.0)
+        self.calls = []
+
+    def generate(self, frame, *, batch_size=256, refine=None, **kwargs):
+        self.calls.append(refine)
+        return np.zeros((len(frame), 3, 8, 8), np.uint8)
+
+
+def test_single_sweeps_are_refined_only_when_the_ablation_asks(cells):
+    """ControlConfig.refine_single refines 'this feature only' sweeps with the model's refinement, jointly
+    along the sweep (sweep_smoothness); by default they stay as drawn, as in the app."""
+    dmso = cells.loc[cells["Metadata_Compound"] == "DMSO"]
+    model = _Recorder(cells.columns[:6])
+    for refine_single, expected in [(False, [False]), (True, [5.0])]:
+        model.calls.clear()
+        cfg = control.ControlConfig(features=("Nuclei_AreaShape_Area",), modes=("single",), n_steps=3,
+                                    refine_single=refine_single)
+        control.control_sweeps(model, dmso.iloc[:1], reference=dmso, coupling=None, config=cfg,
+                               measurer=lambda im: pd.DataFrame({"Nuclei_AreaShape_Area": [1.0, 2.0, 3.0]}))
+        got = [c if c is False else c.smoothness for c in model.calls]
+        assert got == expected

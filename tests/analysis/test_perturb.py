@@ -307,3 +307,28 @@ def test_step_captions_are_plain_numbers_in_micrometres(disc_model, cells):
                                 values=[-5.0, 400.0, 3000.0], measurer=lambda im: measured)
     assert perturb.step_captions(res, pixel_size_um=0.65) == ["0* → n/a µm²", "169 → 173 µm²", "1,270 → 1,270 µm²"]
     assert perturb.step_captions(res, pixel_size_um=None, with_unit=False) == ["0* → n/a", "400 → 410", "3,000 → 3,000"]
+
+
+@pytest.mark.filterwarnings("ignore:.*training standard deviations")  # the tiny model's scale
+def test_object_areas_are_never_asked_larger_than_the_crop(tiny, cells):
+    """A 68×68 crop holds at most 4,624 px of cell: the widened training range may run past that
+    (cp2image-sim: 4,853 px), and such a request is clipped to the crop and said so."""
+    crop = tiny.image_size ** 2
+    base = cells.iloc[0]["Cells_AreaShape_Area"]
+    res = perturb.sweep_feature(tiny, cells.iloc[0], "Cells_AreaShape_Area", mode="single",
+                                values=[base, crop + 500.0], measure_back=False)
+    np.testing.assert_allclose(res.requested, [base, crop])
+    assert res.clip_reasons == [f"asked {crop + 500:,.4g}, used {crop:,.4g} (above {crop:,} px, the whole crop)"]
+    assert f"object areas at most the crop's {crop:,} px" in res.domain_source
+
+
+@pytest.mark.filterwarnings("ignore:.*training standard deviations")  # the tiny model's scale
+def test_coupled_partner_areas_stay_inside_the_crop(tiny, cells):
+    """Shrinking the nucleus grows the cell (Σ = −0.5 in this coupling) – but never past the crop."""
+    crop = tiny.image_size ** 2
+    profile = cells.iloc[0].copy()
+    profile["Cells_AreaShape_Area"] = crop - 10.0
+    res = perturb.sweep_feature(tiny, profile, "Nuclei_AreaShape_Area", coupling=coupling_for(tiny), n_steps=3,
+                                span=2.0, measure_back=False)
+    assert res.profiles["Cells_AreaShape_Area"].max() == crop
+    assert list(res.others_clipped) == [1, 0, 0]

@@ -266,3 +266,97 @@ def test_the_written_out_adam_takes_torch_adams_steps():
         reference.step()
         adam.step(grad)
     torch.testing.assert_close(ours, theirs.detach())
+
+
+# ----------------------------------------------------------------------------- joint refinement of a sweep
+
+
+def test_sweep_roughness_is_zero_for_a_linear_sweep_and_counts_second_differences():
+    from cp2image.models.refine import sweep_roughness
+
+    steps = torch.linspace(-1, 1, 5)[:, None]
+    linear = torch.cat([2 * steps, -steps + 0.3], dim=1)
+    assert float(sweep_roughness(linear)) == pytest.approx(0.0, abs=1e-12)
+    kink = torch.zeros(5, 2)
+    kink[2, 0] = 1.0  # second differences of feature 0: 1, −2, 1 → squared 1, 4, 1; mean over 2 features
+    assert float(sweep_roughness(kink)) == pytest.approx((1 + 4 + 1) / 2)
+    assert float(sweep_roughness(torch.ones(2, 3))) == 0.0  # fewer than 3 steps: no second difference
+
+
+def test_the_smoothness_term_lowers_the_second_differences_of_the_refinement_along_a_sweep():
+    """Refined one by one, each step of a sweep follows its own critic error; refined jointly with
+    μ > 0, the correction z' − z changes (more nearly) linearly along the sweep."""
+    from cp2image.models.refine import sweep_roughness
+
+    model = tiny_model()
+    critic = critic_of(model, tiny_regressor())
+    for p in model.parameters():
+        p.requires_grad_(False)
+    z = torch.linspace(-2, 2, 9)[:, None] * torch.tensor([[1.0, 0.5, -0.3]])  # one coupled sweep
+    each = RefineConfig(steps=10, lr=0.1, prior_weight=0.1)
+    alone = refine_inputs(model, critic, z, each, clip_sigma=3.0).z - z
+    joint = refine_inputs(model, critic, z, RefineConfig(steps=10, lr=0.1, prior_weight=0.1, smoothness=100.0),
+                          clip_sigma=3.0).z - z
+    assert float(sweep_roughness(joint)) < 0.5 * float(sweep_roughness(alone))
+    assert float(joint.abs().max()) > 0  # it still refines
+
+
+def test_without_smoothness_a_rows_refinement_does_not_depend_on_its_neighbours():
+    model = tiny_model()
+    critic = critic_of(model, tiny_regressor())
+    for p in model.parameters():
+        p.requires_grad_(False)
+    z = torch.randn(5, 3)
+    cfg = RefineConfig(steps=6, lr=0.1)
+    together = refine_inputs(model, critic, z, cfg, clip_sigma=3.0).z
+    torch.testing.assert_close(together[2:3], refine_inputs(model, critic, z[2:3], cfg, clip_sigma=3.0).z)
+    joint = refine_inputs(model, critic, z, RefineConfig(steps=6, lr=0.1, smoothness=10.0), clip_sigma=3.0).z
+    assert not torch.allclose(joint[2:3], together[2:3])  # with μ > 0 the steps are refined together
+
+
+@pytest.mark.parametrize("bad", [dict(smoothness=-1.0), dict(sweep_smoothness=float("inf")),
+                                 dict(sweep_smoothness="10")])
+def test_refine_config_rejects_impossible_smoothness(bad):
+    with pytest.raises(ValueError, match="RefineConfig"):
+        RefineConfig(**bad)
+
+
+def test_a_refined_sweep_refines_its_steps_jointly_with_the_settings_sweep_smoothness(folder):
+    """sweep_feature passes the model's settings with smoothness = sweep_smoothness; plain generate keeps
+    rows independent, and an explicit smoothness is used as given."""
+    import pandas as pd
+
+    from cp2image.analysis.coupling import fit_coupling
+    from cp2image.analysis.perturb import sweep_feature
+
+    model = CP2Image.from_pretrained(folder)
+    coupling = fit_coupling(model, pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=NAMES))
+    cell = pd.Series({"a": 0.1, "b": -0.2, "c": 0.3})
+    seen = []
+    original = model.refine_normalised
+
+    def spy(z, config):
+        seen.append(config)
+        return original(z, config)
+
+    model.refine_normalised = spy
+
+    def sweep(refine=None, mode="coupled"):
+        return sweep_feature(model, cell, "a", mode=mode, coupling=coupling, n_steps=5, unit="raw",
+                             measure_back=False, refine=refine, batch_size=2).images
+
+    model.refinement = RefineConfig(steps=5, lr=0.1, sweep_smoothness=7.0)
+    sweep()
+    assert [c.smoothness for c in seen] == [7.0]  # one batch: the whole sweep, although batch_size=2
+    seen.clear()
+    sweep(refine=True)  # the folder's refine.json has sweep_smoothness 0: step by step, in batches of 2
+    assert [c.smoothness for c in seen] == [0.0, 0.0, 0.0]
+    seen.clear()
+    sweep(refine=RefineConfig(steps=5, lr=0.1, smoothness=3.0, sweep_smoothness=7.0))
+    assert [c.smoothness for c in seen] == [3.0]
+    seen.clear()
+    model.generate(np.zeros((4, 3)))  # plain generation: rows on their own
+    assert [c.smoothness for c in seen] == [0.0]
+    seen.clear()
+    sweep(mode="single")
+    assert seen == []  # 'this feature only' stays as drawn by default
