@@ -1,7 +1,7 @@
 """Warm the server's caches in the background once Home is drawn, so each page's first visit is fast.
 
 A fresh server pays one-off costs on the first visit to each page: importing torch and the
-model classes, scikit-learn, SciPy, Plotly's figure machinery and the feature-measurement code
+model classes, scikit-learn, SciPy, Altair and Plotly's figure machinery and the feature-measurement code
 (several seconds on a loaded 2-core machine) and loading the measurement's compiled (numba)
 code. Home needs none of these (it draws its example with the weights evaluated in NumPy), so Home starts one daemon thread per server process (`start`) that does
 them while the user reads Home; a page visited before the thread is done waits only for what is left, since
@@ -64,7 +64,7 @@ LATER_MODULES = (  # a step runs to its end once started: long ones after the pe
     "cp2image.analysis.trajectory",
     "cp2image.analysis.interpolate",
     "cp2image.evaluation.files",  # correlation report, model card (~0.002 CPU s since the package __init__ is lazy)
-    "cp2image.app_support.selection_charts",  # correlation report: altair (~0.3 CPU s)
+    "cp2image.app_support.selection_charts",  # correlation report's brushed histogram
 )
 
 
@@ -91,6 +91,17 @@ def _load_compiled_measurement() -> None:
 
 
 def _import_charts() -> None:
+    """Altair, which draws the charts of the perturbation, MoA and correlation pages (~0.2 CPU s)."""
+    import pandas as pd
+
+    from cp2image.app_support import vega_charts
+
+    table = pd.DataFrame({"requested": [0.0, 1.0], "measured": [0.0, 1.0]})
+    vega_charts.sweep_chart(table, feature="x").to_dict()  # loads the Vega-Lite schema validation
+
+
+def _import_plotly() -> None:
+    """Plotly, which draws the PCA explorer's clickable scatter (~0.1 CPU s after Altair)."""
     import plotly.graph_objects as go
 
     from cp2image.app_support import charts, plot_theme  # noqa: F401  (builds the Plotly template)
@@ -120,12 +131,13 @@ MODEL_MODULES = (  # every page but Home loads the torch model; Home draws its e
 
 
 def _steps(extra: list[tuple[str, Callable[[], object]]]) -> list[tuple[str, Callable[[], object]]]:
-    # torch and the model classes first (every other page needs them), then Plotly (every page but the model
-    # card draws a chart), the perturbation page's code (the costliest first visit), the other pages', then
-    # what only the downloads need.
+    # torch and the model classes first (every other page needs them), then Altair (the perturbation, MoA and
+    # correlation pages draw with it), the perturbation page's code (the costliest first visit), the other
+    # pages' (Plotly for PCA), then what only the downloads need.
     return [*((m, _import(m)) for m in MODEL_MODULES), ("charts", _import_charts),
             *((m, _import(m)) for m in ANALYSIS_MODULES),
-            ("compiled measurement", _load_compiled_measurement), *((m, _import(m)) for m in LATER_MODULES),
+            ("compiled measurement", _load_compiled_measurement), ("plotly", _import_plotly),
+            *((m, _import(m)) for m in LATER_MODULES),
             ("parquet", _import_parquet), *extra, ("figure imports", _import_figures)]
 
 

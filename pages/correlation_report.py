@@ -7,7 +7,7 @@ import streamlit as st
 
 import page_kit
 from cp2image.analysis.feature_labels import labelled, readable_name
-from cp2image.app_support import charts, selection_charts
+from cp2image.app_support import selection_charts, vega_charts
 from cp2image.evaluation.files import (
     CORRELATION_FILE,
     HEADLINE_HELP,
@@ -183,7 +183,8 @@ if pairs.empty:
 r = float(table.loc[table["feature"] == feature, "pearson_r"].iloc[0])
 dataset, _ = page_kit.dataset_or_problem()
 pixel_size = page_kit.pixel_size_um(dataset) if dataset is not None else None
-st.plotly_chart(charts.feature_scatter(pairs, feature, r=r, pixel_size_um=pixel_size), key="corr_scatter")
+st.altair_chart(vega_charts.feature_scatter(pairs, feature, r=r, pixel_size_um=pixel_size), key="corr_scatter",
+                width="stretch")
 
 
 def scatter_panel():

@@ -8,7 +8,7 @@ import streamlit as st
 import page_kit
 from cp2image.analysis import panels, perturb
 from cp2image.analysis.feature_labels import format_pixels, format_value, labelled, scale_note, unit_symbol
-from cp2image.app_support import charts
+from cp2image.app_support import vega_charts
 from cp2image.app_support.warning_capture import call_collecting_warnings
 from cp2image.data.columns import COMPOUND, CONCENTRATION, MOA, PLATE, WELL
 from cp2image.warnings import OutsideReference
@@ -176,8 +176,8 @@ page_kit.download_row(lambda: panels.perturbation_panel(result, channels=channel
 
 table = result.table()
 if result.measured is not None:
-    st.plotly_chart(charts.sweep_chart(table, feature=feature, rho=result.spearman_rho, slope=result.slope,
-                                       pixel_size_um=pixel_size), key="pert_chart")
+    st.altair_chart(vega_charts.sweep_chart(table, feature=feature, rho=result.spearman_rho, slope=result.slope,
+                                            pixel_size_um=pixel_size), key="pert_chart", width="stretch")
     page_kit.download_row(lambda: panels.requested_vs_measured(table, rho=result.spearman_rho, slope=result.slope),
                           stem=f"perturbation_{feature}_measured", key="dl_pert_chart")
 
@@ -196,7 +196,7 @@ if mode == "coupled":
         "correlation with the swept feature": moved["correlation"].round(2),
     })
     st.dataframe(shown, hide_index=True, key="pert_moved")
-    st.download_button("CSV of every feature's change", data=result.moved.to_csv(index=False).encode(),
+    st.download_button("CSV of every feature's change", data=lambda: result.moved.to_csv(index=False).encode(),
                        file_name=f"moved_with_{feature}.csv", mime="text/csv", key="dl_pert_moved",
                        icon=":material/download:", on_click="ignore")
     if result.others_clipped is not None and result.others_clipped.any():

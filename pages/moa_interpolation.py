@@ -7,7 +7,7 @@ import streamlit as st
 
 import page_kit
 from cp2image.analysis.domain import beyond_training_range
-from cp2image.app_support import charts
+from cp2image.app_support import vega_charts
 from cp2image.app_support.input_range import plain_warning
 from cp2image.app_support.warning_capture import call_collecting_warnings
 from cp2image.data.columns import MOA
@@ -99,7 +99,7 @@ for k, (moa, result) in enumerate(results.items()):
 if results:
     st.subheader("Cosine similarity to the target")
     tables = {m: r.table() for m, r in results.items()}
-    st.plotly_chart(charts.cosine_chart(tables), key="moa_cosine_chart")
+    st.altair_chart(vega_charts.cosine_chart(tables), key="moa_cosine_chart", width="stretch")
 
     def cosine_panel():
         from cp2image.analysis import panels

@@ -6,8 +6,9 @@ For each page this starts a *fresh* `streamlit run app/Home.py` (empty model, da
 page caches, as after a new install or a server restart), then measures:
 
 - **Home fully drawn**: seconds from launching the server process until Home is drawn in
-  the browser: the script has stopped running, every image has loaded, every Plotly chart
-  has rendered and the page has stopped changing. The browser tab is already open (as a
+  the browser: the script has stopped running, every image has loaded, every Plotly and
+  Vega-Lite (Altair) chart and every visible data grid has rendered and the page has stopped
+  changing. The browser tab is already open (as a
   user's is) and is sent to the app as soon as the server's health endpoint answers
   (**server up**, polled every 50 ms);
 - **Home painted**: seconds from launching the server until Home first shows its title and a
@@ -64,7 +65,9 @@ STATE_JS = """() => {
                   [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Stop');
   const images = [...document.images].every(i => i.complete);
   const plots = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
-  const plotted = plots.every(p => { const g = p.querySelector('.js-plotly-plot'); return g && g._fullData; });
+  const plotted = plots.every(p => { const g = p.querySelector('.js-plotly-plot'); return g && g._fullData; }) &&
+    [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(v => v.querySelector('.marks')) &&
+    [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(d => !d.checkVisibility() || d.querySelector('canvas'));
   const main = document.querySelector('[data-testid="stMain"]') || document.body;
   const skeleton = !!document.querySelector('[data-testid="stSkeleton"]');
   const shown = [...main.querySelectorAll('img')].some(i => i.complete && i.naturalWidth > 0);

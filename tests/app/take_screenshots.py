@@ -23,6 +23,7 @@ from app_harness import CHROMIUM, CHROMIUM_FLAGS, LINE_POINT_JS, REPO_ROOT, serv
 
 IMAGES_LOADED = "() => [...document.images].every(i => i.complete)"
 PLOT_READY = "() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullData)"
+VEGA_READY = "() => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] .marks').length >= 2"
 
 
 RUNNING = "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Stop')"
@@ -100,8 +101,8 @@ def take(out: Path, assets: Path | None, *, model: str | None = None, width: int
             elif slug == "generate_profiles":
                 page.locator("input[type=file]").set_input_files(str(upload))
                 _settle(page, wait_text=f"Generated {n_upload} image(s)")
-            elif slug == "correlation_report":
-                page.wait_for_function(PLOT_READY, timeout=60_000)
+            elif slug == "correlation_report":  # the histogram and the feature scatter (Altair)
+                page.wait_for_function(VEGA_READY, timeout=60_000)
             shot(slug)
         browser.close()
     return saved

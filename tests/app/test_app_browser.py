@@ -113,6 +113,11 @@ def test_at_1280_px_nothing_is_cut_off_and_nothing_is_fetched_from_outside(serve
         server = urlparse(served_app).netloc
         outside = [u for u in requests if urlparse(u).scheme not in LOCAL_SCHEMES and urlparse(u).netloc != server]
         assert outside == [], f"fetched from outside the server: {outside[:5]}"
+        # Plotly's 4.6 MB front end is loaded only where a Plotly chart is drawn: the PCA explorer (its
+        # clickable scatter); the other pages' charts are Altair and drawn by Vega in this browser
+        assert any("PlotlyChart" in u for u in requests) == (path == "/pca_explorer")
+        if path in ("/moa_interpolation", "/correlation_report"):
+            assert page.locator("[data-testid='stVegaLiteChart'] .marks").count() == (2 if "correlation" in path else 1)
         if path == "/pca_explorer":
             plot = page.evaluate(PCA_PLOT_JS)
             assert plot["width"] >= 480 and plot["height"] >= 550, plot

@@ -49,6 +49,28 @@ def test_every_page_opens_with_a_title_and_no_error(page):
     assert not at.error, [e.value for e in at.error]
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_only_the_pca_explorer_draws_with_plotly(page):
+    """A page's first Plotly chart makes the browser load and compile Plotly's 4.6 MB front end (~1-3 s in
+    headless Chromium, docs/app-first-use.md): the simple charts are Altair, whose 0.8 MB front end the
+    correlation report's brush needs anyway; only the PCA explorer's clickable scatter stays Plotly."""
+    at = open_page(start_app(), page)
+    assert bool(elements(at, "plotly_chart")) == (page == "pca_explorer")
+    expected_altair = {"feature_perturbation": 1, "moa_interpolation": 1, "correlation_report": 2}
+    assert len(elements(at, "vega_lite_chart")) == expected_altair.get(page, 0)
+
+
+@pytest.mark.parametrize("page, stem", [("feature_perturbation", "dl_pert_chart"), ("moa_interpolation", "dl_moa_cosine"),
+                                        ("correlation_report", "dl_corr_scatter")])
+def test_every_altair_chart_stays_downloadable_as_png_svg_pdf_and_csv(page, stem):
+    """The charts drawn with Altair are exported through the same matplotlib panels as before."""
+    at = open_page(start_app(), page)
+    assert png_size(download(at, f"{stem}_png"))[0] > 0
+    assert svg_root_tag(download(at, f"{stem}_svg")).endswith("svg")
+    assert pdf_pages(download(at, f"{stem}_pdf")) >= 1
+    assert len(csv_frame(download(at, f"{stem}_csv"))) > 0
+
+
 def test_perturbation_sweeps_the_chosen_feature_into_one_image_per_step():
     at = open_page(start_app(), "feature_perturbation")
     assert at.selectbox(key="pert_feature").value == "Nuclei_AreaShape_Area"
@@ -162,7 +184,7 @@ def test_correlation_report_histogram_ranking_and_feature_scatter(app_assets):
     assert metrics["Fréchet (CP features)"] == "12.5"
     assert any(f"r exists for {len(r)} of the {len(r)} features" in m.value for m in at.markdown)
     assert "FID (Inception)" not in metrics  # null in metrics.json → not shown
-    assert len(elements(at, "plotly_chart")) == 1 and len(elements(at, "vega_lite_chart")) == 1
+    assert len(elements(at, "vega_lite_chart")) == 2  # the brushed histogram and the feature scatter
     assert {"dl_corr_hist_png", "dl_corr_scatter_csv", "dl_corr_top_pdf"} <= set(download_keys(at))
     at.selectbox(key="corr_feature").set_value("Cells_AreaShape_Area").run()
     pairs = csv_frame(download(at, "dl_corr_scatter_csv"))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from cp2image.analysis import panels as report_panels
-from cp2image.app_support import charts
+from cp2image.app_support import charts, vega_charts
 from cp2image.app_support.model_spec import parse_model_choice
 from cp2image.app_support.pca_click import clicked_point
 from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours
@@ -145,10 +145,22 @@ def test_a_brushed_range_of_r_lists_the_features_its_bars_count():
 
 def test_feature_scatter_drops_non_finite_pairs_and_draws_identity():
     pairs = pd.DataFrame({"real": [1.0, 2.0, np.nan, 4.0], "generated": [1.5, np.inf, 3.0, 3.0]})
-    fig = charts.feature_scatter(pairs, "f", r=0.42)
-    assert list(fig.data[0].x) == [1.0, 4.0]
-    assert (list(fig.data[1].x), list(fig.data[1].y)) == ([1.0, 4.0], [1.0, 4.0])
-    assert fig.layout.title.text.endswith("(r = 0.42)")
+    chart = vega_charts.feature_scatter(pairs, "f", r=0.42)
+    points, identity = vega_charts.layer_data(chart, 0), vega_charts.layer_data(chart, 1)
+    assert list(points["real"]) == [1.0, 4.0] and list(points["generated"]) == [1.5, 3.0]
+    assert (list(identity["real"]), list(identity["generated"])) == ([1.0, 4.0], [1.0, 4.0])
+    assert chart.title.endswith("(r = 0.42)")
+
+
+def test_feature_scatter_draws_areas_in_square_microns_with_pixels_in_the_tooltip():
+    pairs = pd.DataFrame({"real": [100.0, 200.0], "generated": [110.0, 190.0]})
+    chart = vega_charts.feature_scatter(pairs, "Cells_AreaShape_Area", r=0.9, pixel_size_um=0.5)
+    points = vega_charts.layer_data(chart, 0)
+    assert list(points["real"]) == [25.0, 50.0] and list(points["real_px"]) == [100.0, 200.0]
+    spec = chart.to_dict()
+    tips = [t["title"] for t in spec["layer"][0]["encoding"]["tooltip"]]
+    assert tips == ["real (µm²)", "generated (µm²)", "real (px²)", "generated (px²)"]
+    assert spec["layer"][0]["encoding"]["x"]["title"] == "measured on real cell (µm²)"
 
 
 # -- page notes, sweep charts ---------------------------------------------------------
@@ -178,9 +190,16 @@ def test_warnings_come_back_as_distinct_notes_with_their_class():
 
 def test_sweep_and_cosine_charts_plot_the_table_values():
     table = pd.DataFrame({"requested": [1.0, 2.0, 3.0], "measured": [1.1, np.nan, 2.9]})
-    fig = charts.sweep_chart(table, feature="f", rho=0.5)
-    assert list(fig.data[0].y) == [1.0, 2.0, 3.0]  # the y = x reference
-    assert np.allclose(fig.data[1].y, [1.1, np.nan, 2.9], equal_nan=True)
-    assert "ρ = 0.50" in fig.layout.title.text
-    cos = charts.cosine_chart({"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0]})})
-    assert [t.name for t in cos.data] == ["A"] and list(cos.data[0].y) == [0.0, 1.0]
+    chart = vega_charts.sweep_chart(table, feature="f", rho=0.5, slope=0.9)
+    data = vega_charts.layer_data(chart)
+    reference = data[data["series"] == vega_charts.REQUESTED_NAME]
+    measured = data[data["series"] == vega_charts.MEASURED_NAME]
+    assert list(reference["value"]) == [1.0, 2.0, 3.0]  # the y = x reference
+    assert np.allclose(measured["value"], [1.1, np.nan, 2.9], equal_nan=True)
+    assert list(measured["requested"]) == [1.0, 2.0, 3.0]
+    assert chart.title == "requested vs measured (slope = 0.90, Spearman ρ = 0.50)"  # slope leads
+    cos = vega_charts.cosine_chart({"A": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 1.0]}),
+                                    "B": pd.DataFrame({"step": [0, 1], "cosine": [0.0, 0.5]})})
+    data = vega_charts.layer_data(cos)
+    assert list(data.loc[data["target MoA"] == "A", "cosine"]) == [0.0, 1.0]
+    assert cos.to_dict()["encoding"]["color"]["scale"]["domain"] == ["A", "B"]

@@ -47,6 +47,8 @@ def page(served_app):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+        page.requested = []  # every URL the page fetches
+        page.on("request", lambda request: page.requested.append(request.url))
         # a ±5 SD cell-area sweep runs past the training cells' range at both ends: steps are clipped
         feature = quote("Cell area (Cells_AreaShape_Area)")
         page.goto(f"{served_app}/feature_perturbation?pert_feature={feature}&pert_span_sd=5", wait_until="commit")
@@ -71,3 +73,12 @@ def test_no_label_is_cut_off_and_the_clip_notice_is_in_view(page):
     clip = [a for a in page.evaluate(ALERTS_JS) if "clipped" in a["text"]]
     assert clip and not clip[0]["folded"] and clip[0]["height"] > 0, clip
     assert page.evaluate(OFF_WINDOW_JS) == 0, "the moved-with table runs off the page"
+
+
+def test_the_sweep_chart_is_drawn_by_vega_without_loading_plotly(page):
+    """The requested-vs-measured chart is Altair: its points are drawn, and Plotly's 4.6 MB front end (1-3 s of a
+    first visit in headless Chromium, docs/app-first-use.md) is never fetched on this page."""
+    chart = page.locator("[data-testid='stVegaLiteChart']")
+    assert chart.count() == 1 and chart.locator(".marks").count() == 1
+    assert not [u for u in page.requested if "PlotlyChart" in u]
+
