@@ -1,8 +1,9 @@
 """Chart panels: PCA, sweeps, cosine curves and the correlation report's charts, as matplotlib figures + data.
 
 Each builder returns a `Panel` (figure + the numbers it shows) that
-`cp2image.analysis.export` turns into PNG / SVG / PDF / CSV; the app's Plotly charts
-(`cp2image.app_support.charts`) draw the same tables. Colours: Okabe-Ito for
+`cp2image.analysis.export` turns into PNG / SVG / PDF / CSV; the app's interactive charts
+(Altair: `cp2image.app_support.vega_charts`, `selection_charts`; Plotly for PCA:
+`cp2image.app_support.charts`) draw the same tables. Colours: Okabe-Ito for
 categories, red for the DMSO → top-dose line, as on the pages.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pandas as pd
 
 from cp2image.analysis.panels.images import Panel
 
-OKABE_ITO: tuple[str, ...] = (  # colour-blind safe categories (also the app's Plotly colourway)
+OKABE_ITO: tuple[str, ...] = (  # colour-blind safe categories (also the app's chart colours)
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
 )
 CONTROL_COLOUR = "#9a9a9a"  # DMSO
