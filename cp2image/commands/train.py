@@ -16,7 +16,7 @@ _OVERRIDES = {
     "num_workers": "num_workers", "ema_decay": "ema_decay", "split": "split", "max_cells": "max_cells",
     "log_every": "log_every", "grid_every": "grid_every", "checkpoint_every": "checkpoint_every",
     "discriminator_start": "discriminator_start", "amp": "amp", "latent_dim": "latent_dim",
-    "threads": "num_threads", "init_from": "init_from",
+    "threads": "num_threads", "init_from": "init_from", "balance_by": "balance_by", "balance_power": "balance_power",
 }
 
 
@@ -47,6 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--split", help="training split (default train; 'all' for every row)")
     p.add_argument("--max-cells", type=int, help="train on a random subset of this many cells")
+    p.add_argument("--balance-by", help="draw the classes of this metadata column evenly, e.g. moa "
+                                        "(default: every cell equally often)")
+    p.add_argument("--balance-power", type=float,
+                   help="with --balance-by: each cell drawn with weight count(its class)^-POWER (default 1: "
+                        "classes equally often; 0.5: shares in proportion to the square root of the counts)")
     p.add_argument("--log-every", type=int)
     p.add_argument("--grid-every", type=int)
     p.add_argument("--checkpoint-every", type=int)

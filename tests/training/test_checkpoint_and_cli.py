@@ -73,3 +73,16 @@ def test_train_command_rejects_bad_option_in_config(blob_data, tmp_path, capsys)
     cfg.write_text(json.dumps({"stepz": 3}))
     assert main(["train", "--data", str(blob_data), "--out", str(tmp_path / "r"), "--config", str(cfg)]) == 2
     assert "unknown training option" in capsys.readouterr().err
+
+
+def test_train_command_balance_flags_set_class_balanced_sampling():
+    from cp2image.cli import build_parser
+    from cp2image.commands.train import _command_line, build_config
+
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "r", "--balance-by", "moa",
+                                      "--balance-power", "0.5"])
+    config = build_config(args)
+    assert config.balance_by == "moa" and config.balance_power == 0.5
+    assert "--balance-by moa --balance-power 0.5" in _command_line(args)
+    default = build_config(build_parser().parse_args(["train", "--data", "d", "--out", "r"]))
+    assert default.balance_by is None and default.balance_power == 1.0
