@@ -138,7 +138,8 @@ def ranked_panel(rows: pd.DataFrame, title: str):
 
 
 with hist_col:
-    page_kit.download_row(histogram_panel, stem="correlation_histogram", key="dl_corr_hist")
+    # half-width column: four buttons side by side cut "PNG" to "P…" at 1280 px
+    page_kit.download_row(histogram_panel, stem="correlation_histogram", key="dl_corr_hist", compact=True)
 with rank_col:
     n = page_kit.url_widget(st.number_input, "Features to list", key="corr_n", min_value=5, max_value=100, value=15,
                             step=5)
