@@ -75,12 +75,7 @@ def sweep_chart(table: pd.DataFrame, *, feature: str, rho: float | None = None, 
     names = [n for n in (REQUESTED_NAME, MEASURED_NAME) if n in set(data["series"])]
     colours = {REQUESTED_NAME: IDENTITY_COLOUR, MEASURED_NAME: OKABE_ITO[0]}
     dashes = {REQUESTED_NAME: [5, 4], MEASURED_NAME: [1, 0]}
-    tips = [alt.Tooltip("requested:Q", title=f"requested{suffix}", format=TIP_FORMAT),
-            alt.Tooltip("value:Q", title=f"measured{suffix}", format=TIP_FORMAT)]
-    pixel_unit = _pixel_unit(unit)
-    if pixel_unit:
-        tips += [alt.Tooltip("requested_px:Q", title=f"requested ({pixel_unit})", format=TIP_FORMAT),
-                 alt.Tooltip("value_px:Q", title=f"measured ({pixel_unit})", format=TIP_FORMAT)]
+    tips = _tooltips([("requested", "requested"), ("value", "measured")], suffix=suffix, unit=unit)
     base = alt.Chart(data).encode(
         x=alt.X("requested:Q", title=f"requested {name}{suffix}", scale=alt.Scale(zero=False),
                 axis=alt.Axis(format=AXIS_FORMAT)),
@@ -94,6 +89,17 @@ def sweep_chart(table: pd.DataFrame, *, feature: str, rho: float | None = None, 
     points = base.mark_point(filled=True, size=80, opacity=1).encode(tooltip=tips).transform_filter(
         alt.datum.series == MEASURED_NAME)
     return alt.layer(lines, points).properties(height=height, title=title)
+
+
+def _tooltips(fields: list[tuple[str, str]], *, suffix: str, unit: str) -> list[alt.Tooltip]:
+    """Each (column, title) in the shown unit, then in pixels where that unit was converted from pixels
+    (the data carries a `<column>_px` column beside each), so hover shows both."""
+    tips = [alt.Tooltip(f"{column}:Q", title=f"{title}{suffix}", format=TIP_FORMAT) for column, title in fields]
+    pixel_unit = _pixel_unit(unit)
+    if pixel_unit:
+        tips += [alt.Tooltip(f"{column}_px:Q", title=f"{title} ({pixel_unit})", format=TIP_FORMAT)
+                 for column, title in fields]
+    return tips
 
 
 def feature_scatter(pairs: pd.DataFrame, feature: str, *, r: float | None = None, max_points: int = 3000,
@@ -116,12 +122,7 @@ def feature_scatter(pairs: pd.DataFrame, feature: str, *, r: float | None = None
     suffix = f" ({unit})" if unit else (f" ({note})" if note and note != "no unit" else "")
     shown = pd.DataFrame({"real": convert(data["real"]), "generated": convert(data["generated"]),
                           "real_px": data["real"].to_numpy(), "generated_px": data["generated"].to_numpy()})
-    tips = [alt.Tooltip("real:Q", title=f"real{suffix}", format=TIP_FORMAT),
-            alt.Tooltip("generated:Q", title=f"generated{suffix}", format=TIP_FORMAT)]
-    pixel_unit = _pixel_unit(unit)
-    if pixel_unit:
-        tips += [alt.Tooltip("real_px:Q", title=f"real ({pixel_unit})", format=TIP_FORMAT),
-                 alt.Tooltip("generated_px:Q", title=f"generated ({pixel_unit})", format=TIP_FORMAT)]
+    tips = _tooltips([("real", "real"), ("generated", "generated")], suffix=suffix, unit=unit)
     x = alt.X("real:Q", title=f"measured on real cell{suffix}", scale=alt.Scale(zero=False),
               axis=alt.Axis(format=AXIS_FORMAT))
     y = alt.Y("generated:Q", title=f"measured on generated cell{suffix}", scale=alt.Scale(zero=False),
