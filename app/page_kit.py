@@ -102,9 +102,10 @@ def require_model() -> Any:
     loaded, problem = load_current_model()
     if problem:
         st.error(problem)
-    if loaded is None:
+    if loaded is None and not problem:  # with a problem, its message says what to fix; weights may well exist
         st.info("No model weights are available. Put trained weights in `assets/models/cp2image-sim` "
                 "(or the folder CP2IMAGE_ASSETS names) or set CP2IMAGE_MODEL, then reload.")
+    if loaded is None:
         st.stop()
     if getattr(loaded, "notice", None):
         st.warning(loaded.notice)

@@ -112,7 +112,9 @@ class ModelRef:
         """The reference a user or config gave as text.
 
         None/"" → `$CP2IMAGE_MODEL`, unset → the bundled default; "bundled" or
-        "bundled:NAME"; an existing folder → local; else a Hub id "org/name[@revision]".
+        "bundled:NAME"; an existing folder → local; the bare name of a bundled model (as the
+        sidebar accepts it, e.g. "cp2image-bbbc021-real") → bundled; else a Hub id
+        "org/name[@revision]".
         """
         if isinstance(spec, ModelRef):
             return spec
@@ -125,6 +127,8 @@ class ModelRef:
             return cls.bundled(text.split(":", 1)[1])
         if Path(text).expanduser().is_dir():
             return cls.local(text)
+        if Path(text).name == text and "@" not in text and bundled_model_dir(text).is_dir():
+            return cls.bundled(text)
         repo_id, _, revision = text.partition("@")
         if text.startswith(("/", "./", "../", "~")) or repo_id.count("/") > 1 or "\\" in text:
             raise FileNotFoundError(f"{text}: no such model folder")  # a path, not a Hub id

@@ -350,3 +350,17 @@ def test_server_configured_hub_model_without_network_falls_back_with_a_notice(mo
     assert not at.error
     assert any("some-lab/cp2image-weights" in w.value and "bundled" in w.value for w in at.warning)
     assert len(image_captions(at)) == 10  # the page still works, on the bundled weights
+
+
+def test_server_model_set_to_a_bundled_name_loads_that_model(monkeypatch):
+    monkeypatch.setenv("CP2IMAGE_MODEL", "cp2image-sim")  # as the sidebar accepts it, without "bundled:"
+    at = open_page(start_app(), "feature_perturbation")
+    assert not at.error, [e.value for e in at.error]
+    assert len(image_captions(at)) == 10
+
+
+def test_a_misconfigured_server_model_is_named_without_claiming_no_weights_exist(monkeypatch):
+    monkeypatch.setenv("CP2IMAGE_MODEL", "no-such-model")
+    at = open_page(start_app(), "feature_perturbation")
+    assert at.error and "no-such-model" in at.error[0].value
+    assert not any("No model weights are available" in i.value for i in at.info)

@@ -69,6 +69,13 @@ def test_named_bundle_and_env_var(assets, monkeypatch):
     assert load_model().ref == real.ref
 
 
+def test_a_bundled_model_s_bare_name_means_that_model_as_in_the_sidebar(assets, monkeypatch):
+    monkeypatch.setenv("CP2IMAGE_MODEL", "cp2image-bbbc021-real")
+    assert load_model().ref == ModelRef.bundled("cp2image-bbbc021-real")
+    with pytest.raises(ValueError, match="use 'org/name'"):  # a bare name that is not bundled is still refused
+        ModelRef.parse("cp2image-unknown")
+
+
 def test_local_folder_and_training_run_folder(assets, tmp_path):
     tiny_model(NAMES, seed=3).save_pretrained(tmp_path / "run" / "model")
     x = np.zeros((1, 2))
