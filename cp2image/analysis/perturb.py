@@ -22,7 +22,8 @@ and leaves "this feature only" sweeps as drawn: there it was measured to add no 
 model 0.03 → 0.03) and to make the sweep non-monotone (nucleus area ρ 1.00 → 0.69;
 docs/feature-control.md, round 4). `refine=False` never refines, `True` or a `RefineConfig`
 always does. A refined sweep refines its steps jointly along the sweep when its settings'
-`sweep_smoothness` > 0 (round 5: measured, not the bundled models' default).
+`sweep_smoothness` > 0 (round 5: the real-cell model's default, which met the control target on
+three cell draws; the simulated model's sweeps stay as drawn).
 
 Orientation: the generators do not draw it, so a sweep of an angular feature turns each
 generated cell to its requested nucleus angle (`CP2Image.generate(..., pose=True)`, on
