@@ -153,7 +153,8 @@ def sweep_feature(
     space = _check_coupling(model, names, mode, coupling)
     ask = _asked_values(model, feature, base[j], values=values, n_steps=n_steps, span=span, unit=unit,
                         reference=reference)
-    domain = _domain(names, base, coupling, reference, crop_pixels=_crop_pixels(model))
+    crop_pixels = _crop_pixels(model)
+    domain = _domain(names, base, coupling, reference, crop_pixels=crop_pixels)
     period = circular_period(feature)
     if period is None:
         requested = np.clip(ask.asked, domain.lower[j], domain.upper[j])
@@ -161,7 +162,7 @@ def sweep_feature(
     else:  # angles live on their period: wrapped when fed to the model, never clipped
         requested = ask.asked.copy()
         clipped = np.zeros(ask.asked.size, dtype=bool)
-    reasons = [_clip_reason(feature, a, r, domain.lower[j], domain.upper[j], domain.source, _crop_pixels(model))
+    reasons = [_clip_reason(feature, a, r, domain.lower[j], domain.upper[j], domain.source, crop_pixels)
                for a, r in zip(ask.asked[clipped], requested[clipped])]
     outside = _outside_reference(feature, requested, reference) if period is None else None
 

@@ -34,11 +34,10 @@ def _units(feature: str, pixel_size_um: float | None):
 
     try:
         unit = unit_symbol(feature, pixel_size_um=pixel_size_um)
-        labelled(feature)
+        name = labelled(feature)
     except ValueError:  # not a CellProfiler name
         return "", (lambda v: np.asarray(v, float)), feature
-    return (unit, lambda v: np.array([to_physical(feature, x, pixel_size_um=pixel_size_um) for x in v], float),
-            labelled(feature))
+    return unit, lambda v: np.array([to_physical(feature, x, pixel_size_um=pixel_size_um) for x in v], float), name
 
 
 def _zoom() -> alt.Parameter:

@@ -114,6 +114,11 @@ def write_feature_matrix(path: Path, matrix: np.ndarray) -> Path:
 BALANCE_COLUMNS: dict[str, str] = {"moa": MOA, "compound": COMPOUND}
 
 
+def class_keys(labels: pd.Series | np.ndarray) -> pd.Series:
+    """The class of each row as text, missing labels forming one class ("<missing>") of their own."""
+    return pd.Series(np.asarray(labels, dtype=object)).fillna("<missing>").astype(str)
+
+
 def class_weights(labels: pd.Series | np.ndarray, *, power: float = 1.0) -> np.ndarray:
     """Per-row sampling weights ∝ count(class)^-power, summing to 1.
 
@@ -123,7 +128,7 @@ def class_weights(labels: pd.Series | np.ndarray, *, power: float = 1.0) -> np.n
     """
     if power < 0:
         raise ValueError(f"balance power must be ≥ 0, got {power}")
-    keys = pd.Series(np.asarray(labels, dtype=object)).fillna("<missing>").astype(str)
+    keys = class_keys(labels)
     counts = keys.map(keys.value_counts()).to_numpy(dtype=np.float64)
     weights = counts ** -float(power)
     return weights / weights.sum()

@@ -43,8 +43,8 @@ from cp2image.training import monitor, runtime as rt_mod
 from cp2image.training import state as state_mod
 from cp2image.training.config import TrainConfig
 from cp2image.training.data import (CellBatches, FeatureTable, PairedSampler, StepSampler, balancing_labels,
-                                    class_weights, grid_rows, images_file, prepare_features, summarise_split,
-                                    training_rows, validation_batch, write_feature_matrix)
+                                    class_keys, class_weights, grid_rows, images_file, prepare_features,
+                                    summarise_split, training_rows, validation_batch, write_feature_matrix)
 from cp2image.training.objectives import OBJECTIVES, Objective
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class Trainer:
             return None
         labels = balancing_labels(dataset.cells, table.rows, c.balance_by)
         weights = class_weights(labels, power=c.balance_power)
-        share = pd.Series(weights).groupby(labels.fillna("<missing>").astype(str).to_numpy()).sum()
+        share = pd.Series(weights).groupby(class_keys(labels).to_numpy()).sum()
         log.info("balance_by=%s (power %g): %d classes; expected share of a batch %s", c.balance_by,
                  c.balance_power, len(share), ", ".join(f"{k} {v:.1%}" for k, v in share.sort_values().items()))
         return weights
