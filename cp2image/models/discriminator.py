@@ -52,16 +52,36 @@ class ConvEncoder(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Image → (logit (B,), hidden activations of each block) for real-vs-generated."""
+    """Image → (logit (B,), hidden activations of each block) for real-vs-generated.
 
-    def __init__(self, config: EncoderConfig) -> None:
+    `condition_dim` > 0 makes it a projection discriminator (Miyato & Koyama 2018):
+    D(x, y) = ψ(φ(x)) + ⟨V y, φ(x)⟩, with φ the flattened last block and y the cell's
+    standardised features, so "real" means "a real cell *with these features*" and the
+    generator cannot pass with a sharp cell of the wrong profile. Without y (the hidden-layer
+    loss needs no logit) only ψ(φ(x)) is returned.
+    """
+
+    def __init__(self, config: EncoderConfig, condition_dim: int = 0) -> None:
         super().__init__()
+        if condition_dim < 0:
+            raise ValueError(f"condition_dim must be ≥ 0, got {condition_dim}")
         self.config = config
+        self.condition_dim = condition_dim
         self.trunk = ConvEncoder(config)
         head = nn.Linear(self.trunk.out_features, 1)
         self.head = spectral_norm(head) if config.spectral_norm else head
+        if condition_dim:
+            embed = nn.Linear(condition_dim, self.trunk.out_features, bias=False)  # V
+            self.embed = spectral_norm(embed) if config.spectral_norm else embed
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         hidden = self.trunk(x)
-        logit = self.head(hidden[-1].flatten(1)).squeeze(1)  # (B,)
+        phi = hidden[-1].flatten(1)  # (B, out_features)
+        logit = self.head(phi).squeeze(1)  # (B,)
+        if y is not None:
+            if not self.condition_dim:
+                raise ValueError("this discriminator is unconditional (condition_dim = 0); pass no y")
+            if y.shape != (x.shape[0], self.condition_dim):
+                raise ValueError(f"y must have shape ({x.shape[0]}, {self.condition_dim}), got {tuple(y.shape)}")
+            logit = logit + (self.embed(y.to(phi.dtype)) * phi).sum(dim=1)  # ⟨V y, φ(x)⟩
         return logit, hidden

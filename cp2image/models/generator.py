@@ -30,10 +30,22 @@ class GeneratorConfig:
     channel_mults: list[float] = field(default_factory=lambda: [1.0, 2.0, 2.0, 1.0, 0.5])
     batch_norm: bool = True  # the paper uses batch norm throughout
     upsample_mode: str = "nearest"  # "nearest" or "bilinear"
+    # extra inputs appended to the features: with an adversarial loss, N(0, 1) noise here lets one profile
+    # give many sharp cells (fibres, neighbours) instead of their pixel mean; 0 → the paper's generator
+    noise_dim: int = 0
+
+    def __post_init__(self) -> None:
+        if self.noise_dim < 0:
+            raise ValueError(f"noise_dim must be ≥ 0, got {self.noise_dim}")
 
 
 class Generator(nn.Module):
-    """(B, in_features) → (B, out_channels, image_size, image_size) in [0, 1] (sigmoid)."""
+    """(B, in_features) → (B, out_channels, image_size, image_size) in [0, 1] (sigmoid).
+
+    With `noise_dim` > 0 the dense layer reads in_features + noise_dim columns: features, then
+    noise. A (B, in_features) input gets zero noise (the deterministic draw every caller that
+    knows nothing of noise sees); a (B, in_features + noise_dim) input carries its own noise.
+    """
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
@@ -46,7 +58,7 @@ class Generator(nn.Module):
         sizes = upsample_sizes(config.image_size, n_blocks)
         channels = scaled_channels(config.base_filters, config.channel_mults)
         self.grid = (channels[0], sizes[0], sizes[0])
-        self.dense = nn.Linear(config.in_features, channels[0] * sizes[0] * sizes[0])
+        self.dense = nn.Linear(config.in_features + config.noise_dim, channels[0] * sizes[0] * sizes[0])
         self.dense_norm = nn.BatchNorm2d(channels[0]) if config.batch_norm else nn.Identity()
         self.dense_act = nn.LeakyReLU(LEAKY_SLOPE)
         self.blocks = nn.Sequential(*[
@@ -62,6 +74,7 @@ class Generator(nn.Module):
         self._fused: dict[str, dict] = {}  # derived inference weights, never saved
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = self.with_noise(z)
         # torch.compile traces the layer-by-layer path (its caches key on tensor identity) and fuses itself
         if (self.fuse_upsampling and not torch.compiler.is_compiling() and self._dense_foldable()
                 and all(b.inference_ready() for b in self.blocks)):
@@ -72,6 +85,23 @@ class Generator(nn.Module):
         x = self.dense_act(self.dense_norm(x))
         x = self.blocks(x)  # (B, C_last, image_size, image_size)
         return torch.sigmoid(self.to_image(x))  # (B, out_channels, image_size, image_size)
+
+    def with_noise(self, z: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, in_features [+ noise_dim]) → the dense layer's input: zero noise appended where none is given."""
+        n_in, n_noise = self.config.in_features, self.config.noise_dim
+        if z.shape[-1] == n_in + n_noise and noise is None:
+            return z
+        if z.shape[-1] != n_in:
+            raise ValueError(f"expected inputs of {n_in} features (+ {n_noise} noise), got {z.shape[-1]} columns")
+        if n_noise == 0:
+            if noise is not None and noise.shape[-1]:
+                raise ValueError("this generator has no noise input (noise_dim = 0)")
+            return z
+        if noise is None:
+            noise = z.new_zeros(z.shape[0], n_noise)
+        elif noise.shape != (z.shape[0], n_noise):
+            raise ValueError(f"noise must have shape ({z.shape[0]}, {n_noise}), got {tuple(noise.shape)}")
+        return torch.cat([z, noise.to(z.dtype)], dim=1)
 
     def _dense_foldable(self) -> bool:
         norm = self.dense_norm
@@ -139,6 +169,17 @@ class Generator(nn.Module):
             return activation(y, out=y)
         return upsample2x_conv2d(x, weight, bias, mode=pending, cache=self._fused.setdefault(name, {}),
                                  source_key=key, activation=activation)
+
+
+def with_noise_columns(weight: torch.Tensor, noise_dim: int) -> torch.Tensor:
+    """A noise-free generator's dense weight (out, p) → (out, p + noise_dim) with zero noise columns.
+
+    Warm starts: the widened generator draws exactly the old images at step 0 for any noise, and
+    the zero columns still get gradients (∂L/∂W = δ ⊗ noise), so training grows the noise's use.
+    """
+    if noise_dim < 0:
+        raise ValueError(f"noise_dim must be ≥ 0, got {noise_dim}")
+    return torch.cat([weight, weight.new_zeros(weight.shape[0], noise_dim)], dim=1)
 
 
 def _leaky_relu_out(x: torch.Tensor, *, out: torch.Tensor) -> torch.Tensor:

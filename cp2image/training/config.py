@@ -66,6 +66,10 @@ class TrainConfig:
     edit_max_sd: float = 2.0  # an edit moves one feature by δ ~ U(−edit_max_sd, edit_max_sd) SD
     edit_adversarial_weight: float = 0.0  # λ on a non-saturating GAN loss on edited images (D sees them too)
     consistency_start: int = 0  # first step with the consistency and edit terms
+    # sharp, non-average cells (issue 13; docs/generator-ablation.md); all off by default
+    noise_dim: int = 0  # N(0, 1) inputs appended to the features; init_from a noise-free model → zero columns
+    projection_discriminator: bool = False  # D(x, y) = ψ(φ(x)) + ⟨V y, φ(x)⟩, y = standardised features
+    adversarial_weight: float = 0.0  # λ on a non-saturating GAN loss on G(z) (the paper has none: hidden losses only)
     # monitoring
     log_every: int = 10
     grid_every: int = 500
@@ -96,7 +100,8 @@ class TrainConfig:
             raise ValueError(f"amp must be auto, bf16 or off, got {self.amp!r}")
         if self.channels_last not in ("auto", "on", "off"):
             raise ValueError(f"channels_last must be auto, on or off, got {self.channels_last!r}")
-        for name in ("consistency_weight", "edit_weight", "edit_adversarial_weight", "edit_max_sd"):
+        for name in ("consistency_weight", "edit_weight", "edit_adversarial_weight", "edit_max_sd",
+                     "adversarial_weight"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         uses_critic = self.consistency_weight > 0 or self.edit_weight > 0
@@ -107,6 +112,12 @@ class TrainConfig:
             raise ValueError(f"feature consistency needs feature inputs; model {self.model!r} has none")
         if self.edit_adversarial_weight > 0 and self.edit_weight == 0:
             raise ValueError("edit_adversarial_weight > 0 needs edit_weight > 0 (edited images are made only then)")
+        if int(self.noise_dim) < 0:
+            raise ValueError(f"noise_dim must be ≥ 0, got {self.noise_dim}")
+        sharpening = self.noise_dim > 0 or self.projection_discriminator or self.adversarial_weight > 0
+        if sharpening and self.model != "cp2image":
+            raise ValueError(f"noise_dim, projection_discriminator and adversarial_weight are CP2Image options; "
+                             f"model is {self.model!r}")
         if self.balance_power < 0:
             raise ValueError(f"balance_power must be ≥ 0, got {self.balance_power}")
         if self.balance_by is not None and not str(self.balance_by).strip():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 
 from cp2image.models.cp2image import CP2Image, CP2ImageConfig
 from cp2image.models.discriminator import Discriminator, EncoderConfig
+from cp2image.models.generator import Generator
 from cp2image.models.lsgan import LSGAN, LSGANConfig
 from cp2image.models.vae import VAE, VAEConfig, VAEplus
 from cp2image.training import losses
@@ -62,13 +64,13 @@ class Objective:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
     # -- set-up -----------------------------------------------------------------
-    def discriminator(self, image_size: int, n_channels: int) -> Discriminator:
+    def discriminator(self, image_size: int, n_channels: int, condition_dim: int = 0) -> Discriminator:
         c = self.config
         return Discriminator(EncoderConfig(
             image_size=image_size, in_channels=n_channels, base_filters=c.base_filters,
             kernel_size=c.kernel_size, channel_mults=list(c.discriminator_channel_mults),
             batch_norm=c.batch_norm, spectral_norm=True,
-        ))
+        ), condition_dim=condition_dim)
 
     def finalise(self, wrap) -> None:
         """Move to device, set memory format, create optimisers, wrap (DDP/compile)."""
@@ -86,13 +88,16 @@ class Objective:
         return x.contiguous(memory_format=torch.channels_last) if self.runtime.channels_last else x
 
     # -- shared steps -----------------------------------------------------------
-    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, t: int) -> dict[str, torch.Tensor]:
+    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, t: int,
+                           condition: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One D update; `condition` (rows of real then fake) feeds a projection discriminator."""
         if t < self.config.discriminator_start:
             return {}
         opt = self.optimizers["discriminator"]
         opt.zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            logits, _ = self.wrapped["discriminator"](torch.cat([real, fake.detach()]))  # (2b,)
+            args = () if condition is None else (condition,)
+            logits, _ = self.wrapped["discriminator"](torch.cat([real, fake.detach()]), *args)  # (2b,)
         b = real.shape[0]
         loss = losses.discriminator_bce(logits[:b], logits[b:])
         loss.backward()
@@ -140,6 +145,13 @@ class CP2ImageObjective(Objective):
     `edit_adversarial_weight` the discriminator also sees G(z') as fake and the
     generator gets a non-saturating GAN loss on it (edited images have no pixel target,
     so only D keeps them looking like cells).
+
+    Sharp cells (all off by default): `noise_dim` appends N(0, 1) noise to z (seeded by
+    step and rank; an edit pair shares its noise, so the edit alone separates them);
+    `projection_discriminator` conditions D on z, whose real pairs are then the generator's
+    own targets (X_orig, z) because the independent real batch carries no features;
+    `adversarial_weight` adds a non-saturating GAN loss on G(z), read from the same D pass
+    (real and generated together, as in D's update) that gives the hidden-layer losses.
     """
 
     kind = "cp2image"
@@ -147,8 +159,15 @@ class CP2ImageObjective(Objective):
 
     def __init__(self, config: TrainConfig, runtime: Runtime, model_config: CP2ImageConfig) -> None:
         super().__init__(config, runtime)
-        self.nets["generator"] = CP2Image(model_config)
-        self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels))
+        generator = CP2Image(model_config)
+        if config.noise_dim:
+            # CP2Image's own config has no noise field: the trainer exports such a generator for the
+            # noise-aware loader only (docs/generator-ablation.md), the plain loader refuses its weights
+            generator.generator = Generator(replace(model_config.generator_config(), noise_dim=config.noise_dim))
+        self.nets["generator"] = generator
+        condition_dim = model_config.n_features if config.projection_discriminator else 0
+        self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels),
+                                                        condition_dim)
         self.critic: FeatureCritic | None = None
         self.coupling: torch.Tensor | None = None  # (p, p), C[:, j] = Σ[:, j] / Σ[j, j]
         self.edit_candidates: torch.Tensor | None = None  # generator positions edits may move
@@ -177,6 +196,36 @@ class CP2ImageObjective(Objective):
                                                 max_sd=self.config.edit_max_sd, generator=g)
         return self.critic.wrap(z_edit), j, delta  # angles back onto their period
 
+    def noise(self, n: int, t: int) -> torch.Tensor | None:
+        """(n, noise_dim) N(0, 1) seeded by (seed, step, rank), so a resumed run repeats it; None without noise."""
+        c, rt = self.config, self.runtime
+        if not c.noise_dim:
+            return None
+        g = torch.Generator().manual_seed(c.seed * 1_000_003 + 11 * t + 104_729 * rt.rank + 2)
+        return torch.randn(n, c.noise_dim, generator=g).to(rt.device)
+
+    def _adversarial_and_hidden(self, original: torch.Tensor, fake: torch.Tensor, z: torch.Tensor, t: int
+                                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(non-saturating loss on D(G(z), z), Σ γ_i L_i^H, logs) from one frozen D pass on [original; fake]."""
+        if self.config.adversarial_weight == 0:
+            hidden, logs = self.hidden_loss(original, fake, t)
+            return torch.zeros((), device=fake.device), hidden, logs
+        c = self.config
+        weights = layer_weights(t, c.gamma, c.gamma_delay, c.gamma_ramp)
+        disc, b = self.nets["discriminator"], original.shape[0]
+        args = (torch.cat([z, z]),) if c.projection_discriminator else ()
+        with frozen(disc), self.runtime.autocast():
+            logits, hidden_all = disc(torch.cat([original, fake]), *args)
+        adversarial = losses.generator_nonsaturating(logits[b:])
+        logs: dict[str, torch.Tensor] = {}
+        hidden = torch.zeros((), device=fake.device)
+        if any(weights):
+            per_layer = losses.hidden_layer_losses([h[:b] for h in hidden_all], [h[b:] for h in hidden_all])
+            hidden = losses.weighted_hidden_loss(per_layer, weights)
+            logs = {f"hidden_{i}": v.detach() for i, v in enumerate(per_layer)}
+            logs.update({f"gamma_{i}": torch.tensor(w) for i, w in enumerate(weights)})
+        return adversarial, hidden, logs
+
     def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
         c = self.config
         original, real = self.images(batch, "images"), self.images(batch, "real")
@@ -184,23 +233,37 @@ class CP2ImageObjective(Objective):
         critic_on = self.critic is not None and t >= c.consistency_start
         editing = critic_on and self.coupling is not None
         b = z.shape[0]
+        noise = self.noise(b, t)
         if editing:
             z_edit, j, _ = self._edits(z, t)
+            inputs = torch.cat([z, z_edit])
+            if noise is not None:
+                inputs = torch.cat([inputs, torch.cat([noise, noise])], dim=1)  # an edit pair shares its noise
             with self.runtime.autocast():
-                both = self.wrapped["generator"](torch.cat([z, z_edit]))  # (2b, 3, H, W), one BN batch
+                both = self.wrapped["generator"](inputs)  # (2b, 3, H, W), one BN batch
             fake, fake_edit = both[:b], both[b:]
         else:
+            inputs = z if noise is None else torch.cat([z, noise], dim=1)
             with self.runtime.autocast():
-                fake = self.wrapped["generator"](z)  # (b, 3, H, W) in [0, 1]
+                fake = self.wrapped["generator"](inputs)  # (b, 3, H, W) in [0, 1]
             fake_edit = None
         adversarial_edit = editing and c.edit_adversarial_weight > 0
-        logs = self.discriminator_step(real, torch.cat([fake, fake_edit]) if adversarial_edit else fake, t)
+        if c.projection_discriminator:
+            # real pairs: the generator's targets with their own features (the real batch has none)
+            condition = torch.cat([z, z, z_edit] if adversarial_edit else [z, z])
+            logs = self.discriminator_step(original, torch.cat([fake, fake_edit]) if adversarial_edit else fake,
+                                           t, condition)
+        else:
+            logs = self.discriminator_step(real, torch.cat([fake, fake_edit]) if adversarial_edit else fake, t)
         opt = self.optimizers["generator"]
         opt.zero_grad(set_to_none=True)
         mse = losses.pixel_mse(fake, original)
-        hidden, hidden_logs = self.hidden_loss(original, fake, t)
+        adversarial, hidden, hidden_logs = self._adversarial_and_hidden(original, fake, z, t)
         loss = mse + hidden
         extra: dict[str, torch.Tensor] = {}
+        if c.adversarial_weight > 0:
+            loss = loss + c.adversarial_weight * adversarial
+            extra["adversarial"] = adversarial.detach()
         if critic_on:
             with self.runtime.autocast():
                 pred = self.critic(torch.cat([fake, fake_edit]) if editing else fake).float()  # (b or 2b, k + a)
@@ -214,8 +277,9 @@ class CP2ImageObjective(Objective):
                 extra["edit"] = edit.detach()
                 if adversarial_edit:
                     disc = self.nets["discriminator"]
+                    args = (z_edit,) if c.projection_discriminator else ()
                     with frozen(disc), self.runtime.autocast():
-                        logits, _ = disc(fake_edit)
+                        logits, _ = disc(fake_edit, *args)
                     adv = losses.generator_nonsaturating(logits)
                     loss = loss + c.edit_adversarial_weight * adv
                     extra["edit_adversarial"] = adv.detach()

@@ -1,0 +1,129 @@
+"""Training with a noise input, a projection discriminator and an adversarial term (issue 13).
+
+Off by default (a default run's networks and logs are the old ones); on, the new parameters
+get gradients, the options change the update, a warm start from a noise-free model draws
+that model's images exactly, and a resumed run repeats its noise.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cp2image.models import CP2Image
+from cp2image.models.cp2image import CP2ImageConfig
+from cp2image.training import checkpoint as ckpt
+from cp2image.training import runtime as rt_mod
+from cp2image.training.config import TrainConfig
+from cp2image.training.objectives import CP2ImageObjective
+from cp2image.training.trainer import Trainer, initialise_widened
+
+P = 4  # the blob dataset's features
+
+
+def tiny(**overrides) -> TrainConfig:
+    base = dict(steps=2, batch_size=8, base_filters=4, kernel_size=3, gamma=[0.1] * 5, gamma_delay=[0] * 5,
+                gamma_ramp=[2] * 5, log_every=1, grid_every=10, checkpoint_every=10, grid_cells=4,
+                progress=False, seed=0)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def objective(config: TrainConfig) -> CP2ImageObjective:
+    torch.manual_seed(0)
+    model_config = CP2ImageConfig(feature_names=[f"f{i}" for i in range(P)], feature_mean=[0.0] * P,
+                                  feature_scale=[1.0] * P, image_size=32, base_filters=4, kernel_size=3)
+    obj = CP2ImageObjective(config, rt_mod.Runtime(device=torch.device("cpu")), model_config)
+    obj.finalise(lambda net: net)
+    return obj
+
+
+def batch(b: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"images": torch.randint(0, 256, (b, 3, 32, 32), generator=g, dtype=torch.uint8),
+            "real": torch.randint(0, 256, (b, 3, 32, 32), generator=g, dtype=torch.uint8),
+            "features": torch.randn(b, P, generator=g)}
+
+
+def test_options_are_off_by_default_and_checked():
+    c = TrainConfig()
+    assert (c.noise_dim, c.projection_discriminator, c.adversarial_weight) == (0, False, 0.0)
+    with pytest.raises(ValueError, match="noise_dim"):
+        TrainConfig(noise_dim=-1)
+    with pytest.raises(ValueError, match="adversarial_weight"):
+        TrainConfig(adversarial_weight=-0.1)
+    with pytest.raises(ValueError, match="CP2Image options"):
+        TrainConfig(model="vae", projection_discriminator=True)
+
+
+def test_a_default_objective_builds_the_old_networks_and_logs_no_adversarial_term():
+    obj = objective(tiny())
+    assert obj.nets["generator"].generator.dense.in_features == P
+    assert not any(k.startswith("embed.") for k in obj.nets["discriminator"].state_dict())
+    assert obj.noise(8, 0) is None
+    logs = obj.step(batch(), 0)
+    assert "adversarial" not in logs
+
+
+def test_noise_projection_and_adversarial_term_reach_their_parameters():
+    obj = objective(tiny(noise_dim=3, projection_discriminator=True, adversarial_weight=0.5))
+    gen, disc = obj.nets["generator"].generator, obj.nets["discriminator"]
+    with torch.no_grad():
+        gen.dense.weight[:, P:] = 0  # as after a warm start
+    embed_before = {k: v.clone() for k, v in disc.state_dict().items() if k.startswith("embed.")}
+    logs = obj.step(batch(), 0)
+    assert torch.isfinite(logs["adversarial"]) and logs["adversarial"] > 0
+    assert gen.dense.weight[:, P:].abs().sum() > 0  # the noise columns moved off zero
+    after = disc.state_dict()
+    assert any(not torch.equal(after[k], v) for k, v in embed_before.items())  # D's V was updated
+
+
+def test_the_adversarial_weight_changes_the_generator_update():
+    weights = []
+    for w in (0.0, 1.0):
+        obj = objective(tiny(projection_discriminator=True, adversarial_weight=w))
+        obj.step(batch(), 0)
+        weights.append(obj.nets["generator"].generator.to_image.weight.detach().clone())
+    assert not torch.equal(*weights)
+
+
+def test_noise_is_seeded_by_step_so_a_resumed_run_repeats_it():
+    obj = objective(tiny(noise_dim=3))
+    assert torch.equal(obj.noise(8, 5), obj.noise(8, 5))
+    assert not torch.equal(obj.noise(8, 5), obj.noise(8, 6))
+
+
+def test_warm_start_from_a_noise_free_export_draws_its_images_exactly(blob_data, tmp_path):
+    first = Trainer(tiny(steps=2), blob_data, tmp_path / "first").run()
+    old = CP2Image.from_pretrained(first.model_dir).eval()
+    config = tiny(noise_dim=3, projection_discriminator=True, adversarial_weight=0.1)
+    torch.manual_seed(0)
+    obj = CP2ImageObjective(config, rt_mod.Runtime(device=torch.device("cpu")), old.config)
+    obj.finalise(lambda net: net)
+    initialise_widened(obj, None, first.model_dir)
+    new = obj.nets["generator"].eval()
+    z = torch.randn(5, len(old.feature_names))
+    with torch.no_grad():
+        for seed in range(2):
+            noise = torch.randn(5, 3, generator=torch.Generator().manual_seed(seed))
+            assert torch.equal(new(torch.cat([z, noise], dim=1)), old(z))
+
+
+def test_widened_runs_resume_exactly(blob_data, tmp_path):
+    opts = dict(noise_dim=3, projection_discriminator=True, adversarial_weight=0.1, steps=4, checkpoint_every=2)
+    Trainer(tiny(**opts), blob_data, tmp_path / "a").run()
+    Trainer(tiny(**{**opts, "steps": 2}), blob_data, tmp_path / "b").run()
+    Trainer(tiny(**opts), blob_data, tmp_path / "b", resume=True).run()
+    a, _ = ckpt.load_checkpoint(tmp_path / "a" / "checkpoint.safetensors")
+    b, _ = ckpt.load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
+    for k in a:
+        if k.startswith(("net.", "ema.")):
+            assert torch.equal(a[k], b[k]), k
+
+
+def test_a_noise_run_exports_weights_the_plain_loader_refuses(blob_data, tmp_path):
+    """Inference has no noise plumbing yet: the export must not load silently as a noise-free model."""
+    run = Trainer(tiny(noise_dim=3), blob_data, tmp_path / "noise").run()
+    with pytest.raises((ValueError, RuntimeError)):
+        CP2Image.from_pretrained(run.model_dir)
+    tensors, _ = ckpt.load_checkpoint(tmp_path / "noise" / "checkpoint.safetensors")
+    assert tensors["net.generator.generator.dense.weight"].shape[1] == P + 3
