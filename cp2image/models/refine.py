@@ -12,11 +12,6 @@ over the features the critic reads reliably (held-out r ≥ `min_r`; angles on t
 as `cp2image.training.consistency.FeatureCritic` compares them), with K Adam steps and
 the generator's weights frozen (eval mode). Output: G(z').
 
-Adam is `torch.optim.Adam` with its defaults (the library's update, not one written here). Its
-constructor imports `torch._dynamo` once per process: the first refinement of a process costs
-~0.9 s CPU more than later ones (9 sim images: 1.21 s against 0.28 s with `torch._dynamo` already
-imported, 2026-11-28), which a warm-up that imports `torch._dynamo` pays in advance.
-
 Why the input and not the pixels: every image stays one the generator can draw, which
 limits fooling the critic with adversarial texture. Adam moves each input by at most
 about `lr` per step, so z' stays within K · lr SD of the request. More steps lower the
@@ -123,7 +118,7 @@ def refine_inputs(generator: Callable[[torch.Tensor], torch.Tensor], critic: "Fe
     """
     target = z.detach()
     zp = target.clone().requires_grad_(True)
-    adam = torch.optim.Adam([zp], lr=config.lr)  # torch's defaults: betas (0.9, 0.999), eps 1e-8 outside the root
+    adam = _Adam(zp, lr=config.lr)
     smoother = sweep_smoother(len(target), config.smoothness, dtype=target.dtype, device=target.device)
     first = last = None
     with torch.enable_grad():
@@ -136,9 +131,8 @@ def refine_inputs(generator: Callable[[torch.Tensor], torch.Tensor], critic: "Fe
                 break
             loss = fit + config.prior_weight * (zp - target).pow(2).mean(dim=1)
             (grad,) = torch.autograd.grad(loss.sum(), zp)  # a sum: each row's gradient is its own
-            zp.grad = grad
-            adam.step()
             with torch.no_grad():
+                adam.step(grad)
                 if smoother is not None:  # the roughness penalty's proximal step (module docstring)
                     zp.copy_(target + smoother @ (zp - target))
                 zp.clamp_(-clip_sigma, clip_sigma)
@@ -165,6 +159,29 @@ def sweep_smoother(n_steps: int, smoothness: float, *, dtype: torch.dtype = torc
     eye = torch.eye(n_steps, dtype=torch.float64)
     second = eye[2:] - 2 * eye[1:-1] + eye[:-2]
     return torch.linalg.inv(eye + smoothness * second.T @ second).to(dtype=dtype, device=device)
+
+
+class _Adam:
+    """Adam (Kingma & Ba; torch.optim.Adam's defaults) on one tensor, written out.
+
+    Why not torch.optim.Adam: constructing it imports torch._dynamo, about 3 s of CPU on the first
+    refinement of a process (the app's first generated image). Same update, same defaults.
+    """
+
+    def __init__(self, param: torch.Tensor, *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+        self.t = 0
+
+    def step(self, grad: torch.Tensor) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        self.m.mul_(b1).add_(grad, alpha=1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (self.v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+        self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
 
 
 # ----------------------------------------------------------------------------- the critic file
