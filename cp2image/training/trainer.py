@@ -450,6 +450,10 @@ class Trainer:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         net.config.provenance = provenance
+        if c.model == "cp2image" and c.noise_dim:
+            from cp2image.training.noise_free import zero_noise_model
+
+            net = zero_noise_model(net)  # generation feeds zero noise: export the plain generator that draws it
         out = self.out / "model"
         net.save_pretrained(out)
         log.info("exported %s to %s", type(net).__name__, out)

@@ -120,10 +120,14 @@ def test_widened_runs_resume_exactly(blob_data, tmp_path):
             assert torch.equal(a[k], b[k]), k
 
 
-def test_a_noise_run_exports_weights_the_plain_loader_refuses(blob_data, tmp_path):
-    """Inference has no noise plumbing yet: the export must not load silently as a noise-free model."""
+def test_a_noise_run_exports_the_plain_generator_of_its_zero_noise_draw(blob_data, tmp_path):
+    """Generation feeds zero noise, so the export drops the noise columns and loads strictly as a plain model."""
     run = Trainer(tiny(noise_dim=3), blob_data, tmp_path / "noise").run()
-    with pytest.raises((ValueError, RuntimeError)):
-        CP2Image.from_pretrained(run.model_dir)
+    model = CP2Image.from_pretrained(run.model_dir)
+    assert model.generator.dense.in_features == P
+    assert model.config.provenance["noise_input"]["noise_dim"] == 3
     tensors, _ = ckpt.load_checkpoint(tmp_path / "noise" / "checkpoint.safetensors")
-    assert tensors["net.generator.generator.dense.weight"].shape[1] == P + 3
+    key = next(k for k in ("ema.module.generator.dense.weight", "net.generator.generator.dense.weight") if k in tensors)
+    widened = tensors[key]  # the exported network: EMA weights when the run keeps them
+    assert widened.shape[1] == P + 3
+    assert torch.equal(model.generator.dense.weight, widened[:, :P])
