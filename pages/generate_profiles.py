@@ -62,7 +62,7 @@ with st.expander(f"What the CSV needs ({len(features)} feature columns)"):
 refine = st.toggle("Refine with the model's critic", key="gen_refine", value=False, disabled=not model.can_refine,
                    help="Nudges the generator's input for a few gradient steps until the image → feature critic "
                         "shipped with the model reads each image as its profile. On held-out cells, features with "
-                        "r > 0.5 went from 57.5 % to 67.2 % (real-cell model) and from 59.8 % to 62.2 % (simulated). "
+                        "r > 0.5 went from 57.5 % to 67.2 % (real-cell model) and from 61.9 % to 65.2 % (simulated). "
                         "It costs about 30–60 ms per image, so the page leaves it off (the command line's "
                         "`cp2image generate` refines by default).")
 refine = bool(refine and model.can_refine)
