@@ -38,10 +38,9 @@ def zero_noise_state(state: dict[str, torch.Tensor], n_features: int) -> tuple[d
     return out, noise_dim
 
 
-def zero_noise_model(net: CP2Image) -> CP2Image:
-    """A plain CP2Image drawing exactly what `net` draws with zero noise (provenance notes the drop)."""
-    config = CP2ImageConfig(**{**net.config.__dict__, "provenance": dict(net.config.provenance)})
-    state, noise_dim = zero_noise_state(net.state_dict(), len(config.feature_names))
+def _plain_model(config: CP2ImageConfig, state: dict[str, torch.Tensor]) -> CP2Image:
+    """The plain CP2Image of `state` with its noise columns dropped; provenance records a drop."""
+    state, noise_dim = zero_noise_state(state, len(config.feature_names))
     if noise_dim:
         config.provenance["noise_input"] = {
             "noise_dim": noise_dim,
@@ -50,6 +49,12 @@ def zero_noise_model(net: CP2Image) -> CP2Image:
     plain = CP2Image(config)
     plain.load_state_dict(state, strict=True)
     return plain.eval()
+
+
+def zero_noise_model(net: CP2Image) -> CP2Image:
+    """A plain CP2Image drawing exactly what `net` draws with zero noise (provenance notes the drop)."""
+    config = CP2ImageConfig(**{**net.config.__dict__, "provenance": dict(net.config.provenance)})
+    return _plain_model(config, net.state_dict())
 
 
 def convert_folder(source: str | Path, target: str | Path) -> Path:
@@ -61,15 +66,7 @@ def convert_folder(source: str | Path, target: str | Path) -> Path:
         raise ValueError(f"{source}: cannot read {CONFIG_FILE} ({err})") from err
     config = CP2ImageConfig(**{k: v for k, v in raw.items() if k in CP2ImageConfig.__dataclass_fields__})
     state = load_file(str(source / WEIGHTS_FILE))  # safetensors only: nothing is unpickled
-    state, noise_dim = zero_noise_state(state, len(config.feature_names))
-    if noise_dim:
-        config.provenance["noise_input"] = {
-            "noise_dim": noise_dim,
-            "exported": "zero-noise draw: the generator's dense-layer noise columns dropped",
-        }
-    model = CP2Image(config)
-    model.load_state_dict(state, strict=True)
-    model.save_pretrained(target)
+    _plain_model(config, state).save_pretrained(target)
     return target
 
 
