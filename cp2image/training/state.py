@@ -50,44 +50,71 @@ def restore(objective: Objective, ema: AveragedModel | None, tensors: dict, stat
         torch.cuda.set_rng_state(tensors["rng.cuda"])
 
 
+def _adapted(net: torch.nn.Module, state: dict[str, torch.Tensor], noise_dim: int
+             ) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
+    """(`state` fitted to `net`, keys that do not fit, keys `net` keeps fresh).
+
+    Two differences from the source are allowed, both for runs that add sharpening options
+    (docs/generator-ablation.md): a dense layer `noise_dim` inputs wider than the source's gets
+    zero noise columns, so step 0 draws the source's images exactly; a projection embedding
+    (`embed.*`) the source lacks keeps its fresh initialisation.
+    """
+    from cp2image.models.generator import with_noise_columns
+
+    expected = net.state_dict()
+    state = dict(state)
+    if noise_dim:
+        for key, value in state.items():
+            if (key.endswith("dense.weight") and key in expected
+                    and expected[key].shape[1] == value.shape[1] + noise_dim):
+                state[key] = with_noise_columns(value, noise_dim)
+    fresh = [k for k in expected if k not in state and k.startswith("embed.")]
+    bad = [k for k in expected if k not in fresh and (k not in state or state[k].shape != expected[k].shape)]
+    if fresh:  # loaded non-strictly below, so name keys the network does not have here
+        bad += sorted(set(state) - set(expected))
+    return state, bad, fresh
+
+
 def initialise_from(objective: Objective, ema: AveragedModel | None, source: Path, *, checkpoint_name: str) -> None:
     """Copy network weights (not optimiser state or step) from another run's checkpoint.
 
     `source` may also be an exported model folder (config.json + model.safetensors, e.g.
     a bundled model): then only the generator is initialised and the discriminator starts
-    fresh, since exported models do not carry it.
+    fresh, since exported models do not carry it. A run that adds a noise input or a
+    projection discriminator may start from a source without them (`_adapted`).
     """
+    noise_dim = int(getattr(objective.config, "noise_dim", 0) or 0)
     if source.is_dir() and not (source / checkpoint_name).exists() and (source / "model.safetensors").exists():
-        _initialise_generator_from_export(objective, ema, source)
+        _initialise_generator_from_export(objective, ema, source, noise_dim)
         return
     path = source / checkpoint_name if source.is_dir() else source
     tensors, _ = ckpt.load_checkpoint(path)
     for name, net in objective.nets.items():
         prefix = f"net.{name}."
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        expected = net.state_dict()
-        bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+        state, bad, fresh = _adapted(net, state, noise_dim)
         if bad:
             raise ValueError(f"init_from {path}: network {name!r} does not match this config "
                              f"(e.g. {bad[:3]}); the feature list and architecture must be the same")
-        net.load_state_dict(state)
+        net.load_state_dict(state, strict=not fresh)
     if ema is not None:
         ema.module.load_state_dict(objective.nets[objective.generator_key].state_dict())
-    log.info("initialised networks from %s", path)
+    log.info("initialised networks from %s (zero noise columns: %d)", path, noise_dim)
 
 
-def _initialise_generator_from_export(objective: Objective, ema: AveragedModel | None, source: Path) -> None:
+def _initialise_generator_from_export(objective: Objective, ema: AveragedModel | None, source: Path,
+                                      noise_dim: int = 0) -> None:
     net = objective.nets[objective.generator_key]
     exported = type(net).from_pretrained(source)
     mine, theirs = getattr(net, "feature_names", None), getattr(exported, "feature_names", None)
     if mine != theirs:
         raise ValueError(f"init_from {source}: the model was trained on a different feature list than this "
                          "dataset gives; fine-tune only on data with the same features")
-    expected, state = net.state_dict(), exported.state_dict()
-    bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+    state, bad, fresh = _adapted(net, exported.state_dict(), noise_dim)
     if bad:
         raise ValueError(f"init_from {source}: architecture differs from this config (e.g. {bad[:3]})")
-    net.load_state_dict(state)
+    net.load_state_dict(state, strict=not fresh)
     if ema is not None:
         ema.module.load_state_dict(net.state_dict())
-    log.info("initialised the generator from exported model %s (discriminator starts fresh)", source)
+    log.info("initialised the generator from exported model %s (discriminator starts fresh; zero noise columns: %d)",
+             source, noise_dim)

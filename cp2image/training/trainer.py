@@ -67,49 +67,6 @@ class TrainResult:
     grid_path: Path | None = None
 
 
-def initialise_widened(objective: Objective, ema: AveragedModel | None, source: Path) -> None:
-    """`init_from` for a run that adds a noise input and/or a projection to the source's networks.
-
-    The generator's dense layer gets zero noise columns (`with_noise_columns`), so step 0 draws
-    the source's images exactly; a checkpoint's discriminator is loaded with only the projection
-    V left at its fresh initialisation; an exported folder carries no discriminator (fresh).
-    """
-    from cp2image.models.cp2image import CP2Image
-    from cp2image.models.generator import with_noise_columns
-
-    noise_dim = objective.config.noise_dim
-    sources: dict[str, dict[str, torch.Tensor]]
-    if source.is_dir() and not (source / CHECKPOINT).exists() and (source / "model.safetensors").exists():
-        exported = CP2Image.from_pretrained(source)
-        mine = getattr(objective.nets[objective.generator_key], "feature_names", None)
-        if exported.feature_names != mine:
-            raise ValueError(f"init_from {source}: the model was trained on a different feature list")
-        sources = {objective.generator_key: exported.state_dict()}
-    else:
-        path = source / CHECKPOINT if source.is_dir() else source
-        tensors, _ = ckpt.load_checkpoint(path)
-        sources = {name: {k[len(f"net.{name}."):]: v for k, v in tensors.items() if k.startswith(f"net.{name}.")}
-                   for name in objective.nets}
-    for name, state in sources.items():
-        net = objective.nets[name]
-        expected = net.state_dict()
-        state = dict(state)
-        for key, value in state.items():
-            if (key.endswith("dense.weight") and key in expected and noise_dim
-                    and expected[key].shape[1] == value.shape[1] + noise_dim):
-                state[key] = with_noise_columns(value, noise_dim)
-        missing = [k for k in expected if k not in state]
-        bad = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-        if bad or any(not k.startswith("embed.") for k in missing) or set(state) - set(expected):
-            raise ValueError(f"init_from {source}: network {name!r} differs by more than a noise input or a "
-                             f"projection (e.g. {(bad + missing)[:3]})")
-        net.load_state_dict(state, strict=not missing)
-    if ema is not None:
-        ema.module.load_state_dict(objective.nets[objective.generator_key].state_dict())
-    log.info("initialised %s from %s (zero noise columns: %d; projection fresh where absent)",
-             sorted(sources), source, noise_dim)
-
-
 class _Interval:
     """Running sums of the step losses between two log lines."""
 
@@ -328,8 +285,6 @@ class Trainer:
         if loaded:
             state_mod.restore(objective, ema, *loaded)
             log.info("resumed from %s at step %d", self.ckpt_path, int(loaded[1]["step"]))
-        elif c.init_from and (c.noise_dim or c.projection_discriminator):
-            initialise_widened(objective, ema, Path(c.init_from))
         elif c.init_from:
             state_mod.initialise_from(objective, ema, Path(c.init_from), checkpoint_name=CHECKPOINT)
         return objective, generator, ema

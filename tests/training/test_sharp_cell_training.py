@@ -15,7 +15,8 @@ from cp2image.training import checkpoint as ckpt
 from cp2image.training import runtime as rt_mod
 from cp2image.training.config import TrainConfig
 from cp2image.training.objectives import CP2ImageObjective
-from cp2image.training.trainer import Trainer, initialise_widened
+from cp2image.training.state import initialise_from
+from cp2image.training.trainer import Trainer
 
 P = 4  # the blob dataset's features
 
@@ -99,7 +100,7 @@ def test_warm_start_from_a_noise_free_export_draws_its_images_exactly(blob_data,
     torch.manual_seed(0)
     obj = CP2ImageObjective(config, rt_mod.Runtime(device=torch.device("cpu")), old.config)
     obj.finalise(lambda net: net)
-    initialise_widened(obj, None, first.model_dir)
+    initialise_from(obj, None, first.model_dir, checkpoint_name="checkpoint.safetensors")
     new = obj.nets["generator"].eval()
     z = torch.randn(5, len(old.feature_names))
     with torch.no_grad():
