@@ -118,11 +118,16 @@ class Objective:
         b = original.shape[0]
         with frozen(disc), self.runtime.autocast():
             _, hidden = disc(torch.cat([original, generated]))
+        return self.weighted_hidden(hidden, b, weights)
+
+    @staticmethod
+    def weighted_hidden(hidden: list[torch.Tensor], b: int, weights: list[float]
+                        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(Σ γ_i MSE, logs) from one D pass whose first `b` rows are the originals, the rest generated."""
         per_layer = losses.hidden_layer_losses([h[:b] for h in hidden], [h[b:] for h in hidden])
-        total = losses.weighted_hidden_loss(per_layer, weights)
         logs = {f"hidden_{i}": v.detach() for i, v in enumerate(per_layer)}
         logs.update({f"gamma_{i}": torch.tensor(w) for i, w in enumerate(weights)})
-        return total, logs
+        return losses.weighted_hidden_loss(per_layer, weights), logs
 
     def prepare(self, table) -> None:
         """Hook after `finalise`: kinds that need the training feature table set up here."""
@@ -217,13 +222,9 @@ class CP2ImageObjective(Objective):
         with frozen(disc), self.runtime.autocast():
             logits, hidden_all = disc(torch.cat([original, fake]), *args)
         adversarial = losses.generator_nonsaturating(logits[b:])
-        logs: dict[str, torch.Tensor] = {}
-        hidden = torch.zeros((), device=fake.device)
-        if any(weights):
-            per_layer = losses.hidden_layer_losses([h[:b] for h in hidden_all], [h[b:] for h in hidden_all])
-            hidden = losses.weighted_hidden_loss(per_layer, weights)
-            logs = {f"hidden_{i}": v.detach() for i, v in enumerate(per_layer)}
-            logs.update({f"gamma_{i}": torch.tensor(w) for i, w in enumerate(weights)})
+        if not any(weights):
+            return adversarial, torch.zeros((), device=fake.device), {}
+        hidden, logs = self.weighted_hidden(hidden_all, b, weights)
         return adversarial, hidden, logs
 
     def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
