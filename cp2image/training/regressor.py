@@ -49,6 +49,11 @@ class RegressorTrainConfig:
     num_threads: int = 0  # 0 → torch's default
     progress: bool = True
     init_from: str | None = None  # start from another regressor folder (same features and widths)
+    # a CP2Image folder: its own images of the training requests (+ coupled edits), labelled by measuring
+    # them, join the training set, so the critic reads generated images as measurement does
+    # (cp2image.training.generated_views)
+    generated_by: str | None = None
+    generated_edits: int = 1  # coupled-edit views per training request (with generated_by)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -56,6 +61,8 @@ class RegressorTrainConfig:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if int(self.generated_edits) < 0:
+            raise ValueError(f"generated_edits must be ≥ 0, got {self.generated_edits}")
 
 
 def pearson_per_column(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -114,6 +121,44 @@ def load_regressor_weights(model: FeatureRegressor, source: FeatureRegressor) ->
     model.load_state_dict(state)
 
 
+def _standardised_views(views, names: list[str], mean: np.ndarray, scale: np.ndarray, source: str
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(images, standardised measured targets) of the generated views with every target finite."""
+    missing = [n for n in names if n not in views.measured.columns]
+    if missing:
+        raise ValueError(f"{source}: measurement does not produce feature(s) {missing[:5]} the regressor "
+                         "predicts, so generated views cannot be labelled")
+    values = (views.measured[names].to_numpy(dtype=np.float64) - mean) / scale
+    keep = np.isfinite(values).all(axis=1)
+    if not keep.all():
+        log.info("%s: %d of %d generated views have non-finite measurements (failed segmentation); dropped",
+                 source, int((~keep).sum()), len(keep))
+    if not keep.any():
+        raise ValueError(f"{source}: measurement failed on every generated view ({len(keep)}), so none can "
+                         "label the critic; is this a trained model of this dataset?")
+    return views.images[keep], values[keep].astype(np.float32)
+
+
+def _generated_views(dataset, rows: np.ndarray, config: RegressorTrainConfig, edits: int, names: list[str],
+                     mean: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from cp2image.models.cp2image import CP2Image
+    from cp2image.training.generated_views import GeneratedViewsConfig, generated_views
+
+    generator = CP2Image.from_pretrained(config.generated_by)
+    missing = [n for n in generator.feature_names if n not in dataset.cells.columns]
+    if missing:
+        raise ValueError(f"generated_by {config.generated_by}: the model needs feature(s) {missing[:5]} that "
+                         f"{dataset.path} does not have")
+    size = (len(generator.config.channels), generator.image_size, generator.image_size)
+    if tuple(dataset.images.shape[1:]) != size:
+        raise ValueError(f"generated_by {config.generated_by}: the model draws {size} crops, the dataset holds "
+                         f"{tuple(dataset.images.shape[1:])}; the critic needs one crop shape")
+    views = generated_views(generator, dataset.cells.iloc[rows],
+                            GeneratedViewsConfig(edits_per_request=edits, seed=config.seed),
+                            progress=config.progress)
+    return _standardised_views(views, names, mean, scale, str(config.generated_by))
+
+
 def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainConfig) -> FeatureRegressor:
     """Fit on `config.split`, measure r on `config.heldout_split`, save to `out` (config + safetensors)."""
     if config.num_threads > 0:
@@ -122,7 +167,16 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
     rows = training_rows(dataset, config.split)
     table = prepare_features(dataset, rows, max_nonfinite_fraction=config.max_nonfinite_fraction)
     images = np.asarray(dataset.images[table.rows])  # (n, C, H, W) uint8; a few hundred MB at most
-    targets = torch.from_numpy(table.standardised)
+    targets = table.standardised
+    n_real = len(images)
+    if config.generated_by:
+        gen_images, gen_targets = _generated_views(dataset, table.rows, config, int(config.generated_edits),
+                                                   table.names, table.mean, table.scale)
+        images = np.concatenate([images, gen_images])
+        targets = np.concatenate([targets, gen_targets.astype(targets.dtype)])
+        log.info("training on %d real crops + %d generated views of %s", n_real, len(gen_images),
+                 config.generated_by)
+    targets = torch.from_numpy(targets)
 
     held = dataset.split_indices(config.heldout_split) if SPLIT in dataset.cells.columns else np.array([])
     held_values = dataset.cells[table.names].iloc[held].to_numpy(dtype=np.float64) if len(held) else np.zeros((0, 0))
@@ -176,13 +230,28 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
         "heldout_cells": int(len(held)), "wall_seconds": round(wall, 1), "train_config": asdict(config),
         "final_loss": running,
     }
+    r_generated = None
+    if config.generated_by:
+        # the same held-out cells drawn by the generator: does the critic read generated images as measured?
+        held_images, held_truth = _generated_views(dataset, held, config, 0, table.names, table.mean, table.scale)
+        r_generated = heldout_correlation(predict(model, held_images), held_truth, table.mean, table.scale,
+                                          model.config.periods)
+        model.config.provenance.update({
+            "generated_views": int(len(images) - n_real),
+            "heldout_generated_views": int(len(held_images)),
+            "heldout_r_generated_median": float(np.nanmedian(r_generated)),
+        })
     out = Path(out)
     model.eval()
     model.save_pretrained(out)
     with open(out / "heldout_r.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["feature", "heldout_r"])
-        writer.writerows(zip(table.names, model.config.heldout_r))
+        if r_generated is None:
+            writer.writerow(["feature", "heldout_r"])
+            writer.writerows(zip(table.names, model.config.heldout_r))
+        else:  # heldout_r: on the held-out crops; heldout_r_generated: on the generator's images of them
+            writer.writerow(["feature", "heldout_r", "heldout_r_generated"])
+            writer.writerows(zip(table.names, model.config.heldout_r, r_generated.tolist()))
     finite = r[np.isfinite(r)]
     log.info("regressor: %d features, held-out median r %.3f, %.1f%% with r > 0.8, %.0f s",
              len(r), float(np.median(finite)), 100 * float(np.mean(finite > 0.8)), wall)
