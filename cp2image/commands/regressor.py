@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a CP2Image folder: add its images of the training requests, labelled by measuring them")
     p.add_argument("--generated-edits", type=int, default=1,
                    help="with --generated-by: coupled-edit views per request (default 1)")
+    p.add_argument("--generated-refined", action="store_true",
+                   help="with --generated-by: also each request drawn with MODEL's critic-guided refinement")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     config = RegressorTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, split=args.split,
                                   heldout_split=args.heldout_split, seed=args.seed, num_threads=args.threads,
                                   progress=not args.no_progress, init_from=args.init_from,
-                                  generated_by=args.generated_by, generated_edits=args.generated_edits)
+                                  generated_by=args.generated_by, generated_edits=args.generated_edits,
+                                  generated_refined=args.generated_refined)
     model = train_regressor(args.data, args.out, config)
     r = dict(zip(model.config.feature_names, model.config.heldout_r))
     values = np.array(model.config.heldout_r)

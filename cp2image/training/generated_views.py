@@ -32,6 +32,9 @@ class GeneratedViewsConfig:
     seed: int = 0
     batch_size: int = 256
     n_jobs: int | None = None  # measurement worker processes (None: in this process)
+    # also draw every request with the model's own critic-guided refinement: refinement searches for
+    # inputs the critic misreads, so a critic that will refine must have seen (and measured) its results
+    refined: bool = False
 
     def __post_init__(self) -> None:
         if self.edits_per_request < 0:
@@ -48,6 +51,7 @@ class GeneratedViews:
     measured: pd.DataFrame  # (n, features) from cp2image.features.measure on exactly these images
     requests: np.ndarray  # (n, p) the standardised inputs they were drawn from
     edited: np.ndarray  # (n,) bool: the request carries a random coupled edit
+    refined: np.ndarray  # (n,) bool: drawn with the model's critic-guided refinement
 
     def __len__(self) -> int:
         return len(self.images)
@@ -89,6 +93,17 @@ def generated_views(model, profiles: pd.DataFrame, config: GeneratedViewsConfig 
     requests = np.concatenate([z, np.clip(edited_requests(z, config), -clip, clip)]).astype(np.float32)
     edited = np.arange(len(requests)) >= len(z)
     images = model.generate_from_normalised(requests, batch_size=config.batch_size, refine=False)
-    log.info("measuring %d generated views (%d requests, %d edited)", len(images), len(z), int(edited.sum()))
+    refined = np.zeros(len(images), bool)
+    if config.refined:
+        if model.refinement is None:
+            raise ValueError("refined views need a model folder with a critic (critic/), whose refinement they draw")
+        drawn = model.generate_from_normalised(z, batch_size=config.batch_size, refine=True)
+        images = np.concatenate([images, drawn])
+        requests = np.concatenate([requests, z])
+        edited = np.concatenate([edited, np.zeros(len(z), bool)])
+        refined = np.concatenate([refined, np.ones(len(z), bool)])
+    log.info("measuring %d generated views (%d requests, %d edited, %d refined)", len(images), len(z),
+             int(edited.sum()), int(refined.sum()))
     measured = measure(images, n_jobs=config.n_jobs, progress=progress)
-    return GeneratedViews(images=images, measured=measured.reset_index(drop=True), requests=requests, edited=edited)
+    return GeneratedViews(images=images, measured=measured.reset_index(drop=True), requests=requests, edited=edited,
+                          refined=refined)

@@ -54,6 +54,7 @@ class RegressorTrainConfig:
     # (cp2image.training.generated_views)
     generated_by: str | None = None
     generated_edits: int = 1  # coupled-edit views per training request (with generated_by)
+    generated_refined: bool = False  # also the model's refined image of each request (its folder's critic)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -139,8 +140,9 @@ def _standardised_views(views, names: list[str], mean: np.ndarray, scale: np.nda
     return views.images[keep], values[keep].astype(np.float32)
 
 
-def _generated_views(dataset, rows: np.ndarray, config: RegressorTrainConfig, edits: int, names: list[str],
-                     mean: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _generated_views(dataset, rows: np.ndarray, config: RegressorTrainConfig, names: list[str],
+                     mean: np.ndarray, scale: np.ndarray, *, training: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Training views (requests, edits, refined as configured), or held-out ones (the requests as drawn)."""
     from cp2image.models.cp2image import CP2Image
     from cp2image.training.generated_views import GeneratedViewsConfig, generated_views
 
@@ -154,7 +156,8 @@ def _generated_views(dataset, rows: np.ndarray, config: RegressorTrainConfig, ed
         raise ValueError(f"generated_by {config.generated_by}: the model draws {size} crops, the dataset holds "
                          f"{tuple(dataset.images.shape[1:])}; the critic needs one crop shape")
     views = generated_views(generator, dataset.cells.iloc[rows],
-                            GeneratedViewsConfig(edits_per_request=edits, seed=config.seed),
+                            GeneratedViewsConfig(edits_per_request=int(config.generated_edits) if training else 0,
+                                                 seed=config.seed, refined=training and config.generated_refined),
                             progress=config.progress)
     return _standardised_views(views, names, mean, scale, str(config.generated_by))
 
@@ -170,8 +173,8 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
     targets = table.standardised
     n_real = len(images)
     if config.generated_by:
-        gen_images, gen_targets = _generated_views(dataset, table.rows, config, int(config.generated_edits),
-                                                   table.names, table.mean, table.scale)
+        gen_images, gen_targets = _generated_views(dataset, table.rows, config, table.names, table.mean,
+                                                   table.scale, training=True)
         images = np.concatenate([images, gen_images])
         targets = np.concatenate([targets, gen_targets.astype(targets.dtype)])
         log.info("training on %d real crops + %d generated views of %s", n_real, len(gen_images),
@@ -233,7 +236,8 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
     r_generated = None
     if config.generated_by:
         # the same held-out cells drawn by the generator: does the critic read generated images as measured?
-        held_images, held_truth = _generated_views(dataset, held, config, 0, table.names, table.mean, table.scale)
+        held_images, held_truth = _generated_views(dataset, held, config, table.names, table.mean, table.scale,
+                                                   training=False)
         r_generated = heldout_correlation(predict(model, held_images), held_truth, table.mean, table.scale,
                                           model.config.periods)
         model.config.provenance.update({

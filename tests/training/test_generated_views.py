@@ -16,6 +16,8 @@ from cp2image.training.generated_views import GeneratedViewsConfig, edited_reque
 from cp2image.training.regressor import RegressorTrainConfig, train_regressor
 from training_fixtures import FEATURES
 
+from test_consistency import blob_regressor  # noqa: F401  (a small critic of the blob features)
+
 
 @pytest.fixture(scope="module")
 def blob_generator(blob_data, tmp_path_factory) -> Path:
@@ -38,6 +40,23 @@ def test_every_view_is_labelled_with_the_measurement_of_that_very_image(blob_dat
     np.testing.assert_array_equal(views.requests[:6], model.normalise(profiles, warn=False))
     np.testing.assert_array_equal(views.images, model.generate_from_normalised(views.requests, refine=False))
     pd.testing.assert_frame_equal(views.measured, measure(views.images).reset_index(drop=True))
+
+
+def test_refined_views_are_drawn_by_the_models_own_refinement(blob_data, blob_generator, blob_regressor, tmp_path):
+    from cp2image.models import CP2Image
+    from cp2image.models.refine import RefineConfig, install_critic
+
+    folder = tmp_path / "with-critic"
+    CP2Image.from_pretrained(blob_generator).save_pretrained(folder)
+    install_critic(blob_regressor, folder, config=RefineConfig(steps=3, lr=0.5, min_r=-1.0))
+    model = CP2Image.from_pretrained(folder)
+    profiles = open_dataset(blob_data).cells.iloc[:4]
+    views = generated_views(model, profiles, GeneratedViewsConfig(edits_per_request=0, refined=True))
+    assert views.refined.tolist() == [False] * 4 + [True] * 4
+    np.testing.assert_array_equal(views.images[4:], model.generate(profiles))  # the default, refined draw
+    assert not np.array_equal(views.images[4:], views.images[:4])  # refinement moved something
+    with pytest.raises(ValueError, match="critic"):
+        generated_views(CP2Image.from_pretrained(blob_generator), profiles, GeneratedViewsConfig(refined=True))
 
 
 def test_an_edit_moves_one_feature_by_at_most_max_sd_and_the_others_along_its_coupling():
