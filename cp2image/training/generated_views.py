@@ -47,7 +47,7 @@ class GeneratedViewsConfig:
 class GeneratedViews:
     """Generated crops and what measurement reads in them, row for row."""
 
-    images: np.ndarray  # (n, C, H, W) uint8, drawn without refinement
+    images: np.ndarray  # (n, C, H, W) uint8, as drawn (and, where `refined`, with refinement)
     measured: pd.DataFrame  # (n, features) from cp2image.features.measure on exactly these images
     requests: np.ndarray  # (n, p) the standardised inputs they were drawn from
     edited: np.ndarray  # (n,) bool: the request carries a random coupled edit
@@ -82,9 +82,10 @@ def generated_views(model, profiles: pd.DataFrame, config: GeneratedViewsConfig 
                     progress: bool = False) -> GeneratedViews:
     """Draw `model`'s images of these profiles (and coupled edits of them) and measure them.
 
-    `model` is a `CP2Image`; drawing is without refinement (the critic must learn the generator's
-    images as they are). Rows whose measurement is not finite stay in; the caller drops them
-    as it drops real cells with failed segmentation.
+    `model` is a `CP2Image`. Views are drawn as the generator draws them (the critic must learn
+    those images); `config.refined` adds each request drawn with the model's own refinement. Rows
+    whose measurement is not finite stay in; the caller drops them as it drops real cells with
+    failed segmentation.
     """
     from cp2image.features import measure
 
