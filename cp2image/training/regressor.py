@@ -28,7 +28,7 @@ from cp2image.analysis.domain import circular_period
 from cp2image.data.columns import SPLIT
 from cp2image.data.dataset import open_dataset
 from cp2image.models.regressor import FeatureRegressor, RegressorConfig
-from cp2image.training.data import prepare_features, training_rows
+from cp2image.training.data import FeatureTable, prepare_features, training_rows
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +122,13 @@ def load_regressor_weights(model: FeatureRegressor, source: FeatureRegressor) ->
     model.load_state_dict(state)
 
 
-def _standardised_views(views, names: list[str], mean: np.ndarray, scale: np.ndarray, source: str
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """(images, standardised measured targets) of the generated views with every target finite."""
-    missing = [n for n in names if n not in views.measured.columns]
+def _standardised_views(views, table: FeatureTable, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, measured targets standardised like `table`) of the generated views with every target finite."""
+    missing = [n for n in table.names if n not in views.measured.columns]
     if missing:
         raise ValueError(f"{source}: measurement does not produce feature(s) {missing[:5]} the regressor "
                          "predicts, so generated views cannot be labelled")
-    values = (views.measured[names].to_numpy(dtype=np.float64) - mean) / scale
+    values = (views.measured[table.names].to_numpy(dtype=np.float64) - table.mean) / table.scale
     keep = np.isfinite(values).all(axis=1)
     if not keep.all():
         log.info("%s: %d of %d generated views have non-finite measurements (failed segmentation); dropped",
@@ -140,11 +139,9 @@ def _standardised_views(views, names: list[str], mean: np.ndarray, scale: np.nda
     return views.images[keep], values[keep].astype(np.float32)
 
 
-def _generated_views(dataset, rows: np.ndarray, config: RegressorTrainConfig, names: list[str],
-                     mean: np.ndarray, scale: np.ndarray, *, training: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Training views (requests, edits, refined as configured), or held-out ones (the requests as drawn)."""
+def _load_generator(dataset, config: RegressorTrainConfig):
+    """`config.generated_by` as a CP2Image, checked against the dataset before any training starts."""
     from cp2image.models.cp2image import CP2Image
-    from cp2image.training.generated_views import GeneratedViewsConfig, generated_views
 
     generator = CP2Image.from_pretrained(config.generated_by)
     missing = [n for n in generator.feature_names if n not in dataset.cells.columns]
@@ -155,11 +152,19 @@ def _generated_views(dataset, rows: np.ndarray, config: RegressorTrainConfig, na
     if tuple(dataset.images.shape[1:]) != size:
         raise ValueError(f"generated_by {config.generated_by}: the model draws {size} crops, the dataset holds "
                          f"{tuple(dataset.images.shape[1:])}; the critic needs one crop shape")
+    return generator
+
+
+def _generated_views(generator, dataset, rows: np.ndarray, config: RegressorTrainConfig, table: FeatureTable,
+                     *, training: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Training views (requests, edits, refined as configured), or held-out ones (the requests as drawn)."""
+    from cp2image.training.generated_views import GeneratedViewsConfig, generated_views
+
     views = generated_views(generator, dataset.cells.iloc[rows],
                             GeneratedViewsConfig(edits_per_request=int(config.generated_edits) if training else 0,
                                                  seed=config.seed, refined=training and config.generated_refined),
                             progress=config.progress)
-    return _standardised_views(views, names, mean, scale, str(config.generated_by))
+    return _standardised_views(views, table, str(config.generated_by))
 
 
 def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainConfig) -> FeatureRegressor:
@@ -172,9 +177,9 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
     images = np.asarray(dataset.images[table.rows])  # (n, C, H, W) uint8; a few hundred MB at most
     targets = table.standardised
     n_real = len(images)
-    if config.generated_by:
-        gen_images, gen_targets = _generated_views(dataset, table.rows, config, table.names, table.mean,
-                                                   table.scale, training=True)
+    generator = _load_generator(dataset, config) if config.generated_by else None
+    if generator is not None:
+        gen_images, gen_targets = _generated_views(generator, dataset, table.rows, config, table, training=True)
         images = np.concatenate([images, gen_images])
         targets = np.concatenate([targets, gen_targets.astype(targets.dtype)])
         log.info("training on %d real crops + %d generated views of %s", n_real, len(gen_images),
@@ -234,10 +239,9 @@ def train_regressor(data: str | Path, out: str | Path, config: RegressorTrainCon
         "final_loss": running,
     }
     r_generated = None
-    if config.generated_by:
+    if generator is not None:
         # the same held-out cells drawn by the generator: does the critic read generated images as measured?
-        held_images, held_truth = _generated_views(dataset, held, config, table.names, table.mean, table.scale,
-                                                   training=False)
+        held_images, held_truth = _generated_views(generator, dataset, held, config, table, training=False)
         r_generated = heldout_correlation(predict(model, held_images), held_truth, table.mean, table.scale,
                                           model.config.periods)
         model.config.provenance.update({
