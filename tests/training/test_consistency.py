@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,15 +81,6 @@ def test_consistency_options_need_a_regressor_and_a_feature_conditioned_model():
         TrainConfig(model="vae", edit_weight=0.1, consistency_regressor="r")
     with pytest.raises(ValueError, match="needs edit_weight"):
         TrainConfig(edit_adversarial_weight=0.1, consistency_regressor="r", consistency_weight=1.0)
-
-
-@pytest.fixture(scope="module")
-def blob_regressor(blob_data, tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("critic") / "regressor"
-    train_regressor(blob_data, out, RegressorTrainConfig(steps=40, batch_size=16, heldout_split="test",
-                                                         widths=[4, 8], progress=False))
-    return out
 
 
 def test_trained_regressor_round_trips_and_records_held_out_r(blob_regressor):

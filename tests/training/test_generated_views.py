@@ -16,8 +16,6 @@ from cp2image.training.generated_views import GeneratedViewsConfig, edited_reque
 from cp2image.training.regressor import RegressorTrainConfig, train_regressor
 from training_fixtures import FEATURES
 
-from test_consistency import blob_regressor  # noqa: F401  (a small critic of the blob features)
-
 
 @pytest.fixture(scope="module")
 def blob_generator(blob_data, tmp_path_factory) -> Path:
