@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="MoA fidelity: GroupKFold over held-out plates or wells (classifier trained on the training "
                         "split + other folds), or 'split' (training split only); auto = plate when the dataset is "
                         "split by plate, else well")
+    p.add_argument("--moa-diagnosis", action="store_true",
+                   help="also run the MoA-loss probes (cp2image.evaluation.moa_diagnosis): same-size independent "
+                        "noise, offset removed, top error components removed; writes moa_diagnosis.csv/json")
     p.add_argument("--stored-real-features", action="store_true",
                    help="use the dataset's stored profiles of the real cells instead of measuring their crops again "
                         "(only for datasets measured by cp2image.features.measure)")
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         encoder_dir=args.encoder or str(out / "encoder"),
         seed=args.seed,
         moa_groups=args.moa_groups,
+        moa_diagnosis=args.moa_diagnosis,
         real_features="stored" if args.stored_real_features else "measure",
         pairs_budget_bytes=int(args.pairs_budget_mb * 1e6),
         progress=not args.no_progress,
@@ -91,5 +95,10 @@ def run(args: argparse.Namespace) -> int:
     if not inc["available"]:
         print(f"note: FID/KID not computed — {inc['reason']}", file=sys.stderr)
     print(json.dumps(jsonable(metrics["headline"]), indent=2))
+    if args.moa_diagnosis and (out / "moa_diagnosis.csv").is_file():
+        import pandas as pd
+
+        probes = pd.read_csv(out / "moa_diagnosis.csv")
+        print(probes.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"report: {out / 'report.md'}" if not args.no_report else f"metrics: {out / 'metrics.json'}")
     return 0

@@ -31,6 +31,9 @@ class EvaluationConfig:
     # "auto" = "plate" when no plate spans training and held-out cells, else "well"
     moa_groups: str = "auto"
     moa_classifier: MoAClassifierConfig = field(default_factory=MoAClassifierConfig)
+    # also run the MoA-loss probes (cp2image.evaluation.moa_diagnosis) → moa_diagnosis.csv/json; needs the
+    # training split's profiles and held-out plates or wells
+    moa_diagnosis: bool = False
     moa_control: str = "DMSO"  # baseline of the per-MoA signatures (moa_signature.csv)
     # real cells' profiles: "measure" them here (default), or "stored" = the dataset's own columns,
     # valid only when the dataset was measured by cp2image.features.measure (same code as the generated

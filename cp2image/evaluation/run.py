@@ -33,6 +33,7 @@ from cp2image.evaluation.metrics import (
     DatasetInfo, EncoderSpace, EvaluationMetrics, InceptionMetrics, ModelInfo, Section, jsonable,
 )
 from cp2image.evaluation.moa_fidelity import MoAFidelityResult, moa_fidelity, moa_fidelity_grouped
+from cp2image.evaluation.moa_diagnosis import DiagnosisConfig, MoADiagnosis, diagnose_moa_loss
 from cp2image.evaluation.moa_signature import moa_signatures
 from cp2image.evaluation.reference import RealReference, Timer, build_reference, measure_crops, sample_rows
 
@@ -50,6 +51,7 @@ class EvaluationResult:
     correlation: CorrelationReport | None
     moa: MoAFidelityResult | None
     signatures: pd.DataFrame | None = None  # per-MoA shift vs control, real vs generated
+    diagnosis: MoADiagnosis | None = None  # MoA-loss probes (EvaluationConfig.moa_diagnosis)
 
 
 # ----------------------------------------------------------------------------- one section each
@@ -110,6 +112,32 @@ def _moa_fidelity(reference: RealReference, gen_measured: pd.DataFrame, config: 
     )
 
 
+def _diagnosis(reference: RealReference, gen_measured: pd.DataFrame, config: EvaluationConfig,
+               timings: dict[str, float]) -> MoADiagnosis | None:
+    """The MoA-loss probes, trained on the training split's profiles (the "split" protocol) whatever the
+    fidelity protocol; None with a logged reason where the dataset cannot support them."""
+    if not config.moa_diagnosis:
+        return None
+    if reference.labels is None or reference.train_measured is None:
+        logger.warning("MoA diagnosis skipped: it needs labelled held-out cells and the training split's profiles")
+        return None
+    groups = reference.groups if reference.groups is not None else _group_keys_of(reference.cells)
+    if groups is None:
+        logger.warning("MoA diagnosis skipped: the held-out cells have no plate or well columns")
+        return None
+    with Timer(timings, "moa_diagnosis"):
+        return diagnose_moa_loss(reference.train_measured, reference.train_labels, reference.measured, gen_measured,
+                                 reference.labels, groups=groups,
+                                 config=DiagnosisConfig(seed=config.seed, classifier=config.moa_classifier))
+
+
+def _group_keys_of(cells: pd.DataFrame) -> np.ndarray | None:
+    columns = [c for c in ("Metadata_Plate", "Metadata_Well") if c in cells.columns]
+    if not columns:
+        return None
+    return cells[columns].astype(str).agg("/".join, axis=1).to_numpy()
+
+
 def _signatures(reference: RealReference, generated: GeneratedImages, gen_measured: pd.DataFrame,
                 config: EvaluationConfig) -> tuple[Section, pd.DataFrame | None]:
     if not (generated.paired and reference.labels is not None and (reference.labels == config.moa_control).sum() >= 3):
@@ -144,6 +172,7 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
     corr_section, correlation = _correlation(reference, generated, gen_measured, config, timings)
     moa_section, moa = _moa(reference, generated, gen_measured, config, timings)
     signature_section, signatures = _signatures(reference, generated, gen_measured, config)
+    diagnosis = _diagnosis(reference, gen_measured, config, timings)
 
     metrics = EvaluationMetrics(
         created_utc=created,
@@ -160,7 +189,7 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
     )
     return EvaluationResult(metrics=metrics, reference=reference, generated=generated,
                             generated_measured=gen_measured, correlation=correlation, moa=moa,
-                            signatures=signatures)
+                            signatures=signatures, diagnosis=diagnosis)
 
 
 # ----------------------------------------------------------------------------- files
@@ -199,6 +228,9 @@ def write_outputs(result: EvaluationResult, out_dir: str | os.PathLike, *, confi
         result.moa.predictions.to_csv(out / "moa_predictions.csv", index=False)
     if result.signatures is not None:
         result.signatures.to_csv(out / "moa_signature.csv", index=False)
+    if result.diagnosis is not None:
+        result.diagnosis.probes.to_csv(out / "moa_diagnosis.csv", index=False)
+        (out / "moa_diagnosis.json").write_text(json.dumps(jsonable(result.diagnosis.summary()), indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(jsonable(result.metrics.to_dict()), indent=2) + "\n")
     if report:
         from cp2image.evaluation.report import write_report

@@ -239,3 +239,22 @@ def test_stored_real_profiles_equal_measuring_the_crops_again(tiny_dataset, fast
                                   check_dtype=False, rtol=0, atol=0.02)
     with pytest.raises(ValueError, match="real_features must be"):
         build_reference(tiny_dataset, config=replace(fast_config, real_features="cached"))
+
+
+def test_the_moa_diagnosis_is_written_when_asked_for(tiny_dataset, fast_config, reference, tmp_path) -> None:
+    config = replace(fast_config, moa_diagnosis=True)
+    evaluate(CopyGenerator(tiny_dataset), tiny_dataset, "test", tmp_path, config=config, report=False,
+             reference=reference)
+    probes = pd.read_csv(tmp_path / "moa_diagnosis.csv")
+    assert probes["probe"].iloc[0] == "generated"
+    assert len(probes) == 3 + 2  # generated, noise, offset, and the top-5 and top-20 error components removed
+    # the originals copied: no error, so every probe keeps all of the real accuracy
+    np.testing.assert_allclose(probes["balanced_ratio"], 1.0)
+    summary = json.loads((tmp_path / "moa_diagnosis.json").read_text())
+    assert summary["median_slope"] == pytest.approx(1.0) and set(summary["error_variance_share"]) == {"5", "20"}
+
+
+def test_no_moa_diagnosis_file_unless_asked_for(tiny_dataset, fast_config, reference, tmp_path) -> None:
+    evaluate(CopyGenerator(tiny_dataset), tiny_dataset, "test", tmp_path, config=fast_config, report=False,
+             reference=reference)
+    assert not (tmp_path / "moa_diagnosis.csv").exists()
