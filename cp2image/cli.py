@@ -16,6 +16,7 @@ COMMANDS: tuple[str, ...] = (  # in pipeline order, as `cp2image --help` lists t
     "sim_check",
     "train",
     "regressor",
+    "critic",
     "bundle",
     "evaluate",
     "generate",

@@ -380,20 +380,29 @@ class CP2Image(
 
 
 def _hub_critic(repo_id: str, kwargs: dict[str, Any]) -> BundledCritic | None:
-    """A Hub repo's critic/ files through the Hub cache, or None when the repo has none."""
+    """A Hub repo's critic/ files (and an ensemble's members) through the Hub cache, or None when it has none."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    from cp2image.models.refine import CRITIC_DIR
+    from cp2image.models.refine import CRITIC_DIR, MEMBERS_FILE, REGRESSOR_FILES, member_folders
+
+    def fetch(name: str) -> Path:
+        return Path(hf_hub_download(repo_id=repo_id, filename=f"{CRITIC_DIR}/{name}", revision=kwargs.get("revision"),
+                                    cache_dir=kwargs.get("cache_dir"), token=kwargs.get("token"),
+                                    local_files_only=bool(kwargs.get("local_files_only"))))
 
     try:
-        paths = [hf_hub_download(repo_id=repo_id, filename=f"{CRITIC_DIR}/{name}", revision=kwargs.get("revision"),
-                                 cache_dir=kwargs.get("cache_dir"), token=kwargs.get("token"),
-                                 local_files_only=bool(kwargs.get("local_files_only")))
-                 for name in (CONFIG_FILE, WEIGHTS_FILE)]
+        folder = [fetch(name) for name in REGRESSOR_FILES][0].parent
     except EntryNotFoundError:
         return None
-    return BundledCritic(Path(paths[0]).parent)
+    try:
+        fetch(MEMBERS_FILE)
+    except EntryNotFoundError:
+        return BundledCritic(folder)
+    for member in member_folders(folder):  # inside the snapshot folder: hf_hub_download keeps the repo's layout
+        for name in REGRESSOR_FILES:
+            fetch(f"{member.relative_to(folder).as_posix()}/{name}")
+    return BundledCritic(folder)
 
 
 __all__ = ["CP2Image", "CP2ImageConfig", "RefineConfig", "WEIGHTS_FILE", "CONFIG_FILE"]

@@ -39,24 +39,29 @@ step; docs/feature-control.md, round 5).
 The critic ships with the model in a `critic/` sub-folder (`config.json` +
 `model.safetensors`, a FeatureRegressor folder, digest-checked on load), with the
 refinement settings measured best for that model in `critic/refine.json` (`RefineConfig`
-fields; absent = `RefineConfig()`).
+fields; absent = `RefineConfig()`). A critic may be an ensemble: `critic/members.json`
+lists further FeatureRegressor sub-folders (`{"members": ["member-1", ...]}`), and
+refinement then steers by the mean reading of all of them
+(`cp2image.training.consistency.CriticEnsemble`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 
 if TYPE_CHECKING:  # imported where used: model loading need not import training code
     from cp2image.models.regressor import FeatureRegressor
-    from cp2image.training.consistency import FeatureCritic
+    from cp2image.training.consistency import CriticEnsemble, FeatureCritic
 
 CRITIC_DIR = "critic"  # sub-folder of a model folder holding its critic (FeatureRegressor folder)
 REFINE_FILE = "refine.json"  # in CRITIC_DIR: the model's default RefineConfig
+MEMBERS_FILE = "members.json"  # in CRITIC_DIR, optional: further critics of an ensemble, {"members": [sub-folder, ...]}
+REGRESSOR_FILES = ("config.json", "model.safetensors")  # what a FeatureRegressor folder holds
 
 
 class CriticUnavailable(ValueError):
@@ -192,14 +197,20 @@ class BundledCritic:
     """A model folder's critic, read lazily: loading a model stays as fast as before."""
 
     folder: Path  # <model folder>/critic
-    _regressor: "FeatureRegressor | None" = None
+    _regressors: "list[FeatureRegressor] | None" = None
     _critics: dict | None = None
 
     @property
     def regressor(self) -> "FeatureRegressor":
-        if self._regressor is None:
-            self._regressor = load_critic_regressor(self.folder)
-        return self._regressor
+        """The critic folder's own regressor (the first member of an ensemble)."""
+        return self.regressors[0]
+
+    @property
+    def regressors(self) -> "list[FeatureRegressor]":
+        """Every member: the folder's own regressor, then those `members.json` lists."""
+        if self._regressors is None:
+            self._regressors = [load_critic_regressor(folder) for folder in [self.folder, *member_folders(self.folder)]]
+        return self._regressors
 
     def default_config(self) -> RefineConfig:
         """The folder's `refine.json` settings, else `RefineConfig()`; errors name the file."""
@@ -215,18 +226,47 @@ class BundledCritic:
             raise CriticUnavailable(f"{path}: not a valid refinement config ({err}); expected a JSON object "
                                     f"with fields of RefineConfig") from err
 
-    def critic_for(self, names: list[str], mean: np.ndarray, scale: np.ndarray, min_r: float) -> "FeatureCritic":
-        """The critic in the generator's units, judging features with held-out r ≥ min_r (cached per min_r)."""
-        from cp2image.training.consistency import FeatureCritic
+    def critic_for(self, names: list[str], mean: np.ndarray, scale: np.ndarray,
+                   min_r: float) -> "FeatureCritic | CriticEnsemble":
+        """The critic in the generator's units, judging features with held-out r ≥ min_r (cached per min_r);
+        an ensemble's judges the features every member reads with r ≥ min_r."""
+        from cp2image.training.consistency import CriticEnsemble, FeatureCritic
 
         if self._critics is None:
             self._critics = {}
         if min_r not in self._critics:
+            regressors = self.regressors
             try:
-                self._critics[min_r] = FeatureCritic(self.regressor, names, mean, scale, min_r=min_r)
+                self._critics[min_r] = (FeatureCritic(regressors[0], names, mean, scale, min_r=min_r)
+                                        if len(regressors) == 1 else
+                                        CriticEnsemble(regressors, names, mean, scale, min_r=min_r))
             except (ValueError, KeyError) as err:
                 raise CriticUnavailable(f"{self.folder}: the critic does not fit this model ({err})") from err
         return self._critics[min_r]
+
+
+def member_folders(critic_folder: str | Path) -> list[Path]:
+    """The further ensemble members `members.json` lists (none without the file); errors name the file."""
+    import json
+
+    folder = Path(critic_folder)
+    path = folder / MEMBERS_FILE
+    if not path.is_file():
+        return []
+    try:
+        members = json.loads(path.read_text())["members"]
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise TypeError("'members' must be a list of sub-folder names")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise CriticUnavailable(f"{path}: not a valid member list ({err}); expected {{\"members\": "
+                                f"[\"member-1\", ...]}}") from err
+    out = []
+    for name in members:
+        member = (folder / name).resolve()
+        if folder.resolve() not in member.parents:  # a listed path must stay inside the critic folder
+            raise CriticUnavailable(f"{path}: member {name!r} lies outside the critic folder")
+        out.append(folder / name)
+    return out
 
 
 def load_critic_regressor(folder: str | Path) -> "FeatureRegressor":
@@ -234,7 +274,7 @@ def load_critic_regressor(folder: str | Path) -> "FeatureRegressor":
     from cp2image.models.regressor import FeatureRegressor
 
     folder = Path(folder)
-    for name in ("config.json", "model.safetensors"):
+    for name in REGRESSOR_FILES:
         if not (folder / name).is_file():
             raise CriticUnavailable(f"{folder / name} is missing: the model's critic is incomplete; copy the "
                                     "critic's config.json and model.safetensors there (a `cp2image regressor` "
@@ -257,34 +297,43 @@ def find_critic(model_dir: str | Path) -> BundledCritic | None:
     return BundledCritic(folder) if folder.is_dir() else None
 
 
-def install_critic(regressor_dir: str | Path, model_dir: str | Path, *, config: RefineConfig | None = None) -> Path:
+def install_critic(regressor_dir: str | Path, model_dir: str | Path, *, config: RefineConfig | None = None,
+                   members: "Sequence[str | Path]" = ()) -> Path:
     """Copy a `cp2image regressor` output folder into `model_dir/critic` (config.json + model.safetensors),
-    with `config` as the model's default refinement (`refine.json`).
+    with `config` as the model's default refinement (`refine.json`) and any further `members` (regressor
+    folders) as an ensemble (`critic/member-1`, … listed in `members.json`).
 
     The copy is loaded back strictly before it is kept, so a model folder never ships a
-    critic that would fail later.
+    critic that would fail later; an existing critic is replaced only then.
     """
     import dataclasses
     import json
     import shutil
 
-    source = Path(regressor_dir)
-    load_critic_regressor(source)
+    sources = [Path(regressor_dir), *map(Path, members)]
+    for source in sources:
+        load_critic_regressor(source)
     target = Path(model_dir) / CRITIC_DIR
     tmp = Path(model_dir) / (CRITIC_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors"):
-        shutil.copyfile(source / name, tmp / name)
+    names = [f"member-{i}" for i in range(1, len(sources))]
+    for source, dest in zip(sources, [tmp, *(tmp / n for n in names)]):
+        dest.mkdir(exist_ok=True)
+        for name in REGRESSOR_FILES:
+            shutil.copyfile(source / name, dest / name)
+    if names:
+        (tmp / MEMBERS_FILE).write_text(json.dumps({"members": names}, indent=2) + "\n")
     if config is not None:
         (tmp / REFINE_FILE).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-    load_critic_regressor(tmp)
-    BundledCritic(tmp).default_config()
+    check = BundledCritic(tmp)
+    check.regressors  # noqa: B018 — every member loads strictly
+    check.default_config()
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target
 
 
-__all__ = ["CRITIC_DIR", "REFINE_FILE", "BundledCritic", "CriticUnavailable", "RefineConfig", "RefineResult",
-           "find_critic", "install_critic", "load_critic_regressor", "refine_inputs", "sweep_roughness",
+__all__ = ["CRITIC_DIR", "MEMBERS_FILE", "REFINE_FILE", "REGRESSOR_FILES", "BundledCritic", "CriticUnavailable", "RefineConfig", "RefineResult",
+           "find_critic", "install_critic", "load_critic_regressor", "member_folders", "refine_inputs", "sweep_roughness",
            "sweep_smoother"]

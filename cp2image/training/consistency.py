@@ -26,6 +26,7 @@ profiles have their angles wrapped back onto the period, the range the generator
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import logging
@@ -67,7 +68,7 @@ class FeatureCritic(nn.Module):
     """
 
     def __init__(self, regressor: FeatureRegressor, generator_names: list[str], generator_mean: np.ndarray,
-                 generator_scale: np.ndarray, *, min_r: float) -> None:
+                 generator_scale: np.ndarray, *, min_r: float, judged: Collection[str] | None = None) -> None:
         super().__init__()
         self.regressor = regressor.eval()
         for p in self.regressor.parameters():
@@ -75,6 +76,8 @@ class FeatureCritic(nn.Module):
         reg_index = {n: i for i, n in enumerate(regressor.config.feature_names)}
         reg_periods = list(regressor.config.periods) or [0.0] * regressor.config.n_features
         reliable = set(regressor.reliable(min_r))
+        if judged is not None:  # a CriticEnsemble's members judge one common set
+            reliable &= set(judged)
         linear_angle = [n for n in generator_names if n in reliable and circular_period(n)
                         and not reg_periods[reg_index[n]]]
         if linear_angle:  # an angle regressed linearly is wrong at ±P/2: better not judged at all
@@ -182,6 +185,49 @@ class FeatureCritic(nn.Module):
              generator_scale: np.ndarray, *, min_r: float) -> "FeatureCritic":
         regressor = FeatureRegressor.from_pretrained(Path(path))
         return cls(regressor, generator_names, generator_mean, generator_scale, min_r=min_r)
+
+
+class CriticEnsemble(nn.Module):
+    """Several critics read as one: the mean of their readings, over the features every one of them judges.
+
+    Why: refinement moves the input until the critic reads the image as asked, so it also
+    finds whatever that one critic misreads. Critics of one recipe and different seeds
+    misread differently; steering by their mean reading leaves less to exploit (on the
+    4,608-cell scoring screen, three critics lifted both the MoA fidelity ratio and the
+    features preserved above each of their members; docs/generator-ablation.md, "An
+    ensemble of critics"). Readings are in the generator's units (each member converts its
+    own normalisation), so members may come from different training runs. Used by
+    generation-time refinement; `errors` is the members' common comparison.
+    """
+
+    def __init__(self, regressors: Sequence[FeatureRegressor], generator_names: list[str],
+                 generator_mean: np.ndarray, generator_scale: np.ndarray, *, min_r: float) -> None:
+        super().__init__()
+        if not regressors:
+            raise ValueError("a critic ensemble needs at least one regressor")
+        common = set.intersection(*(set(r.reliable(min_r)) for r in regressors))
+        self.members = nn.ModuleList(FeatureCritic(r, generator_names, generator_mean, generator_scale, min_r=min_r,
+                                                   judged=common) for r in regressors)
+        first = self.members[0]
+        for i, member in enumerate(self.members[1:], start=1):
+            if member.names != first.names or not torch.equal(member.angular, first.angular):
+                raise ValueError(f"critic ensemble member {i} judges other features than member 0 (an angle one of "
+                                 "them regresses linearly?); use members trained with the same features and outputs")
+
+    @property
+    def names(self) -> list[str]:
+        return self.members[0].names
+
+    @property
+    def select(self) -> torch.Tensor:
+        return self.members[0].select
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(images) for member in self.members]).mean(dim=0)
+
+    def errors(self, reading: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """`FeatureCritic.errors` of the mean reading (the members share judged features and angles)."""
+        return self.members[0].errors(reading, z)
 
 
 def sample_coupled_edits(z: torch.Tensor, coupling: torch.Tensor, candidates: torch.Tensor, *, max_sd: float,

@@ -15,10 +15,10 @@ import torch
 from cp2image.models import CP2Image
 from cp2image.models.cp2image import CP2ImageConfig
 from cp2image.models.refine import (
-    CRITIC_DIR, REFINE_FILE, CriticUnavailable, RefineConfig, find_critic, install_critic, refine_inputs,
+    CRITIC_DIR, MEMBERS_FILE, REFINE_FILE, CriticUnavailable, RefineConfig, find_critic, install_critic, refine_inputs,
 )
 from cp2image.models.regressor import FeatureRegressor, RegressorConfig
-from cp2image.training.consistency import FeatureCritic
+from cp2image.training.consistency import CriticEnsemble, FeatureCritic
 
 NAMES = ["a", "b", "c"]
 
@@ -360,3 +360,96 @@ def test_a_refined_sweep_refines_its_steps_jointly_with_the_settings_sweep_smoot
     seen.clear()
     sweep(mode="single")
     assert seen == []  # 'this feature only' stays as drawn by default
+
+
+# ----------------------------------------------------------------------------- critic ensembles
+
+
+def test_an_ensemble_reads_the_mean_of_its_members_over_the_features_all_of_them_judge():
+    model = tiny_model()
+    stats = model.feature_statistics
+    first, second = tiny_regressor(seed=1, heldout_r=[0.9, 0.9, 0.1]), tiny_regressor(seed=2, heldout_r=[0.9, 0.1, 0.9])
+    ensemble = CriticEnsemble([first, second], NAMES, stats.mean, stats.scale, min_r=0.5)
+    assert ensemble.names == ["a"]  # b and c are each read well by one member only
+    images = torch.rand(3, 3, 20, 20)
+    alone = [FeatureCritic(r, NAMES, stats.mean, stats.scale, min_r=0.5, judged={"a"}) for r in (first, second)]
+    torch.testing.assert_close(ensemble(images), (alone[0](images) + alone[1](images)) / 2)
+    z = torch.randn(3, 3)
+    torch.testing.assert_close(ensemble.errors(ensemble(images), z), (ensemble(images)[:, :1] - z[:, :1]) ** 2)
+
+
+def test_an_installed_ensemble_is_what_the_model_refines_with(folder, tmp_path):
+    for seed in (2, 3):
+        tiny_regressor(seed=seed).save_pretrained(tmp_path / f"reg{seed}")
+    install_critic(tmp_path / "regressor", folder, config=RefineConfig(steps=5, lr=0.1),
+                   members=[tmp_path / "reg2", tmp_path / "reg3"])
+    assert json.loads((folder / CRITIC_DIR / MEMBERS_FILE).read_text()) == {"members": ["member-1", "member-2"]}
+    model = CP2Image.from_pretrained(folder)
+    assert len(model.critic.regressors) == 3
+    stats = model.feature_statistics
+    ensemble = CriticEnsemble([tiny_regressor(seed=s) for s in (1, 2, 3)], NAMES, stats.mean, stats.scale, min_r=0.5)
+    profiles = np.random.default_rng(2).normal(size=(2, 3)).astype(np.float32)
+    z = torch.from_numpy(model.normalise(profiles))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    expected = refine_inputs(model, ensemble, z, model.refinement, clip_sigma=stats.clip_sigma).z
+    np.testing.assert_array_equal(model.generate(profiles), model.generate_from_normalised(expected.numpy()))
+    install_critic(tmp_path / "regressor", folder, config=RefineConfig(steps=5, lr=0.1))  # back to one critic
+    assert not (folder / CRITIC_DIR / MEMBERS_FILE).exists()
+    assert not np.array_equal(CP2Image.from_pretrained(folder).generate(profiles), model.generate(profiles))
+
+
+@pytest.mark.parametrize("listing, problem", [({"members": ["../../elsewhere"]}, "outside the critic folder"),
+                                              ({"members": "member-1"}, "not a valid member list"),
+                                              ({}, "not a valid member list")])
+def test_a_bad_member_list_is_refused_naming_the_file(folder, listing, problem):
+    (folder / CRITIC_DIR / MEMBERS_FILE).write_text(json.dumps(listing))
+    with pytest.raises(CriticUnavailable, match=f"members.json.*{problem}|{problem}"):
+        CP2Image.from_pretrained(folder).generate(np.zeros((1, 3)))
+
+
+def test_a_hub_model_brings_its_whole_critic_ensemble(folder, tmp_path, monkeypatch):
+    """The Hub path fetches critic/members.json and every listed member (a fake Hub serving the folder)."""
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from cp2image.models.cp2image import _hub_critic
+
+    tiny_regressor(seed=2).save_pretrained(tmp_path / "reg2")
+    install_critic(tmp_path / "regressor", folder, members=[tmp_path / "reg2"])
+    cache = tmp_path / "hub-cache"
+    fetched = []
+
+    def fake_download(*, repo_id, filename, **_):
+        source = folder / filename
+        if not source.is_file():
+            raise EntryNotFoundError(f"{filename} not in {repo_id}")
+        fetched.append(filename)
+        target = cache / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+        return str(target)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    critic = _hub_critic("someone/model", {})
+    assert sorted(fetched) == ["critic/config.json", "critic/member-1/config.json", "critic/member-1/model.safetensors",
+                               "critic/members.json", "critic/model.safetensors"]
+    assert len(critic.regressors) == 2
+
+
+def test_critic_install_command_installs_an_ensemble_and_keeps_or_sets_the_settings(folder, tmp_path, capsys):
+    from cp2image.cli import main
+
+    tiny_regressor(seed=2).save_pretrained(tmp_path / "reg2")
+    assert main(["critic", "install", "--model", str(folder), str(tmp_path / "regressor"), str(tmp_path / "reg2")]) == 0
+    model = CP2Image.from_pretrained(folder)
+    assert len(model.critic.regressors) == 2
+    assert model.refinement == RefineConfig(steps=5, lr=0.1)  # the folder's settings kept
+    assert main(["critic", "install", "--model", str(folder), str(tmp_path / "regressor"),
+                 "--refine", '{"steps": 10, "lr": 0.05}']) == 0
+    model = CP2Image.from_pretrained(folder)
+    assert len(model.critic.regressors) == 1 and model.refinement == RefineConfig(steps=10, lr=0.05)
+    assert "installed a critic" in capsys.readouterr().out
+    assert main(["critic", "install", "--model", str(folder), str(tmp_path / "regressor"),
+                 "--refine", '{"stepz": 3}']) == 2
+    assert "RefineConfig fields" in capsys.readouterr().err
