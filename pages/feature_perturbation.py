@@ -106,9 +106,9 @@ refine = page_kit.url_widget(st.toggle, "Refine each step with the model's criti
                              value=refine_default, disabled=not model.can_refine or mode != "coupled",
                              help="Nudges the generator's input for a few gradient steps until the image → feature "
                                   "critic shipped with the model reads each image as the requested profile; the "
-                                  "steps of the sweep are refined together, so the change stays smooth (about 0.4 s "
-                                  "per sweep). On by default where it measured better: real-cell model, 12 held-out "
-                                  "cells, cell area slope 0.54 → 0.59 with ρ ≥ 0.9 on all 7 control features. "
+                                  "steps of the sweep are refined together, so the change stays smooth (about a "
+                                  "second per sweep). On by default only where it measured better on held-out cells "
+                                  "(the real-cell model; the Model card page has the control table). "
                                   "'This feature only' sweeps are never refined.")
 refine = bool(refine and model.can_refine and mode == "coupled")
 if not model.can_refine:

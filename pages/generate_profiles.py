@@ -61,10 +61,10 @@ with st.expander(f"What the CSV needs ({len(features)} feature columns)"):
 
 refine = st.toggle("Refine with the model's critic", key="gen_refine", value=False, disabled=not model.can_refine,
                    help="Nudges the generator's input for a few gradient steps until the image → feature critic "
-                        "shipped with the model reads each image as its profile. On held-out cells, features with "
-                        "r > 0.5 went from 57.5 % to 67.2 % (real-cell model) and from 61.9 % to 65.2 % (simulated). "
-                        "It costs about 30–60 ms per image, so the page leaves it off (the command line's "
-                        "`cp2image generate` refines by default).")
+                        "shipped with the model reads each image as its profile: more of the profile's features "
+                        "are preserved. It costs a fraction of a second per image, so the page leaves it off (the "
+                        "command line's `cp2image generate` refines by default). What it gains and costs for this "
+                        "model, measured on held-out cells, is on the Model card page.")
 refine = bool(refine and model.can_refine)
 if not model.can_refine:
     st.caption("This model has no critic, so images are the generator's as drawn.")
