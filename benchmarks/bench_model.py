@@ -122,7 +122,7 @@ def main() -> None:
 
 from typing import Any  # noqa: E402
 
-from runner_support import Row, count_flops, matmul_peak, rate_row, time_call, time_row  # noqa: E402
+from runner_support import Row, count_flops, matmul_peak, rate_row, time_call, time_row, unavailable  # noqa: E402
 from bench_fixtures import PAPER_SECONDS_PER_IMAGE, bundled_model, cores, model_profiles, quiet  # noqa: E402
 
 
@@ -154,10 +154,15 @@ def _thread_batches(ctx) -> tuple[int, ...]:
     return (64,) if ctx.quick else (64, 256)
 
 
+def _refine_batch(ctx) -> int:
+    return 8 if ctx.quick else 64
+
+
 def generation_names(ctx) -> list[str]:
     return (["latency, batch 1", "throughput, batch 256"]
             + [f"throughput vs batch: {b}" for b in _gen_batches(ctx)]
-            + [f"batch {b} vs torch threads: {t}" for b in _thread_batches(ctx) for t in _thread_counts()])
+            + [f"batch {b} vs torch threads: {t}" for b in _thread_batches(ctx) for t in _thread_counts()]
+            + [f"refined with the model's critic, batch {_refine_batch(ctx)}"])
 
 
 def _raw_generate(model, batch: np.ndarray):
@@ -243,7 +248,31 @@ def generation_run(ctx) -> list[Row]:
                           f"{PAPER_SECONDS_PER_IMAGE * main.median:.0f}× the paper's 20 ms; {main.note}")))
     rows.extend(by_batch[b] for b in _gen_batches(ctx))
     rows.extend(_generation_vs_threads(ctx, model, profiles, flops_per_image))
+    rows.append(_refined_generation(ctx, model, profiles[:_refine_batch(ctx)]))
     return rows
+
+
+def _refined_generation(ctx, model, batch: np.ndarray) -> Row:
+    """What `generate`'s default critic refinement costs per image, against the same batch as drawn.
+
+    Refinement runs the generator and the critic(s) forward and backward K times, so its cost
+    is set by the model folder's `refine.json` and by how many critics steer it."""
+    import torch
+
+    name = f"refined with the model's critic, batch {len(batch)}"
+    if not getattr(model, "can_refine", False) or model.refinement is None:
+        return unavailable("Generation", name, "the bundled model has no critic (critic/) to refine with")
+    config = model.refinement
+    repeats = 1 if ctx.quick else max(1, ctx.repeats // 2)
+    with torch.inference_mode():
+        plain = time_call(quiet(_raw_generate(model, batch)), repeats=repeats)
+    refined = time_call(quiet(lambda: model.generate(batch, batch_size=len(batch), pose=False, refine=config)),
+                        repeats=repeats)
+    members = len(model.critic.regressors)
+    return time_row("Generation", name, refined, scale=1e3 / len(batch), unit="ms/image",
+                    ratio=refined.median / plain.median, reference="× the same batch as drawn",
+                    note=f"{config.steps} Adam steps (lr {config.lr:g}) through {members} critic(s); "
+                         f"{torch.get_num_threads()} thread(s); as drawn {1e3 * plain.median / len(batch):.1f} ms/image")
 
 
 def _generation_vs_threads(ctx, model, profiles: np.ndarray, flops_per_image: float) -> list[Row]:
