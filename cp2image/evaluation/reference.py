@@ -124,7 +124,7 @@ def sample_rows(rows: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(rng.choice(rows, size=int(limit), replace=False))
 
 
-def _group_keys(cells: pd.DataFrame, grouping: str) -> np.ndarray:
+def group_keys(cells: pd.DataFrame, grouping: str) -> np.ndarray:
     """Plate, or plate/well, of each cell (the unit the MoA classifier must not see twice)."""
     if grouping == "plate":
         return cells[PLATE].astype(str).to_numpy()
@@ -195,7 +195,7 @@ def _classifier_training(ds: Dataset, config: EvaluationConfig, grouping: str, h
         return _ClassifierData()
     with Timer(timings, "measure_train"):
         measured = _real_profiles(ds, train_rows, config, "real training")
-    groups = _group_keys(ds.cells.iloc[train_rows], grouping) if grouping != "split" else None
+    groups = group_keys(ds.cells.iloc[train_rows], grouping) if grouping != "split" else None
     return _ClassifierData(measured, labels, groups)
 
 
@@ -251,7 +251,7 @@ def build_reference(dataset: Dataset | str | os.PathLike, *, config: EvaluationC
 
     grouping = resolve_moa_grouping(ds.cells, heldout, _train_rows(ds), config.moa_groups)
     train = _classifier_training(ds, config, grouping, labels is not None, timings)
-    groups = _group_keys(cells, grouping) if labels is not None and grouping != "split" else None
+    groups = group_keys(cells, grouping) if labels is not None and grouping != "split" else None
 
     encoder, encoder_note = _reference_encoder(ds, config, timings)
     embedding = None

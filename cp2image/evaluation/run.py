@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cp2image.data.columns import COMPOUND, CONCENTRATION, FAILED_COLUMN, MOA
+from cp2image.data.columns import COMPOUND, CONCENTRATION, FAILED_COLUMN, MOA, PLATE, WELL
 from cp2image.data.dataset import Dataset
 from cp2image.evaluation.config import EvaluationConfig
 from cp2image.evaluation.correlation import CorrelationReport, feature_correlation
@@ -35,7 +35,7 @@ from cp2image.evaluation.metrics import (
 from cp2image.evaluation.moa_fidelity import MoAFidelityResult, moa_fidelity, moa_fidelity_grouped
 from cp2image.evaluation.moa_diagnosis import DiagnosisConfig, MoADiagnosis, diagnose_moa_loss
 from cp2image.evaluation.moa_signature import moa_signatures
-from cp2image.evaluation.reference import RealReference, Timer, build_reference, measure_crops, sample_rows
+from cp2image.evaluation.reference import RealReference, Timer, build_reference, group_keys, measure_crops, sample_rows
 
 logger = logging.getLogger(__name__)
 
@@ -121,21 +121,18 @@ def _diagnosis(reference: RealReference, gen_measured: pd.DataFrame, config: Eva
     if reference.labels is None or reference.train_measured is None:
         logger.warning("MoA diagnosis skipped: it needs labelled held-out cells and the training split's profiles")
         return None
-    groups = reference.groups if reference.groups is not None else _group_keys_of(reference.cells)
-    if groups is None:
+    cells = reference.cells
+    if reference.groups is not None:
+        groups = reference.groups
+    elif WELL in cells.columns or PLATE in cells.columns:
+        groups = group_keys(cells, "well" if WELL in cells.columns else "plate")
+    else:
         logger.warning("MoA diagnosis skipped: the held-out cells have no plate or well columns")
         return None
     with Timer(timings, "moa_diagnosis"):
         return diagnose_moa_loss(reference.train_measured, reference.train_labels, reference.measured, gen_measured,
                                  reference.labels, groups=groups,
                                  config=DiagnosisConfig(seed=config.seed, classifier=config.moa_classifier))
-
-
-def _group_keys_of(cells: pd.DataFrame) -> np.ndarray | None:
-    columns = [c for c in ("Metadata_Plate", "Metadata_Well") if c in cells.columns]
-    if not columns:
-        return None
-    return cells[columns].astype(str).agg("/".join, axis=1).to_numpy()
 
 
 def _signatures(reference: RealReference, generated: GeneratedImages, gen_measured: pd.DataFrame,

@@ -201,11 +201,6 @@ class BundledCritic:
     _critics: dict | None = None
 
     @property
-    def regressor(self) -> "FeatureRegressor":
-        """The critic folder's own regressor (the first member of an ensemble)."""
-        return self.regressors[0]
-
-    @property
     def regressors(self) -> "list[FeatureRegressor]":
         """Every member: the folder's own regressor, then those `members.json` lists."""
         if self._regressors is None:

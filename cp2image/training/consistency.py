@@ -218,10 +218,6 @@ class CriticEnsemble(nn.Module):
     def names(self) -> list[str]:
         return self.members[0].names
 
-    @property
-    def select(self) -> torch.Tensor:
-        return self.members[0].select
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.stack([member(images) for member in self.members]).mean(dim=0)
 
