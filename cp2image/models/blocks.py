@@ -51,15 +51,24 @@ class UpBlock(nn.Module):
     """conv(k) → batch norm → LeakyReLU → up-sample to `out_size` (one generator block)."""
 
     def __init__(self, in_ch: int, out_ch: int, *, kernel_size: int, out_size: int,
-                 batch_norm: bool = True, mode: str = "nearest") -> None:
+                 batch_norm: bool = True, mode: str = "nearest", noise: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=not batch_norm)
         self.norm = nn.BatchNorm2d(out_ch) if batch_norm else nn.Identity()
         self.act = nn.LeakyReLU(LEAKY_SLOPE)
         self.up = nn.Upsample(size=(out_size, out_size), mode=mode)
+        # per-pixel noise (StyleGAN's noise injection): s_c · n added before the activation, one N(0, 1) map
+        # per image shared by the channels. s starts at 0, so a warm start draws the source's images exactly.
+        self.noise_strength = nn.Parameter(torch.zeros(out_ch)) if noise else None
         self._folded: dict[str, object] = {}  # inference-only cache, never saved (see folded_conv_norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, noise_map: torch.Tensor | None = None) -> torch.Tensor:
+        """`noise_map` (B, 1, h, w) at the convolution's resolution; None draws the zero-noise image."""
+        if noise_map is not None:
+            if self.noise_strength is None:
+                raise ValueError("this block has no noise input")
+            y = self.norm(self.conv(x)) + self.noise_strength.view(1, -1, 1, 1) * noise_map.to(x.dtype)
+            return self.up(self.act(y))
         if self.inference_ready():
             # inference: batch norm with running statistics is an affine map per channel, so it
             # folds into the convolution (one pass less); training and gradients take the path below

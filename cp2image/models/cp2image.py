@@ -194,9 +194,10 @@ class CP2Image(
         return next(self.parameters()).device
 
     # ------------------------------------------------------------------ network
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Standardised features (B, p) → images (B, C, H, W) in [0, 1]."""
-        return self.generator(z)
+    def forward(self, z: torch.Tensor, noise_maps: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Standardised features (B, p) → images (B, C, H, W) in [0, 1]; `noise_maps` only for a
+        generator trained with block noise (training; the exported model draws the zero-noise image)."""
+        return self.generator(z) if noise_maps is None else self.generator(z, noise_maps)
 
     # ------------------------------------------------------------------ inputs
     def raw_matrix(self, profiles: pd.DataFrame | pd.Series | np.ndarray) -> np.ndarray:

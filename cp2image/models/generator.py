@@ -33,6 +33,9 @@ class GeneratorConfig:
     # extra inputs appended to the features: with an adversarial loss, N(0, 1) noise here lets one profile
     # give many sharp cells (fibres, neighbours) instead of their pixel mean; 0 → the paper's generator
     noise_dim: int = 0
+    # per-pixel noise maps added in every up-sampling block (UpBlock.noise_strength), so texture that a profile
+    # does not fix (puncta, fibres) can be sampled rather than averaged; None maps draw the zero-noise image
+    block_noise: bool = False
 
     def __post_init__(self) -> None:
         if self.noise_dim < 0:
@@ -63,7 +66,8 @@ class Generator(nn.Module):
         self.dense_act = nn.LeakyReLU(LEAKY_SLOPE)
         self.blocks = nn.Sequential(*[
             UpBlock(channels[i], channels[i + 1], kernel_size=config.kernel_size,
-                    out_size=sizes[i + 1], batch_norm=config.batch_norm, mode=config.upsample_mode)
+                    out_size=sizes[i + 1], batch_norm=config.batch_norm, mode=config.upsample_mode,
+                    noise=config.block_noise)
             for i in range(n_blocks)
         ])
         self.to_image = nn.Conv2d(channels[-1], config.out_channels, config.kernel_size,
@@ -73,8 +77,21 @@ class Generator(nn.Module):
         self.fuse_upsampling = True
         self._fused: dict[str, dict] = {}  # derived inference weights, never saved
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def noise_map_sizes(self) -> list[int]:
+        """Edge of each block's noise map (the resolution its convolution runs at); [] without block noise."""
+        if not self.config.block_noise:
+            return []
+        return upsample_sizes(self.config.image_size, len(self.blocks))[:-1]
+
+    def sample_noise_maps(self, n: int, *, generator: torch.Generator | None = None,
+                          device: torch.device | str = "cpu") -> list[torch.Tensor]:
+        """One N(0, 1) map (n, 1, s, s) per block, drawn on the CPU from `generator` (reproducible)."""
+        return [torch.randn(n, 1, s, s, generator=generator).to(device) for s in self.noise_map_sizes()]
+
+    def forward(self, z: torch.Tensor, noise_maps: list[torch.Tensor] | None = None) -> torch.Tensor:
         z = self.with_noise(z)
+        if noise_maps is not None:
+            return self._forward_with_noise_maps(z, noise_maps)
         # torch.compile traces the layer-by-layer path (its caches key on tensor identity) and fuses itself
         if (self.fuse_upsampling and not torch.compiler.is_compiling() and self._dense_foldable()
                 and all(b.inference_ready() for b in self.blocks)):
@@ -85,6 +102,18 @@ class Generator(nn.Module):
         x = self.dense_act(self.dense_norm(x))
         x = self.blocks(x)  # (B, C_last, image_size, image_size)
         return torch.sigmoid(self.to_image(x))  # (B, out_channels, image_size, image_size)
+
+    def _forward_with_noise_maps(self, z: torch.Tensor, noise_maps: list[torch.Tensor]) -> torch.Tensor:
+        sizes = self.noise_map_sizes()
+        if not sizes:
+            raise ValueError("this generator has no block noise (GeneratorConfig.block_noise is off)")
+        if len(noise_maps) != len(sizes) or any(m.shape != (z.shape[0], 1, s, s) for m, s in zip(noise_maps, sizes)):
+            raise ValueError(f"noise_maps must be {len(sizes)} tensors of shape (B, 1, s, s) for s in {sizes}")
+        x = self.dense(z).view(z.shape[0], *self.grid)
+        x = self.dense_act(self.dense_norm(x))
+        for block, noise_map in zip(self.blocks, noise_maps):
+            x = block(x, noise_map)
+        return torch.sigmoid(self.to_image(x))
 
     def with_noise(self, z: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """(B, in_features [+ noise_dim]) → the dense layer's input: zero noise appended where none is given."""

@@ -68,6 +68,7 @@ class TrainConfig:
     consistency_start: int = 0  # first step with the consistency and edit terms
     # sharp, non-average cells (issue 13; docs/generator-ablation.md); all off by default
     noise_dim: int = 0  # N(0, 1) inputs appended to the features; init_from a noise-free model → zero columns
+    block_noise: bool = False  # per-pixel noise maps in every generator block (init_from → zero strengths)
     projection_discriminator: bool = False  # D(x, y) = ψ(φ(x)) + ⟨V y, φ(x)⟩, y = standardised features
     adversarial_weight: float = 0.0  # λ on a non-saturating GAN loss on G(z) (the paper has none: hidden losses only)
     # monitoring
@@ -114,9 +115,11 @@ class TrainConfig:
             raise ValueError("edit_adversarial_weight > 0 needs edit_weight > 0 (edited images are made only then)")
         if int(self.noise_dim) < 0:
             raise ValueError(f"noise_dim must be ≥ 0, got {self.noise_dim}")
-        sharpening = self.noise_dim > 0 or self.projection_discriminator or self.adversarial_weight > 0
+        sharpening = (self.noise_dim > 0 or self.block_noise or self.projection_discriminator
+                      or self.adversarial_weight > 0)
         if sharpening and self.model != "cp2image":
-            raise ValueError(f"noise_dim, projection_discriminator and adversarial_weight are CP2Image options; "
+            raise ValueError(f"noise_dim, block_noise, projection_discriminator and adversarial_weight are CP2Image "
+                             f"options; "
                              f"model is {self.model!r}")
         if self.balance_power < 0:
             raise ValueError(f"balance_power must be ≥ 0, got {self.balance_power}")

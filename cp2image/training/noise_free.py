@@ -23,6 +23,7 @@ from cp2image.models.cp2image import CP2Image, CP2ImageConfig
 from cp2image.models.hub_io import CONFIG_FILE, WEIGHTS_FILE
 
 DENSE_WEIGHT = "generator.dense.weight"
+NOISE_STRENGTH = ".noise_strength"  # UpBlock's block-noise scale
 
 
 def zero_noise_state(state: dict[str, torch.Tensor], n_features: int) -> tuple[dict[str, torch.Tensor], int]:
@@ -33,14 +34,17 @@ def zero_noise_state(state: dict[str, torch.Tensor], n_features: int) -> tuple[d
     noise_dim = int(weight.shape[1]) - n_features
     if noise_dim < 0:
         raise ValueError(f"{DENSE_WEIGHT} has {weight.shape[1]} input columns for {n_features} features")
-    out = dict(state)
+    out = {k: v for k, v in state.items() if not k.endswith(NOISE_STRENGTH)}  # block noise: zero maps add nothing
     out[DENSE_WEIGHT] = weight[:, :n_features].clone()
     return out, noise_dim
 
 
 def _plain_model(config: CP2ImageConfig, state: dict[str, torch.Tensor]) -> CP2Image:
     """The plain CP2Image of `state` with its noise columns dropped; provenance records a drop."""
+    block_noise = any(k.endswith(NOISE_STRENGTH) for k in state)
     state, noise_dim = zero_noise_state(state, len(config.feature_names))
+    if block_noise:
+        config.provenance["block_noise"] = "exported: the zero-noise draw; block noise strengths dropped"
     if noise_dim:
         config.provenance["noise_input"] = {
             "noise_dim": noise_dim,

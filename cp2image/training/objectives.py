@@ -165,10 +165,11 @@ class CP2ImageObjective(Objective):
     def __init__(self, config: TrainConfig, runtime: Runtime, model_config: CP2ImageConfig) -> None:
         super().__init__(config, runtime)
         generator = CP2Image(model_config)
-        if config.noise_dim:
-            # CP2Image's own config has no noise field: the trainer exports such a generator for the
-            # noise-aware loader only (docs/generator-ablation.md), the plain loader refuses its weights
-            generator.generator = Generator(replace(model_config.generator_config(), noise_dim=config.noise_dim))
+        if config.noise_dim or config.block_noise:
+            # CP2Image's own config has no noise field: the trainer exports the zero-noise draw as a plain
+            # generator (cp2image.training.noise_free; docs/generator-ablation.md)
+            generator.generator = Generator(replace(model_config.generator_config(), noise_dim=config.noise_dim,
+                                                    block_noise=config.block_noise))
         self.nets["generator"] = generator
         condition_dim = model_config.n_features if config.projection_discriminator else 0
         self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels),
@@ -209,6 +210,16 @@ class CP2ImageObjective(Objective):
         g = torch.Generator().manual_seed(c.seed * 1_000_003 + 11 * t + 104_729 * rt.rank + 2)
         return torch.randn(n, c.noise_dim, generator=g).to(rt.device)
 
+    def noise_maps(self, n: int, t: int, *, pairs: bool = False) -> list[torch.Tensor] | None:
+        """Block noise maps for n images seeded by (seed, step, rank), repeated for an edit pair's second
+        half when `pairs` (the edit alone separates a pair); None without block noise."""
+        c, rt = self.config, self.runtime
+        if not c.block_noise:
+            return None
+        g = torch.Generator().manual_seed(c.seed * 1_000_003 + 13 * t + 104_729 * rt.rank + 3)
+        maps = self.nets["generator"].generator.sample_noise_maps(n, generator=g, device=rt.device)
+        return [torch.cat([m, m]) for m in maps] if pairs else maps
+
     def _adversarial_and_hidden(self, original: torch.Tensor, fake: torch.Tensor, z: torch.Tensor, t: int
                                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """(non-saturating loss on D(G(z), z), Σ γ_i L_i^H, logs) from one frozen D pass on [original; fake]."""
@@ -241,12 +252,12 @@ class CP2ImageObjective(Objective):
             if noise is not None:
                 inputs = torch.cat([inputs, torch.cat([noise, noise])], dim=1)  # an edit pair shares its noise
             with self.runtime.autocast():
-                both = self.wrapped["generator"](inputs)  # (2b, 3, H, W), one BN batch
+                both = self.wrapped["generator"](inputs, self.noise_maps(b, t, pairs=True))  # (2b, 3, H, W), one BN batch
             fake, fake_edit = both[:b], both[b:]
         else:
             inputs = z if noise is None else torch.cat([z, noise], dim=1)
             with self.runtime.autocast():
-                fake = self.wrapped["generator"](inputs)  # (b, 3, H, W) in [0, 1]
+                fake = self.wrapped["generator"](inputs, self.noise_maps(b, t))  # (b, 3, H, W) in [0, 1]
             fake_edit = None
         adversarial_edit = editing and c.edit_adversarial_weight > 0
         if c.projection_discriminator:

@@ -54,10 +54,11 @@ def _adapted(net: torch.nn.Module, state: dict[str, torch.Tensor], noise_dim: in
              ) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
     """(`state` fitted to `net`, keys that do not fit, keys `net` keeps fresh).
 
-    Two differences from the source are allowed, both for runs that add sharpening options
+    Three differences from the source are allowed, all for runs that add sharpening options
     (docs/generator-ablation.md): a dense layer `noise_dim` inputs wider than the source's gets
-    zero noise columns, so step 0 draws the source's images exactly; a projection embedding
-    (`embed.*`) the source lacks keeps its fresh initialisation.
+    zero noise columns, so step 0 draws the source's images exactly; block noise strengths
+    (`*.noise_strength`, zero at construction) and a projection embedding (`embed.*`) the source
+    lacks keep their fresh initialisation.
     """
     from cp2image.models.generator import with_noise_columns
 
@@ -68,7 +69,7 @@ def _adapted(net: torch.nn.Module, state: dict[str, torch.Tensor], noise_dim: in
             if (key.endswith("dense.weight") and key in expected
                     and expected[key].shape[1] == value.shape[1] + noise_dim):
                 state[key] = with_noise_columns(value, noise_dim)
-    fresh = [k for k in expected if k not in state and k.startswith("embed.")]
+    fresh = [k for k in expected if k not in state and (k.startswith("embed.") or k.endswith(".noise_strength"))]
     bad = [k for k in expected if k not in fresh and (k not in state or state[k].shape != expected[k].shape)]
     if fresh:  # loaded non-strictly below, so name keys the network does not have here
         bad += sorted(set(state) - set(expected))

@@ -405,7 +405,7 @@ class Trainer:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         net.config.provenance = provenance
-        if c.model == "cp2image" and c.noise_dim:
+        if c.model == "cp2image" and (c.noise_dim or c.block_noise):
             from cp2image.training.noise_free import zero_noise_model
 
             net = zero_noise_model(net)  # generation feeds zero noise: export the plain generator that draws it

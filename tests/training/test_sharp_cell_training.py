@@ -132,3 +132,67 @@ def test_a_noise_run_exports_the_plain_generator_of_its_zero_noise_draw(blob_dat
     widened = tensors[key]  # the exported network: EMA weights when the run keeps them
     assert widened.shape[1] == P + 3
     assert torch.equal(model.generator.dense.weight, widened[:, :P])
+
+
+# ----------------------------------------------------------------------------- block noise maps
+
+
+def test_block_noise_is_off_by_default_and_adds_no_parameters():
+    assert TrainConfig().block_noise is False
+    obj = objective(tiny())
+    assert not any(k.endswith("noise_strength") for k in obj.nets["generator"].state_dict())
+    assert obj.noise_maps(8, 0) is None
+    with pytest.raises(ValueError, match="CP2Image options"):
+        TrainConfig(model="vae", block_noise=True)
+
+
+def test_block_noise_maps_are_seeded_by_step_shared_by_edit_pairs_and_reach_their_strengths():
+    obj = objective(tiny(block_noise=True, projection_discriminator=True, adversarial_weight=0.5))
+    gen = obj.nets["generator"].generator
+    maps = obj.noise_maps(8, 5)
+    assert [m.shape[-1] for m in maps] == gen.noise_map_sizes() == [2, 4, 8, 16]  # 32 px, 4 blocks
+    assert all(torch.equal(a, b) for a, b in zip(maps, obj.noise_maps(8, 5)))
+    assert not torch.equal(maps[0], obj.noise_maps(8, 6)[0])
+    paired = obj.noise_maps(8, 5, pairs=True)
+    assert all(torch.equal(p[:8], p[8:]) and torch.equal(p[:8], m) for p, m in zip(paired, maps))
+    strengths = [b.noise_strength for b in gen.blocks]
+    assert all(float(s.detach().abs().sum()) == 0 for s in strengths)  # zero at construction: a warm start is exact
+    obj.step(batch(), 0)
+    assert all(float(s.detach().abs().sum()) > 0 for s in strengths)  # the maps reached every block
+
+
+def test_block_noise_changes_the_image_only_through_its_maps():
+    obj = objective(tiny(block_noise=True))
+    gen = obj.nets["generator"].generator.eval()
+    with torch.no_grad():
+        for block in gen.blocks:
+            block.noise_strength.fill_(0.5)
+        z = torch.randn(3, P)
+        zero = [torch.zeros_like(m) for m in gen.sample_noise_maps(3)]
+        sampled = gen.sample_noise_maps(3, generator=torch.Generator().manual_seed(1))
+        assert torch.allclose(gen(z, zero), gen(z), atol=1e-6)  # None = zero maps (the fused path too)
+        assert not torch.allclose(gen(z, sampled), gen(z), atol=1e-3)
+        with pytest.raises(ValueError, match="noise_maps"):
+            gen(z, sampled[:2])
+
+
+def test_a_block_noise_run_warm_starts_exactly_and_exports_its_zero_noise_draw(blob_data, tmp_path):
+    first = Trainer(tiny(steps=2), blob_data, tmp_path / "first").run()
+    old = CP2Image.from_pretrained(first.model_dir).eval()
+    obj = CP2ImageObjective(tiny(block_noise=True), rt_mod.Runtime(device=torch.device("cpu")), old.config)
+    obj.finalise(lambda net: net)
+    initialise_from(obj, None, first.model_dir, checkpoint_name="checkpoint.safetensors")
+    new = obj.nets["generator"].eval()
+    z = torch.randn(5, len(old.feature_names))
+    with torch.no_grad():
+        maps = new.generator.sample_noise_maps(5, generator=torch.Generator().manual_seed(0))
+        # zero strengths: any noise draws the source's image (layer by layer vs the fused path: round-off only)
+        assert torch.allclose(new(z, maps), old(z), atol=1e-6)
+
+    run = Trainer(tiny(steps=2, block_noise=True, init_from=str(first.model_dir)), blob_data, tmp_path / "bn").run()
+    exported = CP2Image.from_pretrained(run.model_dir).eval()  # strict plain loader: no noise strengths
+    assert "block_noise" in exported.config.provenance
+    tensors, _ = ckpt.load_checkpoint(tmp_path / "bn" / "checkpoint.safetensors")
+    prefix = "ema.module." if any(k.startswith("ema.") for k in tensors) else "net.generator."
+    assert any(k.startswith(prefix) and k.endswith("noise_strength") for k in tensors)
+    assert torch.equal(exported.generator.to_image.weight, tensors[prefix + "generator.to_image.weight"])
