@@ -118,9 +118,8 @@ class TrainConfig:
         sharpening = (self.noise_dim > 0 or self.block_noise or self.projection_discriminator
                       or self.adversarial_weight > 0)
         if sharpening and self.model != "cp2image":
-            raise ValueError(f"noise_dim, block_noise, projection_discriminator and adversarial_weight are CP2Image "
-                             f"options; "
-                             f"model is {self.model!r}")
+            raise ValueError("noise_dim, block_noise, projection_discriminator and adversarial_weight are CP2Image "
+                             f"options; model is {self.model!r}")
         if self.balance_power < 0:
             raise ValueError(f"balance_power must be ≥ 0, got {self.balance_power}")
         if self.balance_by is not None and not str(self.balance_by).strip():

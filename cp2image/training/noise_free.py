@@ -3,8 +3,9 @@
 Why: the noise input (`TrainConfig.noise_dim`) is a training device. With the adversarial term and
 the projection discriminator it lets the generator draw sharp cells instead of their pixel mean.
 Generation feeds zero noise (`Generator.with_noise`), and there the dense layer's noise columns
-multiply zeros: dropping them gives the same images from a generator of the paper's shape, which
-the strict loader, the NumPy inference path, critic refinement and the Hub format already read.
+multiply zeros, as do the block-noise strengths (`TrainConfig.block_noise`: s · 0 in every block).
+Dropping them gives the same images from a generator of the paper's shape, which the strict loader,
+the NumPy inference path, critic refinement and the Hub format already read.
 The trainer exports such runs this way; `python -m cp2image.training.noise_free SRC DST` converts a
 model folder exported before that (same weights, noise columns kept).
 
