@@ -329,6 +329,6 @@ def install_critic(regressor_dir: str | Path, model_dir: str | Path, *, config: 
     return target
 
 
-__all__ = ["CRITIC_DIR", "MEMBERS_FILE", "REFINE_FILE", "REGRESSOR_FILES", "BundledCritic", "CriticUnavailable", "RefineConfig", "RefineResult",
-           "find_critic", "install_critic", "load_critic_regressor", "member_folders", "refine_inputs", "sweep_roughness",
-           "sweep_smoother"]
+__all__ = ["CRITIC_DIR", "MEMBERS_FILE", "REFINE_FILE", "REGRESSOR_FILES", "BundledCritic", "CriticUnavailable",
+           "RefineConfig", "RefineResult", "find_critic", "install_critic", "load_critic_regressor", "member_folders",
+           "refine_inputs", "sweep_roughness", "sweep_smoother"]
