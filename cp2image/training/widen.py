@@ -20,9 +20,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cp2image.analysis.coupling import COUPLING_FILE
 from cp2image.models.cp2image import CP2Image
+from cp2image.models.refine import CRITIC_DIR
 
-COPIED_ALONG = ("critic", "feature_coupling.safetensors")  # a folder's parts that do not depend on the width
+COPIED_ALONG = (CRITIC_DIR, COUPLING_FILE)  # a folder's parts that do not depend on the width
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,9 @@ class WidenConfig:
             raise ValueError(f"epsilon must be ≥ 0, got {self.epsilon!r}")
 
 
-def _repeat_out(t: torch.Tensor, factor: int, groups: int | None = None) -> torch.Tensor:
+def _repeat_out(t: torch.Tensor, factor: int, groups: int = 1) -> torch.Tensor:
     """Copies along dim 0: [c0..cC-1] repeated `factor` times (copy k of channel c at k·C + c).
     `groups` > 1 treats dim 0 as (C, groups) rows, as the dense layer's (channel, pixel) rows."""
-    if groups is None:
-        return torch.cat([t] * factor, dim=0)
     rows = t.reshape(-1, groups, *t.shape[1:])
     return torch.cat([rows] * factor, dim=0).reshape(-1, *t.shape[1:])
 
