@@ -71,6 +71,7 @@ class TrainConfig:
     block_noise: bool = False  # per-pixel noise maps in every generator block (init_from → zero strengths)
     projection_discriminator: bool = False  # D(x, y) = ψ(φ(x)) + ⟨V y, φ(x)⟩, y = standardised features
     adversarial_weight: float = 0.0  # λ on a non-saturating GAN loss on G(z) (the paper has none: hidden losses only)
+    texture_weight: float = 0.0  # λ on placement-free texture statistics of G(z) vs X_orig (training/texture.py)
     # monitoring
     log_every: int = 10
     grid_every: int = 500
@@ -102,7 +103,7 @@ class TrainConfig:
         if self.channels_last not in ("auto", "on", "off"):
             raise ValueError(f"channels_last must be auto, on or off, got {self.channels_last!r}")
         for name in ("consistency_weight", "edit_weight", "edit_adversarial_weight", "edit_max_sd",
-                     "adversarial_weight"):
+                     "adversarial_weight", "texture_weight"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         uses_critic = self.consistency_weight > 0 or self.edit_weight > 0
@@ -116,10 +117,10 @@ class TrainConfig:
         if int(self.noise_dim) < 0:
             raise ValueError(f"noise_dim must be ≥ 0, got {self.noise_dim}")
         sharpening = (self.noise_dim > 0 or self.block_noise or self.projection_discriminator
-                      or self.adversarial_weight > 0)
+                      or self.adversarial_weight > 0 or self.texture_weight > 0)
         if sharpening and self.model != "cp2image":
-            raise ValueError("noise_dim, block_noise, projection_discriminator and adversarial_weight are CP2Image "
-                             f"options; model is {self.model!r}")
+            raise ValueError("noise_dim, block_noise, projection_discriminator, adversarial_weight and texture_weight "
+                             f"are CP2Image options; model is {self.model!r}")
         if self.balance_power < 0:
             raise ValueError(f"balance_power must be ≥ 0, got {self.balance_power}")
         if self.balance_by is not None and not str(self.balance_by).strip():

@@ -29,6 +29,7 @@ from cp2image.training.config import TrainConfig
 from cp2image.training.consistency import FeatureCritic, coupling_matrix, sample_coupled_edits
 from cp2image.training.runtime import Runtime
 from cp2image.training.schedules import layer_weights
+from cp2image.training.texture import texture_loss
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +277,10 @@ class CP2ImageObjective(Objective):
         if c.adversarial_weight > 0:
             loss = loss + c.adversarial_weight * adversarial
             extra["adversarial"] = adversarial.detach()
+        if c.texture_weight > 0:
+            texture = texture_loss(fake, original)
+            loss = loss + c.texture_weight * texture
+            extra["texture"] = texture.detach()
         if critic_on:
             with self.runtime.autocast():
                 pred = self.critic(torch.cat([fake, fake_edit]) if editing else fake).float()  # (b or 2b, k + a)
