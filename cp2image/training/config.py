@@ -62,6 +62,7 @@ class TrainConfig:
     consistency_regressor: str | None = None  # FeatureRegressor folder (`cp2image regressor`); None → off
     consistency_weight: float = 0.0  # λ on ‖R(G(z)) − z‖² over the features the regressor can see
     consistency_min_r: float = 0.5  # judge only features with the regressor's held-out r ≥ this
+    consistency_ensemble: bool = False  # read with the folder's critic ensemble (members.json), not its first critic
     edit_weight: float = 0.0  # λ on the coupled-edit loss: measured change of G(z') − G(z) = z' − z
     edit_max_sd: float = 2.0  # an edit moves one feature by δ ~ U(−edit_max_sd, edit_max_sd) SD
     edit_adversarial_weight: float = 0.0  # λ on a non-saturating GAN loss on edited images (D sees them too)
@@ -112,6 +113,9 @@ class TrainConfig:
                              "`cp2image regressor --data DS --out DIR`")
         if uses_critic and self.model != "cp2image":
             raise ValueError(f"feature consistency needs feature inputs; model {self.model!r} has none")
+        if self.consistency_ensemble and not uses_critic:
+            raise ValueError("consistency_ensemble reads with a critic ensemble: it needs consistency_weight or "
+                             "edit_weight > 0 and a consistency_regressor")
         if self.edit_adversarial_weight > 0 and self.edit_weight == 0:
             raise ValueError("edit_adversarial_weight > 0 needs edit_weight > 0 (edited images are made only then)")
         if int(self.noise_dim) < 0:

@@ -225,6 +225,31 @@ class CriticEnsemble(nn.Module):
         """`FeatureCritic.errors` of the mean reading (the members share judged features and angles)."""
         return self.members[0].errors(reading, z)
 
+    # The training losses read the mean reading exactly as one critic's (the members share judged
+    # features, angles and units), so an ensemble can stand in for `FeatureCritic` in training.
+    @property
+    def select(self) -> torch.Tensor:
+        return self.members[0].select
+
+    def wrap(self, z: torch.Tensor) -> torch.Tensor:
+        return self.members[0].wrap(z)
+
+    def consistency_loss(self, reading: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.members[0].consistency_loss(reading, z)
+
+    def edit_loss(self, *args, **kwargs) -> torch.Tensor:
+        return self.members[0].edit_loss(*args, **kwargs)
+
+    @classmethod
+    def load(cls, path: str | Path, generator_names: list[str], generator_mean: np.ndarray,
+             generator_scale: np.ndarray, *, min_r: float) -> "CriticEnsemble":
+        """The critic folder's own regressor first, then the members its `members.json` lists."""
+        from cp2image.models.refine import member_folders
+
+        folders = [Path(path), *member_folders(path)]
+        return cls([FeatureRegressor.from_pretrained(f) for f in folders], generator_names, generator_mean,
+                   generator_scale, min_r=min_r)
+
 
 def sample_coupled_edits(z: torch.Tensor, coupling: torch.Tensor, candidates: torch.Tensor, *, max_sd: float,
                          generator: torch.Generator | None = None

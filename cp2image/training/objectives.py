@@ -26,7 +26,7 @@ from cp2image.models.lsgan import LSGAN, LSGANConfig
 from cp2image.models.vae import VAE, VAEConfig, VAEplus
 from cp2image.training import losses
 from cp2image.training.config import TrainConfig
-from cp2image.training.consistency import FeatureCritic, coupling_matrix, sample_coupled_edits
+from cp2image.training.consistency import CriticEnsemble, FeatureCritic, coupling_matrix, sample_coupled_edits
 from cp2image.training.runtime import Runtime
 from cp2image.training.schedules import layer_weights
 from cp2image.training.texture import texture_loss
@@ -175,7 +175,7 @@ class CP2ImageObjective(Objective):
         condition_dim = model_config.n_features if config.projection_discriminator else 0
         self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels),
                                                         condition_dim)
-        self.critic: FeatureCritic | None = None
+        self.critic: FeatureCritic | CriticEnsemble | None = None
         self.coupling: torch.Tensor | None = None  # (p, p), C[:, j] = Σ[:, j] / Σ[j, j]
         self.edit_candidates: torch.Tensor | None = None  # generator positions edits may move
         self.critic_position: torch.Tensor | None = None  # generator position → index among critic features
@@ -184,8 +184,9 @@ class CP2ImageObjective(Objective):
         c = self.config
         if not c.consistency_regressor:
             return
-        self.critic = FeatureCritic.load(c.consistency_regressor, table.names, table.mean, table.scale,
-                                         min_r=c.consistency_min_r).to(self.runtime.device)
+        kind = CriticEnsemble if c.consistency_ensemble else FeatureCritic
+        self.critic = kind.load(c.consistency_regressor, table.names, table.mean, table.scale,
+                                min_r=c.consistency_min_r).to(self.runtime.device)
         log.info("consistency critic judges %d of %d features (held-out r ≥ %g)",
                  len(self.critic.names), len(table.names), c.consistency_min_r)
         if c.edit_weight > 0:

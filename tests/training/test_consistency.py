@@ -9,7 +9,8 @@ import torch
 
 from cp2image.models.regressor import FeatureRegressor, RegressorConfig
 from cp2image.training.config import TrainConfig
-from cp2image.training.consistency import FeatureCritic, coupling_matrix, edit_loss, sample_coupled_edits
+from cp2image.training.consistency import (CriticEnsemble, FeatureCritic, coupling_matrix, edit_loss,
+                                            sample_coupled_edits)
 from cp2image.training.regressor import RegressorTrainConfig, train_regressor
 from cp2image.training.trainer import Trainer
 
@@ -158,3 +159,41 @@ def test_regressor_init_from_another_architecture_is_refused(blob_data, blob_reg
         train_regressor(blob_data, tmp_path / "wide", RegressorTrainConfig(
             steps=1, batch_size=16, heldout_split="test", widths=[4, 16], progress=False,
             init_from=str(blob_regressor)))
+
+
+def test_an_ensemble_reads_as_the_mean_of_its_members_and_scores_it_as_one_critic_would():
+    names, mean, scale = ["a", "b"], np.array([0.0, 0.0]), np.array([1.0, 1.0])
+    low = constant_regressor(names, [0.0, 0.0], [1.0, 1.0], [0.9, 0.9], value=1.0)
+    high = constant_regressor(names, [0.0, 0.0], [1.0, 1.0], [0.9, 0.9], value=3.0)
+    ensemble = CriticEnsemble([low, high], names, mean, scale, min_r=0.5)
+    reading = ensemble(torch.rand(2, 3, 16, 16))
+    torch.testing.assert_close(reading, torch.full((2, 2), 2.0))
+    single = FeatureCritic(low, names, mean, scale, min_r=0.5)
+    z = torch.zeros(2, 2)
+    torch.testing.assert_close(ensemble.consistency_loss(reading, z), single.consistency_loss(reading, z))
+    assert torch.equal(ensemble.select, single.select)
+
+
+def test_consistency_ensemble_needs_the_critic_terms():
+    with pytest.raises(ValueError, match="consistency_ensemble"):
+        TrainConfig(consistency_ensemble=True)
+
+
+def test_training_through_a_critic_folders_ensemble_reads_every_member(blob_data, blob_regressor, tmp_path):
+    """A folder listing a member: the ensemble run differs from the first-critic run (the member moved its reading)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "critic"
+    shutil.copytree(blob_regressor, folder)
+    shutil.copytree(blob_regressor, folder / "member-1")
+    member = FeatureRegressor.from_pretrained(folder / "member-1")
+    with torch.no_grad():
+        for p in member.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    member.save_pretrained(folder / "member-1")
+    (folder / "members.json").write_text(json.dumps({"members": ["member-1"]}))
+    opts = dict(steps=2, consistency_regressor=str(folder), consistency_weight=10.0, consistency_min_r=-1.0)
+    first = Trainer(tiny(**opts), blob_data, tmp_path / "first").run()
+    both = Trainer(tiny(**opts, consistency_ensemble=True), blob_data, tmp_path / "both").run()
+    assert first.final_losses["consistency"] != both.final_losses["consistency"]
