@@ -197,7 +197,8 @@ class CriticEnsemble(nn.Module):
     features preserved above each of their members; docs/generator-ablation.md, "An
     ensemble of critics"). Readings are in the generator's units (each member converts its
     own normalisation), so members may come from different training runs. Used by
-    generation-time refinement; `errors` is the members' common comparison.
+    generation-time refinement; `errors` is the members' common comparison. Training can read
+    with it too (`TrainConfig.consistency_ensemble`): it has the training critic's interface.
     """
 
     def __init__(self, regressors: Sequence[FeatureRegressor], generator_names: list[str],
@@ -237,8 +238,9 @@ class CriticEnsemble(nn.Module):
     def consistency_loss(self, reading: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.members[0].consistency_loss(reading, z)
 
-    def edit_loss(self, *args, **kwargs) -> torch.Tensor:
-        return self.members[0].edit_loss(*args, **kwargs)
+    def edit_loss(self, reading_edit: torch.Tensor, reading_base: torch.Tensor, requested: torch.Tensor,
+                  edited_pos: torch.Tensor) -> torch.Tensor:
+        return self.members[0].edit_loss(reading_edit, reading_base, requested, edited_pos)
 
     @classmethod
     def load(cls, path: str | Path, generator_names: list[str], generator_mean: np.ndarray,

@@ -157,7 +157,10 @@ class CP2ImageObjective(Objective):
     `projection_discriminator` conditions D on z, whose real pairs are then the generator's
     own targets (X_orig, z) because the independent real batch carries no features;
     `adversarial_weight` adds a non-saturating GAN loss on G(z), read from the same D pass
-    (real and generated together, as in D's update) that gives the hidden-layer losses.
+    (real and generated together, as in D's update) that gives the hidden-layer losses;
+    `texture_weight` adds a loss on placement-free texture statistics of G(z) against X_orig
+    (cp2image/training/texture.py); `consistency_ensemble` reads the critic terms with the critic
+    folder's ensemble. All measured in docs/generator-ablation.md.
     """
 
     kind = "cp2image"
