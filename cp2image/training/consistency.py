@@ -245,12 +245,12 @@ class CriticEnsemble(nn.Module):
     @classmethod
     def load(cls, path: str | Path, generator_names: list[str], generator_mean: np.ndarray,
              generator_scale: np.ndarray, *, min_r: float) -> "CriticEnsemble":
-        """The critic folder's own regressor first, then the members its `members.json` lists."""
-        from cp2image.models.refine import member_folders
+        """The critic folder's own regressor first, then the members its `members.json` lists (as refinement
+        reads them: `BundledCritic.regressors`, whose errors name the missing or broken file)."""
+        from cp2image.models.refine import BundledCritic
 
-        folders = [Path(path), *member_folders(path)]
-        return cls([FeatureRegressor.from_pretrained(f) for f in folders], generator_names, generator_mean,
-                   generator_scale, min_r=min_r)
+        return cls(BundledCritic(Path(path)).regressors, generator_names, generator_mean, generator_scale,
+                   min_r=min_r)
 
 
 def sample_coupled_edits(z: torch.Tensor, coupling: torch.Tensor, candidates: torch.Tensor, *, max_sd: float,
