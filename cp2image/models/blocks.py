@@ -16,6 +16,24 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 LEAKY_SLOPE = 0.2
+# How a generator convolution fills the margin beyond the crop edge. "zeros" is the paper's (and the bundled
+# models' until retrained); "replicate" repeats the edge pixel, so the network cannot tell where the border is
+# and draws no frame there (zero padding leaves a bright-edged square a few px inside every crop).
+PADDING_MODES = ("zeros", "replicate")
+
+
+def check_padding_mode(mode: str) -> str:
+    if mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {mode!r}")
+    return mode
+
+
+def same_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding_mode: str) -> torch.Tensor:
+    """'Same' convolution with odd kernel k, the margin filled as `padding_mode` says (as nn.Conv2d does)."""
+    h = weight.shape[-1] // 2
+    if padding_mode == "zeros":
+        return F.conv2d(x, weight, bias, padding=h)
+    return F.conv2d(F.pad(x, (h, h, h, h), mode="replicate"), weight, bias)
 
 
 def upsample_sizes(image_size: int, n_blocks: int) -> list[int]:
@@ -51,9 +69,11 @@ class UpBlock(nn.Module):
     """conv(k) → batch norm → LeakyReLU → up-sample to `out_size` (one generator block)."""
 
     def __init__(self, in_ch: int, out_ch: int, *, kernel_size: int, out_size: int,
-                 batch_norm: bool = True, mode: str = "nearest", noise: bool = False) -> None:
+                 batch_norm: bool = True, mode: str = "nearest", noise: bool = False,
+                 padding_mode: str = "zeros") -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=not batch_norm)
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=not batch_norm,
+                              padding_mode=check_padding_mode(padding_mode))
         self.norm = nn.BatchNorm2d(out_ch) if batch_norm else nn.Identity()
         self.act = nn.LeakyReLU(LEAKY_SLOPE)
         self.up = nn.Upsample(size=(out_size, out_size), mode=mode)
@@ -73,7 +93,7 @@ class UpBlock(nn.Module):
             # inference: batch norm with running statistics is an affine map per channel, so it
             # folds into the convolution (one pass less); training and gradients take the path below
             weight, bias, _ = self.inference_conv()
-            y = F.leaky_relu(F.conv2d(x, weight, bias, padding=self.conv.padding), LEAKY_SLOPE, inplace=True)
+            y = F.leaky_relu(same_conv2d(x, weight, bias, self.conv.padding_mode), LEAKY_SLOPE, inplace=True)
             return self.up(y)
         return self.up(self.act(self.norm(self.conv(x))))  # (B, out_ch, out_size, out_size)
 
@@ -293,32 +313,34 @@ def fused_doubling_params(weight: torch.Tensor, bias: torch.Tensor | None, mode:
 
 def upsample2x_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *,
                       mode: str, cache: dict | None = None, source_key: tuple | None = None,
-                      activation: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
-    """``conv2d(interpolate(x, size=2·(H, W), mode), weight, bias, padding=k // 2)`` without
+                      activation: Callable[..., torch.Tensor] | None = None,
+                      padding_mode: str = "zeros") -> torch.Tensor:
+    """``same_conv2d(interpolate(x, size=2·(H, W), mode), weight, bias, padding_mode)`` without
     building the up-sampled tensor (inference only; equal up to float round-off).
 
     How: on x padded by replicating its edge, the up-sampling followed by the convolution is
     one convolution with 4·O output channels (`polyphase_conv_params`), whose channels are the
     4 phases of the 2× grid. That equals the convolution of the up-sampled image padded by
-    *replicating* its edge, where the original pads with zeros; so before the phases are
-    interleaved, what the replicated margin added is subtracted from the phase rows and
-    columns along each edge, with one grouped 1-D convolution of the 4 edge lines
-    (`_margin_kernels`). Few, large operations: each one is a synchronisation point for
+    *replicating* its edge: exactly the convolution asked for with ``padding_mode="replicate"``.
+    With zero padding, before the phases are interleaved, what the replicated margin added is
+    subtracted from the phase rows and columns along each edge, with one grouped 1-D
+    convolution of the 4 edge lines (`_margin_kernels`). Few, large operations: each one is a synchronisation point for
     torch's intra-op threads, which cost more than the arithmetic on a busy machine.
 
     `activation(src, out=dst)` (an element-wise function with an ``out`` argument, e.g.
     `torch.sigmoid`) is applied in place to the interleaved result.
     """
     batch, _, height, width = x.shape
-    out_ch, h = weight.shape[0], weight.shape[-1] // 2
+    out_ch = weight.shape[0]
     params = fused_doubling_params(weight, bias, mode, {} if cache is None else cache, source_key)
     pad, m = params["pad"], params["m"]
     if min(height, width) < 2 * pad + 1:  # the kernel reaches past both edges: do it plainly
-        y = F.conv2d(F.interpolate(x, size=(2 * height, 2 * width), mode=mode), weight, bias, padding=h)
+        y = same_conv2d(F.interpolate(x, size=(2 * height, 2 * width), mode=mode), weight, bias, padding_mode)
         return y if activation is None else activation(y, out=y)
     xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     phases = F.conv2d(xp, params["weight"], params["bias"])  # (B, 4·O, H, W), channel (2·py + px)·O + o
-    _subtract_margins(phases, xp, params["margins"], params["corners"], pad, m)
+    if padding_mode == "zeros":
+        _subtract_margins(phases, xp, params["margins"], params["corners"], pad, m)
     # interleave the phases: (B, H, py, W, px, O) is the channels-last 2× grid
     if phases.is_contiguous(memory_format=torch.channels_last):
         grid = phases.permute(0, 2, 3, 1).view(batch, height, width, 2, 2, out_ch)

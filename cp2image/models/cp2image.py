@@ -82,6 +82,7 @@ class CP2ImageConfig:
     discriminator_channel_mults: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 4.0])
     batch_norm: bool = True
     upsample_mode: str = "nearest"
+    padding_mode: str = "zeros"  # generator convolutions' margin: "zeros" (paper) or "replicate" (no edge frame)
     clip_sigma: float = 10.0  # standardised inputs are clipped to ±clip_sigma (with a warning)
     pixel_range: str = "[0, 1] float; uint8 = round(255 * x); per-image-max normalised crops"
     provenance: dict[str, Any] = field(default_factory=dict)  # data, command, steps, date, ...
@@ -113,7 +114,7 @@ class CP2ImageConfig:
             in_features=self.n_features, image_size=self.image_size,
             out_channels=len(self.channels), base_filters=self.base_filters,
             kernel_size=self.kernel_size, channel_mults=list(self.generator_channel_mults),
-            batch_norm=self.batch_norm, upsample_mode=self.upsample_mode,
+            batch_norm=self.batch_norm, upsample_mode=self.upsample_mode, padding_mode=self.padding_mode,
         )
 
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cp2image.models.blocks import (LEAKY_SLOPE, UpBlock, scaled_channels, tensors_key, upsample2x_conv2d,
-                                    upsample_sizes)
+from cp2image.models.blocks import (LEAKY_SLOPE, UpBlock, check_padding_mode, same_conv2d, scaled_channels,
+                                    tensors_key, upsample2x_conv2d, upsample_sizes)
 
 
 @dataclass
@@ -36,10 +36,13 @@ class GeneratorConfig:
     # per-pixel noise maps added in every up-sampling block (UpBlock.noise_strength), so texture that a profile
     # does not fix (puncta, fibres) can be sampled rather than averaged; None maps draw the zero-noise image
     block_noise: bool = False
+    # margin of every convolution: "zeros" (the paper's) or "replicate" (no frame at the crop edge; blocks.py)
+    padding_mode: str = "zeros"
 
     def __post_init__(self) -> None:
         if self.noise_dim < 0:
             raise ValueError(f"noise_dim must be ≥ 0, got {self.noise_dim}")
+        check_padding_mode(self.padding_mode)
 
 
 class Generator(nn.Module):
@@ -67,11 +70,11 @@ class Generator(nn.Module):
         self.blocks = nn.Sequential(*[
             UpBlock(channels[i], channels[i + 1], kernel_size=config.kernel_size,
                     out_size=sizes[i + 1], batch_norm=config.batch_norm, mode=config.upsample_mode,
-                    noise=config.block_noise)
+                    noise=config.block_noise, padding_mode=config.padding_mode)
             for i in range(n_blocks)
         ])
         self.to_image = nn.Conv2d(channels[-1], config.out_channels, config.kernel_size,
-                                  padding=config.kernel_size // 2)
+                                  padding=config.kernel_size // 2, padding_mode=config.padding_mode)
 
         # inference only: exact 2× up-samplings fused into the next convolution (see forward)
         self.fuse_upsampling = True
@@ -156,13 +159,13 @@ class Generator(nn.Module):
         pending: str | None = None  # mode of a 2× up-sampling not yet applied to x
         for i, block in enumerate(self.blocks):
             weight, bias, key = block.inference_conv()
-            x = self._conv(f"blocks.{i}", x, weight, bias, key, pending, block.conv.padding, _leaky_relu_out)
+            x = self._conv(f"blocks.{i}", x, weight, bias, key, pending, _leaky_relu_out)
             pending = block.doubling_mode(x.shape[-1]) if x.shape[-1] == x.shape[-2] else None
             if pending is None:
                 x = block.up(x)
         conv = self.to_image
         key = tensors_key(conv.weight, conv.bias)
-        return self._conv("to_image", x, conv.weight, conv.bias, key, pending, conv.padding, torch.sigmoid)
+        return self._conv("to_image", x, conv.weight, conv.bias, key, pending, torch.sigmoid)
 
     def _dense_inference(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Dense weight and bias with the batch norm folded in, output rows in (y, x, c) order."""
@@ -193,13 +196,14 @@ class Generator(nn.Module):
         return entry["weight"], entry["bias"]
 
     def _conv(self, name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-              key: tuple | None, pending: str | None, padding, activation) -> torch.Tensor:
+              key: tuple | None, pending: str | None, activation) -> torch.Tensor:
         """activation(conv(x)), or activation(conv(up2×(x))) fused when `pending` names the up-sampling."""
+        padding_mode = self.config.padding_mode
         if pending is None:
-            y = F.conv2d(x, weight, bias, padding=padding)
+            y = same_conv2d(x, weight, bias, padding_mode)
             return activation(y, out=y)
         return upsample2x_conv2d(x, weight, bias, mode=pending, cache=self._fused.setdefault(name, {}),
-                                 source_key=key, activation=activation)
+                                 source_key=key, activation=activation, padding_mode=padding_mode)
 
 
 def with_noise_columns(weight: torch.Tensor, noise_dim: int) -> torch.Tensor:

@@ -30,6 +30,7 @@ CONFIG_FILE = "config.json"  # the names the Hub mixin saves under (cp2image.mod
 WEIGHTS_FILE = "model.safetensors"
 DIGEST_KEY = "cp2image_tensor_sha256"  # as cp2image.models.weights writes it
 LEAKY_SLOPE = 0.2  # cp2image.models.blocks.LEAKY_SLOPE
+PADDING_MODES = ("zeros", "replicate")  # cp2image.models.blocks.PADDING_MODES
 BATCH_NORM_EPS = 1e-5  # torch.nn.BatchNorm2d's default, which the generator uses
 _TORCH_DTYPE = {np.dtype(np.float32): "torch.float32", np.dtype(np.float64): "torch.float64",
                 np.dtype(np.int64): "torch.int64"}  # how weights.tensor_digest names dtypes
@@ -106,10 +107,12 @@ def _resize_axis(x: np.ndarray, out: int, axis: int, mode: str) -> np.ndarray:
     return np.take(x, lo, axis=axis) * (np.float32(1.0) - frac) + np.take(x, hi, axis=axis) * frac
 
 
-def _conv_same(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """'Same'-padded 2-D cross-correlation of (N, C, H, W) with (O, C, k, k), as torch's conv2d."""
+def _conv_same(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, padding_mode: str = "zeros") -> np.ndarray:
+    """'Same'-padded 2-D cross-correlation of (N, C, H, W) with (O, C, k, k), as torch's conv2d
+    with that `padding_mode` ("zeros", or "replicate": NumPy's "edge")."""
     k = weight.shape[-1]
-    padded = np.pad(x, ((0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+    margin = ((0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2))
+    padded = np.pad(x, margin, mode="edge") if padding_mode == "replicate" else np.pad(x, margin)
     n, c, h, w = x.shape
     windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))  # (N, C, H, W, k, k)
     columns = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * w, c * k * k)  # one row per output pixel
@@ -162,11 +165,12 @@ class LeanGenerator:
         weight, bias = self.dense
         x = _leaky((z @ weight + bias).reshape(len(z), self.channels[0], self.sizes[0], self.sizes[0]))
         mode = str(self.config.get("upsample_mode", "nearest"))
+        padding = str(self.config.get("padding_mode", "zeros"))
         for (w, b), size in zip(self.layers[:-1], self.sizes[1:]):
-            x = _leaky(_conv_same(x, w, b))
+            x = _leaky(_conv_same(x, w, b, padding))
             x = _resize_axis(_resize_axis(x, size, 2, mode), size, 3, mode)
         w, b = self.layers[-1]
-        y = _conv_same(x, w, b)
+        y = _conv_same(x, w, b, padding)
         if not np.isfinite(y).all():
             raise ValueError("the model produced NaN/inf pixels; its weights are corrupt or diverged")
         images = np.float32(1.0) / (np.float32(1.0) + np.exp(-y))
@@ -207,7 +211,8 @@ def read_lean_generator(folder: str | Path) -> LeanGenerator:
         valid = (len(names) > 0 and len(set(names)) == len(names) == len(mean) == len(scale)
                  and all(math.isfinite(float(v)) for v in (*mean, *scale)) and all(float(s) > 0 for s in scale)
                  and float(config.get("clip_sigma", 10.0)) > 0 and int(config.get("kernel_size", 5)) % 2 == 1
-                 and config.get("upsample_mode", "nearest") in ("nearest", "bilinear"))
+                 and config.get("upsample_mode", "nearest") in ("nearest", "bilinear")
+                 and config.get("padding_mode", "zeros") in PADDING_MODES)
         shapes, channels, sizes = _expected_shapes(config)
     except (KeyError, TypeError, ValueError) as err:
         raise LeanUnsupported(f"config.json is not a CP2Image config ({err})") from err

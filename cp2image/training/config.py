@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from cp2image.models.blocks import check_padding_mode
+
 MODEL_KINDS: tuple[str, ...] = ("cp2image", "vae", "vaeplus", "lsgan")
 
 
@@ -29,6 +31,7 @@ class TrainConfig:
     discriminator_channel_mults: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 4.0])
     batch_norm: bool = True
     upsample_mode: str = "nearest"
+    padding_mode: str = "zeros"  # CP2Image generator convolutions: "zeros" (paper) or "replicate" (no edge frame)
     latent_dim: int = 128  # VAE / LSGAN latent size
     # losses: generator = pixel MSE + Σ_i γ_i(t) · MSE(D_i(orig), D_i(gen)); one entry per D block
     gamma: list[float] = field(default_factory=lambda: [1e-3, 1e-3, 1e-3, 1e-3, 1e-3])
@@ -125,6 +128,9 @@ class TrainConfig:
         if sharpening and self.model != "cp2image":
             raise ValueError("noise_dim, block_noise, projection_discriminator, adversarial_weight and texture_weight "
                              f"are CP2Image options; model is {self.model!r}")
+        check_padding_mode(self.padding_mode)
+        if self.padding_mode != "zeros" and self.model != "cp2image":
+            raise ValueError(f"padding_mode is a CP2Image option; model is {self.model!r}")
         if self.balance_power < 0:
             raise ValueError(f"balance_power must be ≥ 0, got {self.balance_power}")
         if self.balance_by is not None and not str(self.balance_by).strip():

@@ -144,7 +144,8 @@ class Trainer:
             return CP2ImageConfig(
                 feature_names=table.names, feature_mean=table.mean.tolist(), feature_scale=table.scale.tolist(),
                 generator_channel_mults=list(c.generator_channel_mults),
-                discriminator_channel_mults=list(c.discriminator_channel_mults), **common)
+                discriminator_channel_mults=list(c.discriminator_channel_mults), padding_mode=c.padding_mode,
+                **common)
         if c.model in ("vae", "vaeplus"):
             return VAEConfig(latent_dim=c.latent_dim, encoder_channel_mults=list(c.discriminator_channel_mults),
                              decoder_channel_mults=list(c.generator_channel_mults), **common)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from cp2image.assets import bundled_model_dir
-from cp2image.models.blocks import upsample2x_conv2d
+from cp2image.models.blocks import same_conv2d, upsample2x_conv2d
 from cp2image.models.generator import Generator, GeneratorConfig, unfused_upsampling
 from cp2image.models.testing import with_trained_statistics
 
@@ -30,16 +30,19 @@ def _layer_by_layer(net: Generator, z: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("kernel_size", [3, 5, 7])
 @pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 5), (17, 17), (6, 9)])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_fused_upsample_conv_equals_upsample_then_conv(mode, kernel_size, size, channels_last):
+@pytest.mark.parametrize("padding_mode", ["zeros", "replicate"])
+def test_fused_upsample_conv_equals_upsample_then_conv(mode, kernel_size, size, channels_last, padding_mode):
     g = torch.Generator().manual_seed(kernel_size * 100 + size[0] * 10 + size[1])
     x = torch.randn(3, 4, *size, generator=g)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(5, 4, kernel_size, kernel_size, generator=g)
     bias = torch.randn(5, generator=g)
-    expected = F.conv2d(F.interpolate(x, size=(2 * size[0], 2 * size[1]), mode=mode), weight, bias,
-                        padding=kernel_size // 2)
-    got = upsample2x_conv2d(x, weight, bias, mode=mode)
+    conv = torch.nn.Conv2d(4, 5, kernel_size, padding=kernel_size // 2, padding_mode=padding_mode)
+    conv.weight.data, conv.bias.data = weight, bias
+    with torch.no_grad():
+        expected = conv(F.interpolate(x, size=(2 * size[0], 2 * size[1]), mode=mode))  # torch's own margin
+    got = upsample2x_conv2d(x, weight, bias, mode=mode, padding_mode=padding_mode)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-4)
 
@@ -52,7 +55,12 @@ def test_fused_upsample_conv_equals_upsample_then_conv(mode, kernel_size, size, 
     # no batch norm: the convolutions keep their own bias
     GeneratorConfig(in_features=5, image_size=24, base_filters=4, kernel_size=5, batch_norm=False,
                     upsample_mode="bilinear"),
-], ids=["bundled-architecture", "nearest-20px", "no-batch-norm"])
+    # edge-replicating margins (padding_mode "replicate"): the fused phases need no margin correction
+    GeneratorConfig(in_features=11, image_size=68, base_filters=8, kernel_size=5, upsample_mode="bilinear",
+                    padding_mode="replicate"),
+    GeneratorConfig(in_features=7, image_size=20, base_filters=4, kernel_size=3, channel_mults=[1, 2, 1, 0.5],
+                    padding_mode="replicate"),
+], ids=["bundled-architecture", "nearest-20px", "no-batch-norm", "replicate-68px", "replicate-nearest-20px"])
 def test_generator_inference_equals_the_layer_by_layer_network(config):
     net = with_trained_statistics(Generator(config)).eval()
     z = torch.randn(6, config.in_features, generator=torch.Generator().manual_seed(1))
@@ -147,3 +155,27 @@ def test_bundled_models_draw_the_same_uint8_images(name):
     diff = np.abs(fused.astype(np.int16) - unfused.astype(np.int16))
     assert diff.max() <= 1
     assert np.count_nonzero(diff) <= diff.size // 10_000
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "replicate"])
+def test_same_conv2d_fills_the_margin_as_nn_conv2d_does(padding_mode):
+    conv = torch.nn.Conv2d(3, 2, 5, padding=2, padding_mode=padding_mode)
+    x = torch.randn(2, 3, 7, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(same_conv2d(x, conv.weight, conv.bias, padding_mode), conv(x))
+
+
+def test_a_replicate_padded_generator_sees_no_border_in_a_flat_input():
+    """A constant feature map stays constant through replicate-padded convolutions, so the image
+    has no frame; zero padding darkens or brightens the margin (the frame of the bundled models)."""
+    def flat_image(padding_mode: str) -> torch.Tensor:
+        config = GeneratorConfig(in_features=3, image_size=20, base_filters=4, kernel_size=5, batch_norm=False,
+                                 padding_mode=padding_mode)
+        net = Generator(config).eval()
+        with torch.no_grad():
+            net.dense.weight.zero_()
+            net.dense.bias.fill_(0.5)  # every grid cell of every channel equal: a flat input map
+            return net(torch.zeros(1, 3))[0]
+    replicate, zeros = flat_image("replicate"), flat_image("zeros")
+    assert float(replicate.amax(dim=(1, 2)).sub(replicate.amin(dim=(1, 2))).max()) < 1e-6
+    assert float(zeros.amax(dim=(1, 2)).sub(zeros.amin(dim=(1, 2))).max()) > 1e-3

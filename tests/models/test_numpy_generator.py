@@ -35,8 +35,11 @@ def test_the_numpy_generator_draws_the_bundled_models_images(folder: Path):
     _same_images(folder, z)
 
 
-@pytest.mark.parametrize("upsample_mode, batch_norm", [("nearest", True), ("bilinear", True), ("bilinear", False)])
-def test_the_numpy_generator_draws_a_random_models_images(tmp_path: Path, upsample_mode: str, batch_norm: bool):
+@pytest.mark.parametrize("upsample_mode, batch_norm, padding_mode", [
+    ("nearest", True, "zeros"), ("bilinear", True, "zeros"), ("bilinear", False, "zeros"),
+    ("bilinear", True, "replicate"), ("nearest", False, "replicate")])
+def test_the_numpy_generator_draws_a_random_models_images(tmp_path: Path, upsample_mode: str, batch_norm: bool,
+                                                          padding_mode: str):
     import torch
 
     from cp2image.models.cp2image import CP2Image, CP2ImageConfig
@@ -44,7 +47,8 @@ def test_the_numpy_generator_draws_a_random_models_images(tmp_path: Path, upsamp
 
     names = [f"f{i}" for i in range(7)]
     config = CP2ImageConfig(feature_names=names, feature_mean=[1.0] * 7, feature_scale=[2.0] * 7, image_size=36,
-                            base_filters=6, kernel_size=3, upsample_mode=upsample_mode, batch_norm=batch_norm)
+                            base_filters=6, kernel_size=3, upsample_mode=upsample_mode, batch_norm=batch_norm,
+                            padding_mode=padding_mode)
     torch.manual_seed(0)
     model = with_trained_statistics(CP2Image(config)).eval()
     model.save_pretrained(tmp_path)
