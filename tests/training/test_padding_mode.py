@@ -14,14 +14,7 @@ from cp2image.models import CP2Image
 from cp2image.models.numpy_generator import read_lean_generator
 from cp2image.training.config import TrainConfig
 from cp2image.training.trainer import Trainer
-
-
-def tiny(**overrides) -> TrainConfig:
-    base = dict(steps=2, batch_size=8, base_filters=4, kernel_size=3, gamma=[0.1] * 5, gamma_delay=[0] * 5,
-                gamma_ramp=[2] * 5, log_every=1, grid_every=10, checkpoint_every=10, grid_cells=4,
-                progress=False, seed=0)
-    base.update(overrides)
-    return TrainConfig(**base)
+from training_fixtures import tiny_config as tiny
 
 
 def test_zero_padding_is_the_default_and_other_modes_are_checked():

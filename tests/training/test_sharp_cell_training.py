@@ -17,16 +17,9 @@ from cp2image.training.config import TrainConfig
 from cp2image.training.objectives import CP2ImageObjective
 from cp2image.training.state import initialise_from
 from cp2image.training.trainer import Trainer
+from training_fixtures import tiny_config as tiny
 
 P = 4  # the blob dataset's features
-
-
-def tiny(**overrides) -> TrainConfig:
-    base = dict(steps=2, batch_size=8, base_filters=4, kernel_size=3, gamma=[0.1] * 5, gamma_delay=[0] * 5,
-                gamma_ramp=[2] * 5, log_every=1, grid_every=10, checkpoint_every=10, grid_cells=4,
-                progress=False, seed=0)
-    base.update(overrides)
-    return TrainConfig(**base)
 
 
 def objective(config: TrainConfig) -> CP2ImageObjective:

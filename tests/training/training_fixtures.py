@@ -7,9 +7,19 @@ import numpy as np
 import pandas as pd
 
 from cp2image.data.dataset import write_dataset
+from cp2image.training.config import TrainConfig
 
 FEATURES = ["Nuclei_AreaShape_Area", "Nuclei_Intensity_MeanIntensity_DNA", "Cells_AreaShape_Area",
             "Cells_Intensity_MeanIntensity_Actin"]
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    """A 2-step CP2Image run on blob crops: 4 base filters, every γ on from step 0, quiet, seeded."""
+    base = dict(steps=2, batch_size=8, base_filters=4, kernel_size=3, gamma=[0.1] * 5, gamma_delay=[0] * 5,
+                gamma_ramp=[2] * 5, log_every=1, grid_every=10, checkpoint_every=10, grid_cells=4,
+                progress=False, seed=0)
+    base.update(overrides)
+    return TrainConfig(**base)
 
 
 def blob_dataset(path: Path, *, n: int = 48, size: int = 32, seed: int = 0, moa: list[str] | None = None) -> Path:
