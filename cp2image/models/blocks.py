@@ -15,17 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from cp2image.models.padding import check_padding_mode
+
 LEAKY_SLOPE = 0.2
-# How a generator convolution fills the margin beyond the crop edge. "zeros" is the paper's (and the bundled
-# models' until retrained); "replicate" repeats the edge pixel, so the network cannot tell where the border is
-# and draws no frame there (zero padding leaves a bright-edged square a few px inside every crop).
-PADDING_MODES = ("zeros", "replicate")
-
-
-def check_padding_mode(mode: str) -> str:
-    if mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {mode!r}")
-    return mode
 
 
 def same_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding_mode: str) -> torch.Tensor:
@@ -324,8 +316,9 @@ def upsample2x_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     *replicating* its edge: exactly the convolution asked for with ``padding_mode="replicate"``.
     With zero padding, before the phases are interleaved, what the replicated margin added is
     subtracted from the phase rows and columns along each edge, with one grouped 1-D
-    convolution of the 4 edge lines (`_margin_kernels`). Few, large operations: each one is a synchronisation point for
-    torch's intra-op threads, which cost more than the arithmetic on a busy machine.
+    convolution of the 4 edge lines (`_margin_kernels`). Few, large operations: each one is a
+    synchronisation point for torch's intra-op threads, which cost more than the arithmetic on
+    a busy machine.
 
     `activation(src, out=dst)` (an element-wise function with an ``out`` argument, e.g.
     `torch.sigmoid`) is applied in place to the interleaved result.

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cp2image.models.blocks import (LEAKY_SLOPE, UpBlock, check_padding_mode, same_conv2d, scaled_channels,
-                                    tensors_key, upsample2x_conv2d, upsample_sizes)
+from cp2image.models.blocks import (LEAKY_SLOPE, UpBlock, same_conv2d, scaled_channels, tensors_key,
+                                    upsample2x_conv2d, upsample_sizes)
+from cp2image.models.padding import check_padding_mode
 
 
 @dataclass

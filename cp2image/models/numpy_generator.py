@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from cp2image.channels import CHANNELS, CROP_SIZE
+from cp2image.models.padding import PADDING_MODES
 
 CONFIG_FILE = "config.json"  # the names the Hub mixin saves under (cp2image.models.hub_io)
 WEIGHTS_FILE = "model.safetensors"
 DIGEST_KEY = "cp2image_tensor_sha256"  # as cp2image.models.weights writes it
 LEAKY_SLOPE = 0.2  # cp2image.models.blocks.LEAKY_SLOPE
-PADDING_MODES = ("zeros", "replicate")  # cp2image.models.blocks.PADDING_MODES
 BATCH_NORM_EPS = 1e-5  # torch.nn.BatchNorm2d's default, which the generator uses
 _TORCH_DTYPE = {np.dtype(np.float32): "torch.float32", np.dtype(np.float64): "torch.float64",
                 np.dtype(np.int64): "torch.int64"}  # how weights.tensor_digest names dtypes

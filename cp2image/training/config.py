@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cp2image.models.blocks import check_padding_mode
+from cp2image.models.padding import check_padding_mode
 
 MODEL_KINDS: tuple[str, ...] = ("cp2image", "vae", "vaeplus", "lsgan")
 
