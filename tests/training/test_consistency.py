@@ -13,6 +13,7 @@ from cp2image.training.consistency import (CriticEnsemble, FeatureCritic, coupli
                                             sample_coupled_edits)
 from cp2image.training.regressor import RegressorTrainConfig, train_regressor
 from cp2image.training.trainer import Trainer
+from training_fixtures import tiny_run_config
 
 
 def test_coupling_matrix_is_the_regression_of_every_feature_on_the_moved_one():
@@ -94,11 +95,8 @@ def test_trained_regressor_round_trips_and_records_held_out_r(blob_regressor):
 
 
 def tiny(**overrides) -> TrainConfig:
-    base = dict(steps=6, batch_size=8, base_filters=4, kernel_size=3, gamma=[0.1] * 5, gamma_delay=[0] * 5,
-                gamma_ramp=[2] * 5, log_every=2, grid_every=3, checkpoint_every=3, grid_cells=4, progress=False,
-                seed=0)
-    base.update(overrides)
-    return TrainConfig(**base)
+    """Six steps, checkpoints at 3 and 6 (the resume tests stop in between)."""
+    return tiny_run_config(**{"steps": 6, "log_every": 2, "grid_every": 3, "checkpoint_every": 3, **overrides})
 
 
 def test_consistency_and_edit_terms_are_logged_and_resume_exactly(blob_data, blob_regressor, tmp_path):

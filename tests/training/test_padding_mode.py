@@ -14,7 +14,7 @@ from cp2image.models import CP2Image
 from cp2image.models.numpy_generator import read_lean_generator
 from cp2image.training.config import TrainConfig
 from cp2image.training.trainer import Trainer
-from training_fixtures import tiny_config as tiny
+from training_fixtures import tiny_run_config as tiny
 
 
 def test_zero_padding_is_the_default_and_other_modes_are_checked():

@@ -17,7 +17,7 @@ from cp2image.training.config import TrainConfig
 from cp2image.training.objectives import CP2ImageObjective
 from cp2image.training.state import initialise_from
 from cp2image.training.trainer import Trainer
-from training_fixtures import tiny_config as tiny
+from training_fixtures import tiny_run_config as tiny
 
 P = 4  # the blob dataset's features
 

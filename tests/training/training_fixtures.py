@@ -13,7 +13,7 @@ FEATURES = ["Nuclei_AreaShape_Area", "Nuclei_Intensity_MeanIntensity_DNA", "Cell
             "Cells_Intensity_MeanIntensity_Actin"]
 
 
-def tiny_config(**overrides) -> TrainConfig:
+def tiny_run_config(**overrides) -> TrainConfig:
     """A 2-step CP2Image run on blob crops: 4 base filters, every γ on from step 0, quiet, seeded."""
     base = dict(steps=2, batch_size=8, base_filters=4, kernel_size=3, gamma=[0.1] * 5, gamma_delay=[0] * 5,
                 gamma_ramp=[2] * 5, log_every=1, grid_every=10, checkpoint_every=10, grid_cells=4,
