@@ -286,16 +286,17 @@ def _corner_share(line: torch.Tensor, along: int, h: int, m: int) -> tuple[torch
 
 
 def fused_doubling_params(weight: torch.Tensor, bias: torch.Tensor | None, mode: str,
-                          cache: dict, source_key: tuple | None = None) -> dict:
-    """`polyphase_conv_params` and `_margin_kernels` of (weight, bias), cached in `cache` until
-    `source_key` changes: by default the identity of weight and bias (as in `folded_conv_norm`);
-    a folded weight passes the key of the tensors it was folded from. None: never cached."""
+                          cache: dict, source_key: tuple | None = None, padding_mode: str = "zeros") -> dict:
+    """`polyphase_conv_params` and, for zero padding, `_margin_kernels` of (weight, bias), cached in
+    `cache` until `source_key` changes: by default the identity of weight and bias (as in
+    `folded_conv_norm`); a folded weight passes the key of the tensors it was folded from. None:
+    never cached. Replicate padding needs no margin correction, so it builds no margin kernels."""
     source_key = tensors_key(weight, bias) if source_key is None else source_key
-    key = (mode, source_key)
+    key = (mode, padding_mode, source_key)
     entry = cache.get("entry")
     if source_key is None or entry is None or entry["key"] != key:
         poly, poly_bias, pad = polyphase_conv_params(weight, bias, mode)
-        margins, corners, m = _margin_kernels(weight, mode)
+        margins, corners, m = _margin_kernels(weight, mode) if padding_mode == "zeros" else (None, None, 0)
         entry = {"key": key, "weight": poly, "bias": poly_bias, "pad": pad, "margins": margins,
                  "corners": corners, "m": m}
         if source_key is not None:
@@ -325,7 +326,7 @@ def upsample2x_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     """
     batch, _, height, width = x.shape
     out_ch = weight.shape[0]
-    params = fused_doubling_params(weight, bias, mode, {} if cache is None else cache, source_key)
+    params = fused_doubling_params(weight, bias, mode, {} if cache is None else cache, source_key, padding_mode)
     pad, m = params["pad"], params["m"]
     if min(height, width) < 2 * pad + 1:  # the kernel reaches past both edges: do it plainly
         y = same_conv2d(F.interpolate(x, size=(2 * height, 2 * width), mode=mode), weight, bias, padding_mode)

@@ -179,3 +179,17 @@ def test_a_replicate_padded_generator_sees_no_border_in_a_flat_input():
     replicate, zeros = flat_image("replicate"), flat_image("zeros")
     assert float(replicate.amax(dim=(1, 2)).sub(replicate.amin(dim=(1, 2))).max()) < 1e-6
     assert float(zeros.amax(dim=(1, 2)).sub(zeros.amin(dim=(1, 2))).max()) > 1e-3
+
+
+def test_one_cache_serves_each_padding_mode_with_its_own_margin_correction():
+    """A cached fused layer asked for the other padding mode rebuilds its entry (replicate needs no margin kernels)."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 5, 5, padding=2)
+    x = torch.rand(2, 4, 9, 9)
+    cache: dict = {}
+    with torch.no_grad():
+        for padding_mode in ("zeros", "replicate", "zeros"):
+            got = upsample2x_conv2d(x, conv.weight, conv.bias, mode="bilinear", cache=cache, padding_mode=padding_mode)
+            want = same_conv2d(F.interpolate(x, size=(18, 18), mode="bilinear"), conv.weight, conv.bias, padding_mode)
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+            assert (cache["entry"]["margins"] is None) == (padding_mode == "replicate")
