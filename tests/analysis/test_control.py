@@ -27,6 +27,15 @@ def test_summary_takes_medians_over_usable_sweeps_and_needs_rho_and_slope():
     assert not summary.loc["B", "met"]  # ρ = 1.00 but the cell moved 4 % of what was asked
 
 
+def test_a_median_rho_of_exactly_the_target_meets_it_despite_float_round_off():
+    # two 9-step sweeps with Σd² = 14 and 10: ρ = 1 − 14/120 and 1 − 10/120, whose mean is 0.9 on paper
+    rhos = [1 - 14 / 120, 1 - 10 / 120]
+    assert float(np.median(rhos)) < control.RHO_TARGET  # the round-off this guards against
+    sweeps = pd.DataFrame({"cell": [1, 2], "feature": ["A", "A"], "mode": ["coupled"] * 2, "n_steps": [9, 9],
+                           "slope": [0.9, 0.9], "spearman_rho": rhos, "n_measured": [9, 9], "n_clipped": [0, 0]})
+    assert control.control_summary(sweeps).set_index("feature").loc["A", "met"]
+
+
 @pytest.mark.filterwarnings("ignore:.*outside the range seen")
 def test_single_mode_sweeps_of_a_disc_model_measure_full_control(disc_model, cells):
     """An analytic model that draws exactly the requested nucleus area: slope ≈ 1, ρ = 1, target met."""
