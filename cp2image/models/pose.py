@@ -24,8 +24,10 @@ moment primitives `cp2image.features.shape.measure_shape` calls (degrees in [−
 Left as drawn: images with no central nucleus (nothing to align), nuclei rounder than
 ``min_eccentricity`` (their axis is noise, a turn would only blur them), and turns
 smaller than ``min_turn_deg`` (below the measurement's own precision). The turn is
-bilinear and leaves the outer ``frame`` px as drawn: the generators draw a 2–4 px frame
-along the crop edge (zero-padded convolutions), and the cell segmentation leans on it; turned into the image or mirrored into the corners it
+bilinear and leaves the outer ``frame`` px as drawn: zero-padded generators (the real-cell
+model; the sim model before its 32-filter retraining) draw a 2–4 px frame along the crop edge,
+and the cell segmentation leans on it; an edge-replicating generator draws none, and the kept
+px are then simply its unturned edge (the figures below are the zero-padded sim model's); turned into the image or mirrored into the corners it
 reads as cell boundaries or removes the background Otsu needs (plain reflection of the
 whole crop dropped held-out r of cell area from 0.85 to 0.77 for `cp2image-sim`, a
 kept 4 px frame gives 0.85). Points that leave the inner box are mirrored back into it,

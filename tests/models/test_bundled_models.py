@@ -9,9 +9,9 @@ across cells).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 import pytest
 from safetensors import safe_open
+from scipy import ndimage
 
 from cp2image.assets import REAL_CELLS_MODEL_NAME, bundled_dataset_dir, bundled_model_dir
 from cp2image.models import CP2Image
