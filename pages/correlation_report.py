@@ -14,6 +14,7 @@ from cp2image.evaluation.files import (
     HEADLINE_LABELS,
     defined,
     feature_pairs,
+    format_headline,
     locate_evaluation,
     read_evaluation,
     undefined_reasons,
@@ -95,7 +96,7 @@ shown = {f"Features with r > {threshold:g}": (f"{100 * float(np.mean(finite['pea
          "Median r": (f"{finite['pearson_r'].median():.2f}", "Median over the features that have an r.")}
 for key, label in HEADLINE_LABELS.items():
     if key in numbers and len(shown) < 8:
-        shown[label] = (f"{numbers[key]:.3g}", HEADLINE_HELP.get(key))
+        shown[label] = (format_headline(key, numbers[key]), HEADLINE_HELP.get(key))
 items = list(shown.items())
 for start in range(0, len(items), METRICS_PER_ROW):
     for column, (label, (value, help_text)) in zip(st.columns(METRICS_PER_ROW), items[start:start + METRICS_PER_ROW]):

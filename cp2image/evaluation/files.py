@@ -96,6 +96,7 @@ HEADLINE_LABELS = {
     "frechet_cellprofiler": "Fréchet (CP features)",
     "kid_cellprofiler": "KID (CP features)",
     "frechet_encoder": "Fréchet (encoder)",
+    "moa_fidelity_balanced_ratio": "MoA fidelity (balanced)",
     "moa_accuracy_generated": "MoA accuracy, generated",
     "moa_accuracy_real": "MoA accuracy, real",
 }
@@ -138,7 +139,23 @@ HEADLINE_HELP = {
                             "(each feature standardised). 0 = same feature distribution; lower is better.",
     "kid_cellprofiler": "Kernel distance in CellProfiler-feature space. 0 = same feature distribution.",
     "frechet_encoder": "Fréchet distance in a small image encoder's embedding trained on this dataset.",
+    "moa_fidelity_balanced_ratio": "Balanced MoA accuracy on generated cells divided by that on the real cells "
+                                   "(the same classifier, trained on real cells' features); 1 = the generated "
+                                   "cells keep every MoA as well as the real ones. Balanced, so that the "
+                                   "majority class (usually DMSO) cannot carry it.",
     "moa_accuracy_generated": "Accuracy of an MoA classifier (trained on real cells' features) on generated cells.",
     "moa_accuracy_real": "The same classifier's accuracy on real held-out cells: the ceiling for the line above.",
 }
 """One plain sentence per headline number, shown as the metric's help (what good looks like)."""
+
+PERCENT_HEADLINES = frozenset({"moa_accuracy_generated", "moa_accuracy_real"})
+"""Headline numbers that are fractions of cells, shown as percentages."""
+
+
+def format_headline(key: str, value: float) -> str:
+    """A headline number as the page shows it: accuracies in percent, ratios to two decimals, distances to 3 digits."""
+    if key in PERCENT_HEADLINES:
+        return f"{100 * value:.1f}%"
+    if key.startswith("moa_fidelity"):
+        return f"{value:.2f}"
+    return f"{value:.3g}"

@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cp2image.evaluation.files import feature_pairs, locate_evaluation, read_evaluation
+from cp2image.evaluation.files import (
+    HEADLINE_HELP,
+    HEADLINE_LABELS,
+    feature_pairs,
+    format_headline,
+    locate_evaluation,
+    read_evaluation,
+)
 
 
 def test_evaluation_folder_is_read_sorted_and_pairs_filtered(tmp_path):
@@ -43,3 +50,12 @@ def test_a_model_folders_evaluation_is_its_evaluation_subfolder_and_nothing_else
     assert locate_evaluation(tmp_path) == tmp_path / "evaluation"
     report = read_evaluation(locate_evaluation(tmp_path))
     assert report.correlation["feature"].tolist() == ["b", "a"] and report.pairs_path is None
+
+
+def test_headline_accuracies_read_as_percent_and_the_balanced_fidelity_ratio_is_shown():
+    assert format_headline("moa_accuracy_generated", 0.299645) == "30.0%"
+    assert format_headline("moa_accuracy_real", 0.5425) == "54.2%"
+    assert format_headline("moa_fidelity_balanced_ratio", 0.536) == "0.54"
+    assert format_headline("frechet_cellprofiler", 135.68) == "136"
+    assert "moa_fidelity_balanced_ratio" in HEADLINE_LABELS
+    assert set(HEADLINE_LABELS) <= set(HEADLINE_HELP)  # every number shown says what good looks like
