@@ -76,6 +76,7 @@ class TrainConfig:
     projection_discriminator: bool = False  # D(x, y) = ψ(φ(x)) + ⟨V y, φ(x)⟩, y = standardised features
     adversarial_weight: float = 0.0  # λ on a non-saturating GAN loss on G(z) (the paper has none: hidden losses only)
     texture_weight: float = 0.0  # λ on placement-free texture statistics of G(z) vs X_orig (training/texture.py)
+    pixel_pool: int = 1  # > 1: the pixel MSE compares pool × pool block means (losses.pixel_mse), not pixels
     # monitoring
     log_every: int = 10
     grid_every: int = 500
@@ -121,6 +122,10 @@ class TrainConfig:
                              "edit_weight > 0 and a consistency_regressor")
         if self.edit_adversarial_weight > 0 and self.edit_weight == 0:
             raise ValueError("edit_adversarial_weight > 0 needs edit_weight > 0 (edited images are made only then)")
+        if int(self.pixel_pool) < 1:
+            raise ValueError(f"pixel_pool must be ≥ 1 (1 = the paper's per-pixel MSE), got {self.pixel_pool}")
+        if self.pixel_pool > 1 and self.model != "cp2image":
+            raise ValueError(f"pixel_pool is a CP2Image option; model is {self.model!r}")
         if int(self.noise_dim) < 0:
             raise ValueError(f"noise_dim must be ≥ 0, got {self.noise_dim}")
         sharpening = (self.noise_dim > 0 or self.block_noise or self.projection_discriminator

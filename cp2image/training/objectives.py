@@ -274,7 +274,7 @@ class CP2ImageObjective(Objective):
             logs = self.discriminator_step(real, torch.cat([fake, fake_edit]) if adversarial_edit else fake, t)
         opt = self.optimizers["generator"]
         opt.zero_grad(set_to_none=True)
-        mse = losses.pixel_mse(fake, original)
+        mse = losses.pixel_mse(fake, original, c.pixel_pool)
         adversarial, hidden, hidden_logs = self._adversarial_and_hidden(original, fake, z, t)
         loss = mse + hidden
         extra: dict[str, torch.Tensor] = {}

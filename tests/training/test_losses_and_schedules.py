@@ -36,6 +36,27 @@ def test_pixel_mse_is_mean_squared_difference():
     assert losses.pixel_mse(a, b).item() == pytest.approx(0.25)
 
 
+def test_pooled_pixel_mse_compares_block_means_so_detail_placed_anywhere_in_a_block_costs_nothing():
+    speck = torch.zeros(1, 1, 4, 4)
+    speck[0, 0, 0, 0] = 1.0  # a punctum in the top-left 2 × 2 block
+    moved = torch.zeros(1, 1, 4, 4)
+    moved[0, 0, 1, 1] = 1.0  # the same punctum one pixel away, inside the same block
+    assert losses.pixel_mse(speck, moved).item() == pytest.approx(2 / 16)
+    assert losses.pixel_mse(speck, moved, pool=2).item() == 0.0
+    other_block = torch.zeros(1, 1, 4, 4)
+    other_block[0, 0, 3, 3] = 1.0
+    assert losses.pixel_mse(speck, other_block, pool=2).item() == pytest.approx(2 * 0.25 ** 2 / 4)
+
+
+def test_pooled_pixel_mse_averages_the_partial_blocks_of_an_undivided_size():
+    a = torch.zeros(1, 1, 3, 3)
+    b = torch.zeros(1, 1, 3, 3)
+    b[0, 0, 2, 2] = 1.0  # alone in the bottom-right partial block (1 pixel)
+    assert losses.pixel_mse(a, b, pool=2).item() == pytest.approx(1.0 / 4)  # 4 blocks; that one differs by 1
+    with pytest.raises(ValueError, match="pool"):
+        losses.pixel_mse(a, b, pool=0)
+
+
 def test_hidden_loss_is_gamma_weighted_sum_of_layer_mses():
     orig = [torch.zeros(2, 4), torch.zeros(2, 3, 2, 2)]
     gen = [torch.ones(2, 4), torch.full((2, 3, 2, 2), 2.0)]

@@ -12,6 +12,7 @@ import torch
 from cp2image.models import CP2Image
 from cp2image.models.cp2image import CP2ImageConfig
 from cp2image.training import checkpoint as ckpt
+from cp2image.training import objectives as objectives_module
 from cp2image.training import runtime as rt_mod
 from cp2image.training.config import TrainConfig
 from cp2image.training.objectives import CP2ImageObjective
@@ -78,6 +79,21 @@ def test_the_adversarial_weight_changes_the_generator_update():
         obj.step(batch(), 0)
         weights.append(obj.nets["generator"].generator.to_image.weight.detach().clone())
     assert not torch.equal(*weights)
+
+
+def test_pixel_pool_is_off_by_default_checked_and_reaches_the_generators_pixel_loss(monkeypatch):
+    assert TrainConfig().pixel_pool == 1
+    with pytest.raises(ValueError, match="pixel_pool"):
+        TrainConfig(pixel_pool=0)
+    with pytest.raises(ValueError, match="CP2Image option"):
+        TrainConfig(model="vae", pixel_pool=2)
+    seen = []
+    original = objectives_module.losses.pixel_mse
+    monkeypatch.setattr(objectives_module.losses, "pixel_mse",
+                        lambda g, o, pool=1: seen.append(pool) or original(g, o, pool))
+    logs = objective(tiny(pixel_pool=4)).step(batch(), 0)
+    assert seen == [4]
+    assert torch.isfinite(logs["mse"])
 
 
 def test_noise_is_seeded_by_step_so_a_resumed_run_repeats_it():
