@@ -13,6 +13,7 @@ import pytest
 from safetensors import safe_open
 from scipy import ndimage
 
+from cp2image.analysis.coupling import load_coupling
 from cp2image.assets import REAL_CELLS_MODEL_NAME, bundled_dataset_dir, bundled_model_dir
 from cp2image.models import CP2Image
 from cp2image.models.weights import DIGEST_KEY, read_safetensors
@@ -62,6 +63,14 @@ def test_bundled_weights_carry_a_digest_that_verifies(name):
     with safe_open(str(path), framework="pt") as fh:
         assert DIGEST_KEY in (fh.metadata() or {})
     assert read_safetensors(path)  # the digest matches the shipped tensors
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_feature_coupling_belongs_to_the_bundled_weights(name):
+    """Coupled sweeps ("with its correlated features", the default) need the coupling fitted under the weights'
+    own normalisation; a retrained model with a stale coupling would silently offer only the paper's mode."""
+    coupling = load_coupling(bundled_model_dir(name))  # raises CouplingError on a mismatch
+    assert coupling is not None and coupling.normalisation_digest
 
 
 @pytest.mark.filterwarnings("ignore:.*training standard deviations:UserWarning")  # a few held-out outliers
