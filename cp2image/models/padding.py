@@ -1,8 +1,8 @@
 """How a generator convolution fills the margin beyond the crop edge (torch-free: configs and the NumPy
 generator read it without importing torch).
 
-"zeros" is the paper's and the bundled real-cell model's; "replicate" (the bundled sim model's since its
-32-filter retraining of 2026-11-28) repeats the edge pixel,
+"zeros" is the paper's (and the bundled models' before their 32-filter retrainings of 2026-11-28);
+"replicate" (both bundled models' since) repeats the edge pixel,
 so the network cannot tell where the border is and draws no frame there: zero padding leaves a
 square a few px inside every generated crop (docs/generator-ablation.md, "Edge-replicating padding").
 """

@@ -24,8 +24,8 @@ moment primitives `cp2image.features.shape.measure_shape` calls (degrees in [−
 Left as drawn: images with no central nucleus (nothing to align), nuclei rounder than
 ``min_eccentricity`` (their axis is noise, a turn would only blur them), and turns
 smaller than ``min_turn_deg`` (below the measurement's own precision). The turn is
-bilinear and leaves the outer ``frame`` px as drawn: zero-padded generators (the real-cell
-model; the sim model before its 32-filter retraining) draw a 2–4 px frame along the crop edge,
+bilinear and leaves the outer ``frame`` px as drawn: zero-padded generators (both bundled
+models before their 32-filter retrainings of 2026-11-28) draw a 2–4 px frame along the crop edge,
 and the cell segmentation leans on it; an edge-replicating generator draws none, and the kept
 px are then simply its unturned edge (the figures below are the zero-padded sim model's); turned into the image or mirrored into the corners it
 reads as cell boundaries or removes the background Otsu needs (plain reflection of the
