@@ -98,6 +98,8 @@ def show_model(loaded: Any) -> None:
 
 def home() -> None:
     """Text, dataset and the example's dataset crop first; the model loads after they are sent."""
+    from cp2image.app_support.dataset_summary import moa_count  # pandas only; the server's import stays light
+
     st.title("cp2image")
     st.markdown(
         "**Turn CellProfiler profiles into single-cell images.** A CP2Image generator maps a cell's "
@@ -125,7 +127,7 @@ def home() -> None:
             a, b, c = st.columns(3)
             a.metric("Cells", f"{len(dataset):,}")
             b.metric("Compounds", cells["Metadata_Compound"].nunique())
-            c.metric("MoAs", cells["Metadata_MoA"].nunique() if "Metadata_MoA" in cells.columns else 0)
+            c.metric("MoAs (+ DMSO)", moa_count(cells), help="Mechanisms of action, not counting the DMSO control.")
             size = page_kit.pixel_size_um(dataset)
             crop = dataset.images.shape[-1]
             extent = f" ({crop * size:.0f} × {crop * size:.0f} µm at {size:g} µm/px)" if size else ""

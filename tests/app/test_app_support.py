@@ -203,3 +203,12 @@ def test_sweep_and_cosine_charts_plot_the_table_values():
     data = vega_charts.layer_data(cos)
     assert list(data.loc[data["target MoA"] == "A", "cosine"]) == [0.0, 1.0]
     assert cos.to_dict()["encoding"]["color"]["scale"]["domain"] == ["A", "B"]
+
+def test_the_home_page_counts_mechanisms_of_action_without_the_control_or_missing_labels():
+    import pandas as pd
+
+    from cp2image.app_support.dataset_summary import moa_count
+
+    cells = pd.DataFrame({"Metadata_MoA": ["DMSO", "Eg5 inhibitors", None, "Actin disruptors", "Eg5 inhibitors"]})
+    assert moa_count(cells) == 2
+    assert moa_count(pd.DataFrame({"x": [1]})) == 0
