@@ -12,6 +12,7 @@ import pytest
 
 from cp2image.analysis import panels as report_panels
 from cp2image.app_support import charts, vega_charts
+from cp2image.app_support.dataset_summary import moa_count
 from cp2image.app_support.model_spec import parse_model_choice
 from cp2image.app_support.pca_click import clicked_point
 from cp2image.app_support.plot_theme import CONTROL_COLOUR, concentration_colours
@@ -204,11 +205,8 @@ def test_sweep_and_cosine_charts_plot_the_table_values():
     assert list(data.loc[data["target MoA"] == "A", "cosine"]) == [0.0, 1.0]
     assert cos.to_dict()["encoding"]["color"]["scale"]["domain"] == ["A", "B"]
 
+
 def test_the_home_page_counts_mechanisms_of_action_without_the_control_or_missing_labels():
-    import pandas as pd
-
-    from cp2image.app_support.dataset_summary import moa_count
-
     cells = pd.DataFrame({"Metadata_MoA": ["DMSO", "Eg5 inhibitors", None, "Actin disruptors", "Eg5 inhibitors"]})
     assert moa_count(cells) == 2
     assert moa_count(pd.DataFrame({"x": [1]})) == 0
