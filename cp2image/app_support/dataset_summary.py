@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-MOA_COLUMN = "Metadata_MoA"
+from cp2image.data.columns import MOA
 
 
 def moa_count(cells: pd.DataFrame, *, control: str = "DMSO") -> int:
     """Distinct mechanisms of action, not counting the control label or missing labels (0 without the column)."""
-    if MOA_COLUMN not in cells.columns:
+    if MOA not in cells.columns:
         return 0
-    labels = cells[MOA_COLUMN].dropna().astype(str)
+    labels = cells[MOA].dropna().astype(str)
     return int(labels[labels != control].nunique())
