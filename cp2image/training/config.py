@@ -77,6 +77,7 @@ class TrainConfig:
     adversarial_weight: float = 0.0  # λ on a non-saturating GAN loss on G(z) (the paper has none: hidden losses only)
     texture_weight: float = 0.0  # λ on placement-free texture statistics of G(z) vs X_orig (training/texture.py)
     pixel_pool: int = 1  # > 1: the pixel MSE compares pool × pool block means (losses.pixel_mse), not pixels
+    diversity_weight: float = 0.0  # λ on losses.detail_diversity: two noise draws differ inside pixel_pool blocks
     # monitoring
     log_every: int = 10
     grid_every: int = 500
@@ -126,6 +127,11 @@ class TrainConfig:
             raise ValueError(f"pixel_pool must be ≥ 1 (1 = the paper's per-pixel MSE), got {self.pixel_pool}")
         if self.pixel_pool > 1 and self.model != "cp2image":
             raise ValueError(f"pixel_pool is a CP2Image option; model is {self.model!r}")
+        if self.diversity_weight < 0:
+            raise ValueError(f"diversity_weight must be ≥ 0, got {self.diversity_weight}")
+        if self.diversity_weight > 0 and (self.noise_dim < 1 or self.pixel_pool < 2):
+            raise ValueError("diversity_weight > 0 needs noise_dim ≥ 1 (two draws to compare) and pixel_pool ≥ 2 "
+                             "(it varies the detail inside the blocks the pooled pixel loss leaves free)")
         if int(self.noise_dim) < 0:
             raise ValueError(f"noise_dim must be ≥ 0, got {self.noise_dim}")
         sharpening = (self.noise_dim > 0 or self.block_noise or self.projection_discriminator

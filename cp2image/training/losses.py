@@ -26,6 +26,31 @@ def pixel_mse(generated: torch.Tensor, original: torch.Tensor, pool: int = 1) ->
     return F.mse_loss(generated, original)
 
 
+def block_detail(images: torch.Tensor, pool: int) -> torch.Tensor:
+    """What each pixel adds to its `pool` × `pool` block mean: the part of an image a pooled pixel MSE leaves free."""
+    if pool < 2:
+        raise ValueError(f"block detail needs pool ≥ 2, got {pool}")
+    images = images.float()
+    h, w = images.shape[-2:]
+    means = F.avg_pool2d(images, pool, ceil_mode=True)
+    means = means.repeat_interleave(pool, dim=-2).repeat_interleave(pool, dim=-1)[..., :h, :w]
+    return images - means
+
+
+def detail_diversity(first: torch.Tensor, second: torch.Tensor, original: torch.Tensor, pool: int) -> torch.Tensor:
+    """Hinge in [0, 1]: 1 − (mean |detail(first) − detail(second)|) / (mean |detail(original)|), floored at 0.
+
+    Why: two noise draws for one profile. Under a pixel loss the generator learns to ignore its noise
+    and draws the average of where puncta and fibres could be, a haze. This asks two draws to differ
+    inside the pooled loss's blocks by as much as real detail is large, so the noise decides where the
+    detail goes (a mode-seeking term, compared on the detail alone so that the cell's layout, which the
+    features fix, is not asked to vary). Zero once the draws differ that much; the original is a scale only.
+    """
+    spread = (block_detail(first, pool) - block_detail(second, pool)).abs().mean()
+    scale = block_detail(original, pool).abs().mean().detach().clamp_min(1e-6)
+    return torch.relu(1 - spread / scale)
+
+
 def hidden_layer_losses(hidden_original: list[torch.Tensor], hidden_generated: list[torch.Tensor]) -> list[torch.Tensor]:
     """L_i^H = MSE between discriminator activations of original and generated images, per layer."""
     if len(hidden_original) != len(hidden_generated):

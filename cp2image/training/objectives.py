@@ -159,7 +159,9 @@ class CP2ImageObjective(Objective):
     `adversarial_weight` adds a non-saturating GAN loss on G(z), read from the same D pass
     (real and generated together, as in D's update) that gives the hidden-layer losses;
     `texture_weight` adds a loss on placement-free texture statistics of G(z) against X_orig
-    (cp2image/training/texture.py); `consistency_ensemble` reads the critic terms with the critic
+    (cp2image/training/texture.py); `diversity_weight` draws G(z) a second time with other noise and asks
+    the two to differ in the detail inside `pixel_pool` blocks (losses.detail_diversity; the second draw is
+    its own batch-norm batch); `consistency_ensemble` reads the critic terms with the critic
     folder's ensemble. All measured in docs/generator-ablation.md.
     """
 
@@ -243,6 +245,18 @@ class CP2ImageObjective(Objective):
         hidden, logs = self.weighted_hidden(hidden_all, b, weights)
         return adversarial, hidden, logs
 
+    def _detail_diversity(self, inputs: torch.Tensor, fake: torch.Tensor, original: torch.Tensor, t: int
+                          ) -> torch.Tensor:
+        """losses.detail_diversity between G(z, n) and G(z, n′), n′ a second draw seeded by (seed, step, rank)."""
+        c, rt = self.config, self.runtime
+        p = inputs.shape[1] - c.noise_dim
+        g = torch.Generator().manual_seed(c.seed * 1_000_003 + 17 * t + 104_729 * rt.rank + 4)
+        other = torch.randn(inputs.shape[0], c.noise_dim, generator=g).to(inputs.device)
+        with self.runtime.autocast():
+            second = self.wrapped["generator"](torch.cat([inputs[:, :p], other], dim=1),
+                                               self.noise_maps(inputs.shape[0], t))
+        return losses.detail_diversity(fake, second, original, c.pixel_pool)
+
     def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
         c = self.config
         original, real = self.images(batch, "images"), self.images(batch, "real")
@@ -281,6 +295,10 @@ class CP2ImageObjective(Objective):
         if c.adversarial_weight > 0:
             loss = loss + c.adversarial_weight * adversarial
             extra["adversarial"] = adversarial.detach()
+        if c.diversity_weight > 0:
+            diversity = self._detail_diversity(inputs[:b], fake, original, t)
+            loss = loss + c.diversity_weight * diversity
+            extra["diversity"] = diversity.detach()
         if c.texture_weight > 0:
             texture = texture_loss(fake, original)
             loss = loss + c.texture_weight * texture

@@ -88,3 +88,30 @@ def test_gaussian_kl_of_standard_normal_is_zero_and_of_shift_is_half_mu_squared(
     mu = torch.zeros(3, 8)
     assert losses.gaussian_kl(mu, torch.zeros(3, 8)).item() == pytest.approx(0.0)
     assert losses.gaussian_kl(torch.full((3, 8), 2.0), torch.zeros(3, 8)).item() == pytest.approx(8 * 2.0)
+
+
+def test_block_detail_is_what_each_pixel_adds_to_its_block_mean():
+    image = torch.tensor([[[[1.0, 3.0, 5.0, 5.0], [1.0, 3.0, 5.0, 5.0]]]])  # (1, 1, 2, 4): blocks of 2 × 2
+    detail = losses.block_detail(image, 2)
+    assert torch.allclose(detail, torch.tensor([[[[-1.0, 1.0, 0.0, 0.0], [-1.0, 1.0, 0.0, 0.0]]]]))
+    with pytest.raises(ValueError, match="pool ≥ 2"):
+        losses.block_detail(image, 1)
+
+
+def test_detail_diversity_is_one_for_identical_draws_and_zero_once_they_differ_as_much_as_real_detail():
+    original = torch.zeros(1, 1, 2, 2)
+    original[..., 0, 0] = 1.0  # a speck: mean |detail| = (0.75 + 3 × 0.25) / 4 = 0.375
+    speck = original.clone()
+    moved = torch.zeros(1, 1, 2, 2)
+    moved[..., 1, 1] = 1.0  # the same speck elsewhere in the block: |detail difference| = 0.5 on average
+    assert losses.detail_diversity(speck, speck, original, 2).item() == pytest.approx(1.0)
+    assert losses.detail_diversity(speck, moved, original, 2).item() == 0.0
+    half = moved * 0.375  # differs by 0.5 × 0.375 = 0.1875 on average: half the real scale
+    assert losses.detail_diversity(speck * 0.375, half, original, 2).item() == pytest.approx(0.5)
+
+
+def test_detail_diversity_ignores_differences_in_block_means():
+    original = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    flat = torch.full((2, 3, 8, 8), 0.2)
+    brighter = torch.full((2, 3, 8, 8), 0.9)  # a different layout, the same (absent) detail
+    assert losses.detail_diversity(flat, brighter, original, 4).item() == pytest.approx(1.0)

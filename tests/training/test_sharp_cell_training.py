@@ -205,3 +205,32 @@ def test_a_block_noise_run_warm_starts_exactly_and_exports_its_zero_noise_draw(b
     prefix = "ema.module." if any(k.startswith("ema.") for k in tensors) else "net.generator."
     assert any(k.startswith(prefix) and k.endswith("noise_strength") for k in tensors)
     assert torch.equal(exported.generator.to_image.weight, tensors[prefix + "generator.to_image.weight"])
+
+
+def test_diversity_weight_is_off_by_default_needs_noise_and_pooling_and_moves_the_noise_columns():
+    assert TrainConfig().diversity_weight == 0.0
+    with pytest.raises(ValueError, match="diversity_weight"):
+        TrainConfig(diversity_weight=-1.0)
+    with pytest.raises(ValueError, match="noise_dim ≥ 1"):
+        TrainConfig(diversity_weight=0.1, pixel_pool=4)
+    with pytest.raises(ValueError, match="pixel_pool ≥ 2"):
+        TrainConfig(diversity_weight=0.1, noise_dim=3)
+    columns = []
+    for weight in (0.0, 1.0):
+        obj = objective(tiny(noise_dim=3, pixel_pool=4, diversity_weight=weight))
+        logs = obj.step(batch(), 0)
+        columns.append(obj.nets["generator"].generator.dense.weight[:, P:].detach().clone())
+        assert ("diversity" in logs) == (weight > 0)
+    assert 0.0 <= logs["diversity"].item() <= 1.0
+    assert not torch.equal(*columns)  # the term reaches the generator through its noise input
+
+
+def test_the_second_draw_uses_other_noise_seeded_by_step(monkeypatch):
+    obj = objective(tiny(noise_dim=3, pixel_pool=4, diversity_weight=1.0))
+    seen = []
+    original = objectives_module.losses.detail_diversity
+    monkeypatch.setattr(objectives_module.losses, "detail_diversity",
+                        lambda a, b, o, pool: seen.append((a.detach(), b.detach(), pool)) or original(a, b, o, pool))
+    obj.step(batch(), 0)
+    (first, second, pool), = seen
+    assert pool == 4 and first.shape == second.shape and not torch.equal(first, second)
