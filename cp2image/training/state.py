@@ -51,8 +51,8 @@ def restore(objective: Objective, ema: AveragedModel | None, tensors: dict, stat
 
 
 def _adapted(net: torch.nn.Module, state: dict[str, torch.Tensor], noise_dim: int
-             ) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
-    """(`state` fitted to `net`, keys that do not fit, keys `net` keeps fresh).
+             ) -> tuple[dict[str, torch.Tensor], list[str], list[str], int]:
+    """(`state` fitted to `net`, keys that do not fit, keys `net` keeps fresh, noise columns added as zeros).
 
     Three differences from the source are allowed, all for runs that add sharpening options
     (docs/generator-ablation.md): a dense layer `noise_dim` inputs wider than the source's gets
@@ -64,16 +64,18 @@ def _adapted(net: torch.nn.Module, state: dict[str, torch.Tensor], noise_dim: in
 
     expected = net.state_dict()
     state = dict(state)
+    added = 0
     if noise_dim:
         for key, value in state.items():
             if (key.endswith("dense.weight") and key in expected
                     and expected[key].shape[1] == value.shape[1] + noise_dim):
                 state[key] = with_noise_columns(value, noise_dim)
+                added = noise_dim
     fresh = [k for k in expected if k not in state and (k.startswith("embed.") or k.endswith(".noise_strength"))]
     bad = [k for k in expected if k not in fresh and (k not in state or state[k].shape != expected[k].shape)]
     if fresh:  # loaded non-strictly below, so name keys the network does not have here
         bad += sorted(set(state) - set(expected))
-    return state, bad, fresh
+    return state, bad, fresh, added
 
 
 def initialise_from(objective: Objective, ema: AveragedModel | None, source: Path, *, checkpoint_name: str) -> None:
@@ -90,17 +92,19 @@ def initialise_from(objective: Objective, ema: AveragedModel | None, source: Pat
         return
     path = source / checkpoint_name if source.is_dir() else source
     tensors, _ = ckpt.load_checkpoint(path)
+    widened = 0
     for name, net in objective.nets.items():
         prefix = f"net.{name}."
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        state, bad, fresh = _adapted(net, state, noise_dim)
+        state, bad, fresh, added = _adapted(net, state, noise_dim)
         if bad:
             raise ValueError(f"init_from {path}: network {name!r} does not match this config "
                              f"(e.g. {bad[:3]}); the feature list and architecture must be the same")
         net.load_state_dict(state, strict=not fresh)
+        widened = max(widened, added)
     if ema is not None:
         ema.module.load_state_dict(objective.nets[objective.generator_key].state_dict())
-    log.info("initialised networks from %s (zero noise columns: %d)", path, noise_dim)
+    log.info("initialised networks from %s (noise columns added as zeros: %d)", path, widened)
 
 
 def _initialise_generator_from_export(objective: Objective, ema: AveragedModel | None, source: Path,
@@ -111,11 +115,11 @@ def _initialise_generator_from_export(objective: Objective, ema: AveragedModel |
     if mine != theirs:
         raise ValueError(f"init_from {source}: the model was trained on a different feature list than this "
                          "dataset gives; fine-tune only on data with the same features")
-    state, bad, fresh = _adapted(net, exported.state_dict(), noise_dim)
+    state, bad, fresh, added = _adapted(net, exported.state_dict(), noise_dim)
     if bad:
         raise ValueError(f"init_from {source}: architecture differs from this config (e.g. {bad[:3]})")
     net.load_state_dict(state, strict=not fresh)
     if ema is not None:
         ema.module.load_state_dict(net.state_dict())
-    log.info("initialised the generator from exported model %s (discriminator starts fresh; zero noise columns: %d)",
-             source, noise_dim)
+    log.info("initialised the generator from exported model %s (discriminator starts fresh; noise columns added as "
+             "zeros: %d)", source, added)
