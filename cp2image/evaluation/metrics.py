@@ -183,6 +183,7 @@ class EvaluationMetrics:
     segmentation_failed_fraction: dict[str, float | None]  # "real" / "generated"
     config: dict[str, Any]
     timings_s: dict[str, float]
+    image_quality: Section | None = None  # values: image_quality.quality_summary() (edge frame, streaks, puncta)
 
     @property
     def headline(self) -> Headline:
@@ -215,6 +216,7 @@ class EvaluationMetrics:
             "moa_fidelity": self.moa_fidelity.to_dict(),
             "moa_signature": self.moa_signature.to_dict(),
             "segmentation_failed_fraction": dict(self.segmentation_failed_fraction),
+            **({"image_quality": self.image_quality.to_dict()} if self.image_quality is not None else {}),
             "config": self.config,
             "timings_s": self.timings_s,
             "headline": self.headline.to_dict(),

@@ -83,6 +83,27 @@ def _metrics_rows(m: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _image_quality_lines(quality: dict[str, Any] | None) -> list[str]:
+    """The image statistics CellProfiler features miss, real beside generated (cp2image.evaluation.image_quality)."""
+    if not quality or not quality.get("available"):
+        return []
+    real, gen = quality["real"], quality["generated"]
+    lines = ["## Image statistics CellProfiler features miss (real → generated)", "",
+             "| statistic | real | generated |", "|---|---|---|",
+             f"| edge frame (absolute Laplacian on the edge over 3–9 px inside; ≫ 1 is a drawn frame) | "
+             f"{_fmt(real['edge_frame'], 3)} | {_fmt(gen['edge_frame'], 3)} |",
+             f"| streak index (median absolute log of E_x / E_y; high = straight row or column streaks) | "
+             f"{_fmt(real['streak'], 3)} | {_fmt(gen['streak'], 3)} |",
+             f"| actin puncta per crop | {_fmt(real['puncta_per_crop'], 3)} | {_fmt(gen['puncta_per_crop'], 3)} |", ""]
+    by_class = quality.get("puncta_by_class")
+    if by_class:
+        lines += ["Actin puncta per crop, by class (latrunculin B and other actin disruptors break F-actin into puncta):",
+                  "", "| class | n | real | generated |", "|---|---|---|---|"]
+        lines += [f"| {r['class']} | {r['n']} | {_fmt(r['real'], 3)} | {_fmt(r['generated'], 3)} |" for r in by_class]
+        lines.append("")
+    return lines
+
+
 def write_report(result: "EvaluationResult", out: Path) -> Path:
     """Write report.md and report.html (same content) plus figures; return the Markdown path."""
     m = result.metrics.to_dict()
@@ -126,6 +147,7 @@ def write_report(result: "EvaluationResult", out: Path) -> Path:
         md += [f"| {r['moa']} | {r['n']} | {_fmt(r['signature_cosine'], 2)} | {_fmt(r['top_kept'], 2)} | "
                f"{r['top_features']} |" for _, r in signatures.iterrows()]
         md.append("")
+    md += _image_quality_lines(m.get("image_quality"))
     for caption, paths in figures:
         md += [f"## {caption}", "", f"![{caption}]({paths['png']})", "", f"Vector: [{paths['svg']}]({paths['svg']})", ""]
     md_path = out / "report.md"

@@ -29,6 +29,7 @@ from cp2image.evaluation.config import EvaluationConfig
 from cp2image.evaluation.correlation import CorrelationReport, feature_correlation
 from cp2image.evaluation.distances import cellprofiler_space, distances_in_space
 from cp2image.evaluation.generation import GeneratedImages, generate_for_cells
+from cp2image.evaluation.image_quality import quality_summary
 from cp2image.evaluation.metrics import (
     DatasetInfo, EncoderSpace, EvaluationMetrics, InceptionMetrics, ModelInfo, Section, jsonable,
 )
@@ -143,6 +144,12 @@ def _signatures(reference: RealReference, generated: GeneratedImages, gen_measur
     return Section(True, {"control": config.moa_control, "per_class": signatures.to_dict(orient="records")}), signatures
 
 
+def _image_quality(reference: RealReference, generated: GeneratedImages, timings: dict[str, float]) -> Section:
+    with Timer(timings, "image_quality"):
+        labels = reference.labels if generated.paired else None
+        return Section(True, quality_summary(reference.images, generated.images, labels))
+
+
 def _failed_fraction(frame: pd.DataFrame) -> float | None:
     return float(frame[FAILED_COLUMN].mean()) if FAILED_COLUMN in frame else None
 
@@ -170,6 +177,7 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
     moa_section, moa = _moa(reference, generated, gen_measured, config, timings)
     signature_section, signatures = _signatures(reference, generated, gen_measured, config)
     diagnosis = _diagnosis(reference, gen_measured, config, timings)
+    quality = _image_quality(reference, generated, timings)
 
     metrics = EvaluationMetrics(
         created_utc=created,
@@ -181,6 +189,7 @@ def evaluate_against(model: object, reference: RealReference, *, config: Evaluat
         correlation=corr_section, moa_fidelity=moa_section, moa_signature=signature_section,
         segmentation_failed_fraction={"real": _failed_fraction(reference.measured),
                                       "generated": _failed_fraction(gen_measured)},
+        image_quality=quality,
         config=jsonable(asdict(config)),
         timings_s={**{f"reference_{k}": v for k, v in reference.timings.items()}, **timings},
     )

@@ -53,6 +53,9 @@ def test_a_model_that_copies_the_originals_scores_perfectly(reference, tiny_data
     assert moa["ratio"] == 1.0 and m["headline"]["moa_fidelity_ratio"] == 1.0
     signature = m["moa_signature"]
     assert signature["available"] and all(r["signature_cosine"] == pytest.approx(1.0) for r in signature["per_class"])
+    quality = m["image_quality"]  # copies: every image statistic and every class's puncta equal the real ones
+    assert quality["available"] and quality["generated"] == quality["real"]
+    assert quality["puncta_by_class"] and all(r["generated"] == r["real"] for r in quality["puncta_by_class"])
 
 
 def test_permuted_images_keep_the_distribution_but_lose_the_correlation(reference, tiny_dataset, fast_config) -> None:
@@ -75,8 +78,8 @@ def test_typed_metrics_are_what_metrics_json_holds(reference, tiny_dataset, fast
     assert m.headline.fraction_r_above_half == m.correlation.values["fraction_above"] < 0.2
     d = m.to_dict()
     assert list(d) == ["created_utc", "model", "dataset", "inception", "cellprofiler_space", "encoder_space",
-                       "correlation", "moa_fidelity", "moa_signature", "segmentation_failed_fraction", "config",
-                       "timings_s", "headline"]
+                       "correlation", "moa_fidelity", "moa_signature", "segmentation_failed_fraction",
+                       "image_quality", "config", "timings_s", "headline"]
     assert d["cellprofiler_space"]["frechet"] == m.cellprofiler_space.distances.frechet
     assert d["headline"]["fraction_r_above_0.5"] == m.headline.fraction_r_above_half
     assert d["inception"] == {"available": False, "fid": None, "kid": None, "reason": m.inception.reason}
@@ -177,6 +180,7 @@ def test_evaluate_writes_metrics_tables_and_a_report(tiny_dataset, fast_config, 
     assert pairs["feature"].nunique() == len(table)
     report = (out / "report.md").read_text()
     assert "not comparable with Inception FID" in report and "Top 20 features" in report
+    assert "Image statistics CellProfiler features miss" in report and "Actin puncta per crop, by class" in report
     for name in ("examples", "correlation_ranked", "correlation_top6", "moa_fidelity"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
