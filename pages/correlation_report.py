@@ -15,6 +15,7 @@ from cp2image.evaluation.files import (
     defined,
     feature_pairs,
     format_headline,
+    image_quality_tables,
     locate_evaluation,
     read_evaluation,
     undefined_reasons,
@@ -168,6 +169,30 @@ else:
     if len(chosen):
         ranked_table(chosen, key="corr_brushed_table")
         page_kit.download_row(lambda: ranked_panel(chosen, title), stem="correlation_selected", key="dl_corr_brushed")
+
+quality = image_quality_tables(report.metrics)
+if quality is not None:
+    stats, puncta = quality
+    st.subheader("What CellProfiler features miss")
+    st.caption("Three image statistics over the same held-out cells, real beside generated: a frame drawn at the "
+               "crop's edge, straight streaks, and the small actin spots latrunculin B leaves.")
+    st.dataframe(stats, hide_index=True, key="corr_quality", width="stretch", column_config={
+        "real": st.column_config.NumberColumn("Real", format="%.2f"),
+        "generated": st.column_config.NumberColumn("Generated", format="%.2f"),
+    })
+    if puncta is not None:
+
+        def puncta_panel():
+            from cp2image.analysis import panels
+
+            return panels.puncta_by_class_panel(puncta)
+
+        st.dataframe(puncta, hide_index=True, key="corr_puncta", width="stretch", column_config={
+            "class": st.column_config.TextColumn("Class"), "n": st.column_config.NumberColumn("Cells"),
+            "real": st.column_config.NumberColumn("Puncta per crop, real", format="%.1f"),
+            "generated": st.column_config.NumberColumn("Puncta per crop, generated", format="%.1f"),
+        })
+        page_kit.download_row(puncta_panel, stem="actin_puncta_by_class", key="dl_corr_puncta")
 
 st.subheader("One feature: real vs generated")
 if report.pairs_path is None:

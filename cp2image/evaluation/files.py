@@ -159,3 +159,29 @@ def format_headline(key: str, value: float) -> str:
     if key.startswith("moa_fidelity"):
         return f"{value:.2f}"
     return f"{value:.3g}"
+
+
+IMAGE_QUALITY_ROWS: dict[str, tuple[str, str]] = {  # metrics.json key → (label, how to read it)
+    "edge_frame": ("Edge frame", "Absolute Laplacian on the crop's edge over the same 3–9 px inside. Real crops "
+                   "sit near 1; far above 1 is a frame the generator draws."),
+    "streak": ("Streak index", "Median over crops of |log(E_x / E_y)|, E the squared difference between "
+               "neighbouring pixels along x and y. Near the real value: no straight row or column streaks."),
+    "puncta_per_crop": ("Actin puncta per crop", "Small bright spots in the F-actin channel (top-hat above 80 "
+                        "grey levels, 2–12 px). Latrunculin B breaks F-actin into such spots."),
+}
+
+
+def image_quality_tables(metrics: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame | None] | None:
+    """(statistic / real / generated / how to read it, puncta per class or None) from metrics.json's
+    `image_quality` section; None for evaluations made before it existed."""
+    section = metrics.get("image_quality")
+    if not isinstance(section, dict) or not section.get("available"):
+        return None
+    real, generated = section.get("real", {}), section.get("generated", {})
+    rows = [{"statistic": label, "real": real.get(key), "generated": generated.get(key), "how to read it": text}
+            for key, (label, text) in IMAGE_QUALITY_ROWS.items()]
+    stats = pd.DataFrame(rows)
+    stats[["real", "generated"]] = stats[["real", "generated"]].apply(pd.to_numeric, errors="coerce")
+    by_class = section.get("puncta_by_class")
+    puncta = pd.DataFrame(by_class, columns=["class", "n", "real", "generated"]) if by_class else None
+    return stats, puncta

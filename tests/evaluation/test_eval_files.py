@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from cp2image.evaluation.files import (
+    image_quality_tables,
     HEADLINE_HELP,
     HEADLINE_LABELS,
     feature_pairs,
@@ -59,3 +60,26 @@ def test_headline_accuracies_read_as_percent_and_the_balanced_fidelity_ratio_is_
     assert format_headline("frechet_cellprofiler", 135.68) == "136"
     assert "moa_fidelity_balanced_ratio" in HEADLINE_LABELS
     assert set(HEADLINE_LABELS) <= set(HEADLINE_HELP)  # every number shown says what good looks like
+
+
+def test_image_statistics_read_back_real_beside_generated_with_puncta_per_class():
+    metrics = {"image_quality": {
+        "available": True,
+        "real": {"n": 4, "edge_frame": 1.02, "streak": 0.18, "puncta_per_crop": 2.5},
+        "generated": {"n": 4, "edge_frame": 1.4, "streak": 0.2, "puncta_per_crop": None},
+        "puncta_by_class": [{"class": "Actin disruptors", "n": 2, "real": 13.0, "generated": 1.0}]}}
+    stats, puncta = image_quality_tables(metrics)
+    assert list(stats["statistic"]) == ["Edge frame", "Streak index", "Actin puncta per crop"]
+    assert stats["real"].tolist() == [1.02, 0.18, 2.5]
+    assert stats["generated"].iloc[0] == 1.4 and np.isnan(stats["generated"].iloc[2])  # null stays missing
+    assert puncta.to_dict(orient="records") == [{"class": "Actin disruptors", "n": 2, "real": 13.0, "generated": 1.0}]
+    from cp2image.analysis import panels
+
+    panel = panels.puncta_by_class_panel(puncta)
+    assert panel.data.equals(puncta)
+
+
+def test_evaluations_made_before_the_image_statistics_have_none():
+    assert image_quality_tables({"headline": {}}) is None
+    assert image_quality_tables({"image_quality": {"available": False, "reason": "x"}}) is None
+

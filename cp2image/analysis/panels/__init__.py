@@ -27,6 +27,7 @@ from cp2image.analysis.panels.charts import (
     cosine_curves_panel,
     feature_scatter_panel,
     pca_scatter,
+    puncta_by_class_panel,
     ranked_features_panel,
     requested_vs_measured,
 )

@@ -197,3 +197,19 @@ def cosine_curves_panel(tables: dict[str, pd.DataFrame]) -> Panel:
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=7, frameon=False)
     return Panel(fig, pd.concat(rows, ignore_index=True), title="cosine to target", kind="chart")
+
+
+def puncta_by_class_panel(table: pd.DataFrame) -> Panel:
+    """Actin puncta per crop by class, real beside generated (`evaluation.files.image_quality_tables`)."""
+    if not {"class", "real", "generated"} <= set(table.columns):
+        raise ValueError("the puncta table needs 'class', 'real' and 'generated' columns")
+    fig, ax = _chart(6.4, 0.36 * max(len(table), 3) + 0.9)
+    y = np.arange(len(table))
+    ax.barh(y - 0.2, table["real"].to_numpy(float), height=0.4, color=OKABE_ITO[0], label="real crops")
+    ax.barh(y + 0.2, table["generated"].to_numpy(float), height=0.4, color=OKABE_ITO[1], label="generated")
+    ax.set_yticks(y, labels=list(table["class"]), fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("actin puncta per crop")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title("Actin puncta, real vs generated", fontsize=9)
+    return Panel(fig, table.copy(), title="Actin puncta by class", kind="chart")
