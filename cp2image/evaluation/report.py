@@ -83,25 +83,24 @@ def _metrics_rows(m: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _image_quality_lines(quality: dict[str, Any] | None) -> list[str]:
-    """The image statistics CellProfiler features miss, real beside generated (cp2image.evaluation.image_quality)."""
+def _image_quality_tables(quality: dict[str, Any] | None) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(heading, header, rows) of the image statistics CellProfiler features miss, real beside generated
+    (cp2image.evaluation.image_quality); none for evaluations without them."""
     if not quality or not quality.get("available"):
         return []
     real, gen = quality["real"], quality["generated"]
-    lines = ["## Image statistics CellProfiler features miss (real → generated)", "",
-             "| statistic | real | generated |", "|---|---|---|",
-             f"| edge frame (absolute Laplacian on the edge over 3–9 px inside; ≫ 1 is a drawn frame) | "
-             f"{_fmt(real['edge_frame'], 3)} | {_fmt(gen['edge_frame'], 3)} |",
-             f"| streak index (median absolute log of E_x / E_y; high = straight row or column streaks) | "
-             f"{_fmt(real['streak'], 3)} | {_fmt(gen['streak'], 3)} |",
-             f"| actin puncta per crop | {_fmt(real['puncta_per_crop'], 3)} | {_fmt(gen['puncta_per_crop'], 3)} |", ""]
-    by_class = quality.get("puncta_by_class")
-    if by_class:
-        lines += ["Actin puncta per crop, by class (latrunculin B and other actin disruptors break F-actin into puncta):",
-                  "", "| class | n | real | generated |", "|---|---|---|---|"]
-        lines += [f"| {r['class']} | {r['n']} | {_fmt(r['real'], 3)} | {_fmt(r['generated'], 3)} |" for r in by_class]
-        lines.append("")
-    return lines
+    tables = [("Image statistics CellProfiler features miss (real → generated)", ["statistic", "real", "generated"], [
+        ["edge frame (absolute Laplacian on the edge over 3–9 px inside; ≫ 1 is a drawn frame)",
+         _fmt(real["edge_frame"], 3), _fmt(gen["edge_frame"], 3)],
+        ["streak index (median absolute log of E_x / E_y; high = straight row or column streaks)",
+         _fmt(real["streak"], 3), _fmt(gen["streak"], 3)],
+        ["actin puncta per crop", _fmt(real["puncta_per_crop"], 3), _fmt(gen["puncta_per_crop"], 3)]])]
+    if quality.get("puncta_by_class"):
+        tables.append(("Actin puncta per crop, by class (actin disruptors such as latrunculin B break F-actin into "
+                       "puncta)", ["class", "n", "real", "generated"],
+                       [[str(r["class"]), str(r["n"]), _fmt(r["real"], 3), _fmt(r["generated"], 3)]
+                        for r in quality["puncta_by_class"]]))
+    return tables
 
 
 def write_report(result: "EvaluationResult", out: Path) -> Path:
@@ -147,7 +146,10 @@ def write_report(result: "EvaluationResult", out: Path) -> Path:
         md += [f"| {r['moa']} | {r['n']} | {_fmt(r['signature_cosine'], 2)} | {_fmt(r['top_kept'], 2)} | "
                f"{r['top_features']} |" for _, r in signatures.iterrows()]
         md.append("")
-    md += _image_quality_lines(m.get("image_quality"))
+    quality_tables = _image_quality_tables(m.get("image_quality"))
+    for heading, header, table_rows in quality_tables:
+        md += [f"## {heading}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        md += ["| " + " | ".join(row) + " |" for row in table_rows] + [""]
     for caption, paths in figures:
         md += [f"## {caption}", "", f"![{caption}]({paths['png']})", "", f"Vector: [{paths['svg']}]({paths['svg']})", ""]
     md_path = out / "report.md"
@@ -173,6 +175,11 @@ def write_report(result: "EvaluationResult", out: Path) -> Path:
             h += [f"<tr><td>{int(r['rank'])}</td><td>{html.escape(r['feature'])}</td><td>{r['pearson_r']:.3f}</td></tr>"
                   for _, r in part.iterrows()]
             h.append("</table>")
+    for heading, header, table_rows in quality_tables:
+        h += [f"<h2>{html.escape(heading)}</h2><table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header)
+              + "</tr>"]
+        h += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table_rows]
+        h.append("</table>")
     for caption, paths in figures:
         h += [f"<h2>{html.escape(caption)}</h2>", f"<img src='{paths['png']}' alt='{html.escape(caption)}'>",
               f"<p><a href='{paths['svg']}'>SVG</a></p>"]

@@ -180,7 +180,8 @@ def test_evaluate_writes_metrics_tables_and_a_report(tiny_dataset, fast_config, 
     assert pairs["feature"].nunique() == len(table)
     report = (out / "report.md").read_text()
     assert "not comparable with Inception FID" in report and "Top 20 features" in report
-    assert "Image statistics CellProfiler features miss" in report and "Actin puncta per crop, by class" in report
+    for text in (report, (out / "report.html").read_text()):
+        assert "Image statistics CellProfiler features miss" in text and "Actin puncta per crop, by class" in text
     for name in ("examples", "correlation_ranked", "correlation_top6", "moa_fidelity"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
