@@ -32,7 +32,7 @@ from cp2image.analysis.coupling import FeatureCoupling
 from cp2image.analysis.perturb import SWEEP_MODES, sweep_feature
 from cp2image.analysis.space import drawn, feature_space
 from cp2image.analysis.trajectory import CompoundTrajectory, LineResponse, line_response
-from cp2image.data.columns import COMPOUND, FAILED_COLUMN, MOA
+from cp2image.data.columns import COMPOUND, CONCENTRATION, FAILED_COLUMN, MOA
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +173,30 @@ def write_example_panels(built: dict[str, panels.Panel], out_dir: str | Path, *,
 
 def dose_line_response(model, cells: pd.DataFrame, *, config: ExampleConfig | None = None) -> LineResponse:
     """The latrunculin-line panel's generated images measured back against the line's request."""
+    return dose_line_measured(model, cells, config=config)[0]
+
+
+def dose_line_measured(model, cells: pd.DataFrame, images=None, *, config: ExampleConfig | None = None
+                       ) -> tuple[LineResponse, pd.DataFrame]:
+    """(the line's measured-back response, actin puncta per generated crop along the line).
+
+    Why the puncta: latrunculin B's phenotype is F-actin broken into small spots, texture that
+    CellProfiler's mean features barely register, so the feature response can look fine while the
+    pictures lack it. With `images` (the dataset's crops, row-aligned with `cells`) the table also
+    holds the mean puncta per real crop of the line's end dose, the number the last step should reach.
+    """
+    from cp2image.evaluation.image_quality import count_puncta
     from cp2image.features import measure
 
     cfg = config or ExampleConfig()
     names = list(model.feature_names)
     traj = CompoundTrajectory.fit(cells, compound=cfg.compound, features=names)
     requested = traj.line(cfg.n_steps, end_concentration=cfg.end_concentration)[names].reset_index(drop=True)
-    measured = measure(model.generate(requested, **drawn(model)))
-    return line_response(requested, measured, cells.loc[cells[COMPOUND] == "DMSO", names])
+    generated = model.generate(requested, **drawn(model))
+    response = line_response(requested, measure(generated), cells.loc[cells[COMPOUND] == "DMSO", names])
+    puncta = pd.DataFrame({"step": np.arange(len(generated)), "generated_puncta": count_puncta(generated)})
+    if images is not None:
+        end = np.flatnonzero(((cells[COMPOUND] == cfg.compound)
+                              & np.isclose(cells[CONCENTRATION].astype(float), cfg.end_concentration)).to_numpy())
+        puncta["real_end_dose_puncta"] = float(count_puncta(np.asarray(images[end])).mean()) if len(end) else np.nan
+    return response, puncta

@@ -66,12 +66,18 @@ def run_panels(args: argparse.Namespace) -> int:
     for path in write_example_panels(built, args.out):
         print(f"wrote {path}")
     if args.only is None or "panel-latrunculin-line" in args.only:
-        from ..analysis.examples import dose_line_response
+        from ..analysis.examples import dose_line_measured
+        from ..analysis.export import write_atomic
 
-        summary = dose_line_response(model, ds.cells).summary()
+        response, puncta = dose_line_measured(model, ds.cells, ds.images)
+        summary = response.summary()
         print(f"panel-latrunculin-line measured back: {summary['features_asked']} features asked to move > 0.5 SD, "
               f"{summary['right_way']:.0%} moved the right way, median measured/asked "
               f"{summary['median_measured_over_asked']:.2f}")
+        path = write_atomic(Path(args.out) / "panel-latrunculin-line-puncta.csv", puncta.to_csv(index=False).encode())
+        print(f"panel-latrunculin-line actin puncta per generated crop along the line: "
+              f"{' '.join(str(n) for n in puncta['generated_puncta'])} (real crops at the end dose: "
+              f"{puncta['real_end_dose_puncta'].iloc[0]:.1f} per crop); wrote {path}")
     for name in ("panel-perturbation", "panel-perturbation-single"):
         if name not in built:
             continue

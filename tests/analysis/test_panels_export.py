@@ -234,3 +234,37 @@ def test_ranked_and_cosine_panels_carry_their_numbers():
               "B": pd.DataFrame({"step": [0, 1, 2], "cosine": [0.0, 0.5, 1.0], "replaced_features": ["", "f", "g"]})}
     data = panels.cosine_curves_panel(tables).data
     assert data["target_moa"].tolist() == ["A", "A", "B", "B", "B"] and "replaced_features" not in data
+
+
+class SpeckledDiscModel:
+    """DiscModel (conftest) with an even actin stain plus k bright 2 × 2 actin spots in the k-th image of each
+    batch: a known puncta count (the even stain leaves no disc edge for the top-hat to find)."""
+
+    def __init__(self, disc_model):
+        self.disc = disc_model
+        self.feature_names = disc_model.feature_names
+
+    def generate(self, frame, *, batch_size: int = 256) -> np.ndarray:
+        images = self.disc.generate(frame, batch_size=batch_size)
+        images[:, 2] = 120
+        for k in range(len(images)):
+            for j in range(k):
+                images[k, 2, 28 + 6 * (j % 3):30 + 6 * (j % 3), 28 + 6 * (j // 3):30 + 6 * (j // 3)] = 255
+        return images
+
+
+def test_the_dose_line_counts_actin_puncta_per_step_beside_the_real_end_dose(disc_model, cells):
+    from cp2image.analysis.examples import ExampleConfig, dose_line_measured
+    from cp2image.channels import CHANNELS
+
+    images = np.zeros((len(cells), 3, 68, 68), np.uint8)
+    end_dose = ((cells["Metadata_Compound"] == "latrunculin B") & (cells["Metadata_Concentration"] == 3.0)).to_numpy()
+    actin = CHANNELS.index("Actin")
+    for y, x in [(10, 10), (10, 30), (30, 10)]:
+        images[end_dose, actin, y:y + 2, x:x + 2] = 200  # three puncta in every real 3 µM crop, none elsewhere
+    response, puncta = dose_line_measured(SpeckledDiscModel(disc_model), cells, images, config=ExampleConfig(n_steps=4))
+    assert puncta["generated_puncta"].tolist() == [0, 1, 2, 3]
+    assert (puncta["real_end_dose_puncta"] == 3.0).all()
+    assert response.summary()["features_asked"] > 0
+    _, without_images = dose_line_measured(SpeckledDiscModel(disc_model), cells, config=ExampleConfig(n_steps=2))
+    assert list(without_images.columns) == ["step", "generated_puncta"]
