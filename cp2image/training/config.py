@@ -78,6 +78,7 @@ class TrainConfig:
     texture_weight: float = 0.0  # λ on placement-free texture statistics of G(z) vs X_orig (training/texture.py)
     pixel_pool: int = 1  # > 1: the pixel MSE compares pool × pool block means (losses.pixel_mse), not pixels
     diversity_weight: float = 0.0  # λ on losses.detail_diversity: two noise draws differ inside pixel_pool blocks
+    detail_adversarial_weight: float = 0.0  # λ on a GAN loss from a second D that sees only the block detail
     # monitoring
     log_every: int = 10
     grid_every: int = 500
@@ -127,6 +128,11 @@ class TrainConfig:
             raise ValueError(f"pixel_pool must be ≥ 1 (1 = the paper's per-pixel MSE), got {self.pixel_pool}")
         if self.pixel_pool > 1 and self.model != "cp2image":
             raise ValueError(f"pixel_pool is a CP2Image option; model is {self.model!r}")
+        if self.detail_adversarial_weight < 0:
+            raise ValueError(f"detail_adversarial_weight must be ≥ 0, got {self.detail_adversarial_weight}")
+        if self.detail_adversarial_weight > 0 and self.pixel_pool < 2:
+            raise ValueError("detail_adversarial_weight > 0 needs pixel_pool ≥ 2: its discriminator sees what each "
+                             "pixel adds to its pixel_pool block mean, the detail the pooled pixel loss leaves free")
         if self.diversity_weight < 0:
             raise ValueError(f"diversity_weight must be ≥ 0, got {self.diversity_weight}")
         if self.diversity_weight > 0 and (self.noise_dim < 1 or self.pixel_pool < 2):

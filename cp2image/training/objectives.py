@@ -90,22 +90,23 @@ class Objective:
 
     # -- shared steps -----------------------------------------------------------
     def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, t: int,
-                           condition: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """One D update; `condition` (rows of real then fake) feeds a projection discriminator."""
+                           condition: torch.Tensor | None = None, *, key: str = "discriminator",
+                           suffix: str = "") -> dict[str, torch.Tensor]:
+        """One update of D (`key`); `condition` (rows of real then fake) feeds a projection discriminator."""
         if t < self.config.discriminator_start:
             return {}
-        opt = self.optimizers["discriminator"]
+        opt = self.optimizers[key]
         opt.zero_grad(set_to_none=True)
         with self.runtime.autocast():
             args = () if condition is None else (condition,)
-            logits, _ = self.wrapped["discriminator"](torch.cat([real, fake.detach()]), *args)  # (2b,)
+            logits, _ = self.wrapped[key](torch.cat([real, fake.detach()]), *args)  # (2b,)
         b = real.shape[0]
         loss = losses.discriminator_bce(logits[:b], logits[b:])
         loss.backward()
         opt.step()
         with torch.no_grad():
             accuracy = ((logits[:b] > 0).float().mean() + (logits[b:] < 0).float().mean()) / 2
-        return {"loss_d": loss.detach(), "d_accuracy": accuracy}
+        return {f"loss_d{suffix}": loss.detach(), f"d_accuracy{suffix}": accuracy}
 
     def hidden_loss(self, original: torch.Tensor, generated: torch.Tensor, t: int
                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -161,7 +162,8 @@ class CP2ImageObjective(Objective):
     `texture_weight` adds a loss on placement-free texture statistics of G(z) against X_orig
     (cp2image/training/texture.py); `diversity_weight` draws G(z) a second time with other noise and asks
     the two to differ in the detail inside `pixel_pool` blocks (losses.detail_diversity; the second draw is
-    its own batch-norm batch); `consistency_ensemble` reads the critic terms with the critic
+    its own batch-norm batch); `detail_adversarial_weight` adds a second (projection) discriminator that sees
+    only that block detail, and its GAN loss on G(z); `consistency_ensemble` reads the critic terms with the critic
     folder's ensemble. All measured in docs/generator-ablation.md.
     """
 
@@ -180,6 +182,9 @@ class CP2ImageObjective(Objective):
         condition_dim = model_config.n_features if config.projection_discriminator else 0
         self.nets["discriminator"] = self.discriminator(model_config.image_size, len(model_config.channels),
                                                         condition_dim)
+        if config.detail_adversarial_weight > 0:
+            self.nets["detail_discriminator"] = self.discriminator(model_config.image_size,
+                                                                   len(model_config.channels), condition_dim)
         self.critic: FeatureCritic | CriticEnsemble | None = None
         self.coupling: torch.Tensor | None = None  # (p, p), C[:, j] = Σ[:, j] / Σ[j, j]
         self.edit_candidates: torch.Tensor | None = None  # generator positions edits may move
@@ -257,6 +262,26 @@ class CP2ImageObjective(Objective):
                                                self.noise_maps(inputs.shape[0], t))
         return losses.detail_diversity(fake, second, original, c.pixel_pool)
 
+    def _detail_adversarial(self, original: torch.Tensor, fake: torch.Tensor, z: torch.Tensor, t: int
+                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Update the detail discriminator on (X_orig, G(z)) block detail, then its non-saturating loss on G(z).
+
+        Why a second D: the main one sees whole cells, whose layout the pixel loss already fixes; this one sees
+        only what each pixel adds to its block mean, where puncta and fibres live, so it can demand them (and,
+        with a projection, demand the ones that go with the features).
+        """
+        c = self.config
+        real_detail = losses.block_detail(original, c.pixel_pool)
+        fake_detail = losses.block_detail(fake, c.pixel_pool)
+        condition = torch.cat([z, z]) if c.projection_discriminator else None
+        logs = self.discriminator_step(real_detail, fake_detail, t, condition, key="detail_discriminator",
+                                       suffix="_detail")
+        disc, b = self.nets["detail_discriminator"], original.shape[0]
+        args = (condition,) if condition is not None else ()
+        with frozen(disc), self.runtime.autocast():  # real and generated in one pass, as in D's update (BN)
+            logits, _ = disc(torch.cat([real_detail, fake_detail]), *args)
+        return losses.generator_nonsaturating(logits[b:]), logs
+
     def step(self, batch: dict[str, torch.Tensor], t: int) -> dict[str, torch.Tensor]:
         c = self.config
         original, real = self.images(batch, "images"), self.images(batch, "real")
@@ -295,6 +320,10 @@ class CP2ImageObjective(Objective):
         if c.adversarial_weight > 0:
             loss = loss + c.adversarial_weight * adversarial
             extra["adversarial"] = adversarial.detach()
+        if c.detail_adversarial_weight > 0:
+            detail, detail_logs = self._detail_adversarial(original, fake, z, t)
+            loss = loss + c.detail_adversarial_weight * detail
+            extra.update({"detail_adversarial": detail.detach(), **detail_logs})
         if c.diversity_weight > 0:
             diversity = self._detail_diversity(inputs[:b], fake, original, t)
             loss = loss + c.diversity_weight * diversity

@@ -50,6 +50,10 @@ def restore(objective: Objective, ema: AveragedModel | None, tensors: dict, stat
         torch.cuda.set_rng_state(tensors["rng.cuda"])
 
 
+# networks a run may add to its source's: they start from their fresh initialisation
+OPTIONAL_NETWORKS: frozenset[str] = frozenset({"detail_discriminator"})
+
+
 def _adapted(net: torch.nn.Module, state: dict[str, torch.Tensor], noise_dim: int
              ) -> tuple[dict[str, torch.Tensor], list[str], list[str], int]:
     """(`state` fitted to `net`, keys that do not fit, keys `net` keeps fresh, noise columns added as zeros).
@@ -96,6 +100,9 @@ def initialise_from(objective: Objective, ema: AveragedModel | None, source: Pat
     for name, net in objective.nets.items():
         prefix = f"net.{name}."
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if not state and name in OPTIONAL_NETWORKS:
+            log.info("init_from %s has no %s: it starts fresh", path, name)
+            continue
         state, bad, fresh, added = _adapted(net, state, noise_dim)
         if bad:
             raise ValueError(f"init_from {path}: network {name!r} does not match this config "

@@ -234,3 +234,57 @@ def test_the_second_draw_uses_other_noise_seeded_by_step(monkeypatch):
     obj.step(batch(), 0)
     (first, second, pool), = seen
     assert pool == 4 and first.shape == second.shape and not torch.equal(first, second)
+
+
+def test_detail_adversarial_weight_is_off_by_default_needs_pooling_and_trains_a_second_discriminator():
+    assert TrainConfig().detail_adversarial_weight == 0.0
+    assert "detail_discriminator" not in objective(tiny()).nets
+    with pytest.raises(ValueError, match="detail_adversarial_weight must be"):
+        TrainConfig(detail_adversarial_weight=-1.0)
+    with pytest.raises(ValueError, match="pixel_pool ≥ 2"):
+        TrainConfig(detail_adversarial_weight=0.1)
+    obj = objective(tiny(pixel_pool=4, projection_discriminator=True, detail_adversarial_weight=1.0))
+    detail_d = obj.nets["detail_discriminator"]
+    before = {k: v.clone() for k, v in detail_d.state_dict().items() if k.startswith("embed.")}
+    logs = obj.step(batch(), 0)
+    assert {"detail_adversarial", "loss_d_detail", "d_accuracy_detail", "loss_d"} <= set(logs)
+    assert torch.isfinite(logs["detail_adversarial"]) and logs["detail_adversarial"] > 0
+    after = detail_d.state_dict()
+    assert any(not torch.equal(after[k], v) for k, v in before.items())  # its projection V was updated
+
+
+def test_the_detail_discriminator_sees_only_block_detail(monkeypatch):
+    obj = objective(tiny(pixel_pool=4, detail_adversarial_weight=1.0))
+    seen = []
+    disc = obj.nets["detail_discriminator"]
+    original_forward = disc.forward
+    monkeypatch.setattr(disc, "forward", lambda x, *a: seen.append(x.detach()) or original_forward(x, *a))
+    obj.wrapped["detail_discriminator"] = disc
+    obj.step(batch(), 0)
+    assert seen  # D's update and the generator's loss
+    for images in seen:  # every 4 × 4 block of what it saw averages to zero
+        assert torch.allclose(torch.nn.functional.avg_pool2d(images, 4), torch.zeros(()), atol=1e-6)
+
+
+def test_the_detail_adversarial_weight_changes_the_generator_update():
+    weights = []
+    for w in (0.0, 1.0):
+        obj = objective(tiny(pixel_pool=4, detail_adversarial_weight=w))
+        obj.step(batch(), 0)
+        weights.append(obj.nets["generator"].generator.to_image.weight.detach().clone())
+    assert not torch.equal(*weights)
+
+
+def test_a_warm_start_without_a_detail_discriminator_starts_it_fresh(blob_data, tmp_path):
+    first = Trainer(tiny(steps=2, pixel_pool=4), blob_data, tmp_path / "first").run()
+    source = CP2Image.from_pretrained(first.model_dir)
+    torch.manual_seed(0)
+    obj = CP2ImageObjective(tiny(pixel_pool=4, detail_adversarial_weight=0.5),
+                            rt_mod.Runtime(device=torch.device("cpu")), source.config)
+    obj.finalise(lambda net: net)
+    fresh = {k: v.clone() for k, v in obj.nets["detail_discriminator"].state_dict().items()}
+    initialise_from(obj, None, tmp_path / "first", checkpoint_name="checkpoint.safetensors")
+    assert all(torch.equal(v, obj.nets["detail_discriminator"].state_dict()[k]) for k, v in fresh.items())
+    z = torch.randn(3, len(source.feature_names))
+    with torch.no_grad():  # the generator did come from the source
+        assert torch.equal(obj.nets["generator"].eval()(z), source.eval()(z))
