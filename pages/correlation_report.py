@@ -176,10 +176,10 @@ if quality is not None:
     st.subheader("What CellProfiler features miss")
     st.caption("Three image statistics over the same held-out cells, real beside generated: a frame drawn at the "
                "crop's edge, straight streaks, and the small actin spots latrunculin B leaves.")
-    st.dataframe(stats, hide_index=True, key="corr_quality", width="stretch", column_config={
-        "real": st.column_config.NumberColumn("Real", format="%.2f"),
-        "generated": st.column_config.NumberColumn("Generated", format="%.2f"),
-    })
+    for column, (_, row) in zip(st.columns(len(stats)), stats.iterrows()):
+        shown = {k: "n/a" if pd.isna(row[k]) else f"{row[k]:.2f}" for k in ("real", "generated")}
+        column.metric(f"{row['statistic']}, generated", shown["generated"], help=row["how to read it"])
+        column.caption(f"real crops: {shown['real']}")
     if puncta is not None:
 
         def puncta_panel():
@@ -187,11 +187,11 @@ if quality is not None:
 
             return panels.puncta_by_class_panel(puncta)
 
-        st.dataframe(puncta, hide_index=True, key="corr_puncta", width="stretch", column_config={
-            "class": st.column_config.TextColumn("Class"), "n": st.column_config.NumberColumn("Cells"),
-            "real": st.column_config.NumberColumn("Puncta per crop, real", format="%.1f"),
-            "generated": st.column_config.NumberColumn("Puncta per crop, generated", format="%.1f"),
-        })
+        columns = {"class": st.column_config.TextColumn("Class"), "n": st.column_config.NumberColumn("Cells"),
+                   "real": st.column_config.NumberColumn("Puncta per crop, real", format="%.1f"),
+                   "generated": st.column_config.NumberColumn("Puncta per crop, generated", format="%.1f")}
+        st.dataframe(puncta, hide_index=True, key="corr_puncta", width="stretch", height=35 * (len(puncta) + 1) + 3,
+                     column_config=columns)
         page_kit.download_row(puncta_panel, stem="actin_puncta_by_class", key="dl_corr_puncta")
 
 st.subheader("One feature: real vs generated")

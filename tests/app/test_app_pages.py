@@ -197,8 +197,9 @@ def test_correlation_report_histogram_ranking_and_feature_scatter(app_assets):
 def test_correlation_report_shows_the_image_statistics_real_beside_generated_with_downloads(app_assets):
     at = open_page(start_app(), "correlation_report")
     assert any(s.value == "What CellProfiler features miss" for s in at.subheader)
-    stats = next(t.value for t in at.dataframe if "statistic" in t.value.columns)
-    assert stats.set_index("statistic").loc["Edge frame", ["real", "generated"]].tolist() == [1.02, 1.07]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Edge frame, generated"] == "1.07" and metrics["Actin puncta per crop, generated"] == "0.40"
+    assert any(c.value == "real crops: 1.02" for c in at.caption)
     puncta = csv_frame(download(at, "dl_corr_puncta_csv"))
     assert puncta.set_index("class").loc["Actin disruptors", ["real", "generated"]].tolist() == [13.1, 2.0]
     assert png_size(download(at, "dl_corr_puncta_png"))[0] > 0
