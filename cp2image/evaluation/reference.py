@@ -104,7 +104,11 @@ def _real_profiles(ds: Dataset, rows: np.ndarray, config: EvaluationConfig, desc
         return measure_crops(np.asarray(ds.images[rows]), config, desc)
     if config.real_features != "stored":
         raise ValueError(f"real_features must be 'measure' or 'stored', got {config.real_features!r}")
-    method = (ds.meta.get("provenance") or {}).get("features")
+    provenance = ds.meta.get("provenance") or {}
+    method = provenance.get("features")
+    if method is None and str(provenance.get("source", "")).startswith("cp2image simulate") \
+            and provenance.get("features_measured"):
+        method = "cp2image.features.measure"  # screens simulated before the key was written
     if method != "cp2image.features.measure":
         raise DatasetError(f"{ds.path}: real_features='stored' needs features measured by cp2image.features.measure "
                            f"(provenance says {method!r}); measure them here instead")

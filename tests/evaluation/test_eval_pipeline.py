@@ -246,6 +246,27 @@ def test_stored_real_profiles_equal_measuring_the_crops_again(tiny_dataset, fast
         build_reference(tiny_dataset, config=replace(fast_config, real_features="cached"))
 
 
+def test_simulated_screens_declare_their_measurement_so_their_stored_profiles_can_be_used(tiny_dataset, fast_config,
+                                                                                          tmp_path) -> None:
+    from cp2image.data.dataset import open_dataset, write_dataset
+    from cp2image.data.simulate.pipeline import SimulationConfig, simulation_meta
+    from cp2image.data.simulate.screen import ScreenConfig
+
+    screen_config = ScreenConfig(n_cells=100)
+    assert simulation_meta(SimulationConfig(screen_config))["provenance"]["features"] == "cp2image.features.measure"
+    assert simulation_meta(SimulationConfig(screen_config, measure=False))["provenance"]["features"] is None
+    images, cells = np.asarray(tiny_dataset.images), tiny_dataset.cells
+    config = replace(fast_config, real_features="stored")
+    for measured in (True, False):  # a screen simulated before the "features" key was written
+        meta = {"provenance": {"source": "cp2image simulate (virtual BBBC021)", "features_measured": measured}}
+        screen = open_dataset(write_dataset(tmp_path / f"screen-{measured}", images, cells, meta=meta))
+        if measured:
+            assert len(build_reference(screen, config=config).measured) == 50
+        else:
+            with pytest.raises(ValueError, match="needs features measured by cp2image.features.measure"):
+                build_reference(screen, config=config)
+
+
 def test_the_moa_diagnosis_is_written_when_asked_for(tiny_dataset, fast_config, reference, tmp_path) -> None:
     config = replace(fast_config, moa_diagnosis=True)
     evaluate(CopyGenerator(tiny_dataset), tiny_dataset, "test", tmp_path, config=config, report=False,

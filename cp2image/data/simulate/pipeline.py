@@ -213,6 +213,8 @@ def simulation_meta(config: SimulationConfig) -> dict[str, Any]:
             "screen": asdict(config.screen),
             "render": asdict(config.render),
             "features_measured": config.measure,
+            # what `cp2image evaluate --stored-real-features` checks, as the ingest commands write it
+            "features": "cp2image.features.measure" if config.measure else None,
         },
     }
 
