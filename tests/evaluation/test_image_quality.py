@@ -71,3 +71,14 @@ def test_the_summary_puts_real_beside_generated_and_counts_puncta_per_class():
     assert by_class["actin"]["real"] == float(count_puncta(real[2:]).mean())
     with pytest.raises(ValueError, match="3 labels for 4 real"):
         quality_summary(real, generated, np.array(["a", "b", "c"]))
+
+
+def test_statistics_do_not_depend_on_how_many_crops_are_read_at_a_time(monkeypatch):
+    from cp2image.evaluation import image_quality
+
+    crops = noise(10, seed=5)
+    whole = ImageQuality.of(crops)
+    monkeypatch.setattr(image_quality, "CHUNK", 3)
+    chunked = ImageQuality.of(crops)
+    assert chunked.edge_frame == pytest.approx(whole.edge_frame, rel=1e-12)
+    assert chunked.streak == whole.streak and chunked.puncta_per_crop == whole.puncta_per_crop
