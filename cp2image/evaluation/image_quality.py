@@ -19,7 +19,7 @@ Images are uint8 arrays (n, channels, height, width) as `CP2Image.generate` retu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -125,9 +125,12 @@ class ImageQuality:
     puncta_per_crop: float
 
     @classmethod
-    def of(cls, images: np.ndarray, *, channels: tuple[str, ...] = CHANNELS) -> "ImageQuality":
+    def of(cls, images: np.ndarray, *, channels: tuple[str, ...] = CHANNELS,
+           puncta: np.ndarray | None = None) -> "ImageQuality":
+        """`puncta`: the crops' `count_puncta`, when the caller already has them (counted once, not twice)."""
+        puncta = count_puncta(images, channels=channels) if puncta is None else puncta
         return cls(n=len(images), edge_frame=edge_frame_ratio(images), streak=streak_index(images),
-                   puncta_per_crop=float(count_puncta(images, channels=channels).mean()))
+                   puncta_per_crop=float(puncta.mean()))
 
 
 def quality_summary(real: np.ndarray, generated: np.ndarray, labels: np.ndarray | None = None, *,
@@ -137,14 +140,14 @@ def quality_summary(real: np.ndarray, generated: np.ndarray, labels: np.ndarray 
     `labels` (one per crop, generated crop i drawn for real cell i) adds the mean puncta per class, real beside
     generated: the actin-disruptor rows are the ones to read.
     """
-    real_q, gen_q = ImageQuality.of(real, channels=channels), ImageQuality.of(generated, channels=channels)
-    out: dict = {"real": real_q.__dict__.copy(), "generated": gen_q.__dict__.copy(),
-                 "puncta": PunctaConfig().__dict__.copy()}
+    if labels is not None and not len(labels) == len(real) == len(generated):
+        raise ValueError(f"{len(labels)} labels for {len(real)} real and {len(generated)} generated crops")
+    real_n, gen_n = count_puncta(real, channels=channels), count_puncta(generated, channels=channels)
+    out: dict = {"real": asdict(ImageQuality.of(real, channels=channels, puncta=real_n)),
+                 "generated": asdict(ImageQuality.of(generated, channels=channels, puncta=gen_n)),
+                 "puncta": asdict(PunctaConfig())}
     if labels is not None:
         labels = np.asarray(labels).astype(str)
-        if len(labels) != len(real) or len(real) != len(generated):
-            raise ValueError(f"{len(labels)} labels for {len(real)} real and {len(generated)} generated crops")
-        real_n, gen_n = count_puncta(real, channels=channels), count_puncta(generated, channels=channels)
         out["puncta_by_class"] = [
             {"class": c, "n": int((labels == c).sum()), "real": float(real_n[labels == c].mean()),
              "generated": float(gen_n[labels == c].mean())} for c in sorted(set(labels))]
