@@ -160,7 +160,8 @@ def plain_summary(model: Any, correlation: pd.DataFrame | None = None, *, n_cell
             "measured": "real cells from microscopy (BBBC021 crops)"}.get(origin, "cells of unrecorded origin")
     amount = f"{cells['cells']:,} " if cells.get("cells") else ""
     scope = ", ".join(f"{cells[k]} {k}" for k in ("compounds", "plates") if cells.get(k))
-    steps = f", {provenance['steps']:,} training steps" if isinstance(provenance.get("steps"), int) else ""
+    total = provenance.get("total_steps", provenance.get("steps"))  # a fine-tune counts the steps it started from
+    steps = f", {total:,} training steps" if isinstance(total, int) else ""
     lines.append(f"**Trained on:** {amount}{kind}{f' ({scope})' if scope else ''}{steps}.")
     r = None if correlation is None else correlation.assign(
         pearson_r=pd.to_numeric(correlation["pearson_r"], errors="coerce")).dropna(subset=["pearson_r"])

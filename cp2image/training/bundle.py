@@ -120,6 +120,11 @@ def model_card(model: CP2Image, *, title: str, description: str, intended_use: s
         f"- Final training losses (mean over the last logging interval): {loss_text}.",
         f"- Date: {prov.get('date', '?')}.",
     ]
+    if isinstance(prov.get("warm_start"), dict):
+        start = prov["warm_start"]
+        lines.append(f"- Warm start: `{start.get('source', '?')}` ({start.get('steps', '?')} steps, "
+                     f"{start.get('wall_seconds', '?')} s before this run); in all {prov.get('total_steps', '?')} "
+                     f"steps, {prov.get('total_wall_seconds', '?')} s.")
     if metrics:
         lines += ["", "## Evaluation", ""]
         lines += [f"- {k}: {v}" for k, v in metrics.items()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.optim.swa_utils import AveragedModel
@@ -82,8 +83,13 @@ def _adapted(net: torch.nn.Module, state: dict[str, torch.Tensor], noise_dim: in
     return state, bad, fresh, added
 
 
-def initialise_from(objective: Objective, ema: AveragedModel | None, source: Path, *, checkpoint_name: str) -> None:
-    """Copy network weights (not optimiser state or step) from another run's checkpoint.
+def initialise_from(objective: Objective, ema: AveragedModel | None, source: Path, *,
+                    checkpoint_name: str) -> dict[str, Any]:
+    """Copy network weights (not optimiser state or step) from another run's checkpoint; return `warm_start`.
+
+    The returned record (source, the steps and wall seconds that made its weights) goes into
+    the checkpoint and the export's provenance, so a fine-tuned model still says how much
+    training its weights hold in all, not only the fine-tune's steps.
 
     `source` may also be an exported model folder (config.json + model.safetensors, e.g.
     a bundled model): then only the generator is initialised and the discriminator starts
@@ -92,10 +98,11 @@ def initialise_from(objective: Objective, ema: AveragedModel | None, source: Pat
     """
     noise_dim = int(getattr(objective.config, "noise_dim", 0) or 0)
     if source.is_dir() and not (source / checkpoint_name).exists() and (source / "model.safetensors").exists():
-        _initialise_generator_from_export(objective, ema, source, noise_dim)
-        return
+        provenance = _initialise_generator_from_export(objective, ema, source, noise_dim)
+        return warm_start_record(source, provenance.get("total_steps", provenance.get("steps")),
+                                 provenance.get("total_wall_seconds", provenance.get("wall_seconds")))
     path = source / checkpoint_name if source.is_dir() else source
-    tensors, _ = ckpt.load_checkpoint(path)
+    tensors, source_state = ckpt.load_checkpoint(path)
     widened = 0
     for name, net in objective.nets.items():
         prefix = f"net.{name}."
@@ -112,10 +119,21 @@ def initialise_from(objective: Objective, ema: AveragedModel | None, source: Pat
     if ema is not None:
         ema.module.load_state_dict(objective.nets[objective.generator_key].state_dict())
     log.info("initialised networks from %s (noise columns added as zeros: %d)", path, widened)
+    earlier = source_state.get("warm_start") or {}
+    steps = int(source_state.get("step", 0)) + int(earlier.get("steps") or 0)
+    wall = float(source_state.get("total_wall_seconds", 0.0)) + float(earlier.get("wall_seconds") or 0.0)
+    return warm_start_record(path, steps, wall)
+
+
+def warm_start_record(source: Path, steps: Any, wall_seconds: Any) -> dict[str, Any]:
+    """{source, steps, wall_seconds} of the weights a run starts from (None where the source does not say)."""
+    return {"source": str(source), "steps": int(steps) if isinstance(steps, (int, float)) else None,
+            "wall_seconds": round(float(wall_seconds), 1) if isinstance(wall_seconds, (int, float)) else None}
 
 
 def _initialise_generator_from_export(objective: Objective, ema: AveragedModel | None, source: Path,
-                                      noise_dim: int = 0) -> None:
+                                      noise_dim: int = 0) -> dict[str, Any]:
+    """Load the exported generator into the objective; return its config's provenance."""
     net = objective.nets[objective.generator_key]
     exported = type(net).from_pretrained(source)
     mine, theirs = getattr(net, "feature_names", None), getattr(exported, "feature_names", None)
@@ -130,3 +148,15 @@ def _initialise_generator_from_export(objective: Objective, ema: AveragedModel |
         ema.module.load_state_dict(net.state_dict())
     log.info("initialised the generator from exported model %s (discriminator starts fresh; noise columns added as "
              "zeros: %d)", source, added)
+    provenance = getattr(getattr(exported, "config", None), "provenance", None)
+    return provenance if isinstance(provenance, dict) else {}
+
+
+def warm_start_totals(warm_start: dict[str, Any], steps: int, wall_seconds: float) -> dict[str, Any]:
+    """Provenance keys for a warm-started export: the record, and totals where the source gave its own."""
+    out: dict[str, Any] = {"warm_start": warm_start}
+    if warm_start.get("steps") is not None:
+        out["total_steps"] = int(warm_start["steps"]) + int(steps)
+    if warm_start.get("wall_seconds") is not None:
+        out["total_wall_seconds"] = round(float(warm_start["wall_seconds"]) + float(wall_seconds), 1)
+    return out

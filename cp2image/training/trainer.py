@@ -117,6 +117,7 @@ class Trainer:
         self.config, self.data_path, self.out = config, Path(data), Path(out_dir)
         self.resume, self.command = resume, command or " ".join(sys.argv)
         self.ckpt_path = self.out / CHECKPOINT
+        self.warm_start: dict[str, Any] | None = None  # what init_from started from (kept across resumes)
         if self.ckpt_path.exists() and not resume:
             raise FileExistsError(f"{self.out} already holds a checkpoint; pass --resume or choose another --out")
 
@@ -286,8 +287,9 @@ class Trainer:
         if loaded:
             state_mod.restore(objective, ema, *loaded)
             log.info("resumed from %s at step %d", self.ckpt_path, int(loaded[1]["step"]))
+            self.warm_start = loaded[1].get("warm_start")
         elif c.init_from:
-            state_mod.initialise_from(objective, ema, Path(c.init_from), checkpoint_name=CHECKPOINT)
+            self.warm_start = state_mod.initialise_from(objective, ema, Path(c.init_from), checkpoint_name=CHECKPOINT)
         return objective, generator, ema
 
     # ------------------------------------------------------------------ loop
@@ -375,7 +377,8 @@ class Trainer:
             return
         tensors, optim_meta = self._state_tensors(objective, ema)
         state = {"step": step, "config": self.config.to_dict(), "optimizers": optim_meta,
-                 "feature_names": table.names, "last_losses": last, "total_wall_seconds": total_wall}
+                 "feature_names": table.names, "last_losses": last, "total_wall_seconds": total_wall,
+                 "warm_start": self.warm_start}
         ckpt.save_checkpoint(self.ckpt_path, tensors, state)
         if self.config.keep_checkpoints:
             kept = self.out / "checkpoints" / f"step_{step:07d}.safetensors"
@@ -405,6 +408,8 @@ class Trainer:
             "platform": platform.platform(),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if self.warm_start:
+            provenance.update(state_mod.warm_start_totals(self.warm_start, result.steps, result.total_wall_seconds))
         net.config.provenance = provenance
         if c.model == "cp2image" and (c.noise_dim or c.block_noise):
             from cp2image.training.noise_free import zero_noise_model

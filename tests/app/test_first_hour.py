@@ -96,6 +96,17 @@ def test_the_plain_summary_has_five_lines_built_from_config_and_evaluation():
     assert "simulator's biology" in lines[4]
 
 
+
+def test_the_plain_summary_counts_a_fine_tunes_steps_with_those_it_started_from():
+    class Config:
+        provenance = {"dataset_provenance": {"source": "cp2image simulate (virtual BBBC021)"}, "steps": 2000,
+                      "total_steps": 18000, "training_cells": {"cells": 1740}}
+
+    class Model:
+        config, image_size, feature_names = Config(), 68, ["x"] * 492
+
+    assert "18,000 training steps" in plain_summary(Model())[1]
+
 # -- pages ----------------------------------------------------------------------------------------
 pytestmark_pages = pytest.mark.usefixtures("app_env")
 

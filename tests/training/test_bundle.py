@@ -34,6 +34,15 @@ def test_bundle_holds_generator_config_and_card(blob_data, tmp_path):
     np.testing.assert_array_equal(CP2Image.from_pretrained(bundle).generate(x), model.generate(x))
 
 
+
+def test_the_card_of_a_fine_tune_states_its_warm_start_and_totals(blob_data, tmp_path):
+    small = dict(batch_size=8, base_filters=4, kernel_size=3, progress=False, grid_every=2)
+    first = Trainer(TrainConfig(steps=2, **small), blob_data, tmp_path / "base").run()
+    tuned = Trainer(TrainConfig(steps=1, init_from=str(first.model_dir), **small), blob_data, tmp_path / "ft").run()
+    card = model_card(CP2Image.from_pretrained(tuned.model_dir), title="t", description="d", intended_use="u",
+                      limitations="l")
+    assert "Steps: 1 × batch 8" in card and "Warm start:" in card and "in all 3 steps" in card
+
 def _evaluation_folder(path, *, fraction: float) -> None:
     """The part of `cp2image evaluate`'s output the bundle cites: metrics.json and correlation.csv."""
     path.mkdir(parents=True)

@@ -93,6 +93,31 @@ def test_init_from_copies_weights_but_restarts_the_step_count(blob_data, tmp_pat
     torch.testing.assert_close(new[key], base[key], atol=1e-6, rtol=0)  # lr ≈ 0: weights carried over
 
 
+def test_a_fine_tune_records_the_training_its_weights_started_from(blob_data, tmp_path):
+    """init_from restarts the step count, so the export must say how much training the weights hold in all."""
+    Trainer(tiny_config(steps=3), blob_data, tmp_path / "base").run()
+    base_wall = load_checkpoint(tmp_path / "base" / "checkpoint.safetensors")[1]["total_wall_seconds"]
+    Trainer(tiny_config(steps=2, init_from=str(tmp_path / "base" / "checkpoint.safetensors")), blob_data,
+            tmp_path / "tuned").run()
+    provenance = CP2Image.from_pretrained(tmp_path / "tuned" / "model").config.provenance
+    assert provenance["steps"] == 2 and provenance["total_steps"] == 5
+    assert provenance["warm_start"]["steps"] == 3
+    assert provenance["total_wall_seconds"] == pytest.approx(base_wall + provenance["wall_seconds"], abs=0.2)
+
+    # a fine-tune of the fine-tune counts all three legs, and a resume keeps the record
+    Trainer(tiny_config(steps=1, init_from=str(tmp_path / "tuned")), blob_data, tmp_path / "again").run()
+    Trainer(tiny_config(steps=2, init_from=str(tmp_path / "tuned")), blob_data, tmp_path / "again",
+            resume=True).run()
+    again = CP2Image.from_pretrained(tmp_path / "again" / "model").config.provenance
+    assert again["steps"] == 2 and again["total_steps"] == 7
+
+
+def test_a_run_from_scratch_has_no_warm_start_record(blob_data, tmp_path):
+    Trainer(tiny_config(steps=1), blob_data, tmp_path / "run").run()
+    provenance = CP2Image.from_pretrained(tmp_path / "run" / "model").config.provenance
+    assert "warm_start" not in provenance and "total_steps" not in provenance
+
+
 def test_init_from_a_different_architecture_is_refused(blob_data, tmp_path):
     Trainer(tiny_config(steps=1), blob_data, tmp_path / "base").run()
     with pytest.raises(ValueError, match="does not match this config"):
