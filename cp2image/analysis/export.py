@@ -25,6 +25,7 @@ import pandas as pd
 
 from cp2image.analysis.panels import Panel
 from cp2image.analysis.render import composite
+from cp2image.data.files import give_ordinary_permissions
 
 FORMATS = ("png", "svg", "pdf", "csv")
 _RC = {"svg.hashsalt": "cp2image", "svg.fonttype": "path", "pdf.fonttype": 42}
@@ -83,9 +84,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved figure is an ordinary file
+        give_ordinary_permissions(tmp)  # mkstemp makes 0600; a saved figure is an ordinary file
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -17,6 +17,28 @@ from typing import Any
 
 import numpy as np
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (`os.umask` sets while it reads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def give_ordinary_permissions(path: str | os.PathLike) -> None:
+    """Mode 0666 minus the umask, as `open()` would give.
+
+    `tempfile.mkstemp` and safetensors (0.8 writes through a private temp file) create files 0600, so weights
+    saved on a shared server, or into a container image built as another user, could not be read by anyone else.
+    """
+    os.chmod(path, 0o666 & ~current_umask())
+
+
 def fresh_temp_dir(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))

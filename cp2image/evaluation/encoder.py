@@ -106,10 +106,13 @@ class DomainEncoder(nn.Module):
         """Write weights (safetensors) and config (JSON) into `directory`."""
         from safetensors.torch import save_file
 
+        from cp2image.data.files import give_ordinary_permissions
+
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(out / WEIGHTS_FILE))
+        give_ordinary_permissions(out / WEIGHTS_FILE)
         payload = {"config": asdict(self.config), "classes": self.classes, "extra": extra or {}}
         (out / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
         return out

@@ -13,6 +13,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_model
 from torch import nn
 
+from cp2image.data.files import give_ordinary_permissions
+
 # safetensors checks structure but not content: a flipped bit inside a tensor loads silently.
 # Files saved by cp2image carry a digest of their tensors in the header metadata.
 DIGEST_KEY = "cp2image_tensor_sha256"
@@ -32,6 +34,7 @@ def save_safetensors_with_digest(model: nn.Module, path: str | Path) -> None:
     """`safetensors.torch.save_model` (shared tensors de-duplicated) plus the tensors' digest."""
     save_model(model, str(path))
     save_model(model, str(path), metadata={DIGEST_KEY: tensor_digest(load_file(str(path)))})
+    give_ordinary_permissions(path)
 
 
 def read_safetensors(path: str | Path, *, device: str = "cpu") -> dict[str, torch.Tensor]:

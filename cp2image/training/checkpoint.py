@@ -17,6 +17,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from cp2image.data.files import give_ordinary_permissions
+
 STATE_KEY = "cp2image_state"
 
 
@@ -28,6 +30,7 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], state: d
     plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     try:
         save_file(plain, str(tmp), metadata={STATE_KEY: json.dumps(state)})
+        give_ordinary_permissions(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -74,6 +74,9 @@ def test_encoder_learns_the_classes_and_round_trips_through_safetensors(tmp_path
     assert emb.shape == (90, 8) and emb.dtype == np.float64
     encoder.save(tmp_path / "enc")
     assert (tmp_path / "enc" / "encoder.safetensors").is_file()
+    from cp2image.data.files import current_umask
+
+    assert (tmp_path / "enc" / "encoder.safetensors").stat().st_mode & 0o777 == 0o666 & ~current_umask()
     again = DomainEncoder.load(tmp_path / "enc")
     np.testing.assert_allclose(again.embed(images), emb, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(again.predict(images), encoder.predict(images))

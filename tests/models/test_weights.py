@@ -179,3 +179,18 @@ def test_a_folder_without_config_is_refused(saved, tmp_path):
     (folder / "config.json").unlink()
     with pytest.raises(ValueError, match=r"no config\.json found"):
         CP2Image.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask-022", "umask-077"])
+def test_saved_weights_get_the_permissions_of_an_ordinary_file(tmp_path, umask):
+    """safetensors 0.8 creates its files 0600: a model saved on a shared server must still be readable by others
+    when the umask allows it, and stay private when the umask says so."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        _model().save_pretrained(tmp_path / "model")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "model" / "model.safetensors").stat().st_mode) == 0o666 & ~umask

@@ -86,3 +86,15 @@ def test_train_command_balance_flags_set_class_balanced_sampling():
     assert "--balance-by moa --balance-power 0.5" in _command_line(args)
     default = build_config(build_parser().parse_args(["train", "--data", "d", "--out", "r"]))
     assert default.balance_by is None and default.balance_power == 1.0
+
+
+def test_a_checkpoint_is_an_ordinary_file_under_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = ckpt.save_checkpoint(tmp_path / "c.safetensors", {"w": torch.zeros(2)}, {"step": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
