@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+
 def current_umask() -> int:
     """The process umask, read without changing it where Linux shows it (`os.umask` sets while it reads)."""
     try:
