@@ -495,3 +495,20 @@ def test_no_profile_normalisation_is_stored_because_nothing_reads_it(npz_path, t
     from the cell table whenever they are wanted, and training standardises on its own rows."""
     ingest_crops(npz_source(npz_path), tmp_path / "ds", config=CropIngestConfig())
     assert "normalisation" not in open_dataset(tmp_path / "ds").meta
+
+
+def test_crops_without_a_cell_are_flagged_and_reported_not_dropped(tmp_path):
+    """An empty field stretched to full range by per-crop normalisation looks like noise; it is kept, flagged."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:S, :S] - S / 2
+    blob = (4000 * np.exp(-(xx ** 2 + yy ** 2) / 20.0)).astype(np.uint16)
+    crops = np.repeat(np.repeat(blob[None, :, :, None], N, axis=0), 3, axis=3)
+    crops[2] = rng.integers(0, 60, size=(S, S, 3), dtype=np.uint16)  # an empty field: camera noise only
+    path = tmp_path / "crops.npz"
+    np.savez_compressed(path, images=crops, **_metadata())
+    summary = ingest_crops(npz_source(path), tmp_path / "ds", config=_no_measure())
+    cells = open_dataset(tmp_path / "ds").cells
+    assert len(cells) == N
+    assert cells["Metadata_EmptyCrop"].tolist() == [i == 2 for i in range(N)]
+    assert summary.n_empty_crops == 1
+    assert any("1 crops show no cell" in line for line in summary.lines())

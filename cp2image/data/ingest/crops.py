@@ -35,6 +35,7 @@ from cp2image.data.ingest.streaming import IngestStream, measure_and_filter, res
 from cp2image.data.ingest.summary import IngestError, IngestSummary
 from cp2image.data.ingest.tables import annotate_moa, read_moa_table
 from cp2image.data.intensity import batch_to_uint8
+from cp2image.data.quality import EMPTY_CROP_COLUMN, empty_crops
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,8 @@ def _batch(source: CropSource, index: np.ndarray, cells: pd.DataFrame, config: C
     raw = source.load(index)[:, channel_permutation(config.channel_order)]  # input order → CHANNELS order
     images = batch_to_uint8(raw, config.intensity)
     cells = cells.reset_index(drop=True)
+    cells[EMPTY_CROP_COLUMN] = empty_crops(images)  # flagged, not dropped: the user decides (cp2image.data.quality)
+    summary.n_empty_crops += int(cells[EMPTY_CROP_COLUMN].sum())
     if measure is None:
         return images, cells
     return measure_and_filter(images, cells, measure, n_jobs=config.n_jobs, drop_failed=config.drop_failed,

@@ -13,7 +13,7 @@ from cp2image.data.format import DatasetError
 SPLIT_ORDER: tuple[str, ...] = ("train", "val", "test")  # as printed, whatever order batches added them in
 # IngestSummary counters that each written unit adds to, recorded in the resume journal
 UNIT_COUNTERS: tuple[str, ...] = ("n_written", "n_skipped_border", "n_skipped_no_centre", "n_unmatched_related",
-                                  "n_measured", "n_segmentation_failed", "n_dropped_failed")
+                                  "n_measured", "n_segmentation_failed", "n_dropped_failed", "n_empty_crops")
 
 
 class IngestError(DatasetError):
@@ -39,6 +39,7 @@ class IngestSummary:
     n_segmentation_failed: int | None = None  # only when features were measured
     n_measured: int = 0  # cells whose features were measured (before any --drop-failed)
     n_dropped_failed: int = 0  # cells dropped: segmentation failed or a feature undefined (--drop-failed)
+    n_empty_crops: int = 0  # crops with no spatial structure in any channel (cp2image.data.quality), flagged
     splits: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -72,6 +73,9 @@ class IngestSummary:
                 f"  segmentation succeeded on {self.n_measured - (self.n_segmentation_failed or 0)}"
                 f"/{self.n_measured} cells ({100 * rate:.1f}%)"
             )
+        if self.n_empty_crops:
+            out.append(f"  {self.n_empty_crops} crops show no cell (every channel is noise or flat): kept, flagged "
+                       "Metadata_EmptyCrop=True; leave them out of training and evaluation")
         if self.n_dropped_failed:
             out.append(f"  dropped {self.n_dropped_failed} cells whose segmentation failed or with undefined "
                        "(NaN) features (--drop-failed)")
