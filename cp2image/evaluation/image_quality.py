@@ -56,7 +56,7 @@ def _chunks(images: np.ndarray):
         yield images[start:start + CHUNK].astype(np.float64)
 
 
-def _abs_laplacian(images: np.ndarray) -> np.ndarray:
+def abs_laplacian(images: np.ndarray) -> np.ndarray:
     """|4·x − its four neighbours| on interior pixels: (n, c, h − 2, w − 2)."""
     x = images
     return np.abs(4 * x[..., 1:-1, 1:-1] - x[..., :-2, 1:-1] - x[..., 2:, 1:-1] - x[..., 1:-1, :-2] - x[..., 1:-1, 2:])
@@ -76,7 +76,7 @@ def edge_frame_ratio(images: np.ndarray) -> float:
     inside_mask, edge_mask = _ring_mask(h, w, 2, 8), _ring_mask(h, w, 0, 0)  # 3–9 px and 1 px from the edge
     inside = edge = 0.0
     for chunk in _chunks(images):
-        lap = _abs_laplacian(chunk)
+        lap = abs_laplacian(chunk)
         inside += lap[..., inside_mask].sum()
         edge += lap[..., edge_mask].sum()
     inside /= len(images) * images.shape[1] * inside_mask.sum()

@@ -22,6 +22,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from cp2image.evaluation.correlation import pearson_per_column
+from cp2image.evaluation.image_quality import abs_laplacian
 from cp2image.evaluation.moa_fidelity import moa_fidelity
 
 Subset = Literal["report", "selection", "rest"]
@@ -39,15 +41,12 @@ def verdict_subsets(n_cells: int, size: int = SUBSET_SIZE) -> dict[str, np.ndarr
 
 
 def pearson_per_feature(real: pd.DataFrame, generated: pd.DataFrame) -> np.ndarray:
-    """Pearson r of each column present in both frames, skipping columns with ≤ 10 finite pairs or no spread."""
-    out = []
-    for name in real.columns:
-        a = pd.to_numeric(real[name], errors="coerce").to_numpy(float)
-        b = pd.to_numeric(generated[name], errors="coerce").to_numpy(float)
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() > 10 and a[ok].std() > 0 and b[ok].std() > 0:
-            out.append(np.corrcoef(a[ok], b[ok])[0, 1])
-    return np.asarray(out, dtype=float)
+    """Pearson r of each column of `real` against the same column of `generated`, over columns with > 10 finite
+    pairs and spread on both sides (`correlation.pearson_per_column`; angles not treated as circular)."""
+    r, _ = pearson_per_column(real.apply(pd.to_numeric, errors="coerce").to_numpy(float),
+                              generated[list(real.columns)].apply(pd.to_numeric, errors="coerce").to_numpy(float),
+                              min_pairs=11)
+    return r[np.isfinite(r)]
 
 
 def laplacian_frame_ratio(images: np.ndarray) -> float:
@@ -55,8 +54,7 @@ def laplacian_frame_ratio(images: np.ndarray) -> float:
     x = np.asarray(images, dtype=float)
     if x.ndim != 4 or x.shape[2] < 16 or x.shape[3] < 16:
         raise ValueError(f"expected (N, C, H, W) crops of at least 16×16 pixels, got shape {x.shape}")
-    lap = np.abs(4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1] - x[:, :, 1:-1, :-2]
-                 - x[:, :, 1:-1, 2:])
+    lap = abs_laplacian(x)
     edge = np.concatenate([lap[:, :, 0, :].ravel(), lap[:, :, -1, :].ravel(),
                            lap[:, :, :, 0].ravel(), lap[:, :, :, -1].ravel()]).mean()
     return float(edge / lap[:, :, 3:10, 3:-3].mean())
