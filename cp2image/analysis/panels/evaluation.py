@@ -57,7 +57,8 @@ def top_scatter_figure(report, *, n: int = 6) -> Figure:
         x = report.real[row["feature"]].to_numpy(dtype=float)
         y = report.generated[row["feature"]].to_numpy(dtype=float)
         ok = np.isfinite(x) & np.isfinite(y)
-        ax.scatter(x[ok], y[ok], s=4, alpha=0.4, color="#1f77b4", linewidths=0)
+        # thousands of dots: raster them inside the SVG (axes and text stay vector), or one figure takes ~1 MB
+        ax.scatter(x[ok], y[ok], s=4, alpha=0.4, color="#1f77b4", linewidths=0, rasterized=True)
         lo, hi = np.nanmin(np.r_[x[ok], y[ok]]), np.nanmax(np.r_[x[ok], y[ok]])
         ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.6, linestyle=":")
         ax.set_title(f"{row['feature']}\nr = {row['pearson_r']:.2f}", fontsize=7)
